@@ -1,0 +1,34 @@
+// Every fault code the gateway can report. Codes are stable and never reused;
+// the README lists exactly these (checked by test/broker/errors.test.ts).
+
+export const ERROR_CODES = {
+  CSG_CONFIG_INVALID: 'a configuration value is invalid',
+  CSG_SPOOL_FULL: 'the spool reached its size quota; new readings are refused until the writer catches up',
+  CSG_SPOOL_CORRUPT: 'a spool record failed its checksum; the tail from there on was cut off',
+  CSG_SPOOL_CLOSED: 'the spool is closed',
+  CSG_SINK_RETRYABLE: 'InfluxDB could not take a batch now (network, 5xx, 429); it will be retried',
+  CSG_SINK_REFUSED: 'InfluxDB refused points (4xx); they are quarantined with the reason',
+  CSG_SINK_UNAUTHORIZED: 'InfluxDB refused the credentials (401/403); writing is paused',
+  CSG_REGISTRY_INVALID: 'the registry file or an entry in it is invalid',
+  CSG_REGISTRY_CONFLICT: 'an id or name is already registered',
+  CSG_REGISTRY_NOT_FOUND: 'no such device or crew',
+  CSG_IMPORT_INVALID: 'a line of a device import is invalid; nothing was imported',
+  CSG_PAYLOAD_TOO_LARGE: 'an MQTT packet exceeded the maximum message size',
+  CSG_TOPIC_FORBIDDEN: 'a client published or subscribed outside its own topics',
+} as const
+
+export type ErrorCode = keyof typeof ERROR_CODES
+
+export class GatewayError extends Error {
+  readonly code: ErrorCode
+
+  constructor (code: ErrorCode, message: string = ERROR_CODES[code], options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'GatewayError'
+    this.code = code
+  }
+}
+
+export function isGatewayError (err: unknown, code?: ErrorCode): err is GatewayError {
+  return err instanceof GatewayError && (code === undefined || err.code === code)
+}

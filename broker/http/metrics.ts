@@ -1,0 +1,54 @@
+// Prometheus metrics of one gateway instance (own prom-client Registry, so tests can run several).
+// Stages receive the counters they update; gauges that mirror state are read at scrape time.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+export interface GaugeSources {
+  connections(): number
+  spool(): { depthBytes: number; depthRecords: number; oldestRecordAgeMs: number | null }
+  alarmsActive(): number
+  influxConnected(): boolean
+}
+
+export function createMetrics () {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'citygw_' })
+  const registers = [registry]
+
+  const metrics = {
+    registry,
+    authFailures: new Counter({ name: 'citygw_auth_failures_total', help: 'Refused MQTT CONNECTs by reason', labelNames: ['reason'] as const, registers }),
+    aclDenials: new Counter({ name: 'citygw_acl_denials_total', help: 'Publishes or subscriptions outside a client\'s own topics', labelNames: ['action'] as const, registers }),
+    messages: new Counter({ name: 'citygw_messages_total', help: 'Telemetry messages by outcome (accepted: at least one reading stored)', labelNames: ['outcome'] as const, registers }),
+    readings: new Counter({ name: 'citygw_readings_total', help: 'Telemetry readings by outcome', labelNames: ['outcome'] as const, registers }),
+    spoolFullRefusals: new Counter({ name: 'citygw_spool_full_refusals_total', help: 'Messages refused because the spool reached its quota', registers }),
+    influxWriteSeconds: new Histogram({
+      name: 'citygw_influx_write_seconds',
+      help: 'Latency of one batch write to InfluxDB',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    influxLinesWritten: new Counter({ name: 'citygw_influx_lines_written_total', help: 'Points accepted by InfluxDB', registers }),
+    influxRetries: new Counter({ name: 'citygw_influx_retries_total', help: 'Batch writes retried after a retryable failure', registers }),
+    influxQuarantined: new Counter({ name: 'citygw_influx_quarantined_lines_total', help: 'Points InfluxDB refused, kept in the quarantine file', registers }),
+    noticesSent: new Counter({ name: 'citygw_notices_total', help: 'Notices published on devices/{id}/errors', labelNames: ['type'] as const, registers }),
+  }
+  return metrics
+}
+
+export type Metrics = ReturnType<typeof createMetrics>
+
+/** Gauges read from the live stages at scrape time; called once the stages exist. */
+export function registerGauges (metrics: Metrics, sources: GaugeSources): void {
+  const registers = [metrics.registry]
+  new Gauge({ name: 'citygw_mqtt_connections', help: 'Open MQTT client connections', registers, collect () { this.set(sources.connections()) } })
+  new Gauge({ name: 'citygw_spool_depth_bytes', help: 'Bytes in the spool not yet accepted by InfluxDB', registers, collect () { this.set(sources.spool().depthBytes) } })
+  new Gauge({ name: 'citygw_spool_depth_records', help: 'Messages in the spool not yet accepted by InfluxDB', registers, collect () { this.set(sources.spool().depthRecords) } })
+  new Gauge({
+    name: 'citygw_spool_oldest_age_seconds',
+    help: 'Age of the oldest message waiting in the spool (0 when empty)',
+    registers,
+    collect () { this.set((sources.spool().oldestRecordAgeMs ?? 0) / 1000) },
+  })
+  new Gauge({ name: 'citygw_alarms_active', help: 'Open (active or acknowledged) alarms', registers, collect () { this.set(sources.alarmsActive()) } })
+  new Gauge({ name: 'citygw_influx_up', help: '1 when the last write to InfluxDB succeeded', registers, collect () { this.set(sources.influxConnected() ? 1 : 0) } })
+}

@@ -1,0 +1,143 @@
+// One telemetry message of an authenticated device → validated readings durably in the spool
+// (telemetry points plus a `rejected` point for what failed), a notice for the device, and the
+// accepted readings for the alarm engine. Resolves only once the spool append is on disk, so the
+// caller (authorizePublish) can let the PUBACK go out.
+import type { DeviceIdentity } from '../mqtt/authenticate.ts'
+import type { Logger } from '../log.ts'
+import type { Metrics } from '../http/metrics.ts'
+import { encodeRejected, encodeTelemetry } from './line-protocol.ts'
+import { createUnknownFieldThrottle, describeCounts, type Notice, type NoticeIssue } from './notices.ts'
+import type { Spool } from './spool.ts'
+import { validateTelemetry, type ValidReading } from './validate.ts'
+
+export interface IngestOptions {
+  spool: Spool
+  metrics: Metrics
+  log: Logger
+  /** Payloads larger than this are rejected without being parsed. */
+  maxMessageBytes: number
+  maxBatchReadings: number
+  backfillMs: number
+  maxFutureMs: number
+  /** Delivers a notice to the device (devices/{id}/errors). Must not throw. */
+  publishNotice(device: DeviceIdentity, notice: Notice): void
+  /** Called with the readings once they are durable (the alarm engine's entry). */
+  onReadings?(device: DeviceIdentity, readings: readonly ValidReading[]): void
+  now?: () => number
+}
+
+export interface Ingest {
+  handleTelemetry(device: DeviceIdentity, payload: Buffer): Promise<void>
+  forgetDevice(deviceId: string): void
+}
+
+export function createIngest (options: IngestOptions): Ingest {
+  const { spool, metrics } = options
+  const now = options.now ?? function systemClock () { return Date.now() }
+  const unknownFieldThrottle = createUnknownFieldThrottle()
+  const receiptClock = createReceiptClock()
+  const validateOptions = {
+    maxFutureMs: options.maxFutureMs,
+    backfillMs: options.backfillMs,
+    maxBatch: options.maxBatchReadings,
+  }
+
+  async function handleTelemetry (device: DeviceIdentity, payload: Buffer): Promise<void> {
+    const receivedMs = now()
+    const tags = { deviceId: device.id, district: device.district }
+
+    if (payload.length > options.maxMessageBytes) {
+      const message = `payload of ${payload.length} bytes exceeds the limit of ${options.maxMessageBytes} bytes`
+      await rejectMessage(device, payload, receivedMs, 'too_large', [{ field: '', message }])
+      return
+    }
+
+    const outcome = validateTelemetry(device.kind, payload, { nowMs: receivedMs, ...validateOptions })
+    if (!outcome.ok) {
+      await rejectMessage(device, payload, receivedMs, outcome.reason, outcome.issues)
+      return
+    }
+
+    const lines: string[] = []
+    const readings = outcome.readings.map(function stampReceipt (reading) {
+      return reading.tsGiven ? reading : { ...reading, tsMs: receiptClock.next(device.id, reading.tsMs) }
+    })
+    for (const reading of readings) lines.push(encodeTelemetry(device.kind, tags, reading))
+    if (outcome.rejections.length > 0) {
+      const issues = JSON.stringify(outcome.rejections)
+      const reason = outcome.rejections[0]?.reason ?? 'invalid_reading'
+      lines.push(encodeRejected({ deviceId: device.id, reason, payload, issues, tsMs: receiptClock.next(device.id, receivedMs) }))
+    }
+    await spool.append(lines)
+
+    metrics.readings.inc({ outcome: 'accepted' }, readings.length)
+    metrics.messages.inc({ outcome: readings.length > 0 ? 'accepted' : 'rejected' })
+    if (outcome.rejections.length > 0) {
+      metrics.readings.inc({ outcome: 'rejected' }, outcome.rejections.length)
+      device.log.info({ reason: outcome.rejections[0]?.reason, rejected: outcome.rejections.length, accepted: readings.length }, 'readings rejected')
+    }
+
+    const unknownFields = unknownFieldThrottle.take(device.id, outcome.unknownFields, receivedMs)
+    if (outcome.rejections.length > 0 || unknownFields.length > 0) {
+      options.publishNotice(device, {
+        status: outcome.rejections.length === 0 ? 'unknown_fields' : readings.length === 0 ? 'rejected' : 'partial',
+        message: outcome.rejections.length === 0
+          ? `stored; unknown field(s) ignored: ${unknownFields.join(', ')}`
+          : describeCounts(readings.length, outcome.rejections.length),
+        receivedAt: new Date(receivedMs).toISOString(),
+        accepted: readings.length,
+        rejected: outcome.rejections.length,
+        ...(outcome.rejections.length > 0 ? { readings: outcome.rejections } : {}),
+        ...(unknownFields.length > 0 ? { unknownFields } : {}),
+      })
+    }
+    if (readings.length > 0) options.onReadings?.(device, readings)
+  }
+
+  async function rejectMessage (
+    device: DeviceIdentity,
+    payload: Buffer,
+    receivedMs: number,
+    reason: string,
+    issues: readonly NoticeIssue[],
+  ): Promise<void> {
+    const line = encodeRejected({ deviceId: device.id, reason, payload, issues: JSON.stringify(issues), tsMs: receiptClock.next(device.id, receivedMs) })
+    await spool.append([line])
+    metrics.messages.inc({ outcome: 'rejected' })
+    device.log.info({ reason, bytes: payload.length }, 'message rejected')
+    options.publishNotice(device, {
+      status: 'rejected',
+      reason,
+      message: issues[0]?.message ?? reason,
+      receivedAt: new Date(receivedMs).toISOString(),
+      accepted: 0,
+      rejected: 1,
+      issues,
+    })
+  }
+
+  return {
+    handleTelemetry,
+    forgetDevice (deviceId) {
+      unknownFieldThrottle.forget(deviceId)
+      receiptClock.forget(deviceId)
+    },
+  }
+}
+
+/**
+ * Timestamps for points that take the time of receipt: strictly increasing per device, so two
+ * messages in the same millisecond (or a batch without `ts`) never collapse into one InfluxDB point.
+ */
+function createReceiptClock () {
+  const lastMs = new Map<string, number>()
+  return {
+    next (deviceId: string, candidateMs: number): number {
+      const previous = lastMs.get(deviceId)
+      const ts = previous !== undefined && candidateMs <= previous ? previous + 1 : candidateMs
+      lastMs.set(deviceId, ts)
+      return ts
+    },
+    forget (deviceId: string): void { lastMs.delete(deviceId) },
+  }
+}

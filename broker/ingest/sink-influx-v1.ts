@@ -1,0 +1,45 @@
+// Sink for InfluxDB 1.x: lines → POST /write?db=&rp=&precision=ms, optional basic auth (the
+// password travels only in the Authorization header, never in the URL or a log). Resolves only on
+// 2xx; failures reject classified (see sink-http.ts). influxd answers a bad line or a field type
+// conflict with 400 "partial write: …" after storing the other points; the writer's split copes.
+import type { Logger } from 'pino'
+import type { Sink } from './sink.ts'
+import { createInfluxHttp } from './sink-http.ts'
+
+export interface InfluxV1SinkOptions {
+  url: string
+  database: string
+  username?: string | undefined
+  password?: string | undefined
+  retentionPolicy?: string | undefined
+  timeoutMs: number
+  log: Logger
+}
+
+export function createInfluxV1Sink (options: InfluxV1SinkOptions): Sink {
+  const log = options.log.child({ module: 'sink', sink: 'influx-v1', database: options.database })
+  const headers: Record<string, string> = {}
+  if (options.username !== undefined) {
+    const credentials = `${options.username}:${options.password ?? ''}`
+    headers.authorization = `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}`
+  }
+  const http = createInfluxHttp({ url: options.url, headers, timeoutMs: options.timeoutMs, log })
+  const query = new URLSearchParams({ db: options.database, precision: 'ms' })
+  if (options.retentionPolicy !== undefined) query.set('rp', options.retentionPolicy)
+  const writePath = `/write?${query.toString()}`
+
+  return {
+    name: 'influx-v1',
+    async write (lines) {
+      if (lines.length === 0) return
+      await http.postLines(writePath, lines)
+    },
+    ping () {
+      return http.ping('/ping')
+    },
+    close () {
+      http.close()
+      return Promise.resolve()
+    },
+  }
+}

@@ -1,0 +1,177 @@
+// Composition root: wires the stages in the order a reading flows through them
+// (listeners → authentication → topic → validation → spool → writer) and closes them in reverse.
+import { mkdir } from 'node:fs/promises'
+import path from 'node:path'
+import { Aedes } from 'aedes'
+import type { Config } from './config.ts'
+import { createMetrics, registerGauges } from './http/metrics.ts'
+import { startHttpServer } from './http/server.ts'
+import { createIngest } from './ingest/ingest.ts'
+import type { Notice } from './ingest/notices.ts'
+import { createSink } from './ingest/sink.ts'
+import { openSpool } from './ingest/spool.ts'
+import { createWriter, type Writer } from './ingest/writer.ts'
+import type { Logger } from './log.ts'
+import type { DeviceIdentity } from './mqtt/authenticate.ts'
+import { installHooks } from './mqtt/hooks.ts'
+import { startListeners } from './mqtt/listeners.ts'
+import { openRegistry } from './registry/registry.ts'
+import { registryPath } from './registry/store.ts'
+
+export interface Gateway {
+  readonly ports: { mqtt: number; mqtts?: number; ws?: number; http: number }
+  readonly metrics: ReturnType<typeof createMetrics>
+  /** Reads the registry file now (it is also polled; SIGHUP triggers this in `citygw start`). */
+  reloadRegistry(): Promise<void>
+  /** Stops accepting, lets in-flight appends finish, stops the writer, closes files. Idempotent. */
+  close(): Promise<void>
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000
+const MAX_FUTURE_MS = 5 * 60 * 1000
+
+export async function startGateway (config: Config, rootLog: Logger): Promise<Gateway> {
+  const log = rootLog
+  await mkdir(config.DATA_DIR, { recursive: true, mode: 0o700 })
+  const closers: { name: string; close(): Promise<void> | void }[] = []
+  try {
+    const metrics = createMetrics()
+
+    const registry = await openRegistry({ file: registryPath(config.DATA_DIR), pollMs: config.REGISTRY_POLL_MS, log })
+    closers.push({ name: 'registry', close () { registry.close() } })
+
+    const spool = await openSpool({
+      dir: path.join(config.DATA_DIR, 'spool'),
+      maxBytes: config.SPOOL_MAX_BYTES,
+      segmentBytes: config.SPOOL_SEGMENT_BYTES,
+      groupCommitMs: config.SPOOL_GROUP_COMMIT_MS,
+      log,
+    })
+    closers.push({ name: 'spool', close () { return spool.close() } })
+
+    let writer: Writer | undefined
+    if (config.INFLUX_URL === undefined) {
+      log.warn({ spoolDir: path.join(config.DATA_DIR, 'spool') }, 'INFLUX_URL is not set: readings wait in the spool')
+    } else {
+      const sink = createSink({
+        api: config.INFLUX_API,
+        url: config.INFLUX_URL,
+        token: config.INFLUX_TOKEN,
+        org: config.INFLUX_ORG,
+        bucket: config.INFLUX_BUCKET,
+        database: config.INFLUX_DATABASE,
+        username: config.INFLUX_USERNAME,
+        password: config.INFLUX_PASSWORD,
+        retentionPolicy: config.INFLUX_RETENTION_POLICY,
+        timeoutMs: config.INFLUX_TIMEOUT_MS,
+        log,
+      })
+      closers.push({ name: 'sink', close () { return sink.close() } })
+      writer = createWriter({
+        spool,
+        sink,
+        batchLines: config.INFLUX_BATCH_LINES,
+        quarantinePath: path.join(config.DATA_DIR, 'quarantine.jsonl'),
+        log,
+        metrics: {
+          onWrite (lines, seconds) {
+            metrics.influxLinesWritten.inc(lines)
+            metrics.influxWriteSeconds.observe(seconds)
+          },
+          onRetry () { metrics.influxRetries.inc() },
+          onQuarantine (lines) { metrics.influxQuarantined.inc(lines) },
+        },
+      })
+      writer.start()
+      const runningWriter = writer
+      closers.push({ name: 'writer', close: function closeWriter () { return runningWriter.close() } })
+    }
+
+    const broker = new Aedes({ connectTimeout: 10_000, maxClientsIdLength: 64, heartbeatInterval: 60_000 })
+    await broker.listen()
+    closers.push({ name: 'broker', close: function closeBroker () { return new Promise<void>(function closed (resolve) { broker.close(function done () { resolve() }) }) } })
+
+    function publishNotice (device: DeviceIdentity, notice: Notice): void {
+      metrics.noticesSent.inc({ type: notice.status })
+      broker.publish({ cmd: 'publish', topic: device.topics.errors, payload: Buffer.from(JSON.stringify(notice)), qos: 1, retain: false, dup: false }, function noticePublished (err) {
+        if (err !== undefined && err !== null) device.log.warn({ err }, 'notice not delivered')
+      })
+    }
+
+    const ingest = createIngest({
+      spool,
+      metrics,
+      log,
+      maxMessageBytes: config.MAX_MESSAGE_BYTES,
+      maxBatchReadings: config.MAX_BATCH_READINGS,
+      backfillMs: config.BACKFILL_DAYS * DAY_MS,
+      maxFutureMs: MAX_FUTURE_MS,
+      publishNotice,
+    })
+    const hooks = installHooks(broker, { registry, ingest, metrics, log })
+    registry.onRevoked(function disconnectRevoked (names) { hooks.disconnect(names) })
+
+    const listeners = await startListeners(broker, {
+      host: config.MQTT_HOST,
+      mqttPort: config.MQTT_PORT,
+      mqttsPort: config.MQTTS_PORT,
+      tlsCert: config.TLS_CERT,
+      tlsKey: config.TLS_KEY,
+      wsPort: config.WS_PORT,
+      maxPacketBytes: config.MAX_PACKET_BYTES,
+      log,
+    })
+    closers.push({ name: 'listeners', close () { return listeners.close() } })
+
+    const runningWriter = writer
+    registerGauges(metrics, {
+      connections () { return listeners.connections() },
+      spool () { return spool.stats() },
+      alarmsActive: function noAlarmsYet () { return 0 },
+      influxConnected () { return runningWriter?.state().connected ?? false },
+    })
+
+    const http = await startHttpServer({
+      host: config.HTTP_HOST,
+      port: config.HTTP_PORT,
+      metrics,
+      log,
+      readiness: {
+        brokerListening () { return !broker.closed },
+        storage () {
+          if (runningWriter === undefined) return { state: 'spooling', detail: 'INFLUX_URL not set' }
+          const state = runningWriter.state()
+          return state.connected ? { state: 'reachable' } : { state: 'spooling', detail: state.lastError ?? 'InfluxDB unreachable' }
+        },
+      },
+    })
+    closers.push({ name: 'http', close () { return http.close() } })
+
+    log.info({ ports: { ...listeners.ports, http: http.port }, dataDir: config.DATA_DIR, influx: config.INFLUX_URL ?? null }, 'gateway started')
+    let closing: Promise<void> | undefined
+    return {
+      ports: { ...listeners.ports, http: http.port },
+      metrics,
+      reloadRegistry () { return registry.reload() },
+      close () {
+        closing ??= closeInReverse(closers, log)
+        return closing
+      },
+    }
+  } catch (err) {
+    await closeInReverse(closers, log)
+    throw err
+  }
+}
+
+/** Shutdown order (STYLE.md §2): HTTP and listeners first, then broker, writer, spool, registry. */
+async function closeInReverse (closers: { name: string; close(): Promise<void> | void }[], log: Logger): Promise<void> {
+  for (const closer of closers.reverse()) {
+    try {
+      await closer.close()
+    } catch (err) {
+      log.error({ err, stage: closer.name }, 'error while closing')
+    }
+  }
+  log.info('gateway stopped')
+}

@@ -1,0 +1,71 @@
+// CONNECT credentials → an Identity (a device or a crew) or a refusal with its reason.
+// Kind, schema and topics are resolved here once per connection; per-message code only looks up.
+import { getKind, type DeviceKind } from '../../devices/index.ts'
+import type { Logger } from '../log.ts'
+import type { Registry } from '../registry/registry.ts'
+import { verifySecret } from '../registry/secrets.ts'
+import { deviceTopics, type DeviceTopics } from './topics.ts'
+
+export interface DeviceIdentity {
+  readonly role: 'device'
+  readonly id: string
+  readonly kind: DeviceKind
+  readonly district: string
+  readonly location: { lat: number; lon: number } | undefined
+  readonly topics: DeviceTopics
+  readonly log: Logger
+}
+
+export interface CrewIdentity {
+  readonly role: 'crew'
+  readonly name: string
+  /** undefined = every district */
+  readonly districts: readonly string[] | undefined
+  readonly log: Logger
+}
+
+export type Identity = DeviceIdentity | CrewIdentity
+
+export type AuthRefusal = 'anonymous' | 'unknown_user' | 'bad_secret' | 'client_id_mismatch' | 'unknown_kind'
+
+export type AuthOutcome = { ok: true; identity: Identity } | { ok: false; reason: AuthRefusal }
+
+export function authenticateClient (
+  registry: Registry,
+  log: Logger,
+  clientId: string,
+  username: string | undefined,
+  password: Buffer | undefined,
+): AuthOutcome {
+  if (username === undefined || username === '' || password === undefined) return { ok: false, reason: 'anonymous' }
+
+  const device = registry.getDevice(username)
+  if (device !== undefined) {
+    if (!verifySecret(password, device.secretHash)) return { ok: false, reason: 'bad_secret' }
+    if (clientId !== username) return { ok: false, reason: 'client_id_mismatch' }
+    const kind = getKind(device.kind)
+    if (kind === undefined) return { ok: false, reason: 'unknown_kind' }
+    return {
+      ok: true,
+      identity: {
+        role: 'device',
+        id: username,
+        kind,
+        district: device.district,
+        location: device.lat !== undefined && device.lon !== undefined ? { lat: device.lat, lon: device.lon } : undefined,
+        topics: deviceTopics(username),
+        log: log.child({ deviceId: username, kind: kind.name }),
+      },
+    }
+  }
+
+  const crew = registry.getCrew(username)
+  if (crew !== undefined) {
+    if (!verifySecret(password, crew.secretHash)) return { ok: false, reason: 'bad_secret' }
+    return {
+      ok: true,
+      identity: { role: 'crew', name: username, districts: crew.districts, log: log.child({ crew: username, clientId }) },
+    }
+  }
+  return { ok: false, reason: 'unknown_user' }
+}

@@ -1,0 +1,58 @@
+// Topic names of CONTRACT.md: parse and format `devices/{id}/…` and `alarms/{district}/…`.
+// Per-device topic strings are built once at CONNECT (deviceTopics); per-message code compares.
+
+export interface DeviceTopics {
+  readonly telemetry: string
+  readonly status: string
+  readonly errors: string
+  /** Prefix of the command topics the device may subscribe to: `devices/{id}/commands/`. */
+  readonly commandsPrefix: string
+}
+
+export function deviceTopics (deviceId: string): DeviceTopics {
+  const base = `devices/${deviceId}/`
+  return Object.freeze({
+    telemetry: `${base}telemetry`,
+    status: `${base}status`,
+    errors: `${base}errors`,
+    commandsPrefix: `${base}commands/`,
+  })
+}
+
+/** May a device with these topics subscribe to this filter? Its errors and commands only. */
+export function isOwnSubscription (topics: DeviceTopics, filter: string): boolean {
+  if (filter === topics.errors) return true
+  // Any filter below the prefix, wildcards included, matches only this device's commands.
+  return filter.startsWith(topics.commandsPrefix) && filter.length > topics.commandsPrefix.length
+}
+
+export interface AlarmTopic {
+  district: string
+  kind: string
+  deviceId: string
+  type: string
+}
+
+export function formatAlarmTopic (alarm: AlarmTopic): string {
+  return `alarms/${alarm.district}/${alarm.kind}/${alarm.deviceId}/${alarm.type}`
+}
+
+/** `alarms/{district}/{kind}/{deviceId}/{type}/ack` → its parts, or undefined for anything else. */
+export function parseAckTopic (topic: string): AlarmTopic | undefined {
+  const parts = topic.split('/')
+  if (parts.length !== 6 || parts[0] !== 'alarms' || parts[5] !== 'ack') return undefined
+  const [, district, kind, deviceId, type] = parts as [string, string, string, string, string, string]
+  if (district === '' || kind === '' || deviceId === '' || type === '') return undefined
+  return { district, kind, deviceId, type }
+}
+
+/**
+ * May a crew subscribe to this filter? Crews without districts: anything under `alarms/`.
+ * Crews with districts: only filters whose second level is one of their districts (no wildcard).
+ */
+export function isCrewSubscriptionAllowed (districts: readonly string[] | undefined, filter: string): boolean {
+  if (filter !== 'alarms/#' && !filter.startsWith('alarms/')) return false
+  if (districts === undefined) return true
+  const district = filter.split('/')[1]
+  return district !== undefined && district !== '+' && district !== '#' && districts.includes(district)
+}

@@ -1,0 +1,111 @@
+// The registry file DATA_DIR/registry.json: read it, and change it under a lock with an atomic
+// replace (write temp, fsync, rename), mode 0600. The CLI writes; a running gateway only reads.
+import { randomBytes } from 'node:crypto'
+import { constants as fsConstants, promises as fs } from 'node:fs'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { GatewayError } from '../errors.ts'
+import { emptyRegistry, registryFileSchema, type RegistryData } from './schema.ts'
+
+export const REGISTRY_FILE_NAME = 'registry.json'
+const LOCK_WAIT_MS = 10_000
+
+export function registryPath (dataDir: string): string {
+  return path.join(dataDir, REGISTRY_FILE_NAME)
+}
+
+/** Reads and validates the registry; a missing file is an empty registry. */
+export async function readRegistry (file: string): Promise<RegistryData> {
+  let text: string
+  try {
+    text = await fs.readFile(file, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyRegistry()
+    throw err
+  }
+  return parseRegistry(text, file)
+}
+
+export function parseRegistry (text: string, file: string): RegistryData {
+  let data: unknown
+  try {
+    data = JSON.parse(text)
+  } catch (err) {
+    throw new GatewayError('CSG_REGISTRY_INVALID', `${file} is not valid JSON`, { cause: err })
+  }
+  const parsed = registryFileSchema.safeParse(data)
+  if (!parsed.success) {
+    const first = parsed.error.issues[0]
+    throw new GatewayError('CSG_REGISTRY_INVALID', `${file}: ${first?.path.join('.') ?? ''} ${first?.message ?? 'invalid'}`)
+  }
+  return parsed.data
+}
+
+/**
+ * Runs `mutate` on the current registry while holding DATA_DIR/registry.lock, then replaces
+ * the file atomically. Returns what `mutate` returns; if it throws, nothing is written.
+ */
+export async function updateRegistry<T> (file: string, mutate: (data: RegistryData) => T): Promise<T> {
+  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 })
+  const release = await acquireLock(`${file}.lock`)
+  try {
+    const data = await readRegistry(file)
+    const result = mutate(data)
+    await writeAtomically(file, `${JSON.stringify(data, null, 1)}\n`)
+    return result
+  } finally {
+    await release()
+  }
+}
+
+async function writeAtomically (file: string, text: string): Promise<void> {
+  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`
+  const handle = await fs.open(temp, 'w', 0o600)
+  try {
+    await handle.writeFile(text, 'utf8')
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  await fs.rename(temp, file)
+  const dir = await fs.open(path.dirname(file), fsConstants.O_RDONLY)
+  try {
+    await dir.sync()
+  } finally {
+    await dir.close()
+  }
+}
+
+/** An exclusive lock file holding the owner's pid; a lock whose process is gone is taken over. */
+async function acquireLock (lockFile: string): Promise<() => Promise<void>> {
+  const deadline = Date.now() + LOCK_WAIT_MS
+  for (;;) {
+    try {
+      const handle = await fs.open(lockFile, 'wx', 0o600)
+      await handle.writeFile(String(process.pid))
+      await handle.close()
+      return async function releaseLock () { await fs.rm(lockFile, { force: true }) }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    }
+    if (await isStaleLock(lockFile)) {
+      await fs.rm(lockFile, { force: true })
+      continue
+    }
+    if (Date.now() > deadline) {
+      throw new GatewayError('CSG_REGISTRY_CONFLICT', `registry is locked by another process (${lockFile})`)
+    }
+    await sleep(20)
+  }
+}
+
+async function isStaleLock (lockFile: string): Promise<boolean> {
+  const pid = Number(await fs.readFile(lockFile, 'utf8').catch(function lockVanished () { return '' }))
+  if (!Number.isInteger(pid) || pid <= 0) return false // being written right now
+  try {
+    process.kill(pid, 0)
+    return false
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH'
+  }
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what the gateway's demo and tests need on a fresh Debian machine with Node 20:
+# npm packages (npm ci) and, when missing, Debian's influxdb, victoria-metrics and
+# mosquitto-clients. Without root or apt it says exactly what to install and fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_node_modules() {
+  [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]
+}
+if need_node_modules; then
+  echo "ensure-deps: installing npm packages (npm ci)" >&2
+  npm ci --no-audit --no-fund >&2
+fi
+
+# Debian package → the command it provides. The demo needs only InfluxDB; tests need all three.
+declare -A provides=([influxdb]=influxd [victoria-metrics]=victoria-metrics [mosquitto-clients]=mosquitto_pub)
+wanted=(influxdb victoria-metrics mosquitto-clients)
+[ "${1:-}" = "--demo" ] && wanted=(influxdb)
+packages=()
+for p in "${wanted[@]}"; do
+  command -v "${provides[$p]}" >/dev/null 2>&1 || packages+=("$p")
+done
+
+if [ ${#packages[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "ensure-deps: installing Debian packages: ${packages[*]}" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >&2
+  else
+    echo "ensure-deps: missing Debian packages: ${packages[*]}" >&2
+    echo "ensure-deps: install them with: sudo apt-get install ${packages[*]}" >&2
+    exit 1
+  fi
+fi

@@ -1,0 +1,114 @@
+// A real gateway for e2e tests, in this process (startTestGateway) or as a child process running
+// `citygw start` (spawnGatewayProcess, for SIGKILL tests). Free ports on 127.0.0.1, a temp DATA_DIR.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { loadConfig } from '../../broker/config.ts'
+import { createLogger } from '../../broker/log.ts'
+import { startGateway, type Gateway } from '../../broker/main.ts'
+import { addCrew, addDevice, type Credential } from '../../broker/registry/provision.ts'
+import { registryPath } from '../../broker/registry/store.ts'
+import { makeTempDir, removeTempDir } from './server-process.ts'
+
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+export interface TestGateway {
+  readonly gateway: Gateway
+  readonly dataDir: string
+  readonly mqttUrl: string
+  readonly httpUrl: string
+  /** Log lines (pino JSON) written so far, parsed. */
+  logs(): Record<string, unknown>[]
+  /** Stops the gateway; keeps DATA_DIR unless `removeData`. */
+  close(removeData?: boolean): Promise<void>
+}
+
+export interface TestGatewayOptions {
+  env?: Record<string, string>
+  /** Reuse a DATA_DIR (restart tests). */
+  dataDir?: string
+}
+
+export async function startTestGateway (options: TestGatewayOptions = {}): Promise<TestGateway> {
+  const dataDir = options.dataDir ?? await makeTempDir('citygw-data-')
+  const config = loadConfig({
+    MQTT_HOST: '127.0.0.1',
+    MQTT_PORT: '0',
+    HTTP_HOST: '127.0.0.1',
+    HTTP_PORT: '0',
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'info',
+    REGISTRY_POLL_MS: '100',
+    ...options.env,
+  })
+  const logFile = join(dataDir, `gateway-${Date.now()}.log`)
+  const lines: Record<string, unknown>[] = []
+  const logStream = createWriteStream(logFile)
+  const log = createLogger(config.LOG_LEVEL, {
+    write (line: string) {
+      logStream.write(line)
+      lines.push(JSON.parse(line) as Record<string, unknown>)
+    },
+  })
+  const gateway = await startGateway(config, log)
+  return {
+    gateway,
+    dataDir,
+    mqttUrl: `mqtt://127.0.0.1:${gateway.ports.mqtt}`,
+    httpUrl: `http://127.0.0.1:${gateway.ports.http}`,
+    logs () { return lines },
+    async close (removeData = false) {
+      await gateway.close()
+      logStream.end()
+      if (removeData) await removeTempDir(dataDir)
+    },
+  }
+}
+
+export async function registerDevice (dataDir: string, id: string, kind: string, district = 'north'): Promise<Credential> {
+  return addDevice(registryPath(dataDir), { id, kind, district })
+}
+
+export async function registerCrew (dataDir: string, name: string, districts?: string[]): Promise<Credential> {
+  return addCrew(registryPath(dataDir), name, districts)
+}
+
+export interface GatewayProcess {
+  readonly child: ChildProcess
+  readonly mqttUrl: string
+  readonly httpUrl: string
+  readonly exited: Promise<number | null>
+  /** Every stdout line so far (pino JSON), raw. */
+  output(): string[]
+}
+
+/** Runs `node bin/citygw.js start` and resolves once it logged 'gateway started'. */
+export async function spawnGatewayProcess (env: Record<string, string>): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/citygw.js'), 'start'], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, MQTT_HOST: '127.0.0.1', MQTT_PORT: '0', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', REGISTRY_POLL_MS: '100', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const output: string[] = []
+  let stderr = ''
+  child.stderr?.on('data', function keepStderr (chunk: Buffer) { stderr += chunk.toString() })
+  const exited = new Promise<number | null>(function onExit (resolve) { child.once('exit', resolve) })
+  const started = new Promise<{ mqtt: number; http: number }>(function waitForStart (resolve, reject) {
+    const timer = setTimeout(function startTimeout () { reject(new Error(`gateway did not start in 20 s:\n${output.join('\n')}\n${stderr}`)) }, 20_000)
+    createInterface({ input: child.stdout }).on('line', function onLine (line) {
+      output.push(line)
+      if (line.includes('"gateway started"')) {
+        clearTimeout(timer)
+        resolve((JSON.parse(line) as { ports: { mqtt: number; http: number } }).ports)
+      }
+    })
+    void exited.then(function exitedEarly (code) {
+      clearTimeout(timer)
+      reject(new Error(`gateway exited with ${String(code)} before starting:\n${output.join('\n')}\n${stderr}`))
+    })
+  })
+  const ports = await started
+  return { child, exited, mqttUrl: `mqtt://127.0.0.1:${ports.mqtt}`, httpUrl: `http://127.0.0.1:${ports.http}`, output () { return output } }
+}
