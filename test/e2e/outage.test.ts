@@ -1,7 +1,7 @@
 // Durability: InfluxDB down while 2,000 QoS 1 readings arrive (all stored once it is back), and the
 // gateway process SIGKILLed right after PUBACKs (every acknowledged reading stored after restart).
 import type { MqttClient } from 'mqtt'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import { startInfluxDb1, type InfluxDb1Server } from '../helpers/influxdb.ts'
 import { registerDevice, spawnGatewayProcess, startTestGateway } from '../helpers/gateway.ts'
 import { connectDevice } from '../helpers/mqtt.ts'
@@ -63,6 +63,7 @@ describe('gateway killed', () => {
     const { secret } = await registerDevice(dataDir, id, 'manhole')
     const env = { DATA_DIR: dataDir, INFLUX_URL: influx.url, INFLUX_API: 'v1', LOG_LEVEL: 'info' }
     const first = await spawnGatewayProcess(env)
+    onTestFinished(() => { first.child.kill('SIGKILL') })
     const client = await connectDevice(first.mqttUrl, id, secret)
     client.on('error', () => { /* the kill resets the socket */ })
     const base = Date.now() - 3_600_000
@@ -87,6 +88,7 @@ describe('gateway killed', () => {
     expect(ackedAtKill.length).toBeLessThan(total)
 
     const second = await spawnGatewayProcess(env)
+    onTestFinished(() => { second.child.kill('SIGKILL') })
     try {
       const stored = await eventually(() => storedTimes([id]), (s) => ackedAtKill.every((ts) => s.has(ts)), { timeoutMs: 30_000, intervalMs: 300, what: 'every acknowledged reading' })
       expect(ackedAtKill.filter((ts) => !stored.has(ts))).toEqual([])

@@ -3,6 +3,7 @@
 // on the same data and port (outage tests); close() kills it and removes its dir.
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { renderInfluxdConfig } from '../../simulators/local-influxdb.ts'
 import { freePort } from './ports.ts'
 import { makeTempDir, removeTempDir, requireBinary, spawnServer, waitUntilReady, type ServerProcess } from './server-process.ts'
 
@@ -46,54 +47,13 @@ export interface InfluxDb1Options {
   auth?: { username: string, password: string }
 }
 
-function renderConfig (dir: string, httpPort: number, rpcPort: number, isAuthEnabled: boolean): string {
-  return `reporting-disabled = true
-bind-address = "127.0.0.1:${rpcPort}"
-
-[meta]
-  dir = "${join(dir, 'meta')}"
-  logging-enabled = false
-
-[data]
-  dir = "${join(dir, 'data')}"
-  wal-dir = "${join(dir, 'wal')}"
-  query-log-enabled = false
-  trace-logging-enabled = false
-
-[monitor]
-  store-enabled = false
-
-[subscriber]
-  enabled = false
-
-[continuous_queries]
-  enabled = false
-  log-enabled = false
-
-[retention]
-  enabled = false
-
-[http]
-  enabled = true
-  bind-address = "127.0.0.1:${httpPort}"
-  auth-enabled = ${String(isAuthEnabled)}
-  log-enabled = false
-  suppress-write-log = true
-  pprof-enabled = false
-
-[logging]
-  level = "warn"
-  suppress-logo = true
-`
-}
-
 export async function startInfluxDb1 (options: InfluxDb1Options = {}): Promise<InfluxDb1Server> {
   requireBinary(INFLUXD, 'influxdb')
   const dir = await makeTempDir('csg-influxd-')
   const port = await freePort()
   const rpcPort = await freePort()
   const configPath = join(dir, 'influxdb.conf')
-  await writeFile(configPath, renderConfig(dir, port, rpcPort, options.auth !== undefined))
+  await writeFile(configPath, renderInfluxdConfig(dir, port, rpcPort, options.auth !== undefined))
   const url = `http://127.0.0.1:${port}`
   const auth = options.auth
   let server: ServerProcess | undefined

@@ -1,0 +1,101 @@
+// A private InfluxDB 1.x (Debian's /usr/bin/influxd) on 127.0.0.1 for the demo and developers:
+// its own config and data under a given dir, free ports. Tests start theirs the same way
+// (test/helpers/influxdb.ts) through renderInfluxdConfig.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { freeLoopbackPort } from './free-port.ts'
+
+export const INFLUXD_PATH = '/usr/bin/influxd'
+
+/** influxd.conf for a loopback-only server keeping everything under `dir`. */
+export function renderInfluxdConfig (dir: string, httpPort: number, rpcPort: number, isAuthEnabled: boolean): string {
+  return `reporting-disabled = true
+bind-address = "127.0.0.1:${rpcPort}"
+
+[meta]
+  dir = "${join(dir, 'meta')}"
+  logging-enabled = false
+
+[data]
+  dir = "${join(dir, 'data')}"
+  wal-dir = "${join(dir, 'wal')}"
+  query-log-enabled = false
+  trace-logging-enabled = false
+
+[monitor]
+  store-enabled = false
+
+[subscriber]
+  enabled = false
+
+[continuous_queries]
+  enabled = false
+  log-enabled = false
+
+[retention]
+  enabled = false
+
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:${httpPort}"
+  auth-enabled = ${String(isAuthEnabled)}
+  log-enabled = false
+  suppress-write-log = true
+  pprof-enabled = false
+
+[logging]
+  level = "warn"
+  suppress-logo = true
+`
+}
+
+export interface LocalInfluxDb {
+  readonly url: string
+  readonly dir: string
+  /** InfluxQL against it (epoch ms). */
+  query(influxql: string, db?: string): Promise<unknown>
+  stop(): Promise<void>
+}
+
+/** Starts influxd with data under `dir`, creates `database`, resolves once it answers (≤ 20 s). */
+export async function startLocalInfluxDb (dir: string, database: string): Promise<LocalInfluxDb> {
+  if (!existsSync(INFLUXD_PATH)) throw new Error(`${INFLUXD_PATH} is missing (apt-get install influxdb)`)
+  await mkdir(dir, { recursive: true })
+  const httpPort = await freeLoopbackPort()
+  const configPath = join(dir, 'influxdb.conf')
+  await writeFile(configPath, renderInfluxdConfig(dir, httpPort, await freeLoopbackPort(), false))
+  const child: ChildProcess = spawn(INFLUXD_PATH, ['run', '-config', configPath], { stdio: 'ignore' })
+  const exited = new Promise<void>(function onExit (resolve) { child.once('exit', function done () { resolve() }) })
+  const url = `http://127.0.0.1:${httpPort}`
+
+  async function query (influxql: string, db?: string): Promise<unknown> {
+    const form = new URLSearchParams({ q: influxql, epoch: 'ms', ...(db === undefined ? {} : { db }) })
+    const res = await fetch(`${url}/query`, { method: 'POST', body: form, signal: AbortSignal.timeout(5000) })
+    if (!res.ok) throw new Error(`influxd /query ${res.status}: ${await res.text()}`)
+    return res.json()
+  }
+
+  async function stop (): Promise<void> {
+    if (child.exitCode === null) child.kill('SIGTERM')
+    const killer = setTimeout(function killHard () { child.kill('SIGKILL') }, 5000)
+    await exited
+    clearTimeout(killer)
+  }
+
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`influxd exited with ${child.exitCode}`)
+    const ok = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(1000) }).then(function isUp (r) { return r.status === 204 }, function isDown () { return false })
+    if (ok) break
+    if (Date.now() > deadline) {
+      await stop()
+      throw new Error('influxd did not answer /ping within 20 s')
+    }
+    await sleep(100)
+  }
+  await query(`CREATE DATABASE "${database}"`)
+  return { url, dir, query, stop }
+}
