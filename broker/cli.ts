@@ -7,7 +7,6 @@ import { kindJsonSchema } from '../devices/json-schema.ts'
 import { loadConfig } from './config.ts'
 import { isGatewayError } from './errors.ts'
 import { createLogger } from './log.ts'
-import { startGateway } from './main.ts'
 import { addCrew, addDevice, importDevices, removeDevice, type Credential } from './registry/provision.ts'
 import { readRegistry, registryPath } from './registry/store.ts'
 
@@ -38,6 +37,8 @@ function parseNumber (value: string): number {
 async function runGateway (): Promise<void> {
   const config = loadConfig()
   const log = createLogger(config.LOG_LEVEL)
+  // Loaded here, not at the top: provisioning commands need neither the broker nor the HTTP stack.
+  const { startGateway } = await import('./main.ts')
   const gateway = await startGateway(config, log)
   let stopping = false
   async function stop (signal: string): Promise<void> {

@@ -3,6 +3,7 @@
 
 export const ERROR_CODES = {
   CSG_CONFIG_INVALID: 'a configuration value is invalid',
+  CSG_DATA_DIR_LOCKED: 'another gateway process is using this DATA_DIR',
   CSG_SPOOL_FULL: 'the spool reached its size quota; new readings are refused until the writer catches up',
   CSG_SPOOL_CORRUPT: 'a spool record failed its checksum; the tail from there on was cut off',
   CSG_SPOOL_CLOSED: 'the spool is closed',

@@ -4,6 +4,8 @@ import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { Aedes } from 'aedes'
 import type { Config } from './config.ts'
+import { GatewayError } from './errors.ts'
+import { acquireLockFile, lockHolder } from './lock-file.ts'
 import { createMetrics, registerGauges } from './http/metrics.ts'
 import { startHttpServer } from './http/server.ts'
 import { createIngest } from './ingest/ingest.ts'
@@ -29,11 +31,19 @@ export interface Gateway {
 
 const DAY_MS = 24 * 60 * 60 * 1000
 const MAX_FUTURE_MS = 5 * 60 * 1000
+const BACKLOG_LOG_INTERVAL_MS = 60_000
 
 export async function startGateway (config: Config, rootLog: Logger): Promise<Gateway> {
   const log = rootLog
   await mkdir(config.DATA_DIR, { recursive: true, mode: 0o700 })
   const closers: { name: string; close(): Promise<void> | void }[] = []
+  // Two gateways on one DATA_DIR would interleave spool writes and deliver each other's records.
+  const lockFile = path.join(config.DATA_DIR, 'gateway.lock')
+  const releaseLock = await acquireLockFile(lockFile, 0)
+  if (releaseLock === undefined) {
+    throw new GatewayError('CSG_DATA_DIR_LOCKED', `DATA_DIR ${config.DATA_DIR} is in use by process ${String(await lockHolder(lockFile))}`)
+  }
+  closers.push({ name: 'data-dir lock', close: releaseLock })
   try {
     const metrics = createMetrics()
 
@@ -124,6 +134,15 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
     closers.push({ name: 'listeners', close () { return listeners.close() } })
 
     const runningWriter = writer
+    // While readings pile up (InfluxDB down or unset), say so regularly: depth and age of the backlog.
+    const backlogTimer = setInterval(function logBacklog () {
+      const stats = spool.stats()
+      if (stats.depthRecords === 0 || runningWriter?.state().connected === true) return
+      log.warn({ depthRecords: stats.depthRecords, depthBytes: stats.depthBytes, oldestAgeSec: Math.round((stats.oldestRecordAgeMs ?? 0) / 1000) }, 'readings waiting in the spool')
+    }, BACKLOG_LOG_INTERVAL_MS)
+    backlogTimer.unref()
+    closers.push({ name: 'backlog log', close () { clearInterval(backlogTimer) } })
+
     registerGauges(metrics, {
       connections () { return listeners.connections() },
       spool () { return spool.stats() },

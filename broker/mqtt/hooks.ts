@@ -3,7 +3,7 @@
 // A telemetry publish is handed to ingest inside authorizePublish, because Aedes 1.x writes the
 // QoS 1 PUBACK right after that callback (lib/handlers/publish.js), before any subscriber runs.
 import type { Aedes, AuthenticateError, Client, PublishPacket, Subscription } from 'aedes'
-import { isGatewayError } from '../errors.ts'
+import { GatewayError, isGatewayError } from '../errors.ts'
 import type { Metrics } from '../http/metrics.ts'
 import type { Ingest } from '../ingest/ingest.ts'
 import type { Logger } from '../log.ts'
@@ -112,7 +112,7 @@ export function installHooks (broker: Aedes, options: HookOptions): BrokerHooks 
   function denyPublish (identity: Identity, topic: string, callback: (err: Error) => void): void {
     metrics.aclDenials.inc({ action: 'publish' })
     identity.log.warn({ topic, reason: 'not_own_topic' }, 'publish refused; closing the connection')
-    callback(new Error(`not allowed to publish to ${topic}`))
+    callback(new GatewayError('CSG_TOPIC_FORBIDDEN', `${identity.role} may not publish to ${topic}`))
   }
 
   broker.authorizeSubscribe = function authorizeSubscribe (client, subscription: Subscription, callback) {

@@ -3,8 +3,8 @@
 import { randomBytes } from 'node:crypto'
 import { constants as fsConstants, promises as fs } from 'node:fs'
 import path from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { GatewayError } from '../errors.ts'
+import { acquireLockFile } from '../lock-file.ts'
 import { emptyRegistry, registryFileSchema, type RegistryData } from './schema.ts'
 
 export const REGISTRY_FILE_NAME = 'registry.json'
@@ -47,7 +47,10 @@ export function parseRegistry (text: string, file: string): RegistryData {
  */
 export async function updateRegistry<T> (file: string, mutate: (data: RegistryData) => T): Promise<T> {
   await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 })
-  const release = await acquireLock(`${file}.lock`)
+  const release = await acquireLockFile(`${file}.lock`, LOCK_WAIT_MS)
+  if (release === undefined) {
+    throw new GatewayError('CSG_REGISTRY_CONFLICT', `registry is locked by another process (${file}.lock)`)
+  }
   try {
     const data = await readRegistry(file)
     const result = mutate(data)
@@ -73,39 +76,5 @@ async function writeAtomically (file: string, text: string): Promise<void> {
     await dir.sync()
   } finally {
     await dir.close()
-  }
-}
-
-/** An exclusive lock file holding the owner's pid; a lock whose process is gone is taken over. */
-async function acquireLock (lockFile: string): Promise<() => Promise<void>> {
-  const deadline = Date.now() + LOCK_WAIT_MS
-  for (;;) {
-    try {
-      const handle = await fs.open(lockFile, 'wx', 0o600)
-      await handle.writeFile(String(process.pid))
-      await handle.close()
-      return async function releaseLock () { await fs.rm(lockFile, { force: true }) }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    }
-    if (await isStaleLock(lockFile)) {
-      await fs.rm(lockFile, { force: true })
-      continue
-    }
-    if (Date.now() > deadline) {
-      throw new GatewayError('CSG_REGISTRY_CONFLICT', `registry is locked by another process (${lockFile})`)
-    }
-    await sleep(20)
-  }
-}
-
-async function isStaleLock (lockFile: string): Promise<boolean> {
-  const pid = Number(await fs.readFile(lockFile, 'utf8').catch(function lockVanished () { return '' }))
-  if (!Number.isInteger(pid) || pid <= 0) return false // being written right now
-  try {
-    process.kill(pid, 0)
-    return false
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH'
   }
 }

@@ -1,0 +1,130 @@
+// The `citygw` command as operators run it (a real child process): provisioning, schema output,
+// configuration errors, one gateway per DATA_DIR, clean shutdown on SIGTERM.
+import { execFile } from 'node:child_process'
+import { readFile, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest'
+import { REPO_ROOT, spawnGatewayProcess } from '../helpers/gateway.ts'
+import { connectDevice } from '../helpers/mqtt.ts'
+import { makeTempDir, removeTempDir } from '../helpers/server-process.ts'
+
+const execFileAsync = promisify(execFile)
+let dataDir: string
+beforeEach(async () => { dataDir = await makeTempDir('citygw-cli-') })
+afterEach(async () => { await removeTempDir(dataDir) })
+
+async function citygw (args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, [join(REPO_ROOT, 'bin/citygw.js'), ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, DATA_DIR: dataDir, ...env },
+      timeout: 30_000,
+    })
+    return { code: 0, stdout, stderr }
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string }
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
+  }
+}
+
+describe('citygw device / crew', () => {
+  it('adds, lists and removes devices; the secret is printed once and never stored', async () => {
+    const added = await citygw(['device', 'add', 'lp-9', '--kind', 'lamp-post', '--district', 'north', '--lat', '52.37', '--lon', '4.89', '--json'])
+    expect(added.code).toBe(0)
+    const { id, secret } = JSON.parse(added.stdout) as { id: string; secret: string }
+    expect(id).toBe('lp-9')
+    expect(secret.length).toBeGreaterThanOrEqual(22)
+    expect(await readFile(join(dataDir, 'registry.json'), 'utf8')).not.toContain(secret)
+
+    const human = await citygw(['device', 'add', 'mh-9', '--kind', 'manhole', '--district', 'north'])
+    expect(human.stdout).toMatch(/secret: \S+/)
+
+    const listed = await citygw(['device', 'list', '--json'])
+    const devices = listed.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(devices).toEqual([
+      expect.objectContaining({ id: 'lp-9', kind: 'lamp-post', district: 'north', lat: 52.37, lon: 4.89 }),
+      expect.objectContaining({ id: 'mh-9', kind: 'manhole', district: 'north' }),
+    ])
+    expect(listed.stdout).not.toContain('secretHash')
+
+    expect((await citygw(['device', 'remove', 'lp-9'])).code).toBe(0)
+    expect((await citygw(['device', 'list', '--json'])).stdout).not.toContain('lp-9')
+    const missing = await citygw(['device', 'remove', 'lp-9'])
+    expect(missing.code).not.toBe(0)
+    expect(missing.stderr).toMatch(/CSG_REGISTRY_NOT_FOUND/)
+  })
+
+  it('refuses bad input with a message', async () => {
+    const badKind = await citygw(['device', 'add', 'x1', '--kind', 'toaster', '--district', 'n'])
+    expect(badKind.code).not.toBe(0)
+    expect(badKind.stderr).toMatch(/toaster/)
+    const badId = await citygw(['device', 'add', 'bad/id', '--kind', 'manhole', '--district', 'n'])
+    expect(badId.code).not.toBe(0)
+    expect(badId.stderr).toMatch(/id/)
+  })
+
+  it('imports CSV and writes the secrets to a 0600 file', async () => {
+    const csv = join(dataDir, 'fleet.csv')
+    const out = join(dataDir, 'secrets.jsonl')
+    await writeFile(csv, 'id,kind,district,lat,lon\nwp-1,water-pipe,harbour,51.9,4.4\nwp-2,water-pipe,harbour,,\n')
+    const imported = await citygw(['device', 'import', csv, '--out', out])
+    expect(imported.code).toBe(0)
+    expect((await stat(out)).mode & 0o777).toBe(0o600)
+    const lines = (await readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { id: string; secret: string })
+    expect(lines.map((l) => l.id)).toEqual(['wp-1', 'wp-2'])
+
+    await writeFile(csv, 'id,kind,district,lat,lon\nwp-3,water-pipe,harbour,,\nwp-4,pipe,harbour,,\n')
+    const refused = await citygw(['device', 'import', csv])
+    expect(refused.code).not.toBe(0)
+    expect(refused.stderr).toMatch(/line 3/)
+  })
+
+  it('adds a crew with districts', async () => {
+    const added = await citygw(['crew', 'add', 'crew-a', '--districts', 'north,south', '--json'])
+    expect(added.code).toBe(0)
+    expect(JSON.parse(added.stdout)).toMatchObject({ id: 'crew-a' })
+    const registry = JSON.parse(await readFile(join(dataDir, 'registry.json'), 'utf8')) as { crews: Record<string, { districts: string[] }> }
+    expect(registry.crews['crew-a']?.districts).toEqual(['north', 'south'])
+  })
+})
+
+describe('citygw schema', () => {
+  it.each(['lamp-post', 'water-pipe', 'manhole'])('prints the JSON Schema of %s', async (kind) => {
+    const result = await citygw(['schema', kind])
+    expect(result.code).toBe(0)
+    const schema = JSON.parse(result.stdout) as { $schema: string; properties: Record<string, unknown> }
+    expect(schema.$schema).toMatch(/2020-12/)
+    expect(Object.keys(schema.properties)).toContain('ts')
+  })
+})
+
+describe('citygw start', () => {
+  it('refuses a bad configuration, naming the variable', async () => {
+    const result = await citygw(['start'], { MQTT_PORT: 'eighteen', INFLUX_API: 'v3' })
+    expect(result.code).not.toBe(0)
+    expect(result.stderr).toMatch(/MQTT_PORT/)
+    expect(result.stderr).toMatch(/INFLUX_API/)
+  })
+
+  it('refuses a second gateway on the same DATA_DIR, and shuts down cleanly on SIGTERM', async () => {
+    const first = await spawnGatewayProcess({ DATA_DIR: dataDir })
+    onTestFinished(() => { first.child.kill('SIGKILL') })
+    const second = await citygw(['start'], { MQTT_HOST: '127.0.0.1', MQTT_PORT: '0', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0' })
+    expect(second.code).not.toBe(0)
+    expect(second.stderr).toMatch(/CSG_DATA_DIR_LOCKED/)
+
+    const added = await citygw(['device', 'add', 'late-1', '--kind', 'manhole', '--district', 'n', '--json'])
+    const { secret } = JSON.parse(added.stdout) as { secret: string }
+    const client = await connectDevice(first.mqttUrl, 'late-1', secret).catch(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 500)) // the registry is polled every 100 ms here
+      return connectDevice(first.mqttUrl, 'late-1', secret)
+    })
+    await client.publishAsync('devices/late-1/telemetry', '{"coverAngle": 3}', { qos: 1 })
+    await client.endAsync()
+
+    first.child.kill('SIGTERM')
+    expect(await first.exited).toBe(0)
+    expect(first.output().some((l) => l.includes('"gateway stopped"'))).toBe(true)
+  })
+})
