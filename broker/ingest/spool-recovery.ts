@@ -1,0 +1,119 @@
+// Enters: a spool directory as a previous run left it (possibly killed mid-write), and committed positions.
+// Leaves: the segments still to deliver, cut at their first torn or corrupt record; the cursor file.
+// Guarantees: every record kept is whole, CRC-checked and fsynced; the cursor is replaced atomically.
+import { mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Logger } from 'pino'
+import { fsyncDir, READ_CHUNK_BYTES, segmentPath, segmentSeqs, TAKE, walkRecords, type Verdict } from './spool-files.ts'
+import type { Position, Segment } from './spool-ledger.ts'
+
+const CURSOR_FILE = 'cursor.json'
+const CURSOR_TMP = 'cursor.json.tmp'
+
+export interface Recovered {
+  /** Never empty: an empty spool gets a fresh segment. */
+  segments: Segment[]
+  committed: Position
+  /** Undelivered records found. */
+  records: number
+  oldestAppendedAtMs: number | null
+}
+
+// Scans every undelivered record (CRC and length) from the cursor on, cuts each segment at its first
+// torn or corrupt record (a write cut by SIGKILL or power loss) and deletes segments with nothing left
+// to deliver. Streams through a 1 MiB buffer, so a spool of gigabytes opens in constant memory.
+export async function recover (dir: string, log: Logger): Promise<Recovered> {
+  await mkdir(dir, { recursive: true })
+  await rm(join(dir, CURSOR_TMP), { force: true })
+  const cursor = await readCursor(dir, log)
+  const seqs = segmentSeqs(await readdir(dir))
+  const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES)
+  const kept: Array<Segment & { start: number }> = []
+  let records = 0
+  let oldestAppendedAtMs: number | null = null
+  const count = function countRecord (appendedAtMs: number): Verdict {
+    oldestAppendedAtMs ??= appendedAtMs
+    records++
+    return TAKE
+  }
+  for (const seq of seqs) {
+    const path = segmentPath(dir, seq)
+    if (seq < cursor.seq) {
+      await unlink(path) // delivered; the deletion after the commit was interrupted
+      continue
+    }
+    const handle = await open(path, 'r+')
+    try {
+      const { size } = await handle.stat()
+      let start = seq === cursor.seq ? cursor.offset : 0
+      if (start > size) {
+        log.warn({ segment: seq, cursor: start, size }, 'spool cursor is past the segment end; treating the segment as delivered')
+        start = size
+      }
+      const walk = await walkRecords(handle, buffer, start, size, count)
+      if (walk.end < size) {
+        await handle.truncate(walk.end)
+        log.warn({ code: 'CSG_SPOOL_CORRUPT', segment: seq, offset: walk.end, cutBytes: size - walk.end, reason: walk.fault }, 'spool tail cut at a torn or corrupt record')
+      }
+      // The last segment may hold writes that were never fsynced (killed before the group's fdatasync).
+      await handle.datasync()
+      kept.push({ seq, size: walk.end, start })
+    } finally {
+      await handle.close()
+    }
+  }
+  const live = []
+  for (const segment of kept) {
+    if (segment.size > segment.start) live.push(segment)
+    else await unlink(segmentPath(dir, segment.seq))
+  }
+  const first = live[0]
+  if (first === undefined) {
+    const seq = Math.max(cursor.seq, seqs.at(-1) ?? 0) + 1
+    const handle = await open(segmentPath(dir, seq), 'w')
+    await handle.close()
+    await fsyncDir(dir)
+    return { segments: [{ seq, size: 0 }], committed: { seq, offset: 0 }, records, oldestAppendedAtMs }
+  }
+  return {
+    segments: live.map(function withoutStart ({ seq, size }) { return { seq, size } }),
+    committed: { seq: first.seq, offset: first.start },
+    records,
+    oldestAppendedAtMs,
+  }
+}
+
+// A damaged cursor only costs re-delivery from the first segment (at-least-once), never a lost record.
+async function readCursor (dir: string, log: Logger): Promise<Position> {
+  let text: string
+  try {
+    text = await readFile(join(dir, CURSOR_FILE), 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { seq: 0, offset: 0 }
+    throw err
+  }
+  try {
+    const parsed = JSON.parse(text) as { segment?: unknown, offset?: unknown }
+    if (Number.isSafeInteger(parsed.segment) && Number.isSafeInteger(parsed.offset) && (parsed.segment as number) >= 0 && (parsed.offset as number) >= 0) {
+      return { seq: parsed.segment as number, offset: parsed.offset as number }
+    }
+  } catch {
+    // fall through to the warning below
+  }
+  log.warn({ file: CURSOR_FILE }, 'spool cursor unreadable; re-delivering from the first segment')
+  return { seq: 0, offset: 0 }
+}
+
+// Atomic replace: write a temp file, fsync it, rename over the cursor, fsync the directory (rename durability).
+export async function writeCursor (dir: string, pos: Position): Promise<void> {
+  const tmp = join(dir, CURSOR_TMP)
+  const handle = await open(tmp, 'w')
+  try {
+    await handle.writeFile(`${JSON.stringify({ version: 1, segment: pos.seq, offset: pos.offset })}\n`)
+    await handle.datasync()
+  } finally {
+    await handle.close()
+  }
+  await rename(tmp, join(dir, CURSOR_FILE))
+  await fsyncDir(dir)
+}
