@@ -7,7 +7,7 @@ bash scripts/ensure-deps.sh
 echo "== typecheck" && npx tsc -p tsconfig.json
 echo "== lint" && npx eslint .
 echo "== tests"
-mkdir -p test-artifacts
+mkdir -p test-artifacts && rm -f test-artifacts/vitest.json
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json=test-artifacts/vitest.json "$@" || status=$?
 node -e '
