@@ -6,6 +6,7 @@ import { Agent as HttpsAgent } from 'node:https'
 import { HttpError, InfluxDB, setLogger, type Transport } from '@influxdata/influxdb-client'
 import type { Logger } from 'pino'
 import { GatewayError, type ErrorCode } from '../errors.ts'
+import type { Sink } from './sink.ts'
 
 /** A classified sink failure: a GatewayError (CSG_SINK_*) with what the server said. */
 export class SinkError extends GatewayError {
@@ -188,4 +189,22 @@ function routeClientLogger (log: Logger): void {
     error (message: string, err?: unknown) { clientLog.error({ err }, message) },
     warn (message: string, err?: unknown) { clientLog.warn({ err }, message) },
   })
+}
+
+/** A Sink over one write endpoint: the part both InfluxDB APIs share; they differ in path and auth. */
+export function createHttpSink (name: string, http: InfluxHttp, writePath: string): Sink {
+  return {
+    name,
+    async write (lines) {
+      if (lines.length === 0) return
+      await http.postLines(writePath, lines)
+    },
+    ping () {
+      return http.ping('/ping')
+    },
+    close () {
+      http.close()
+      return Promise.resolve()
+    },
+  }
 }

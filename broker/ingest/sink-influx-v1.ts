@@ -4,7 +4,7 @@
 // conflict with 400 "partial write: …" after storing the other points; the writer's split copes.
 import type { Logger } from 'pino'
 import type { Sink } from './sink.ts'
-import { createInfluxHttp } from './sink-http.ts'
+import { createHttpSink, createInfluxHttp } from './sink-http.ts'
 
 export interface InfluxV1SinkOptions {
   url: string
@@ -28,18 +28,5 @@ export function createInfluxV1Sink (options: InfluxV1SinkOptions): Sink {
   if (options.retentionPolicy !== undefined) query.set('rp', options.retentionPolicy)
   const writePath = `/write?${query.toString()}`
 
-  return {
-    name: 'influx-v1',
-    async write (lines) {
-      if (lines.length === 0) return
-      await http.postLines(writePath, lines)
-    },
-    ping () {
-      return http.ping('/ping')
-    },
-    close () {
-      http.close()
-      return Promise.resolve()
-    },
-  }
+  return createHttpSink('influx-v1', http, writePath)
 }

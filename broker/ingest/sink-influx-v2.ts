@@ -3,7 +3,7 @@
 // failures reject classified (see sink-http.ts).
 import type { Logger } from 'pino'
 import type { Sink } from './sink.ts'
-import { createInfluxHttp } from './sink-http.ts'
+import { createHttpSink, createInfluxHttp } from './sink-http.ts'
 
 export interface InfluxV2SinkOptions {
   url: string
@@ -22,18 +22,5 @@ export function createInfluxV2Sink (options: InfluxV2SinkOptions): Sink {
   if (options.org !== undefined) query.set('org', options.org)
   const writePath = `/api/v2/write?${query.toString()}`
 
-  return {
-    name: 'influx-v2',
-    async write (lines) {
-      if (lines.length === 0) return
-      await http.postLines(writePath, lines)
-    },
-    ping () {
-      return http.ping('/ping')
-    },
-    close () {
-      http.close()
-      return Promise.resolve()
-    },
-  }
+  return createHttpSink('influx-v2', http, writePath)
 }

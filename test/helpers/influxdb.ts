@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { renderInfluxdConfig } from '../../simulators/local-influxdb.ts'
 import { freePort } from './ports.ts'
-import { makeTempDir, removeTempDir, requireBinary, spawnServer, waitUntilReady, type ServerProcess } from './server-process.ts'
+import { launchServer, makeTempDir, requireBinary, startRestartable, type ServerProcess } from './server-process.ts'
 
 const INFLUXD = '/usr/bin/influxd'
 
@@ -56,12 +56,9 @@ export async function startInfluxDb1 (options: InfluxDb1Options = {}): Promise<I
   await writeFile(configPath, renderInfluxdConfig(dir, port, rpcPort, options.auth !== undefined))
   const url = `http://127.0.0.1:${port}`
   const auth = options.auth
-  let server: ServerProcess | undefined
 
-  async function launch (): Promise<void> {
-    const started = spawnServer(INFLUXD, ['run', '-config', configPath], 'influxd', dir)
-    server = started
-    await waitUntilReady(started, 'influxd', async function ping () {
+  function launch (): Promise<ServerProcess> {
+    return launchServer(INFLUXD, ['run', '-config', configPath], 'influxd', dir, async function ping () {
       const res = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(1000) })
       return res.status === 204
     })
@@ -95,8 +92,8 @@ export async function startInfluxDb1 (options: InfluxDb1Options = {}): Promise<I
     return typeof value === 'number' ? value : 0
   }
 
+  const server = await startRestartable(dir, launch)
   try {
-    await launch()
     if (auth !== undefined) {
       // Allowed without credentials only while no admin user exists.
       const form = new URLSearchParams({ q: `CREATE USER "${auth.username}" WITH PASSWORD '${auth.password}' WITH ALL PRIVILEGES` })
@@ -105,8 +102,7 @@ export async function startInfluxDb1 (options: InfluxDb1Options = {}): Promise<I
     }
     for (const name of options.databases ?? ['city']) await createDatabase(name)
   } catch (err) {
-    await server?.stop()
-    await removeTempDir(dir)
+    await server.close()
     throw err
   }
 
@@ -117,20 +113,9 @@ export async function startInfluxDb1 (options: InfluxDb1Options = {}): Promise<I
     query,
     count,
     createDatabase,
-    get isRunning () { return server !== undefined },
-    async stop () {
-      const running = server
-      server = undefined
-      await running?.stop()
-    },
-    async start () {
-      if (server === undefined) await launch()
-    },
-    async close () {
-      const running = server
-      server = undefined
-      await running?.stop()
-      await removeTempDir(dir)
-    },
+    get isRunning () { return server.isRunning },
+    stop () { return server.stop() },
+    start () { return server.start() },
+    close () { return server.close() },
   }
 }

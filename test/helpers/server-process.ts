@@ -133,3 +133,52 @@ export async function waitUntilReady (
   await server.stop(1000)
   throw new Error(`${name} was not ready after ${timeoutMs} ms:\n${server.output()}`)
 }
+
+/** Stop, start again (same dir and port) and close for one test server; outage tests use it. */
+export interface RestartableServer {
+  readonly isRunning: boolean
+  stop(): Promise<void>
+  start(): Promise<void>
+  /** Stops the server and removes its dir. */
+  close(): Promise<void>
+}
+
+/** Launches the server now; `launch` resolves once it is ready (and stops it itself if it never is). */
+export async function startRestartable (dir: string, launch: () => Promise<ServerProcess>): Promise<RestartableServer> {
+  let server: ServerProcess | undefined
+  try {
+    server = await launch()
+  } catch (err) {
+    await removeTempDir(dir)
+    throw err
+  }
+  return {
+    get isRunning () { return server !== undefined },
+    async stop () {
+      const running = server
+      server = undefined
+      await running?.stop()
+    },
+    async start () {
+      server ??= await launch()
+    },
+    async close () {
+      const running = server
+      server = undefined
+      await running?.stop()
+      await removeTempDir(dir)
+    },
+  }
+}
+
+/** Spawns a server and waits until `isReady`; stops it again if it never gets there. */
+export async function launchServer (command: string, args: readonly string[], name: string, dir: string, isReady: () => Promise<boolean>): Promise<ServerProcess> {
+  const started = spawnServer(command, args, name, dir)
+  try {
+    await waitUntilReady(started, name, isReady)
+    return started
+  } catch (err) {
+    await started.stop()
+    throw err
+  }
+}

@@ -3,7 +3,7 @@
 // Field `f` of measurement `m` is stored as metric `m_f`; booleans as 1/0.
 import { join } from 'node:path'
 import { freePort } from './ports.ts'
-import { makeTempDir, removeTempDir, requireBinary, spawnServer, waitUntilReady, type ServerProcess } from './server-process.ts'
+import { launchServer, makeTempDir, requireBinary, startRestartable, type ServerProcess } from './server-process.ts'
 
 const VICTORIA_METRICS = '/usr/bin/victoria-metrics'
 
@@ -56,12 +56,9 @@ export async function startVictoriaMetrics (options: VictoriaMetricsOptions = {}
     args.push(`-httpAuth.username=${options.httpAuth.username}`, `-httpAuth.password=${options.httpAuth.password}`)
     headers.authorization = `Basic ${Buffer.from(`${options.httpAuth.username}:${options.httpAuth.password}`).toString('base64')}`
   }
-  let server: ServerProcess | undefined
 
-  async function launch (): Promise<void> {
-    const started = spawnServer(VICTORIA_METRICS, args, 'victoria-metrics', dir)
-    server = started
-    await waitUntilReady(started, 'victoria-metrics', async function health () {
+  function launch (): Promise<ServerProcess> {
+    return launchServer(VICTORIA_METRICS, args, 'victoria-metrics', dir, async function health () {
       const res = await fetch(`${url}/health`, { headers, signal: AbortSignal.timeout(1000) })
       return res.ok
     })
@@ -88,31 +85,15 @@ export async function startVictoriaMetrics (options: VictoriaMetricsOptions = {}
     return text.split('\n').filter((line) => line.trim() !== '').map((line) => JSON.parse(line) as ExportedSeries)
   }
 
-  try {
-    await launch()
-  } catch (err) {
-    await removeTempDir(dir)
-    throw err
-  }
+  const server = await startRestartable(dir, launch)
 
   return {
     url,
     port,
     export: exportSeries,
-    get isRunning () { return server !== undefined },
-    async stop () {
-      const running = server
-      server = undefined
-      await running?.stop()
-    },
-    async start () {
-      if (server === undefined) await launch()
-    },
-    async close () {
-      const running = server
-      server = undefined
-      await running?.stop()
-      await removeTempDir(dir)
-    },
+    get isRunning () { return server.isRunning },
+    stop () { return server.stop() },
+    start () { return server.start() },
+    close () { return server.close() },
   }
 }
