@@ -8,6 +8,7 @@ import { createServer as createTlsServer } from 'node:tls'
 import { readFileSync } from 'node:fs'
 import type { Aedes } from 'aedes'
 import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws'
+import { isGatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { PacketSizeGuard } from './packet-size-guard.ts'
 
@@ -38,8 +39,12 @@ export async function startListeners (broker: Aedes, options: ListenerOptions): 
     const guard = new PacketSizeGuard(options.maxPacketBytes)
     const guarded = Duplex.from({ readable: stream.pipe(guard), writable: stream })
     Object.defineProperty(guarded, 'remoteAddress', { value: remoteAddress })
-    guard.on('error', function packetTooLarge (err) {
-      log.warn({ ip: remoteAddress, err: { message: err.message } }, 'connection closed: packet too large')
+    guard.on('error', function guardError (err) {
+      // The guard also errors (AbortError) when the connection closes normally; only its own
+      // refusal is worth a warning.
+      if (isGatewayError(err, 'CSG_PAYLOAD_TOO_LARGE')) {
+        log.warn({ ip: remoteAddress, reason: 'packet_too_large', err: { message: err.message } }, 'connection closed: packet too large')
+      }
       stream.destroy()
     })
     stream.on('error', function socketError (err) {

@@ -122,11 +122,16 @@ describe('bad input', () => {
   })
 
   it('closes only the connection of a client sending a packet above MAX_PACKET_BYTES', async () => {
+    const { id: quitterId, client: quitter } = await lampPost()
+    await quitter.publishAsync(`devices/${quitterId}/telemetry`, JSON.stringify(good), { qos: 1 })
+    await quitter.endAsync()
     const { id, client } = await lampPost()
     const closed = new Promise<void>((resolve) => client.once('close', () => resolve()))
     client.publish(`devices/${id}/telemetry`, Buffer.alloc(300 * 1024, 0x20), { qos: 0 })
     await closed
     await expectOthersServed()
+    // Logged once, for this connection; normal disconnects (earlier tests) are not mistaken for it.
+    expect(gw.logs().filter((l) => l.msg === 'connection closed: packet too large')).toHaveLength(1)
     const body = await (await fetch(`${gw.httpUrl}/healthz`)).json() as { status: string }
     expect(body.status).toBe('ok')
   })
