@@ -1,0 +1,128 @@
+// Child processes of the bench runner: spawn with piped output (stdout split in lines, a tail of
+// stderr kept for error messages), wait for a line, stop (SIGTERM, then SIGKILL), and kill every
+// one still alive when the runner exits, whatever the reason. Plus per-process CPU from /proc.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { createInterface } from 'node:readline'
+
+const live = new Set<ChildProcess>()
+let isExitHooked = false
+
+function hookExit (): void {
+  if (isExitHooked) return
+  isExitHooked = true
+  process.on('exit', function killLeftovers () {
+    for (const child of live) child.kill('SIGKILL')
+  })
+}
+
+export interface BenchProcess {
+  readonly name: string
+  readonly child: ChildProcess
+  readonly pid: number
+  /** Resolves with the first stdout line accepted by `isWanted` (parsed JSON); rejects on exit or timeout. */
+  waitForLine<T>(isWanted: (line: Record<string, unknown>) => boolean, timeoutMs: number): Promise<T>
+  /** Every stdout line that parsed as JSON, so far. */
+  lines(): readonly Record<string, unknown>[]
+  /** Last stderr (and unparsed stdout) output, for error messages. */
+  tail(): string
+  readonly exited: Promise<number | null>
+  /** SIGTERM, SIGKILL after killAfterMs; resolves once gone. */
+  stop(killAfterMs?: number): Promise<void>
+}
+
+const TAIL_CHARS = 8192
+const MAX_LINES_KEPT = 10_000
+
+export function startProcess (name: string, args: readonly string[], options: { cwd: string; env: NodeJS.ProcessEnv }): BenchProcess {
+  hookExit()
+  const child = spawn(process.execPath, args, { cwd: options.cwd, env: options.env, stdio: ['pipe', 'pipe', 'pipe'] })
+  if (child.pid === undefined) throw new Error(`${name}: spawn failed`)
+  live.add(child)
+  const parsed: Record<string, unknown>[] = []
+  const waiters: { isWanted: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = []
+  let tail = ''
+  function keepTail (text: string): void {
+    tail = (tail + text).slice(-TAIL_CHARS)
+  }
+  child.stderr.on('data', function onStderr (chunk: Buffer) { keepTail(chunk.toString('utf8')) })
+  createInterface({ input: child.stdout }).on('line', function onLine (text) {
+    let line: Record<string, unknown>
+    try {
+      line = JSON.parse(text) as Record<string, unknown>
+    } catch {
+      keepTail(`${text}\n`)
+      return
+    }
+    if (parsed.length < MAX_LINES_KEPT) parsed.push(line)
+    for (const waiter of [...waiters]) {
+      if (waiter.isWanted(line)) {
+        waiters.splice(waiters.indexOf(waiter), 1)
+        waiter.resolve(line)
+      }
+    }
+  })
+  const exited = new Promise<number | null>(function waitExit (resolve) {
+    child.once('exit', function onExit (code) {
+      live.delete(child)
+      resolve(code)
+    })
+  })
+
+  function waitForLine<T> (isWanted: (line: Record<string, unknown>) => boolean, timeoutMs: number): Promise<T> {
+    const seen = parsed.find(isWanted)
+    if (seen !== undefined) return Promise.resolve(seen as T)
+    return new Promise<T>(function waitLine (resolve, reject) {
+      const timer = setTimeout(function lineTimeout () {
+        reject(new Error(`${name}: no expected output within ${timeoutMs} ms\n${tail}`))
+      }, timeoutMs)
+      waiters.push({
+        isWanted,
+        resolve (line) {
+          clearTimeout(timer)
+          resolve(line as T)
+        },
+      })
+      void exited.then(function exitedFirst (code) {
+        clearTimeout(timer)
+        reject(new Error(`${name} exited with ${String(code)} before the expected output\n${tail}`))
+      })
+    })
+  }
+
+  async function stop (killAfterMs = 10_000): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    child.kill('SIGTERM')
+    const killer = setTimeout(function killHard () { child.kill('SIGKILL') }, killAfterMs)
+    await exited
+    clearTimeout(killer)
+  }
+
+  return { name, child, pid: child.pid, waitForLine, lines () { return parsed }, tail () { return tail }, exited, stop }
+}
+
+/** CPU time (user + system, ms) a process has used so far, from /proc; undefined off Linux. */
+export function processCpuMs (pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const ticks = Number(fields[11]) + Number(fields[12])
+    return Number.isFinite(ticks) ? ticks * 10 : undefined // USER_HZ is 100 on Linux
+  } catch {
+    return undefined
+  }
+}
+
+/** Busy and total jiffies of the whole machine, from /proc/stat; undefined off Linux. */
+export function machineCpuTicks (): { busy: number; total: number } | undefined {
+  try {
+    const first = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? ''
+    const values = first.trim().split(/\s+/).slice(1).map(Number)
+    const total = values.reduce(function add (sum, v) { return sum + v }, 0)
+    const idle = (values[3] ?? 0) + (values[4] ?? 0)
+    return { busy: total - idle, total }
+  } catch {
+    return undefined
+  }
+}
