@@ -1,14 +1,11 @@
 // Enters: a spool directory as a previous run left it (possibly killed mid-write), and committed positions.
-// Leaves: the segments still to deliver, cut at their first torn or corrupt record; the cursor file.
-// Guarantees: every record kept is whole, CRC-checked and fsynced; the cursor is replaced atomically.
-import { mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
+// Leaves: the segments still to deliver, cut at their first torn or corrupt record, from the cursor on.
+// Guarantees: every record kept is whole, CRC-checked and fsynced.
+import { mkdir, open, readdir, unlink } from 'node:fs/promises'
 import type { Logger } from 'pino'
+import { readCursor } from './spool-cursor.ts'
 import { fsyncDir, READ_CHUNK_BYTES, segmentPath, segmentSeqs, TAKE, walkRecords, type Verdict } from './spool-files.ts'
 import type { Position, Segment } from './spool-ledger.ts'
-
-const CURSOR_FILE = 'cursor.json'
-const CURSOR_TMP = 'cursor.json.tmp'
 
 export interface Recovered {
   /** Never empty: an empty spool gets a fresh segment. */
@@ -24,7 +21,6 @@ export interface Recovered {
 // to deliver. Streams through a 1 MiB buffer, so a spool of gigabytes opens in constant memory.
 export async function recover (dir: string, log: Logger): Promise<Recovered> {
   await mkdir(dir, { recursive: true })
-  await rm(join(dir, CURSOR_TMP), { force: true })
   const cursor = await readCursor(dir, log)
   const seqs = segmentSeqs(await readdir(dir))
   const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES)
@@ -81,39 +77,4 @@ export async function recover (dir: string, log: Logger): Promise<Recovered> {
     records,
     oldestAppendedAtMs,
   }
-}
-
-// A damaged cursor only costs re-delivery from the first segment (at-least-once), never a lost record.
-async function readCursor (dir: string, log: Logger): Promise<Position> {
-  let text: string
-  try {
-    text = await readFile(join(dir, CURSOR_FILE), 'utf8')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { seq: 0, offset: 0 }
-    throw err
-  }
-  try {
-    const parsed = JSON.parse(text) as { segment?: unknown, offset?: unknown }
-    if (Number.isSafeInteger(parsed.segment) && Number.isSafeInteger(parsed.offset) && (parsed.segment as number) >= 0 && (parsed.offset as number) >= 0) {
-      return { seq: parsed.segment as number, offset: parsed.offset as number }
-    }
-  } catch {
-    // fall through to the warning below
-  }
-  log.warn({ file: CURSOR_FILE }, 'spool cursor unreadable; re-delivering from the first segment')
-  return { seq: 0, offset: 0 }
-}
-
-// Atomic replace: write a temp file, fsync it, rename over the cursor, fsync the directory (rename durability).
-export async function writeCursor (dir: string, pos: Position): Promise<void> {
-  const tmp = join(dir, CURSOR_TMP)
-  const handle = await open(tmp, 'w')
-  try {
-    await handle.writeFile(`${JSON.stringify({ version: 1, segment: pos.seq, offset: pos.offset })}\n`)
-    await handle.datasync()
-  } finally {
-    await handle.close()
-  }
-  await rename(tmp, join(dir, CURSOR_FILE))
-  await fsyncDir(dir)
 }

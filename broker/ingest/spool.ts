@@ -9,7 +9,8 @@ import { readRecordTime, segmentPath } from './spool-files.ts'
 import { encodeRecord } from './spool-format.ts'
 import { SpoolLedger } from './spool-ledger.ts'
 import { batchMarkOf, SpoolReader, type BatchMark } from './spool-reader.ts'
-import { recover, writeCursor } from './spool-recovery.ts'
+import { openCursorFile, type CursorFile } from './spool-cursor.ts'
+import { recover } from './spool-recovery.ts'
 
 export interface SpoolOptions {
   /** Directory of the segment and cursor files (e.g. `DATA_DIR/spool`); created if missing. */
@@ -75,7 +76,8 @@ export async function openSpool (options: SpoolInit): Promise<Spool> {
   const recovered = await recover(opts.dir, log)
   const ledger = new SpoolLedger(recovered.segments, recovered.committed, recovered.records, recovered.oldestAppendedAtMs)
   const writer = await open(segmentPath(opts.dir, ledger.last.seq), 'r+')
-  const spool = new FileSpool(opts, log, ledger, writer)
+  const cursor = await openCursorFile(opts.dir, recovered.committed)
+  const spool = new FileSpool(opts, log, ledger, writer, cursor)
   log.info(spool.stats(), 'spool opened')
   return spool
 }
@@ -97,7 +99,7 @@ function resolveOptions (options: SpoolInit): ResolvedOptions {
 }
 
 // The parts, in the order a record meets them: spool-format (bytes), spool-appender (group commit),
-// spool-ledger (what is on disk and undelivered), spool-reader (batches), spool-recovery (open, cursor).
+// spool-ledger (what is on disk and undelivered), spool-reader (batches), spool-recovery (open), spool-cursor (where delivery stands).
 class FileSpool implements Spool {
   private readonly appender: SpoolAppender
   private readonly reader: SpoolReader
@@ -111,6 +113,7 @@ class FileSpool implements Spool {
     private readonly log: Logger,
     private readonly ledger: SpoolLedger,
     writer: FileHandle,
+    private readonly cursor: CursorFile,
   ) {
     this.reader = new SpoolReader({ dir: opts.dir, ledger, log, isClosed: () => this.closed })
     this.appender = new SpoolAppender({
@@ -164,7 +167,7 @@ class FileSpool implements Spool {
     if (mark.endOrdinal <= ledger.committedOrdinal) return // already committed (e.g. re-read after a rewind)
     if (mark.startOrdinal !== ledger.committedOrdinal) throw new Error('spool: batches must be committed in the order they were read')
     const end = ledger.normalize(mark.end)
-    await writeCursor(this.opts.dir, end)
+    await this.cursor.write(end)
     ledger.committed = end
     ledger.committedOrdinal = mark.endOrdinal
     if (this.reader.ordinal < ledger.committedOrdinal) this.reader.moveTo(end, ledger.committedOrdinal)
@@ -234,6 +237,7 @@ class FileSpool implements Spool {
       await this.reader.close()
     } finally {
       await this.appender.close()
+      await this.cursor.close()
     }
     this.log.info(this.stats(), 'spool closed')
   }

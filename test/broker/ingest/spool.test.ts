@@ -361,18 +361,44 @@ describe('spool', () => {
     await spool.close()
   })
 
-  it('writes the cursor atomically and re-delivers everything if it is unreadable', async () => {
+  it('keeps the cursor in two fixed slots: a torn slot loses to the other, both torn re-deliver everything', async () => {
     let spool = await openTest()
     await spool.append(['a'])
     await spool.append(['b'])
-    const batch = await spool.read(1)
-    await spool.commit(batch as SpoolBatch)
+    await spool.append(['c'])
+    await spool.commit((await spool.read(1)) as SpoolBatch) // a
+    await spool.commit((await spool.read(1)) as SpoolBatch) // b
     await spool.close()
-    expect(JSON.parse(await readFile(join(dir, 'cursor.json'), 'utf8'))).toMatchObject({ version: 1 })
-    await writeFile(join(dir, 'cursor.json'), '{"segm')
+    const file = join(dir, 'cursor.slots')
+    const slots = await readFile(file)
+    expect(slots.length).toBe(64) // preallocated: committing never needs new disk space
+    // Tear the newer slot (the one holding "after b"): the older one ("after a") wins.
+    const newer = slots.readBigUInt64LE(4) > slots.readBigUInt64LE(36) ? 0 : 32
+    const torn = Buffer.from(slots)
+    torn[newer + 20] = (torn[newer + 20] ?? 0) ^ 0xff
+    await writeFile(file, torn)
     spool = await openTest()
-    expect(await drain(spool)).toEqual(['a', 'b']) // at-least-once: duplicates, never loss
+    expect(await drain(spool)).toEqual(['b', 'c'])
     await spool.close()
+    await writeFile(file, Buffer.alloc(64, 0x20))
+    spool = await openTest()
+    expect(await drain(spool)).toEqual(['a', 'b', 'c']) // at-least-once: duplicates, never loss
+    await spool.close()
+  })
+
+  it('takes over the cursor of an older spool (cursor.json)', async () => {
+    let spool = await openTest()
+    await spool.append(['a'])
+    await spool.append(['b'])
+    await spool.close()
+    const [segment] = (await readdir(dir)).filter((f) => f.endsWith('.seg')).sort()
+    await rm(join(dir, 'cursor.slots'))
+    const firstRecordBytes = (await readFile(join(dir, segment!))).length / 2
+    await writeFile(join(dir, 'cursor.json'), `${JSON.stringify({ version: 1, segment: Number.parseInt(segment!, 10), offset: firstRecordBytes })}\n`)
+    spool = await openTest()
+    expect(await drain(spool)).toEqual(['b'])
+    await spool.close()
+    expect(await readdir(dir)).not.toContain('cursor.json')
   })
 
   it('validates options and documents defaults', async () => {
