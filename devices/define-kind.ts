@@ -2,6 +2,7 @@
 // Throws at definition time unless every field has exactly one InfluxDB type that agrees with its
 // zod schema, so no reading can ever cause a field type conflict (CONTRACT.md "InfluxDB schema").
 import { z } from 'zod'
+import type { RuleDefinition } from './define-rule.ts'
 
 /** InfluxDB type of a stored field; strings are never telemetry. */
 export type FieldType = 'integer' | 'float' | 'boolean'
@@ -42,7 +43,8 @@ export interface KindDefinition<Name extends string, Shape extends KindShape> {
   readonly fieldTypes: { readonly [K in keyof Shape]: FieldType }
   /** How often a healthy device reports, in seconds; the offline detector derives from it. */
   readonly expectedIntervalSec: number
-  // Default alarm rules (`rules`) join here in a later issue; they will be checked against `fields`.
+  /** Default alarm rules; each may only read the kind's own fields. Default: none. */
+  readonly rules?: readonly RuleDefinition[]
 }
 
 export interface DeviceKind<Name extends string = string, Shape extends KindShape = KindShape> {
@@ -55,6 +57,8 @@ export interface DeviceKind<Name extends string = string, Shape extends KindShap
   /** Keys of `fieldTypes` in storage order: the kind's fields as defined, then `seq`, `rssi`. */
   readonly fieldNames: readonly string[]
   readonly expectedIntervalSec: number
+  /** Default alarm rules, by type (a rules file may override their params or switch them off). */
+  readonly rules: readonly RuleDefinition[]
 }
 
 /** The validated output of one reading of a kind. */
@@ -63,7 +67,7 @@ export type ReadingOf<K extends DeviceKind> = z.infer<K['schema']>
 export function defineKind<const Name extends string, Shape extends KindShape> (
   definition: KindDefinition<Name, Shape>,
 ): DeviceKind<Name, Shape> {
-  const { name, measurement, fields, fieldTypes, expectedIntervalSec } = definition
+  const { name, measurement, fields, fieldTypes, expectedIntervalSec, rules = [] } = definition
   const fail = (message: string): never => { throw new TypeError(`defineKind(${name}): ${message}`) }
 
   if (!KIND_NAME.test(name)) fail('name must be kebab-case')
@@ -84,6 +88,15 @@ export function defineKind<const Name extends string, Shape extends KindShape> (
     if (actual !== declared) fail(`field "${key}" is declared ${String(declared)} but its schema is ${actual}`)
   }
 
+  const ruleTypes = new Set<string>()
+  for (const rule of rules) {
+    if (ruleTypes.has(rule.type)) fail(`two rules of type "${rule.type}"`)
+    ruleTypes.add(rule.type)
+    for (const field of rule.build(rule.params).fields) {
+      if (!Object.hasOwn(fields, field)) fail(`rule "${rule.type}" reads "${field}", which is not a field`)
+    }
+  }
+
   const allFieldTypes: Record<string, FieldType> = {}
   for (const key of shapeKeys) allFieldTypes[key] = (fieldTypes as Readonly<Record<string, FieldType>>)[key] as FieldType
   Object.assign(allFieldTypes, ENVELOPE_FIELD_TYPES)
@@ -95,6 +108,7 @@ export function defineKind<const Name extends string, Shape extends KindShape> (
     fieldTypes: Object.freeze(allFieldTypes),
     fieldNames: Object.freeze(Object.keys(allFieldTypes)),
     expectedIntervalSec,
+    rules: Object.freeze([...rules]),
   })
 }
 

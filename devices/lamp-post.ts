@@ -2,6 +2,84 @@
 // Fields, units, ranges and required markers are exactly CONTRACT.md "Kinds and fields".
 import { z } from 'zod'
 import { defineKind } from './define-kind.ts'
+import { defineRule, flag, threshold, type ReadingView } from './define-rule.ts'
+
+const EN_50160 = 'EN 50160: supply voltage 230 V ±10 % (207–253 V) over 10-minute means'
+
+function num (r: ReadingView, field: string): number | undefined {
+  const value = r.values[field]
+  return typeof value === 'number' ? value : undefined
+}
+
+/** The lamp draws (almost) nothing although it is commanded on, or the driver says it failed. */
+const lampFailure = defineRule({
+  type: 'lampFailure',
+  source: 'TALQ lamp-failure event; < 5 W with level > 0 is an open circuit or dead LED module',
+  params: { maxPowerW: 5, readings: 2 },
+  build (p) {
+    const isDark = (r: ReadingView): boolean => {
+      const level = num(r, 'commandedLevel')
+      const power = num(r, 'activePower')
+      return level !== undefined && power !== undefined && level > 0 && power < p.maxPowerW
+    }
+    return {
+      type: 'lampFailure',
+      fields: ['commandedLevel', 'activePower', 'lampFailure'],
+      triggers: [
+        { severity: 'major', forReadings: p.readings, when: isDark, value (r) { return num(r, 'activePower') ?? 0 }, threshold () { return p.maxPowerW } },
+        { severity: 'major', when (r) { return r.values.lampFailure === true }, value () { return 1 }, threshold () { return 1 } },
+      ],
+      describe (_severity, value, limit) {
+        return `Lamp is commanded on but draws ${value} W (below ${limit} W) or reports a lamp failure.`
+      },
+      describeClear (value) {
+        return `Lamp draws ${value} W as commanded again, with no failure reported.`
+      },
+    }
+  },
+})
+
+/** Burning in daylight wastes energy: power drawn while the photocell sees day. */
+const dayBurner = defineRule({
+  type: 'dayBurner',
+  source: 'municipal street-lighting practice: lamps off above ~50 lx ambient',
+  params: { minPowerW: 5, minLux: 50, forSec: 600 },
+  build (p) {
+    return {
+      type: 'dayBurner',
+      fields: ['activePower', 'ambientLux'],
+      triggers: [{
+        severity: 'minor',
+        forSec: p.forSec,
+        when (r) {
+          const power = num(r, 'activePower')
+          const lux = num(r, 'ambientLux')
+          return power !== undefined && lux !== undefined && power > p.minPowerW && lux > p.minLux
+        },
+        value (r) { return num(r, 'activePower') ?? 0 },
+        threshold () { return p.minPowerW },
+      }],
+      describe (_severity, value) {
+        return `Lamp draws ${value} W in daylight (above ${p.minLux} lx) for more than ${p.forSec / 60} min.`
+      },
+      describeClear () {
+        return 'Lamp is off in daylight again.'
+      },
+    }
+  },
+})
+
+const lampPostRules = [
+  lampFailure,
+  dayBurner,
+  threshold({ type: 'overVoltage', source: EN_50160, field: 'supplyVoltage', unit: 'V', label: 'Supply voltage', direction: 'above', levels: { minor: 253 }, clear: 248, forSec: 600 }),
+  threshold({ type: 'underVoltage', source: EN_50160, field: 'supplyVoltage', unit: 'V', label: 'Supply voltage', direction: 'below', levels: { minor: 207 }, clear: 212, forSec: 600 }),
+  threshold({ type: 'supplyLoss', source: 'EN 50160 supply interruption: below 5 % of 230 V; 50 V leaves no doubt', field: 'supplyVoltage', unit: 'V', label: 'Supply voltage', direction: 'below', levels: { major: 50 }, clear: 50 }),
+  flag({ type: 'leakage', source: 'IEC 60364-4-41: earth leakage on a public pole is an electric-shock hazard', field: 'leakage', severity: 'critical', sentence: 'Earth leakage detected on the pole: electric-shock hazard.', clearSentence: 'Earth leakage is no longer detected.' }),
+  threshold({ type: 'poleTilt', source: 'EN 40-3 lighting columns: a lean of 5° needs inspection, 10° risks collapse', field: 'tilt', unit: '°', label: 'Pole tilt', direction: 'above', levels: { major: 5, critical: 10 }, clear: 3 }),
+  flag({ type: 'doorOpen', source: 'access-door switch: open door exposes live parts', field: 'doorOpen', severity: 'minor', sentence: 'The pole\'s access door is open.', clearSentence: 'The pole\'s access door is closed again.' }),
+  threshold({ type: 'gearOverTemp', source: 'LED driver datasheets: lifetime halves above ~70 °C case temperature, shutdown near 85 °C', field: 'gearTemp', unit: '°C', label: 'Control gear temperature', direction: 'above', levels: { minor: 70, major: 85 }, clear: 60 }),
+]
 
 // Trailing comments repeat the contract line so a review compares field by field.
 export const lampPost = defineKind({
@@ -40,6 +118,7 @@ export const lampPost = defineKind({
     lampFailure: 'boolean',
   },
   expectedIntervalSec: 60,
+  rules: lampPostRules,
 })
 
 export type LampPostReading = z.infer<typeof lampPost.schema>

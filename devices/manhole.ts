@@ -2,6 +2,53 @@
 // Fields, units, ranges and required markers are exactly CONTRACT.md "Kinds and fields".
 import { z } from 'zod'
 import { defineKind } from './define-kind.ts'
+import { batteryLow, defineRule, outsideRange, threshold, type ReadingView } from './define-rule.ts'
+
+const GAS = 'confined-space gas-detector practice (EN 60079-29, OSHA 1910.146): H2S alarms at 10/20 ppm, CH4 at 10/20 %LEL, O2 outside 19.5–23.5 %vol'
+
+function angleOf (r: ReadingView): number | undefined {
+  const value = r.values.coverAngle
+  return typeof value === 'number' ? Math.abs(value) : undefined
+}
+
+/** A lifted or displaced cover is a fall hazard on the street: raise fast, clear only when settled. */
+const coverOpen = defineRule({
+  type: 'coverOpen',
+  source: 'well-cover tilt sensors: > 10° held 10 s rules out vehicle jolts; > 90° means removed',
+  params: { angle: 10, heldSec: 10, wideAngle: 90, clearAngle: 7, clearSec: 60 },
+  build (p) {
+    const angleValue = (r: ReadingView): number => angleOf(r) ?? 0
+    return {
+      type: 'coverOpen',
+      fields: ['coverAngle', 'coverOpen'],
+      triggers: [
+        { severity: 'critical', forSec: p.heldSec, when (r) { return (angleOf(r) ?? 0) > p.angle }, value: angleValue, threshold () { return p.angle } },
+        { severity: 'critical', when (r) { return (angleOf(r) ?? 0) > p.wideAngle }, value: angleValue, threshold () { return p.wideAngle } },
+        { severity: 'critical', when (r) { return r.values.coverOpen === true }, value: angleValue, threshold () { return p.angle } },
+      ],
+      clearForSec: p.clearSec,
+      clear (r) {
+        const angle = angleOf(r)
+        return angle !== undefined && angle < p.clearAngle && r.values.coverOpen !== true
+      },
+      describe (_severity, value) {
+        return `Cover is open or lifted: angle ${Math.round(value * 10) / 10}° (alarm above ${p.angle}°).`
+      },
+      describeClear (value) {
+        return `Cover is closed again: angle ${Math.round(value * 10) / 10}° for ${p.clearSec} s.`
+      },
+    }
+  },
+})
+
+const manholeRules = [
+  coverOpen,
+  threshold({ type: 'highWater', source: 'sewer operators: surcharge warning levels below the cover', field: 'waterLevel', unit: 'm', label: 'Water level', direction: 'above', levels: { major: 1.0, critical: 1.5 }, clear: 0.95 }),
+  threshold({ type: 'h2s', source: GAS, field: 'h2s', unit: 'ppm', label: 'Hydrogen sulphide', direction: 'above', inclusive: true, levels: { major: 10, critical: 20 }, clear: 8 }),
+  threshold({ type: 'ch4', source: GAS, field: 'ch4', unit: '%LEL', label: 'Methane', direction: 'above', inclusive: true, levels: { major: 10, critical: 20 }, clear: 8 }),
+  outsideRange({ type: 'o2', source: GAS, field: 'o2', unit: '%vol', label: 'Oxygen', severity: 'major', low: 19.5, high: 23.5 }),
+  batteryLow,
+]
 
 // Trailing comments repeat the contract line so a review compares field by field.
 export const manhole = defineKind({
@@ -28,6 +75,7 @@ export const manhole = defineKind({
     battery: 'float',
   },
   expectedIntervalSec: 3600,
+  rules: manholeRules,
 })
 
 export type ManholeReading = z.infer<typeof manhole.schema>

@@ -2,6 +2,22 @@
 // Fields, units, ranges and required markers are exactly CONTRACT.md "Kinds and fields".
 import { z } from 'zod'
 import { defineKind } from './define-kind.ts'
+import { batteryLow, outsideRange, rateDrop, threshold } from './define-rule.ts'
+
+const PRESSURE = 'US state drinking-water codes: ≥ 35 psi (241 kPa) in service, ≥ 20 psi (138 kPa) at all times; ≤ 80 psi (550 kPa) at taps'
+const WHO = 'WHO Guidelines for Drinking-water Quality (4th ed.) and US EPA surface-water treatment rule'
+
+const waterPipeRules = [
+  threshold({ type: 'lowPressure', source: PRESSURE, field: 'pressure', unit: 'kPa', label: 'Pressure', direction: 'below', levels: { minor: 241, critical: 138 }, levelForSec: { critical: 300 }, clear: 261 }),
+  threshold({ type: 'highPressure', source: PRESSURE + '; 90 psi (620 kPa) strains fittings', field: 'pressure', unit: 'kPa', label: 'Pressure', direction: 'above', levels: { minor: 550, major: 620 }, clear: 530 }),
+  rateDrop({ type: 'burstSuspected', source: 'water-utility practice: a sudden fall of ≥ 50 kPa within minutes signals a main break', field: 'pressure', unit: 'kPa', label: 'Pressure', severity: 'critical', drop: 50, withinSec: 300, recoverPct: 10 }),
+  threshold({ type: 'turbidity', source: WHO + ': turbidity ideally < 1 NTU, never above 5 NTU', field: 'turbidity', unit: 'NTU', label: 'Turbidity', direction: 'above', levels: { major: 1, critical: 5 }, clear: 0.8 }),
+  threshold({ type: 'chlorineLow', source: WHO + ': ≥ 0.2 mg/L free chlorine at the point of delivery', field: 'freeChlorine', unit: 'mg/L', label: 'Free chlorine', direction: 'below', levels: { major: 0.2 }, clear: 0.25 }),
+  threshold({ type: 'chlorineHigh', source: 'US EPA MRDL 4 mg/L; WHO guideline value 5 mg/L', field: 'freeChlorine', unit: 'mg/L', label: 'Free chlorine', direction: 'above', levels: { minor: 4, major: 5 }, clear: 3.8 }),
+  outsideRange({ type: 'phOutOfRange', source: 'US EPA secondary standard and WHO: pH 6.5–8.5', field: 'pH', unit: '', label: 'pH', severity: 'minor', low: 6.5, high: 8.5, clearLow: 6.6, clearHigh: 8.4 }),
+  threshold({ type: 'leakSuspected', source: 'acoustic leak-noise correlators: a score ≥ 70 of 100 warrants a survey', field: 'leakScore', unit: '', label: 'Leak score', direction: 'above', inclusive: true, levels: { minor: 70 }, clear: 50 }),
+  batteryLow,
+]
 
 // Trailing comments repeat the contract line so a review compares field by field.
 export const waterPipe = defineKind({
@@ -30,6 +46,7 @@ export const waterPipe = defineKind({
     battery: 'float',
   },
   expectedIntervalSec: 300,
+  rules: waterPipeRules,
 })
 
 export type WaterPipeReading = z.infer<typeof waterPipe.schema>

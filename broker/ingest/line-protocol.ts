@@ -124,6 +124,34 @@ export function encodeRejected (point: RejectedPoint): string {
   )
 }
 
+export interface AlarmPoint {
+  readonly deviceId: string
+  readonly district: string
+  readonly kind: string
+  readonly type: string
+  readonly severity: string
+  readonly state: string
+  readonly value: number
+  readonly threshold: number
+  readonly message: string
+  readonly tsMs: number
+}
+
+/** One alarm state change as one `alarms` line (CONTRACT.md "InfluxDB schema"). */
+export function encodeAlarm (point: AlarmPoint): string {
+  const fields: PointField[] = [{ key: 'state', type: 'string', value: point.state }]
+  // A value the rule could not compute (NaN) is left out rather than refused by InfluxDB.
+  if (Number.isFinite(point.value)) fields.push({ key: 'value', type: 'float', value: point.value })
+  if (Number.isFinite(point.threshold)) fields.push({ key: 'threshold', type: 'float', value: point.threshold })
+  fields.push({ key: 'message', type: 'string', value: cutUtf8(point.message, REJECTED_ISSUES_MAX_BYTES) })
+  return encodePoint(
+    'alarms',
+    { device_id: point.deviceId, district: point.district, kind: point.kind, type: point.type, severity: point.severity },
+    fields,
+    point.tsMs,
+  )
+}
+
 /**
  * The longest prefix of `text` whose stored value (newlines count as their two-character
  * replacement) fits in `maxBytes` of UTF-8, never splitting a character.

@@ -2,7 +2,7 @@
 
 /** Calls `probe` every intervalMs until it returns a value accepted by `isDone`; throws after timeoutMs. */
 export async function eventually<T> (
-  probe: () => Promise<T>,
+  probe: () => T | Promise<T>,
   isDone: (value: T) => boolean,
   { timeoutMs = 15_000, intervalMs = 100, what = 'condition' }: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
 ): Promise<T> {

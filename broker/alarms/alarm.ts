@@ -1,0 +1,61 @@
+// The alarm record crews receive (CONTRACT.md "MQTT for maintenance crews") and what the engine
+// persists. The zod schema validates alarm state read back from DATA_DIR; types flow from it.
+import { z } from 'zod'
+
+export const severitySchema = z.enum(['critical', 'major', 'minor', 'warning'])
+
+export const alarmRecordSchema = z.object({
+  id: z.string(),
+  type: z.string(),
+  severity: severitySchema,
+  state: z.enum(['active', 'acknowledged', 'cleared']),
+  deviceId: z.string(),
+  kind: z.string(),
+  district: z.string(),
+  location: z.object({ lat: z.number(), lon: z.number() }).optional(),
+  value: z.number(),
+  threshold: z.number(),
+  /** One human sentence. */
+  message: z.string(),
+  raisedAt: z.string(),
+  updatedAt: z.string(),
+  ackedBy: z.string().optional(),
+  /** The crew's note with its acknowledgement (an addition to the contract's fields). */
+  ackNote: z.string().optional(),
+  clearedAt: z.string().optional(),
+})
+
+/** One alarm as published on alarms/{district}/{kind}/{deviceId}/{type}. */
+export type AlarmRecord = z.infer<typeof alarmRecordSchema>
+
+export interface AlarmDevice {
+  readonly id: string
+  readonly kind: string
+  readonly district: string
+  readonly location?: { readonly lat: number; readonly lon: number } | undefined
+}
+
+export type AlarmChange = 'raised' | 'escalated' | 'acknowledged' | 'cleared'
+
+export interface AlarmEvent {
+  readonly change: AlarmChange
+  readonly alarm: AlarmRecord
+}
+
+const openAlarmSchema = z.object({
+  alarm: alarmRecordSchema,
+  /** Remembered at raise for the clear condition (e.g. the pressure before a drop). */
+  captured: z.record(z.string(), z.number()),
+})
+export type OpenAlarm = z.infer<typeof openAlarmSchema>
+
+export const engineSnapshotSchema = z.object({
+  version: z.literal(1),
+  alarms: z.array(openAlarmSchema),
+  devices: z.array(z.object({
+    device: z.object({ id: z.string(), kind: z.string(), district: z.string(), location: z.object({ lat: z.number(), lon: z.number() }).optional() }),
+    newestTsMs: z.number().optional(),
+    lastSeenMs: z.number().optional(),
+  })),
+})
+export type EngineSnapshot = z.infer<typeof engineSnapshotSchema>

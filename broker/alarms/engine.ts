@@ -1,0 +1,230 @@
+// Stage 8, the alarm engine: accepted readings (and the passing of time) in, alarm state changes
+// out. A pure state machine — no I/O, no clock of its own — so it can be persisted, replayed and
+// tested; durations and rates follow the readings' own timestamps, offline detection the wall clock.
+import { randomUUID } from 'node:crypto'
+import { DEVICE_OFFLINE, SEVERITY_RANK, type CompiledRule, type FieldHistory, type ReadingView, type Severity } from '../../devices/define-rule.ts'
+import type { AlarmDevice, AlarmEvent, AlarmRecord, EngineSnapshot, OpenAlarm } from './alarm.ts'
+import { createHistory, type History } from './history.ts'
+
+/** Where the engine gets the rules in force for one device (defaults merged with a rules file). */
+export interface RuleSource {
+  rulesFor(device: AlarmDevice): readonly CompiledRule[]
+  /** Silence after which `deviceOffline` is raised, ms; undefined = not watched. */
+  offlineAfterMs(device: AlarmDevice): number | undefined
+}
+
+export type AckOutcome =
+  | { ok: true; event: AlarmEvent }
+  | { ok: false; reason: 'not_found' | 'already_acknowledged' }
+
+export interface AlarmEngine {
+  /** Evaluates a device's accepted readings (a batch, any order); readings older than the newest seen only mark the device alive. */
+  evaluate(device: AlarmDevice, readings: readonly ReadingView[], nowMs: number): AlarmEvent[]
+  acknowledge(crew: string, deviceId: string, type: string, note: string | undefined, nowMs: number): AckOutcome
+  /** Raises `deviceOffline` for watched devices silent for too long. */
+  checkOffline(nowMs: number): AlarmEvent[]
+  /** After a rules change: clears alarms whose rule is no longer in force. */
+  reconcile(nowMs: number): AlarmEvent[]
+  openAlarms(): AlarmRecord[]
+  snapshot(): EngineSnapshot
+}
+
+/** Progress of one rule on one device: since when (reading time) / for how many readings each trigger holds. */
+interface RuleProgress {
+  since: (number | undefined)[]
+  count: number[]
+  clearSince: number | undefined
+}
+
+interface DeviceState {
+  device: AlarmDevice
+  newestTsMs: number | undefined
+  lastSeenMs: number | undefined
+  history: History
+  progress: Map<string, RuleProgress>
+}
+
+export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, newId: () => string = randomUUID): AlarmEngine {
+  const devices = new Map<string, DeviceState>()
+  const open = new Map<string, OpenAlarm>() // key: deviceId + '\n' + type
+
+  for (const entry of initial?.devices ?? []) {
+    devices.set(entry.device.id, { device: entry.device, newestTsMs: entry.newestTsMs, lastSeenMs: entry.lastSeenMs, history: createHistory(), progress: new Map() })
+  }
+  for (const entry of initial?.alarms ?? []) open.set(keyOf(entry.alarm.deviceId, entry.alarm.type), entry)
+
+  function stateOf (device: AlarmDevice): DeviceState {
+    let state = devices.get(device.id)
+    if (state === undefined) {
+      state = { device, newestTsMs: undefined, lastSeenMs: undefined, history: createHistory(), progress: new Map() }
+      devices.set(device.id, state)
+    }
+    state.device = device // district or location may have changed in the registry
+    return state
+  }
+
+  function raise (device: AlarmDevice, type: string, severity: Severity, value: number, threshold: number, message: string, atMs: number, captured: Record<string, number>): AlarmEvent {
+    const at = new Date(atMs).toISOString()
+    const alarm: AlarmRecord = {
+      id: newId(), type, severity, state: 'active', deviceId: device.id, kind: device.kind, district: device.district,
+      ...(device.location === undefined ? {} : { location: device.location }),
+      value, threshold, message, raisedAt: at, updatedAt: at,
+    }
+    open.set(keyOf(device.id, type), { alarm, captured })
+    return { change: 'raised', alarm }
+  }
+
+  function clear (entry: OpenAlarm, value: number, message: string, atMs: number): AlarmEvent {
+    open.delete(keyOf(entry.alarm.deviceId, entry.alarm.type))
+    const at = new Date(atMs).toISOString()
+    return { change: 'cleared', alarm: { ...entry.alarm, state: 'cleared', value, message, updatedAt: at, clearedAt: at } }
+  }
+
+  function evaluateRule (state: DeviceState, rule: CompiledRule, reading: ReadingView, events: AlarmEvent[]): void {
+    if (!rule.fields.some(function carries (field) { return reading.values[field] !== undefined })) return
+    let progress = state.progress.get(rule.type)
+    if (progress === undefined) {
+      progress = { since: rule.triggers.map(function none () { return undefined }), count: rule.triggers.map(function zero () { return 0 }), clearSince: undefined }
+      state.progress.set(rule.type, progress)
+    }
+    const history: FieldHistory = state.history
+    let best: { index: number; severity: Severity } | undefined
+    let anyCondition = false
+    rule.triggers.forEach(function trackTrigger (trigger, index) {
+      if (!trigger.when(reading, history)) {
+        progress.since[index] = undefined
+        progress.count[index] = 0
+        return
+      }
+      anyCondition = true
+      const since = progress.since[index] ?? reading.tsMs
+      progress.since[index] = since
+      const count = (progress.count[index] ?? 0) + 1
+      progress.count[index] = count
+      const isHeld = (trigger.forSec === undefined || reading.tsMs - since >= trigger.forSec * 1000) &&
+        (trigger.forReadings === undefined || count >= trigger.forReadings)
+      if (isHeld && (best === undefined || SEVERITY_RANK[trigger.severity] > SEVERITY_RANK[best.severity])) best = { index, severity: trigger.severity }
+    })
+
+    const key = keyOf(state.device.id, rule.type)
+    const current = open.get(key)
+    if (current === undefined) {
+      if (best === undefined) return
+      const trigger = rule.triggers[best.index]!
+      const value = tidy(trigger.value(reading, history))
+      const threshold = trigger.threshold(reading)
+      events.push(raise(state.device, rule.type, best.severity, value, threshold, rule.describe(best.severity, value, threshold), reading.tsMs, trigger.capture?.(reading, history) ?? {}))
+      progress.clearSince = undefined
+      return
+    }
+
+    if (best !== undefined && SEVERITY_RANK[best.severity] > SEVERITY_RANK[current.alarm.severity]) {
+      // Escalation changes the open alarm in place and asks for attention again (back to active).
+      const trigger = rule.triggers[best.index]!
+      const value = tidy(trigger.value(reading, history))
+      const threshold = trigger.threshold(reading)
+      current.alarm = { ...current.alarm, severity: best.severity, state: 'active', value, threshold, message: rule.describe(best.severity, value, threshold), updatedAt: new Date(reading.tsMs).toISOString() }
+      events.push({ change: 'escalated', alarm: current.alarm })
+    }
+
+    const mayClear = rule.clear === undefined ? !anyCondition : rule.clear(reading, history, current.captured)
+    if (!mayClear) {
+      progress.clearSince = undefined
+      return
+    }
+    progress.clearSince ??= reading.tsMs
+    if (reading.tsMs - progress.clearSince >= (rule.clearForSec ?? 0) * 1000) {
+      const value = tidy(rule.triggers[0]?.value(reading, history) ?? Number.NaN)
+      events.push(clear(current, value, rule.describeClear?.(value) ?? `The ${rule.type} condition has cleared.`, reading.tsMs))
+      progress.clearSince = undefined
+    }
+  }
+
+  return {
+    evaluate (device, readings, nowMs) {
+      const state = stateOf(device)
+      const events: AlarmEvent[] = []
+      const offline = open.get(keyOf(device.id, DEVICE_OFFLINE.type))
+      if (offline !== undefined) {
+        const silentSec = Math.round((nowMs - (state.lastSeenMs ?? nowMs)) / 1000)
+        events.push(clear(offline, silentSec, `${device.id} is reporting again after ${formatSpan(silentSec)}.`, nowMs))
+      }
+      state.lastSeenMs = nowMs
+      const rulesInForce = rules.rulesFor(device)
+      const ordered = [...readings].sort(function byTime (a, b) { return a.tsMs - b.tsMs })
+      for (const reading of ordered) {
+        // Late readings are stored, but judging them would make alarms flap; a reading with the
+        // newest ts again is a resend (QoS 1 duplicate) and must not count twice.
+        if (state.newestTsMs !== undefined && reading.tsMs <= state.newestTsMs) continue
+        state.newestTsMs = reading.tsMs
+        state.history.record(reading, rulesInForce)
+        for (const rule of rulesInForce) evaluateRule(state, rule, reading, events)
+      }
+      return events
+    },
+
+    acknowledge (crew, deviceId, type, note, nowMs) {
+      const entry = open.get(keyOf(deviceId, type))
+      if (entry === undefined) return { ok: false, reason: 'not_found' }
+      if (entry.alarm.state === 'acknowledged') return { ok: false, reason: 'already_acknowledged' }
+      entry.alarm = { ...entry.alarm, state: 'acknowledged', ackedBy: crew, ...(note === undefined ? {} : { ackNote: note }), updatedAt: new Date(nowMs).toISOString() }
+      return { ok: true, event: { change: 'acknowledged', alarm: entry.alarm } }
+    },
+
+    checkOffline (nowMs) {
+      const events: AlarmEvent[] = []
+      for (const state of devices.values()) {
+        if (state.lastSeenMs === undefined || open.has(keyOf(state.device.id, DEVICE_OFFLINE.type))) continue
+        const limitMs = rules.offlineAfterMs(state.device)
+        if (limitMs === undefined || nowMs - state.lastSeenMs <= limitMs) continue
+        const silentSec = Math.round((nowMs - state.lastSeenMs) / 1000)
+        const message = `No reading from ${state.device.id} for ${formatSpan(silentSec)} (alarm after ${formatSpan(limitMs / 1000)}).`
+        events.push(raise(state.device, DEVICE_OFFLINE.type, DEVICE_OFFLINE.severity, silentSec, Math.round(limitMs / 1000), message, nowMs, {}))
+      }
+      return events
+    },
+
+    reconcile (nowMs) {
+      const events: AlarmEvent[] = []
+      for (const entry of [...open.values()]) {
+        const state = devices.get(entry.alarm.deviceId)
+        if (state === undefined) continue
+        const isOffline = entry.alarm.type === DEVICE_OFFLINE.type
+        const inForce = isOffline
+          ? rules.offlineAfterMs(state.device) !== undefined
+          : rules.rulesFor(state.device).some(function sameType (rule) { return rule.type === entry.alarm.type })
+        if (!inForce) events.push(clear(entry, entry.alarm.value, `The ${entry.alarm.type} rule was switched off.`, nowMs))
+      }
+      return events
+    },
+
+    openAlarms () {
+      return [...open.values()].map(function record (entry) { return entry.alarm })
+    },
+
+    snapshot () {
+      return {
+        version: 1,
+        alarms: [...open.values()],
+        devices: [...devices.values()].map(function persisted (state) {
+          return { device: state.device, newestTsMs: state.newestTsMs, lastSeenMs: state.lastSeenMs }
+        }),
+      }
+    },
+  }
+}
+
+function keyOf (deviceId: string, type: string): string {
+  return `${deviceId}\n${type}`
+}
+
+function formatSpan (seconds: number): string {
+  if (seconds >= 7200) return `${Math.round(seconds / 360) / 10} h`
+  if (seconds >= 120) return `${Math.round(seconds / 6) / 10} min`
+  return `${Math.round(seconds)} s`
+}
+
+/** Drops float noise (86.09999999999997 → 86.1) from values crews read. */
+function tidy (value: number): number {
+  return Number.isFinite(value) ? Math.round(value * 1e6) / 1e6 : value
+}

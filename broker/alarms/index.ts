@@ -1,0 +1,174 @@
+// The alarm stage assembled: rules (defaults + rules file), engine, persisted state, publisher,
+// webhooks and the offline timer. main.ts hands it accepted readings and crew acknowledgements.
+import { z } from 'zod'
+import type { ReadingView } from '../../devices/define-rule.ts'
+import type { Spool } from '../ingest/spool.ts'
+import type { Logger } from '../log.ts'
+import type { CrewIdentity, DeviceIdentity } from '../mqtt/authenticate.ts'
+import type { BrokerOut } from '../mqtt/broker-out.ts'
+import type { AlarmTopic } from '../mqtt/topics.ts'
+import type { AlarmDevice, AlarmEvent, AlarmRecord, EngineSnapshot } from './alarm.ts'
+import { createAlarmEngine } from './engine.ts'
+import { createAlarmPublisher } from './publisher.ts'
+import { openRuleBook } from './rules-config.ts'
+import { createAlarmStateWriter, readAlarmState } from './state.ts'
+import { createWebhooks } from './webhooks.ts'
+
+export interface AlarmsOptions {
+  dataDir: string
+  rulesFile: string | undefined
+  pollMs: number
+  webhookUrls: readonly string[]
+  /** How often silent devices are looked for. */
+  offlineCheckMs: number
+  out: BrokerOut
+  spool: Spool
+  log: Logger
+  onEvent?: (event: AlarmEvent) => void
+}
+
+export interface Alarms {
+  onReadings(device: DeviceIdentity, readings: readonly ReadingView[]): void
+  /** Applies a crew's acknowledgement; a bad payload or no matching open alarm is logged and ignored. */
+  acknowledge(crew: CrewIdentity, target: AlarmTopic, payload: Buffer): void
+  /**
+   * Acknowledges by alarm id for an HTTP client (the console): the same rules as over MQTT —
+   * only an open, active alarm in one of the crew's districts (undefined = all districts).
+   */
+  acknowledgeById(crewName: string, districts: readonly string[] | undefined, alarmId: string, note: string | undefined): AckByIdOutcome
+  /** Open alarms, then the most recently cleared ones (newest first), at most `RECENT_CLEARED` of those. */
+  list(): AlarmRecord[]
+  /** Called with every alarm change after it was published; returns an unsubscribe function. */
+  subscribe(listener: (event: AlarmEvent) => void): () => void
+  activeCount(): number
+  close(): Promise<void>
+}
+
+export type AckByIdOutcome =
+  | { ok: true; alarm: AlarmRecord }
+  | { ok: false; reason: 'not_found' | 'forbidden' | 'already_acknowledged' }
+
+/** How many cleared alarms `list()` keeps for the console. */
+export const RECENT_CLEARED = 200
+
+const ackPayloadSchema = z.object({ note: z.string().max(500).optional() })
+const LAST_SEEN_SAVE_MS = 30_000
+
+export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
+  const log = options.log.child({ module: 'alarms' })
+  const rules = await openRuleBook({ file: options.rulesFile, pollMs: options.pollMs, log })
+  const engine = createAlarmEngine(rules, withRestartGrace(await readAlarmState(options.dataDir), Date.now()))
+  const state = createAlarmStateWriter(options.dataDir, function snapshot () { return engine.snapshot() }, log)
+  const webhooks = options.webhookUrls.length > 0 ? createWebhooks({ urls: options.webhookUrls, log }) : undefined
+  const listeners = new Set<(event: AlarmEvent) => void>()
+  const recentlyCleared: AlarmRecord[] = []
+  const publisher = createAlarmPublisher({
+    out: options.out,
+    spool: options.spool,
+    log,
+    webhooks,
+    onDelivered (event) {
+      if (event.alarm.state === 'cleared') {
+        recentlyCleared.unshift(event.alarm)
+        if (recentlyCleared.length > RECENT_CLEARED) recentlyCleared.pop()
+      }
+      options.onEvent?.(event)
+      for (const listener of listeners) {
+        try {
+          listener(event)
+        } catch (err) {
+          log.error({ err }, 'alarm listener failed')
+        }
+      }
+    },
+  })
+
+  const restored = engine.openAlarms()
+  await publisher.restoreRetained(restored)
+  if (restored.length > 0) log.info({ open: restored.length }, 'open alarms restored')
+
+  function handle (events: readonly AlarmEvent[]): void {
+    if (events.length === 0) return
+    publisher.deliver(events)
+    state.save()
+  }
+
+  let isSeenDirty = false
+  const offlineTimer = setInterval(function checkOffline () { handle(engine.checkOffline(Date.now())) }, options.offlineCheckMs)
+  const seenTimer = setInterval(function saveLastSeen () {
+    if (isSeenDirty) state.save()
+    isSeenDirty = false
+  }, LAST_SEEN_SAVE_MS)
+  offlineTimer.unref()
+  seenTimer.unref()
+  rules.onChange(function reconcileRules () { handle(engine.reconcile(Date.now())) })
+
+  return {
+    onReadings (device, readings) {
+      const subject: AlarmDevice = { id: device.id, kind: device.kind.name, district: device.district, location: device.location }
+      isSeenDirty = true
+      handle(engine.evaluate(subject, readings, Date.now()))
+    },
+    acknowledge (crew, target, payload) {
+      let note: string | undefined
+      try {
+        const parsed = ackPayloadSchema.safeParse(payload.length === 0 ? {} : JSON.parse(payload.toString('utf8')))
+        if (!parsed.success) throw new Error(parsed.error.issues[0]?.message ?? 'invalid')
+        note = parsed.data.note
+      } catch (err) {
+        crew.log.warn({ target, reason: 'bad_ack_payload', err: { message: (err as Error).message } }, 'acknowledgement ignored')
+        return
+      }
+      // The topic's district and kind must be the alarm's: a crew may not reach another district's alarm by naming its own.
+      const alarm = engine.openAlarms().find(function matches (a) { return a.deviceId === target.deviceId && a.type === target.type })
+      if (alarm === undefined || alarm.district !== target.district || alarm.kind !== target.kind) {
+        crew.log.info({ target, reason: 'no_open_alarm' }, 'acknowledgement ignored')
+        return
+      }
+      const outcome = engine.acknowledge(crew.name, target.deviceId, target.type, note, Date.now())
+      if (!outcome.ok) {
+        crew.log.info({ target, reason: outcome.reason }, 'acknowledgement ignored')
+        return
+      }
+      handle([outcome.event])
+    },
+    acknowledgeById (crewName, districts, alarmId, note) {
+      const alarm = engine.openAlarms().find(function byId (a) { return a.id === alarmId })
+      if (alarm === undefined) return { ok: false, reason: 'not_found' }
+      if (districts !== undefined && !districts.includes(alarm.district)) return { ok: false, reason: 'forbidden' }
+      const outcome = engine.acknowledge(crewName, alarm.deviceId, alarm.type, note, Date.now())
+      if (!outcome.ok) return { ok: false, reason: outcome.reason === 'not_found' ? 'not_found' : 'already_acknowledged' }
+      handle([outcome.event])
+      return { ok: true, alarm: outcome.event.alarm }
+    },
+    list () { return [...engine.openAlarms(), ...recentlyCleared] },
+    subscribe (listener) {
+      listeners.add(listener)
+      return function unsubscribe () { listeners.delete(listener) }
+    },
+    activeCount () { return engine.openAlarms().length },
+    async close () {
+      clearInterval(offlineTimer)
+      clearInterval(seenTimer)
+      rules.close()
+      await publisher.flush()
+      state.save()
+      await state.flush()
+      await webhooks?.close()
+    },
+  }
+}
+
+/**
+ * While the gateway was down nobody could report: counting that silence would raise deviceOffline
+ * for every device at once. Devices get a full offline period from the restart instead.
+ */
+function withRestartGrace (snapshot: EngineSnapshot | undefined, nowMs: number): EngineSnapshot | undefined {
+  if (snapshot === undefined) return undefined
+  return {
+    ...snapshot,
+    devices: snapshot.devices.map(function graced (entry) {
+      return entry.lastSeenMs === undefined ? entry : { ...entry, lastSeenMs: Math.max(entry.lastSeenMs, nowMs) }
+    }),
+  }
+}

@@ -1,0 +1,79 @@
+// Stage 9, the alarm publisher: alarm state changes → crews (MQTT, retained while open), InfluxDB
+// (an `alarms` point through the durable spool), one log line each, and webhooks. Deliveries are
+// serialised, so a crew never sees a clear before the raise it clears.
+import type { Logger } from '../log.ts'
+import { encodeAlarm } from '../ingest/line-protocol.ts'
+import type { Spool } from '../ingest/spool.ts'
+import type { BrokerOut } from '../mqtt/broker-out.ts'
+import { formatAlarmTopic } from '../mqtt/topics.ts'
+import type { AlarmEvent, AlarmRecord } from './alarm.ts'
+import type { Webhooks } from './webhooks.ts'
+
+export interface AlarmPublisherOptions {
+  out: BrokerOut
+  spool: Spool
+  log: Logger
+  webhooks?: Webhooks | undefined
+  onDelivered?: (event: AlarmEvent) => void
+}
+
+export interface AlarmPublisher {
+  deliver(events: readonly AlarmEvent[]): void
+  /** Puts the retained message of each open alarm back (the broker keeps them in memory only). */
+  restoreRetained(alarms: readonly AlarmRecord[]): Promise<void>
+  /** Resolves once everything handed to deliver() went out. */
+  flush(): Promise<void>
+}
+
+const LOG_MESSAGE = { raised: 'alarm raised', escalated: 'alarm escalated', acknowledged: 'alarm acknowledged', cleared: 'alarm cleared' } as const
+
+export function createAlarmPublisher (options: AlarmPublisherOptions): AlarmPublisher {
+  const log = options.log.child({ module: 'alarms' })
+  let chain: Promise<void> = Promise.resolve()
+  /** Last point time per alarm series, so two changes in one millisecond stay two points. */
+  const lastPointMs = new Map<string, number>()
+
+  function pointTime (alarm: AlarmRecord): number {
+    const key = `${alarm.deviceId}\n${alarm.type}\n${alarm.severity}`
+    const wanted = Date.parse(alarm.updatedAt)
+    const previous = lastPointMs.get(key)
+    const ts = previous !== undefined && wanted <= previous ? previous + 1 : wanted
+    lastPointMs.set(key, ts)
+    return ts
+  }
+
+  async function deliverOne (event: AlarmEvent): Promise<void> {
+    const { alarm } = event
+    const topic = formatAlarmTopic(alarm)
+    const payload = Buffer.from(JSON.stringify(alarm))
+    log.info({ deviceId: alarm.deviceId, alarmId: alarm.id, type: alarm.type, severity: alarm.severity, state: alarm.state, value: alarm.value, threshold: alarm.threshold, ackedBy: alarm.ackedBy }, LOG_MESSAGE[event.change])
+    try {
+      if (alarm.state === 'cleared') {
+        await options.out.publish(topic, payload, false)
+        await options.out.removeRetained(topic)
+      } else {
+        await options.out.publish(topic, payload, true)
+      }
+    } catch (err) {
+      log.error({ err, deviceId: alarm.deviceId, alarmId: alarm.id }, 'alarm not published over MQTT')
+    }
+    options.webhooks?.send(event)
+    options.onDelivered?.(event)
+    const line = encodeAlarm({ ...alarm, tsMs: pointTime(alarm) })
+    options.spool.append([line]).catch(function notStored (err: unknown) {
+      log.error({ err, deviceId: alarm.deviceId, alarmId: alarm.id }, 'alarm point not stored')
+    })
+  }
+
+  return {
+    deliver (events) {
+      for (const event of events) chain = chain.then(function next () { return deliverOne(event) })
+    },
+    async restoreRetained (alarms) {
+      for (const alarm of alarms) {
+        await options.out.publish(formatAlarmTopic(alarm), Buffer.from(JSON.stringify(alarm)), true)
+      }
+    },
+    flush () { return chain },
+  }
+}
