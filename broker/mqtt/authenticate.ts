@@ -26,22 +26,35 @@ export interface CrewIdentity {
 
 export type Identity = DeviceIdentity | CrewIdentity
 
-export type AuthRefusal = 'anonymous' | 'unknown_user' | 'bad_secret' | 'client_id_mismatch' | 'unknown_kind'
+export type AuthRefusal = 'anonymous' | 'unknown_user' | 'bad_secret' | 'client_id_mismatch' | 'unknown_kind' | 'cert_mismatch'
 
 export type AuthOutcome = { ok: true; identity: Identity } | { ok: false; reason: AuthRefusal }
 
+/**
+ * @param certCn CN of a client certificate the TLS listener verified against TLS_CA. When it names a
+ *   registered device, the certificate authenticates that device: the password may be omitted (if
+ *   given it must still match), a username must equal the CN, and so must the client id.
+ */
 export function authenticateClient (
   registry: Registry,
   log: Logger,
   clientId: string,
   username: string | undefined,
   password: Buffer | undefined,
+  certCn?: string,
 ): AuthOutcome {
-  if (username === undefined || username === '' || password === undefined) return { ok: false, reason: 'anonymous' }
+  const certDevice = certCn === undefined ? undefined : registry.getDevice(certCn)
+  if (certCn !== undefined && certDevice !== undefined) {
+    if (username !== undefined && username !== '' && username !== certCn) return { ok: false, reason: 'cert_mismatch' }
+    username = certCn
+  } else if (username === undefined || username === '' || password === undefined) {
+    return { ok: false, reason: 'anonymous' }
+  }
 
-  const device = registry.getDevice(username)
+  const device = certDevice ?? registry.getDevice(username)
   if (device !== undefined) {
-    if (!verifySecret(password, device.secretHash)) return { ok: false, reason: 'bad_secret' }
+    const isCertified = certDevice !== undefined
+    if (password === undefined ? !isCertified : !verifySecret(password, device.secretHash)) return { ok: false, reason: 'bad_secret' }
     if (clientId !== username) return { ok: false, reason: 'client_id_mismatch' }
     const kind = getKind(device.kind)
     if (kind === undefined) return { ok: false, reason: 'unknown_kind' }
@@ -61,7 +74,7 @@ export function authenticateClient (
 
   const crew = registry.getCrew(username)
   if (crew !== undefined) {
-    if (!verifySecret(password, crew.secretHash)) return { ok: false, reason: 'bad_secret' }
+    if (password === undefined || !verifySecret(password, crew.secretHash)) return { ok: false, reason: 'bad_secret' }
     return {
       ok: true,
       identity: { role: 'crew', name: username, districts: crew.districts, log: log.child({ crew: username, clientId }) },

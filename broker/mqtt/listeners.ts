@@ -1,15 +1,18 @@
 // Stage 1, connection: TCP, TLS and WebSocket listeners → a size-guarded stream → aedes.handle.
-// Every connection passes through PacketSizeGuard first, so no packet above the limit is buffered.
+// Every socket is counted against the connection limits at accept (before TLS or HTTP), and every
+// connection passes through PacketSizeGuard, so no packet above the limit is buffered.
 import { once } from 'node:events'
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http'
+import { readFileSync } from 'node:fs'
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse, type Server as HttpServer } from 'node:http'
 import { createServer as createTcpServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
 import { Duplex } from 'node:stream'
-import { createServer as createTlsServer } from 'node:tls'
-import { readFileSync } from 'node:fs'
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls'
 import type { Aedes } from 'aedes'
 import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws'
 import { isGatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
+import { attachConnectionInfo, type ConnectionInfo } from './connection-info.ts'
+import type { ConnectionLimiter } from './limits.ts'
 import { PacketSizeGuard } from './packet-size-guard.ts'
 
 export interface ListenerOptions {
@@ -18,8 +21,17 @@ export interface ListenerOptions {
   mqttsPort?: number | undefined
   tlsCert?: string | undefined
   tlsKey?: string | undefined
+  /** CA (PEM file) for client certificates; used when tlsClientAuth is not 'off'. */
+  tlsCa?: string | undefined
+  tlsClientAuth?: 'off' | 'optional' | 'require' | undefined
   wsPort?: number | undefined
   maxPacketBytes: number
+  /** Bound on the TLS handshake and the WebSocket upgrade request (Aedes bounds the CONNECT). */
+  connectTimeoutMs?: number | undefined
+  /** Counts sockets; a refused one is closed at once. */
+  limiter?: ConnectionLimiter | undefined
+  /** A limit refused or cut a connection (for metrics and throttled logs). */
+  onLimit?(limit: 'connections' | 'connections_per_ip' | 'packet_size' | 'tls_handshake', ip: string): void
   log: Logger
 }
 
@@ -31,24 +43,46 @@ export interface Listeners {
   close(): Promise<void>
 }
 
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
+
 export async function startListeners (broker: Aedes, options: ListenerOptions): Promise<Listeners> {
   const log = options.log.child({ module: 'listeners' })
   const open = new Set<Duplex>()
+  const sockets = new Set<Socket>()
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
+  function onLimit (limit: Parameters<NonNullable<ListenerOptions['onLimit']>>[0], ip: string): void {
+    options.onLimit?.(limit, ip)
+  }
 
-  function accept (stream: Duplex, remoteAddress: string | undefined, req?: IncomingMessage): void {
+  /** Raw socket accepted by any server: count it, or close it at once when a limit says no. */
+  function gate (socket: Socket): void {
+    const ip = socket.remoteAddress ?? 'unknown'
+    const limiter = options.limiter
+    sockets.add(socket)
+    socket.once('close', function forgetSocket () { sockets.delete(socket) })
+    if (limiter === undefined) return
+    const verdict = limiter.admit(ip)
+    if (verdict !== 'ok') {
+      onLimit(verdict, ip)
+      socket.destroy()
+      return
+    }
+    socket.once('close', function releaseSlot () { limiter.release(ip) })
+  }
+
+  function accept (stream: Duplex, info: ConnectionInfo, req?: IncomingMessage): void {
     const guard = new PacketSizeGuard(options.maxPacketBytes)
     const guarded = Duplex.from({ readable: stream.pipe(guard), writable: stream })
-    Object.defineProperty(guarded, 'remoteAddress', { value: remoteAddress })
+    Object.defineProperty(guarded, 'remoteAddress', { value: info.remoteAddress })
+    attachConnectionInfo(guarded, info)
     guard.on('error', function guardError (err) {
       // The guard also errors (AbortError) when the connection closes normally; only its own
-      // refusal is worth a warning.
-      if (isGatewayError(err, 'CSG_PAYLOAD_TOO_LARGE')) {
-        log.warn({ ip: remoteAddress, reason: 'packet_too_large', err: { message: err.message } }, 'connection closed: packet too large')
-      }
+      // refusal is worth reporting.
+      if (isGatewayError(err, 'CSG_PAYLOAD_TOO_LARGE')) onLimit('packet_size', info.remoteAddress)
       stream.destroy()
     })
     stream.on('error', function socketError (err) {
-      log.debug({ ip: remoteAddress, err: { message: err.message } }, 'socket error')
+      log.debug({ ip: info.remoteAddress, err: { message: err.message } }, 'socket error')
     })
     open.add(guarded)
     guarded.once('close', function forget () { open.delete(guarded) })
@@ -56,28 +90,56 @@ export async function startListeners (broker: Aedes, options: ListenerOptions): 
     broker.handle(guarded, req)
   }
 
-  function acceptSocket (socket: Socket): void {
+  function acceptTcp (socket: Socket): void {
+    if (socket.destroyed) return
     socket.setNoDelay(true)
-    accept(socket, socket.remoteAddress)
+    accept(socket, { remoteAddress: socket.remoteAddress ?? 'unknown', transport: 'tcp', clientCertCn: undefined })
+  }
+
+  function acceptTls (socket: TLSSocket): void {
+    if (socket.destroyed) return
+    socket.setNoDelay(true)
+    accept(socket, { remoteAddress: socket.remoteAddress ?? 'unknown', transport: 'tls', clientCertCn: verifiedCn(socket) })
   }
 
   const servers: (NetServer | HttpServer)[] = []
-  const tcp = createTcpServer(acceptSocket)
+  const tcp = createTcpServer()
+  tcp.on('connection', gate)
+  tcp.on('connection', acceptTcp)
   servers.push(tcp)
   const ports: { mqtt: number; mqtts?: number; ws?: number } = { mqtt: await listen(tcp, options.host, options.mqttPort) }
 
   if (options.mqttsPort !== undefined && options.tlsCert !== undefined && options.tlsKey !== undefined) {
-    const tls = createTlsServer({ cert: readFileSync(options.tlsCert), key: readFileSync(options.tlsKey) }, acceptSocket)
+    const clientAuth = options.tlsCa === undefined ? 'off' : options.tlsClientAuth ?? 'off'
+    const tls = createTlsServer({
+      cert: readFileSync(options.tlsCert),
+      key: readFileSync(options.tlsKey),
+      handshakeTimeout: connectTimeoutMs,
+      ...(clientAuth === 'off' || options.tlsCa === undefined
+        ? {}
+        : { ca: readFileSync(options.tlsCa), requestCert: true, rejectUnauthorized: clientAuth === 'require' }),
+    }, acceptTls)
+    // Before tls.Server's own listener wraps the socket, so a refused socket never starts a handshake.
+    tls.prependListener('connection', gate)
+    tls.on('tlsClientError', function tlsFailed (err: Error, socket: TLSSocket) {
+      onLimit('tls_handshake', socket.remoteAddress ?? 'unknown')
+      log.debug({ ip: socket.remoteAddress, err: { message: err.message } }, 'TLS handshake failed')
+    })
     servers.push(tls)
     ports.mqtts = await listen(tls, options.host, options.mqttsPort)
   }
 
   let wss: WebSocketServer | undefined
   if (options.wsPort !== undefined) {
-    const http = createHttpServer()
+    const http = createHttpServer(function notAnUpgrade (_req: IncomingMessage, res: ServerResponse) {
+      res.writeHead(426, { connection: 'close', upgrade: 'websocket' }).end('MQTT over WebSocket only\n')
+    })
+    // Bounds a client that never finishes its upgrade request (slowloris); Aedes bounds the CONNECT.
+    http.headersTimeout = connectTimeoutMs
+    http.on('connection', gate)
     wss = new WebSocketServer({ server: http, maxPayload: options.maxPacketBytes + 16 })
     wss.on('connection', function acceptWebSocket (ws: WebSocket, req: IncomingMessage) {
-      accept(createWebSocketStream(ws), req.socket.remoteAddress, req)
+      accept(createWebSocketStream(ws), { remoteAddress: req.socket.remoteAddress ?? 'unknown', transport: 'ws', clientCertCn: undefined }, req)
     })
     servers.push(http)
     ports.ws = await listen(http, options.host, options.wsPort)
@@ -91,9 +153,18 @@ export async function startListeners (broker: Aedes, options: ListenerOptions): 
       const closing = servers.map(function stop (server) { return new Promise<void>(function closed (resolve) { server.close(function done () { resolve() }) }) })
       wss?.close()
       for (const stream of open) stream.destroy()
+      // Sockets still in a TLS handshake or an HTTP upgrade have no stream yet.
+      for (const socket of sockets) socket.destroy()
       await Promise.all(closing)
     },
   }
+}
+
+/** The CN of a client certificate verified against TLS_CA, or undefined (none, unverified, several CNs). */
+function verifiedCn (socket: TLSSocket): string | undefined {
+  if (!socket.authorized) return undefined
+  const cn: unknown = socket.getPeerCertificate().subject?.CN
+  return typeof cn === 'string' && cn !== '' ? cn : undefined
 }
 
 async function listen (server: NetServer | HttpServer, host: string, port: number): Promise<number> {

@@ -56,3 +56,17 @@ export function isCrewSubscriptionAllowed (districts: readonly string[] | undefi
   const district = filter.split('/')[1]
   return district !== undefined && district !== '+' && district !== '#' && districts.includes(district)
 }
+
+/**
+ * Which topic limit a topic name or filter exceeds, if any: its UTF-8 length in bytes or its number
+ * of levels. Checked before any ACL matching, so hostile topics cost little.
+ */
+export function topicLimitExceeded (topic: string, maxBytes: number, maxLevels: number): 'topic_length' | 'topic_depth' | undefined {
+  // A UTF-8 character is at most 3 bytes per UTF-16 unit; measure exactly only near the limit.
+  if (topic.length > maxBytes || (topic.length * 3 > maxBytes && Buffer.byteLength(topic) > maxBytes)) return 'topic_length'
+  let levels = 1
+  for (let i = topic.indexOf('/'); i !== -1; i = topic.indexOf('/', i + 1)) {
+    if (++levels > maxLevels) return 'topic_depth'
+  }
+  return undefined
+}

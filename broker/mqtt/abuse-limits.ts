@@ -1,0 +1,74 @@
+// Config → the abuse-limit options of the listeners and the hooks, sharing one log throttle so an
+// offender is logged once per LIMIT_LOG_INTERVAL_SEC whichever stage meets it. Wired in main.ts.
+import type { Config } from '../config.ts'
+import type { Metrics } from '../http/metrics.ts'
+import type { Notice } from '../ingest/notices.ts'
+import type { Spool } from '../ingest/spool.ts'
+import type { Logger } from '../log.ts'
+import type { DeviceIdentity } from './authenticate.ts'
+import type { HookOptions } from './hooks.ts'
+import { createConnectionLimiter, createLogThrottle } from './limits.ts'
+import type { ListenerOptions } from './listeners.ts'
+import { createRateLimitRecorder } from './rate-limit-record.ts'
+
+type LimitConfig = Pick<Config,
+  'TLS_CA' | 'TLS_CLIENT_AUTH' | 'MAX_CONNECTIONS' | 'MAX_CONNECTIONS_PER_IP' | 'MQTT_CONNECT_TIMEOUT_MS' |
+  'MQTT_KEEPALIVE_MAX_SEC' | 'AUTH_FAILURES_BEFORE_BACKOFF' | 'AUTH_FAILURES_BEFORE_LOCKOUT' | 'AUTH_FAILURE_WINDOW_SEC' |
+  'AUTH_BACKOFF_MAX_MS' | 'AUTH_LOCKOUT_SEC' | 'PUBLISH_RATE_PER_SEC' | 'PUBLISH_BURST' | 'MAX_TOPIC_BYTES' |
+  'MAX_TOPIC_LEVELS' | 'MAX_SUBSCRIPTIONS_PER_CLIENT' | 'LIMIT_LOG_INTERVAL_SEC'>
+
+const LIMIT_MESSAGES = {
+  connections: 'connection closed: limit reached',
+  connections_per_ip: 'connection closed: limit reached',
+  packet_size: 'connection closed: packet too large',
+  tls_handshake: 'TLS handshake failed',
+} as const
+
+export function createAbuseLimits (config: LimitConfig, metrics: Metrics, rootLog: Logger) {
+  const log = rootLog.child({ module: 'limits' })
+  const throttle = createLogThrottle(config.LIMIT_LOG_INTERVAL_SEC * 1000)
+  const limiter = createConnectionLimiter({ maxTotal: config.MAX_CONNECTIONS, maxPerIp: config.MAX_CONNECTIONS_PER_IP })
+
+  const listeners: Pick<ListenerOptions, 'tlsCa' | 'tlsClientAuth' | 'connectTimeoutMs' | 'limiter' | 'onLimit'> = {
+    tlsCa: config.TLS_CA,
+    tlsClientAuth: config.TLS_CLIENT_AUTH,
+    connectTimeoutMs: config.MQTT_CONNECT_TIMEOUT_MS,
+    limiter,
+    onLimit (limit, ip) {
+      metrics.limitsExceeded.inc({ limit })
+      const suppressed = throttle.take(`${limit}:${ip}`)
+      if (suppressed === undefined) return
+      const max = limit === 'connections' ? config.MAX_CONNECTIONS : limit === 'connections_per_ip' ? config.MAX_CONNECTIONS_PER_IP : undefined
+      log.warn({ ip, reason: limit, max, suppressedSinceLast: suppressed }, LIMIT_MESSAGES[limit])
+    },
+  }
+
+  function hooks (spool: Pick<Spool, 'append'>, publishNotice: (device: DeviceIdentity, notice: Notice) => void): Pick<HookOptions, 'limits' | 'throttle' | 'onRateLimited'> {
+    return {
+      throttle,
+      limits: {
+        keepaliveMaxSec: config.MQTT_KEEPALIVE_MAX_SEC,
+        maxTopicBytes: config.MAX_TOPIC_BYTES,
+        maxTopicLevels: config.MAX_TOPIC_LEVELS,
+        maxSubscriptions: config.MAX_SUBSCRIPTIONS_PER_CLIENT,
+        publishRatePerSec: config.PUBLISH_RATE_PER_SEC,
+        publishBurst: config.PUBLISH_BURST,
+        logIntervalMs: config.LIMIT_LOG_INTERVAL_SEC * 1000,
+        authBackoffAfter: config.AUTH_FAILURES_BEFORE_BACKOFF,
+        authLockoutAfter: config.AUTH_FAILURES_BEFORE_LOCKOUT,
+        authWindowMs: config.AUTH_FAILURE_WINDOW_SEC * 1000,
+        authLockoutMs: config.AUTH_LOCKOUT_SEC * 1000,
+        authBackoffMaxMs: config.AUTH_BACKOFF_MAX_MS,
+      },
+      onRateLimited: createRateLimitRecorder({
+        spool,
+        publishNotice,
+        ratePerSec: config.PUBLISH_RATE_PER_SEC,
+        burst: config.PUBLISH_BURST,
+        logIntervalSec: config.LIMIT_LOG_INTERVAL_SEC,
+      }),
+    }
+  }
+
+  return { listeners, hooks, connectTimeoutMs: config.MQTT_CONNECT_TIMEOUT_MS }
+}
