@@ -1,50 +1,56 @@
-// `npm run demo`: the gateway on embedded defaults with a small simulated district. Starts a
-// private InfluxDB when Debian's influxd is installed (otherwise readings wait in the spool, and it
-// says so), registers devices, lets them report over MQTT, and shows what happens to the data.
-// Usage: npm run demo [-- --duration <seconds>]
-import { mkdtemp } from 'node:fs/promises'
+// `npm run demo`: the gateway on embedded defaults with a small simulated district whose devices
+// report every simulated minute at 60× (one reading per device per real second), with a few
+// faults injected, and every alarm printed in one line as the demo crew receives it (raised,
+// cleared). Starts a private InfluxDB when Debian's influxd is installed, else says the data stays
+// in the spool. Usage: npm run demo [-- --duration <seconds>] [--seed <n>]
+import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import mqtt, { type MqttClient } from 'mqtt'
 import { loadConfig } from '../broker/config.ts'
 import { createLogger } from '../broker/log.ts'
 import { startGateway, type Gateway } from '../broker/main.ts'
-import { addCrew, addDevice } from '../broker/registry/provision.ts'
 import { registryPath } from '../broker/registry/store.ts'
-import type { KindName } from '../devices/index.ts'
+import { formatAlarm } from './alarm-watcher.ts'
+import { planFleet, provisionFleet } from './fleet.ts'
 import { startLocalInfluxDb, type LocalInfluxDb } from './local-influxdb.ts'
-import { createRandom, readingGenerators } from './readings.ts'
+import { parseScenarioSpec, planInjections } from './scenarios/index.ts'
+import { runSimulation } from './simulate.ts'
 
 const DISTRICT = 'old-town'
-const FLEET: { id: string; kind: KindName }[] = [
-  { id: 'lp-101', kind: 'lamp-post' },
-  { id: 'lp-102', kind: 'lamp-post' },
-  { id: 'lp-103', kind: 'lamp-post' },
-  { id: 'wp-201', kind: 'water-pipe' },
-  { id: 'wp-202', kind: 'water-pipe' },
-  { id: 'mh-301', kind: 'manhole' },
-  { id: 'mh-302', kind: 'manhole' },
-]
-/** This device runs "bad firmware": every fifth reading has a voltage out of range. */
-const FAULTY_DEVICE = 'lp-103'
+const SPEED = 60
+const INTERVAL_MS = 60_000
+/** Faults at simulated offsets; with --duration 20 (20 simulated minutes) the first four raise and clear. */
+const SCENARIOS = ['cover-lifted@1m+3m', 'sewer-gas@2m+8m', 'device-silent@4m+5m', 'pipe-burst@6m', 'voltage-sag@3m+14m', 'bad-firmware@0m']
 
 function say (text: string): void {
   process.stdout.write(`${text}\n`)
 }
 
+function clock (ms: number): string {
+  return new Date(ms).toISOString().slice(11, 19)
+}
+
 async function main (): Promise<void> {
-  const { values } = parseArgs({ options: { duration: { type: 'string' } } })
+  const { values } = parseArgs({ options: { duration: { type: 'string' }, seed: { type: 'string' } } })
   const durationSec = values.duration === undefined ? undefined : Number(values.duration)
+  if (durationSec !== undefined && !(durationSec > 0)) throw new Error('--duration must be a positive number of seconds')
+  const seed = values.seed === undefined ? 42 : Number(values.seed)
   const dataDir = process.env.DATA_DIR ?? await mkdtemp(join(tmpdir(), 'citygw-demo-'))
 
   let influx: LocalInfluxDb | undefined
   try {
     influx = await startLocalInfluxDb(join(dataDir, 'influxdb'), 'city')
-    say(`InfluxDB 1.x started for the demo at ${influx.url} (database "city", data in ${influx.dir})`)
+    say(`Data goes to a private InfluxDB 1.x started for the demo: ${influx.url}, database "city" (files in ${influx.dir}).`)
   } catch (err) {
-    say(`No local InfluxDB (${(err as Error).message}): readings will wait in the spool under ${join(dataDir, 'spool')}.`)
+    say(`Data stays in the gateway's spool under ${join(dataDir, 'spool')}: no local InfluxDB (${(err as Error).message}). Set INFLUX_URL to use yours.`)
   }
+
+  // Time runs 60× faster, but the offline detector watches the wall clock: a device's expected
+  // interval becomes its real one (1 s), so a silent device is noticed within seconds.
+  const rulesFile = join(dataDir, 'demo-rules.json')
+  const offline = { offline: { expectedIntervalSec: Math.max(1, INTERVAL_MS / 1000 / SPEED), missedIntervals: 3 } }
+  await writeFile(rulesFile, JSON.stringify({ kinds: { 'lamp-post': offline, 'water-pipe': offline, manhole: offline } }, null, 2))
 
   const config = loadConfig({
     ...process.env,
@@ -53,6 +59,8 @@ async function main (): Promise<void> {
     MQTT_PORT: process.env.MQTT_PORT ?? '0',
     HTTP_HOST: process.env.HTTP_HOST ?? '127.0.0.1',
     HTTP_PORT: process.env.HTTP_PORT ?? '0',
+    ALARM_RULES_FILE: rulesFile,
+    ALARM_OFFLINE_CHECK_MS: '500',
     ...(influx === undefined ? {} : { INFLUX_URL: influx.url, INFLUX_API: 'v1', INFLUX_DATABASE: 'city' }),
   })
   const logFile = join(dataDir, 'gateway.log')
@@ -61,64 +69,58 @@ async function main (): Promise<void> {
   const mqttUrl = `mqtt://127.0.0.1:${gateway.ports.mqtt}`
   say(`Gateway up: MQTT ${mqttUrl}, HTTP http://127.0.0.1:${gateway.ports.http}/metrics, logs in ${logFile}`)
 
-  const file = registryPath(dataDir)
-  const crew = await addCrew(file, 'demo-crew', [DISTRICT])
-  const clients: MqttClient[] = []
-  const random = createRandom(42)
-  let sent = 0
-  let notices = 0
-  for (const device of FLEET) {
-    const { secret } = await addDevice(file, { id: device.id, kind: device.kind, district: DISTRICT })
-    await gateway.reloadRegistry()
-    const client = await mqtt.connectAsync(mqttUrl, { clientId: device.id, username: device.id, password: secret, protocolVersion: 4 })
-    await client.subscribeAsync(`devices/${device.id}/errors`, { qos: 1 })
-    client.on('message', function showNotice (_topic, payload) {
-      notices++
-      say(`  notice to ${device.id}: ${payload.toString()}`)
-    })
-    clients.push(client)
-  }
-  say(`Registered ${FLEET.length} devices in district "${DISTRICT}" and crew "demo-crew" (secret ${crew.secret.slice(0, 4)}…, shown once).`)
-  say(`Try: mosquitto_sub -h 127.0.0.1 -p ${gateway.ports.mqtt} -u demo-crew -P <secret> -t 'alarms/#'  (alarms arrive with the alarm engine)`)
+  const devices = planFleet(DISTRICT, { 'lamp-post': 3, 'water-pipe': 2, manhole: 2 }, 52.37, 4.89, seed)
+  const fleetFile = join(dataDir, 'fleet.json')
+  const fleet = await provisionFleet(registryPath(dataDir), devices, fleetFile, 'demo-crew')
+  await gateway.reloadRegistry()
+  say(`Registered ${devices.length} devices in "${DISTRICT}" and crew "demo-crew"; their secrets are in ${fleetFile} (mode 0600).`)
+  say(`Watch alarms yourself: mosquitto_sub -h 127.0.0.1 -p ${gateway.ports.mqtt} -u demo-crew -P <secret from ${fleetFile}> -t 'alarms/${DISTRICT}/#' -v`)
 
-  let seq = 0
-  const timer = setInterval(function reportAll () {
-    seq++
-    for (const [index, device] of FLEET.entries()) {
-      const reading = readingGenerators[device.kind](random, seq) as Record<string, unknown>
-      if (device.id === FAULTY_DEVICE && seq % 5 === 0) reading.supplyVoltage = 400
-      clients[index]?.publishAsync(`devices/${device.id}/telemetry`, JSON.stringify(reading), { qos: 1 })
-        .then(function acknowledged () { sent++ }, function failed (err: Error) { say(`  publish failed: ${err.message}`) })
-    }
-  }, 1000)
+  const spanMs = durationSec === undefined ? Infinity : durationSec * 1000 * SPEED
+  const startMs = Date.now() - 60_000 - (durationSec === undefined ? 86_400_000 : spanMs)
+  const injections = planInjections(SCENARIOS.map(parseScenarioSpec), devices, startMs)
+  for (const i of injections) say(`  fault ${i.scenario.name} on ${i.deviceId} at +${(i.startMs - startMs) / 60_000} simulated min${i.scenario.alarm === undefined ? ' (invalid payloads: notices, no alarm)' : ` → ${i.scenario.alarm}`}`)
+  say(`Simulated time starts ${new Date(startMs).toISOString()} and runs ${SPEED}× faster (a reading per device per simulated minute); ${durationSec === undefined ? 'Ctrl-C to stop' : `stopping after ${durationSec} s`}.`)
 
-  const status = setInterval(function showStatus () {
-    void describeStorage(influx).then(function show (stored) {
-      say(`[${new Date().toISOString().slice(11, 19)}] acknowledged ${sent} readings, ${notices} notices; ${stored}`)
-    })
-  }, 5000)
-
-  async function stop (): Promise<void> {
-    clearInterval(timer)
-    clearInterval(status)
-    await Promise.all(clients.map(function end (c) { return c.endAsync() }))
-    await gateway.close()
-    say(`Final: ${await describeStorage(influx)}`)
-    await influx?.stop()
-    say(`Data kept in ${dataDir}`)
-    process.exit(0)
-  }
-  process.once('SIGINT', function onSigint () { void stop() })
-  process.once('SIGTERM', function onSigterm () { void stop() })
-  if (durationSec !== undefined) setTimeout(function timeUp () { void stop() }, durationSec * 1000)
-  say('Running; Ctrl-C to stop.')
+  const abort = new AbortController()
+  process.once('SIGINT', function onSigint () { abort.abort() })
+  process.once('SIGTERM', function onSigterm () { abort.abort() })
+  if (durationSec !== undefined) setTimeout(function timeUp () { abort.abort() }, durationSec * 1000 + 2000).unref()
+  let lastStatusAt = 0
+  const summary = await runSimulation({
+    url: mqttUrl,
+    devices: fleet.devices,
+    crew: fleet.crew,
+    seed,
+    intervalMs: INTERVAL_MS,
+    speed: SPEED,
+    startMs,
+    spanMs,
+    injections,
+    signal: abort.signal,
+    onAlarm: function printAlarm (event) {
+      say(`[${clock(Date.now())}] ${formatAlarm(event)}`)
+    },
+    onStatus: function printStatus (s) {
+      if (Date.now() - lastStatusAt < 5000) return
+      lastStatusAt = Date.now()
+      void describeStorage(influx).then(function show (stored) {
+        say(`[${clock(Date.now())}] sim ${clock(s.simTimeMs)} | ${s.connected}/${s.devices} connected | acknowledged ${s.acknowledged} | rejected ${s.rejected} (${s.notices} notices) | alarm messages ${s.alarmsSeen} | ${stored}`)
+      })
+    },
+  })
+  say(`Done: sent ${summary.sent}, acknowledged ${summary.acknowledged}, rejected ${summary.rejected}; alarm messages ${summary.alarms.seen} (raised ${summary.alarms.raised}, cleared ${summary.alarms.cleared}).`)
+  await gateway.close()
+  say(`Final: ${await describeStorage(influx)}`)
+  await influx?.stop()
+  say(`Data kept in ${dataDir}`)
+  process.exit(0)
 }
 
 async function describeStorage (influx: LocalInfluxDb | undefined): Promise<string> {
   if (influx === undefined) return 'InfluxDB not configured: data waits in the spool'
   const counts: string[] = []
-  for (const measurement of ['lamp_post', 'water_pipe', 'manhole', 'rejected']) {
-    const field = { lamp_post: 'supplyVoltage', water_pipe: 'pressure', manhole: 'coverAngle', rejected: 'payload' }[measurement]
+  for (const [measurement, field] of [['lamp_post', 'supplyVoltage'], ['water_pipe', 'pressure'], ['manhole', 'coverAngle'], ['rejected', 'payload'], ['alarms', 'message']] as const) {
     const body = await influx.query(`SELECT count("${field}") FROM "${measurement}"`, 'city').catch(function unreachable () { return undefined }) as
       { results?: { series?: { values: [number, number][] }[] }[] } | undefined
     counts.push(`${measurement} ${body?.results?.[0]?.series?.[0]?.values[0]?.[1] ?? 0}`)
