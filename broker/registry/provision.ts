@@ -1,4 +1,5 @@
-// Registry changes made by operators through the CLI: add, remove and import devices, add crews.
+// Registry changes made by operators through the CLI: add, remove and import devices, add crews
+// and operator accounts.
 // Each returns the new secret in plain text exactly once; only its hash is kept.
 import { parse as parseCsv } from 'csv-parse/sync'
 import type { z } from 'zod'
@@ -36,6 +37,17 @@ export async function addCrew (file: string, name: string, districts?: string[])
       createdAt: new Date().toISOString(),
     }
     return { id: crewName, secret }
+  })
+}
+
+/** Registers an operator account (HTTP API and console: all districts, all devices). */
+export async function addOperator (file: string, name: string): Promise<Credential> {
+  const operatorName = parseWith(idSchema, name, 'operator name')
+  return updateRegistry(file, function addOneOperator (data) {
+    assertNameFree(data, operatorName)
+    const secret = generateSecret()
+    data.operators[operatorName] = { secretHash: hashSecret(secret), createdAt: new Date().toISOString() }
+    return { id: operatorName, secret }
   })
 }
 
@@ -106,9 +118,9 @@ function registerDevices (data: RegistryData, devices: DeviceInput[]): Credentia
   })
 }
 
-/** Devices and crews share one namespace: a username must say which one it is. */
+/** Devices, crews and operators share one namespace: a username must say which one it is. */
 function assertNameFree (data: RegistryData, name: string): void {
-  if (Object.hasOwn(data.devices, name) || Object.hasOwn(data.crews, name)) {
+  if (Object.hasOwn(data.devices, name) || Object.hasOwn(data.crews, name) || Object.hasOwn(data.operators, name)) {
     throw new GatewayError('CSG_REGISTRY_CONFLICT', `${name} is already registered`)
   }
 }

@@ -3,12 +3,16 @@
 // their sessions can be closed. A bad file is logged and the last good view kept.
 import { unwatchFile, watchFile, type Stats } from 'node:fs'
 import type { Logger } from '../log.ts'
-import type { CrewRecord, DeviceRecord, RegistryData } from './schema.ts'
+import type { CrewRecord, DeviceRecord, OperatorRecord, RegistryData } from './schema.ts'
 import { readRegistry } from './store.ts'
 
 export interface Registry {
   getDevice(id: string): DeviceRecord | undefined
   getCrew(name: string): CrewRecord | undefined
+  /** Operator accounts sign in to the HTTP API and console only (#6). */
+  getOperator(name: string): OperatorRecord | undefined
+  /** Every registered device, in registry order (the API's device list). */
+  listDevices(): IterableIterator<[string, DeviceRecord]>
   /** Counts for metrics and logs. */
   size(): { devices: number; crews: number }
   /** Called with the ids/names that disappeared or whose secret changed after a reload. */
@@ -24,12 +28,14 @@ export async function openRegistry (options: RegistryOptions): Promise<Registry>
   const log = options.log.child({ module: 'registry' })
   let devices = new Map<string, DeviceRecord>()
   let crews = new Map<string, CrewRecord>()
+  let operators = new Map<string, OperatorRecord>()
   const revokedListeners: ((names: string[]) => void)[] = []
   let reloading: Promise<void> = Promise.resolve()
 
   function install (data: RegistryData): string[] {
     const nextDevices = new Map(Object.entries(data.devices))
     const nextCrews = new Map(Object.entries(data.crews))
+    const nextOperators = new Map(Object.entries(data.operators))
     const revoked: string[] = []
     for (const [id, old] of devices) {
       if (nextDevices.get(id)?.secretHash !== old.secretHash) revoked.push(id)
@@ -37,8 +43,12 @@ export async function openRegistry (options: RegistryOptions): Promise<Registry>
     for (const [name, old] of crews) {
       if (nextCrews.get(name)?.secretHash !== old.secretHash) revoked.push(name)
     }
+    for (const [name, old] of operators) {
+      if (nextOperators.get(name)?.secretHash !== old.secretHash) revoked.push(name)
+    }
     devices = nextDevices
     crews = nextCrews
+    operators = nextOperators
     return revoked
   }
 
@@ -72,6 +82,8 @@ export async function openRegistry (options: RegistryOptions): Promise<Registry>
   return {
     getDevice (id) { return devices.get(id) },
     getCrew (name) { return crews.get(name) },
+    getOperator (name) { return operators.get(name) },
+    listDevices () { return devices.entries() },
     size () { return { devices: devices.size, crews: crews.size } },
     onRevoked (listener) { revokedListeners.push(listener) },
     reload,

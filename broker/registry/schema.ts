@@ -1,4 +1,4 @@
-// The registry's data: devices and crews with hashed secrets, as kept in DATA_DIR/registry.json.
+// The registry's data: devices, crews and operators with hashed secrets, as kept in DATA_DIR/registry.json.
 // The same zod schemas validate CLI input, import lines and the file when it is read back.
 import { z } from 'zod'
 import { kindNames } from '../../devices/index.ts'
@@ -46,13 +46,22 @@ export const crewRecordSchema = z.object({
 })
 export type CrewRecord = z.infer<typeof crewRecordSchema>
 
+/** An operator account (HTTP API and console, #6): sees every district and every device. */
+export const operatorRecordSchema = z.object({
+  secretHash: storedHash,
+  createdAt: z.string(),
+})
+export type OperatorRecord = z.infer<typeof operatorRecordSchema>
+
 export const registryFileSchema = z.object({
   version: z.literal(1),
   devices: z.record(idSchema, deviceRecordSchema),
   crews: z.record(idSchema, crewRecordSchema),
+  // Optional so registry files written before operators existed stay valid.
+  operators: z.record(idSchema, operatorRecordSchema).default({}),
 })
 export type RegistryData = z.infer<typeof registryFileSchema>
 
 export function emptyRegistry (): RegistryData {
-  return { version: 1, devices: {}, crews: {} }
+  return { version: 1, devices: {}, crews: {}, operators: {} }
 }

@@ -1,0 +1,115 @@
+// JSON Schemas of the API's requests and responses: fastify compiles them once at start-up to
+// validate input (400 with a reason) and serialise output, and @fastify/swagger publishes them
+// as /api/openapi.json. Shapes follow the alarm record of CONTRACT.md and the registry.
+
+export const nameSchema = { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' } as const
+export const severityEnum = ['critical', 'major', 'minor', 'warning'] as const
+export const stateEnum = ['active', 'acknowledged', 'cleared'] as const
+
+export const errorSchema = {
+  $id: 'Error',
+  type: 'object',
+  description: 'Every 4xx/5xx answer: the HTTP status, its name, and why.',
+  properties: { statusCode: { type: 'integer' }, error: { type: 'string' }, message: { type: 'string' } },
+  required: ['statusCode', 'error', 'message'],
+} as const
+
+const locationSchema = {
+  type: 'object',
+  properties: { lat: { type: 'number' }, lon: { type: 'number' } },
+  required: ['lat', 'lon'],
+} as const
+
+export const principalSchema = {
+  $id: 'Principal',
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    role: { type: 'string', enum: ['crew', 'operator'] },
+    districts: { type: 'array', items: { type: 'string' }, nullable: true, description: 'null = every district' },
+    expiresAt: { type: 'string', format: 'date-time', description: 'when the session ends (absent with HTTP Basic)' },
+  },
+  required: ['name', 'role', 'districts'],
+} as const
+
+export const alarmSchema = {
+  $id: 'Alarm',
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    type: { type: 'string' },
+    severity: { type: 'string', enum: severityEnum },
+    state: { type: 'string', enum: stateEnum },
+    deviceId: { type: 'string' },
+    kind: { type: 'string' },
+    district: { type: 'string' },
+    location: locationSchema,
+    value: { type: 'number' },
+    threshold: { type: 'number' },
+    message: { type: 'string' },
+    raisedAt: { type: 'string', format: 'date-time' },
+    updatedAt: { type: 'string', format: 'date-time' },
+    ackedBy: { type: 'string' },
+    ackNote: { type: 'string' },
+    clearedAt: { type: 'string', format: 'date-time' },
+  },
+  required: ['id', 'type', 'severity', 'state', 'deviceId', 'kind', 'district', 'value', 'threshold', 'message', 'raisedAt', 'updatedAt'],
+} as const
+
+const latestValueSchema = {
+  type: 'object',
+  properties: { value: { type: ['number', 'boolean'] }, ts: { type: 'string', format: 'date-time' } },
+  required: ['value', 'ts'],
+} as const
+
+const deviceProperties = {
+  id: { type: 'string' },
+  kind: { type: 'string' },
+  district: { type: 'string' },
+  location: locationSchema,
+  online: { type: 'boolean', description: 'has an open MQTT connection now' },
+  lastSeen: { type: 'string', format: 'date-time', nullable: true, description: 'last accepted reading since the gateway started' },
+  latest: { type: 'object', additionalProperties: latestValueSchema, description: 'latest value per field' },
+  openAlarms: { type: 'integer' },
+} as const
+const deviceRequired = ['id', 'kind', 'district', 'online', 'lastSeen', 'latest', 'openAlarms'] as const
+
+export const deviceSchema = { $id: 'Device', type: 'object', properties: deviceProperties, required: deviceRequired } as const
+
+export const deviceDetailSchema = {
+  $id: 'DeviceDetail',
+  type: 'object',
+  properties: {
+    ...deviceProperties,
+    fields: {
+      type: 'array',
+      description: 'the kind\'s fields, in order, with units',
+      items: {
+        type: 'object',
+        properties: { name: { type: 'string' }, type: { type: 'string', enum: ['integer', 'float', 'boolean'] }, unit: { type: 'string' }, description: { type: 'string' } },
+        required: ['name', 'type'],
+      },
+    },
+  },
+  required: [...deviceRequired, 'fields'],
+} as const
+
+export const seriesSchema = {
+  $id: 'Series',
+  type: 'object',
+  properties: {
+    deviceId: { type: 'string' },
+    field: { type: 'string' },
+    minutes: { type: 'integer' },
+    bucketSec: { type: 'integer', description: 'values are averaged over buckets of this many seconds' },
+    points: { type: 'array', items: { type: 'object', properties: { t: { type: 'integer', description: 'epoch ms' }, v: { type: 'number' } }, required: ['t', 'v'] } },
+  },
+  required: ['deviceId', 'field', 'minutes', 'bucketSec', 'points'],
+} as const
+
+export const sharedSchemas = [errorSchema, principalSchema, alarmSchema, deviceSchema, deviceDetailSchema, seriesSchema]
+
+/** `{ 401: Error, … }` for a route's response map. */
+export function errors (...codes: number[]): Record<number, { $ref: 'Error#' }> {
+  return Object.fromEntries(codes.map(function toRef (code) { return [code, { $ref: 'Error#' as const }] }))
+}

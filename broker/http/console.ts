@@ -1,0 +1,35 @@
+// Serves the built crew console (console/dist, `npm run build:console`) at `/`: hashed assets
+// cached for a year, index.html never, with a same-origin-only content security policy (the
+// site has no network: nothing is loaded from elsewhere). Unbuilt: `/` says how to build it.
+import { existsSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import fastifyStatic from '@fastify/static'
+import type { FastifyInstance } from 'fastify'
+
+export const DEFAULT_CONSOLE_DIR = fileURLToPath(new URL('../../console/dist', import.meta.url))
+
+const CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+export async function registerConsole (app: FastifyInstance, distDir: string = DEFAULT_CONSOLE_DIR): Promise<void> {
+  if (!existsSync(path.join(distDir, 'index.html'))) {
+    app.get('/', { schema: { hide: true } }, function consoleMissing (_request, reply) {
+      return reply.code(503).type('text/plain; charset=utf-8').send('The console is not built: run `npm run build:console`.\n')
+    })
+    return
+  }
+  await app.register(fastifyStatic, {
+    root: distDir,
+    prefix: '/',
+    index: ['index.html'],
+    wildcard: false,
+    cacheControl: false,
+    setHeaders (reply, filePath) {
+      void reply.header('content-security-policy', CSP)
+      void reply.header('x-content-type-options', 'nosniff')
+      void reply.header('referrer-policy', 'no-referrer')
+      const isHashed = filePath.includes(`${path.sep}assets${path.sep}`)
+      void reply.header('cache-control', isHashed ? 'public, max-age=31536000, immutable' : 'no-cache')
+    },
+  })
+}

@@ -1,0 +1,68 @@
+// The console's side of the gateway API (/api/openapi.json): typed fetch wrappers that send the
+// session cookie, and the live alarm stream (EventSource on /api/alarms/stream).
+
+export type Severity = 'critical' | 'major' | 'minor' | 'warning'
+export interface Location { lat: number; lon: number }
+export interface Alarm {
+  id: string; type: string; severity: Severity; state: 'active' | 'acknowledged' | 'cleared'
+  deviceId: string; kind: string; district: string; location?: Location
+  value: number; threshold: number; message: string; raisedAt: string; updatedAt: string
+  ackedBy?: string; ackNote?: string; clearedAt?: string
+}
+export interface Principal { name: string; role: 'crew' | 'operator'; districts: string[] | null }
+export interface Device {
+  id: string; kind: string; district: string; location?: Location; online: boolean; lastSeen: string | null
+  latest: Record<string, { value: number | boolean; ts: string }>; openAlarms: number
+}
+export interface FieldInfo { name: string; type: 'integer' | 'float' | 'boolean'; unit?: string; description?: string }
+export interface DeviceDetail extends Device { fields: FieldInfo[] }
+export interface Series { field: string; minutes: number; bucketSec: number; points: { t: number; v: number }[] }
+
+export class ApiError extends Error {
+  constructor (readonly status: number, message: string) { super(message) }
+}
+
+async function call<T> (method: string, path: string, body?: unknown): Promise<T> {
+  const init: RequestInit = { method, credentials: 'same-origin', headers: { accept: 'application/json' } }
+  if (body !== undefined) {
+    init.headers = { accept: 'application/json', 'content-type': 'application/json' }
+    init.body = JSON.stringify(body)
+  }
+  const res = await fetch(path, init)
+  if (res.status === 204) return undefined as T
+  const data = await res.json().catch(function notJson () { return {} }) as { message?: string }
+  if (!res.ok) throw new ApiError(res.status, data.message ?? res.statusText)
+  return data as T
+}
+
+export const api = {
+  session () { return call<Principal>('GET', '/api/session') },
+  signIn (name: string, secret: string) { return call<Principal>('POST', '/api/session', { name, secret }) },
+  signOut () { return call<undefined>('DELETE', '/api/session') },
+  async openAlarms () { return (await call<{ alarms: Alarm[] }>('GET', '/api/alarms?state=open')).alarms },
+  acknowledge (id: string, note: string) { return call<Alarm>('POST', `/api/alarms/${encodeURIComponent(id)}/ack`, note === '' ? {} : { note }) },
+  async devices () { return (await call<{ devices: Device[] }>('GET', '/api/devices')).devices },
+  device (id: string) { return call<DeviceDetail>('GET', `/api/devices/${encodeURIComponent(id)}`) },
+  series (id: string, field: string, minutes: number) {
+    return call<Series>('GET', `/api/devices/${encodeURIComponent(id)}/series?field=${encodeURIComponent(field)}&minutes=${minutes}`)
+  },
+}
+
+export interface AlarmStreamHandlers {
+  /** The stream (re)connected: state may have changed meanwhile, reload it. */
+  onReady(): void
+  onAlarm(change: string, alarm: Alarm): void
+  /** The stream failed and the browser will retry; `closed` = it gave up (e.g. 401). */
+  onTrouble(closed: boolean): void
+}
+
+export function openAlarmStream (handlers: AlarmStreamHandlers): () => void {
+  const source = new EventSource('/api/alarms/stream')
+  source.addEventListener('ready', function ready () { handlers.onReady() })
+  source.addEventListener('alarm', function alarm (event: MessageEvent<string>) {
+    const data = JSON.parse(event.data) as { change: string; alarm: Alarm }
+    handlers.onAlarm(data.change, data.alarm)
+  })
+  source.addEventListener('error', function trouble () { handlers.onTrouble(source.readyState === EventSource.CLOSED) })
+  return function close () { source.close() }
+}
