@@ -7,8 +7,9 @@ import { kindJsonSchema } from '../devices/json-schema.ts'
 import { loadConfig } from './config.ts'
 import { isGatewayError } from './errors.ts'
 import { createLogger } from './log.ts'
-import { addCrew, addDevice, importDevices, removeDevice, type Credential } from './registry/provision.ts'
+import { addCrew, addDevice, addOperator, importDevices, removeDevice, type Credential } from './registry/provision.ts'
 import { readRegistry, registryPath } from './registry/store.ts'
+import type { SimulateCliOptions } from '../simulators/cli.ts'
 
 function print (text: string): void {
   process.stdout.write(`${text}\n`)
@@ -32,6 +33,10 @@ function parseNumber (value: string): number {
   const n = Number(value)
   if (!Number.isFinite(n)) throw new InvalidArgumentError('not a number')
   return n
+}
+
+function collectValues (value: string, previous: string[]): string[] {
+  return [...previous, value]
 }
 
 async function runGateway (): Promise<void> {
@@ -130,6 +135,71 @@ program.command('crew')
   .action(async function crewAdd (name: string, opts: { districts?: string; json?: boolean }) {
     const districts = opts.districts?.split(',').map(function trim (d) { return d.trim() }).filter(Boolean)
     printCredential(await addCrew(registryFile(), name, districts), opts.json === true, 'crew')
+  })
+
+program.command('operator')
+  .description('operator accounts for the HTTP API and console (all districts, all devices)')
+  .command('add')
+  .description('register an operator and print its secret once')
+  .argument('<name>')
+  .option('--json', 'print {"id","secret"} as one JSON object')
+  .action(async function operatorAdd (name: string, opts: { json?: boolean }) {
+    printCredential(await addOperator(registryFile(), name), opts.json === true, 'operator')
+  })
+
+program.command('cert')
+  .description('create a development TLS certificate and key with openssl (self-signed, a CA, or signed by a CA); the key is mode 0600')
+  .option('--out-dir <dir>', 'where to write <name>.pem and its key', 'tls')
+  .option('--cn <name>', 'subject CN: host name or IP for a server, device id for a client certificate', 'localhost')
+  .option('--days <n>', 'validity in days (1–3650)', parseNumber, 365)
+  .option('--ca', 'create a CA certificate (ca.pem, ca-key.pem) to use as TLS_CA')
+  .option('--ca-cert <file>', 'sign with this CA certificate instead of self-signing')
+  .option('--ca-key <file>', 'the CA\'s key')
+  .option('--name <stem>', 'file name stem (default cert/key, or ca/ca-key with --ca)')
+  .option('--force', 'replace existing files')
+  .action(async function certCommand (opts: { outDir: string; cn: string; days: number; ca?: boolean; caCert?: string; caKey?: string; name?: string; force?: boolean }) {
+    const { createCertificate } = await import('./cert.ts')
+    const files = await createCertificate({
+      outDir: opts.outDir, cn: opts.cn, days: opts.days, isCa: opts.ca === true, caCert: opts.caCert, caKey: opts.caKey, name: opts.name, overwrite: opts.force === true,
+    })
+    print(`certificate: ${files.cert}`)
+    print(`key (mode 0600): ${files.key}`)
+    if (opts.ca === true) print(`use it with: TLS_CA=${files.cert} TLS_CLIENT_AUTH=optional`)
+    else if (opts.caCert === undefined) print(`use it with: MQTTS_PORT=8883 TLS_CERT=${files.cert} TLS_KEY=${files.key}`)
+  })
+
+program.command('simulate')
+  .description('simulate a district of devices (models, scripted faults, time compression) or, with --load, a load generator')
+  .option('--url <url>', 'broker URL: mqtt://, mqtts://, ws:// or wss://', `mqtt://127.0.0.1:${process.env.MQTT_PORT ?? '1883'}`)
+  .option('--lamp-posts <n>', 'lamp posts (default fleet: 3 lamp posts, 2 water pipes, 2 manholes)', parseNumber)
+  .option('--water-pipes <n>', 'water pipes', parseNumber)
+  .option('--manholes <n>', 'manholes', parseNumber)
+  .option('--district <name>', 'district of the simulated devices (device ids start with it)', 'sim')
+  .option('--lat <deg>', 'latitude of the district: gives dusk and dawn', parseNumber, 52.37)
+  .option('--lon <deg>', 'longitude of the district: gives local solar time', parseNumber, 4.89)
+  .option('--interval <duration>', 'simulated time between two readings of a device (90, 90s, 2m)', '60')
+  .option('--duration <duration>', 'real run time (90, 2m, 1h); default: until Ctrl-C (load mode: 30 s)')
+  .option('--speed <n>', 'time compression: simulated time runs n× faster (it ends at the real clock)', parseNumber, 1)
+  .option('--start <iso>', 'simulated start time (default: now − duration × speed)')
+  .option('--scenario <name@offset[+duration][:deviceId]>', 'inject a fault at a simulated offset, e.g. pipe-burst@2m (repeatable)', collectValues, [])
+  .option('--seed <n>', 'random seed: the same seed repeats the same readings', parseNumber, 1)
+  .option('--provision', 'register the fleet (and a crew) in the registry under DATA_DIR and write a fleet file (mode 0600)')
+  .option('--fleet <file>', 'fleet file with the devices\' credentials (written by --provision)')
+  .option('--crew <name>', 'watch alarms as this crew (secret in CITYGW_CREW_SECRET); default: the fleet file\'s crew')
+  .option('--no-alarms', 'do not subscribe to alarms')
+  .option('--ca <file>', 'CA certificate (PEM) for mqtts:// or wss://')
+  .option('--insecure', 'accept any server certificate (development only)')
+  .option('--json', 'print one JSON summary on stdout')
+  .option('--load', 'load mode: many devices at a target rate, reporting rate and publish→PUBACK latency')
+  .option('--devices <n>', 'load mode: number of devices (default 100)', parseNumber)
+  .option('--rate <msgs/s>', 'load mode: total messages per second (default: as fast as --window allows)', parseNumber)
+  .option('--qos <0|1>', 'load mode: QoS of the publishes', '1')
+  .option('--window <n>', 'load mode: publishes in flight per device (default 16 without --rate, 100 with)', parseNumber)
+  .option('--warmup <duration>', 'load mode: load before the measured window', '2')
+  .action(async function simulate (opts: SimulateCliOptions) {
+    // Loaded here: the simulators are not part of the gateway.
+    const { runSimulateCommand } = await import('../simulators/cli.ts')
+    await runSimulateCommand(opts)
   })
 
 try {

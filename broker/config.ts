@@ -48,12 +48,68 @@ export const configSchema = z.object({
   SPOOL_GROUP_COMMIT_MS: z.coerce.number().min(0).max(1000).default(0),
   /** How often the registry file is checked for changes made by the CLI. */
   REGISTRY_POLL_MS: positiveInt.default(1000),
+  /** Alarm rules overrides (YAML or JSON) per kind, district and device; re-read when it changes (polled like the registry). */
+  ALARM_RULES_FILE: nonEmpty.optional(),
+  /** Comma-separated URLs receiving every alarm change as a JSON POST. */
+  ALARM_WEBHOOK_URLS: z.string().optional().transform(function splitUrls (text, ctx) {
+    const urls = (text ?? '').split(',').map(function trim (u) { return u.trim() }).filter(Boolean)
+    for (const url of urls) {
+      if (!z.url({ protocol: /^https?$/ }).safeParse(url).success) ctx.addIssue({ code: 'custom', message: `not an http(s) URL: ${url}` })
+    }
+    return urls
+  }),
+  /** How often devices are checked for missing data (deviceOffline). */
+  ALARM_OFFLINE_CHECK_MS: positiveInt.default(1000),
+  /** CA certificate (PEM) that signs device client certificates; enables TLS_CLIENT_AUTH. Default off. */
+  TLS_CA: nonEmpty.optional(),
+  /** Client certificates on the TLS listener: `off`, `optional` (a verified one replaces the password), `require`. Default off. */
+  TLS_CLIENT_AUTH: z.enum(['off', 'optional', 'require']).default('off'),
+  /** Open connections at all (every listener); more are closed at accept. Default 50,000. */
+  MAX_CONNECTIONS: positiveInt.default(50_000),
+  /** Open connections from one IP address (devices behind a NAT or private APN share one). Default 5,000. */
+  MAX_CONNECTIONS_PER_IP: positiveInt.default(5000),
+  /** Time from accept to CONNECT (and for the TLS handshake / WebSocket upgrade), ms. Default 10,000. */
+  MQTT_CONNECT_TIMEOUT_MS: positiveInt.default(10_000),
+  /** Largest keepalive a client may ask for (s); larger or 0 (none) is refused with return code 2. Default 3,600. */
+  MQTT_KEEPALIVE_MAX_SEC: positiveInt.max(65_535).default(3600),
+  /** Failed logins (per IP, per username) within AUTH_FAILURE_WINDOW_SEC before refusals are delayed. Default 5. */
+  AUTH_FAILURES_BEFORE_BACKOFF: positiveInt.default(5),
+  /** Failed logins within the window before the IP (or username, from unfamiliar IPs) is refused outright. Default 20. */
+  AUTH_FAILURES_BEFORE_LOCKOUT: positiveInt.default(20),
+  /** Window in which failed logins are counted, s. Default 60. */
+  AUTH_FAILURE_WINDOW_SEC: positiveInt.default(60),
+  /** Longest delay of a refused CONNACK during backoff (doubling from 1 s), ms. Default 10,000. */
+  AUTH_BACKOFF_MAX_MS: z.coerce.number().int().min(0).default(10_000),
+  /** How long a lockout lasts, s. Default 300. */
+  AUTH_LOCKOUT_SEC: positiveInt.default(300),
+  /** Sustained publishes per second per device or crew (token bucket); excess is acknowledged and dropped. Default 100. */
+  PUBLISH_RATE_PER_SEC: z.coerce.number().positive().default(100),
+  /** Token bucket size: publishes allowed in one burst (a backfill after an outage). Default 5,000. */
+  PUBLISH_BURST: positiveInt.default(5000),
+  /** Longest topic name or filter, bytes of UTF-8. Default 256. */
+  MAX_TOPIC_BYTES: positiveInt.max(65_535).default(256),
+  /** Most levels in a topic name or filter (Aedes caps it at 100). Default 8. */
+  MAX_TOPIC_LEVELS: positiveInt.max(100).default(8),
+  /** Subscriptions one client connection may hold. Default 32. */
+  MAX_SUBSCRIPTIONS_PER_CLIENT: positiveInt.default(32),
+  /** Abuse limits are logged (and devices told) at most once per offender per this period, s. Default 60. */
+  LIMIT_LOG_INTERVAL_SEC: positiveInt.default(60),
+  /** Lifetime of a console/API session (sign-in cookie), s. Default 43,200 (12 h, a shift). */
+  API_SESSION_TTL_SEC: positiveInt.default(43_200),
+  /** Sign-in attempts (POST /api/session) per client IP and minute; more get 429. Default 10. */
+  API_SIGNIN_PER_MIN: positiveInt.default(10),
 }).superRefine(function checkCombinations (cfg, ctx) {
   if (cfg.MAX_PACKET_BYTES < cfg.MAX_MESSAGE_BYTES) {
     ctx.addIssue({ code: 'custom', path: ['MAX_PACKET_BYTES'], message: 'must be at least MAX_MESSAGE_BYTES' })
   }
   if (cfg.MQTTS_PORT !== undefined && (cfg.TLS_CERT === undefined || cfg.TLS_KEY === undefined)) {
     ctx.addIssue({ code: 'custom', path: ['MQTTS_PORT'], message: 'needs TLS_CERT and TLS_KEY' })
+  }
+  if (cfg.TLS_CLIENT_AUTH !== 'off' && (cfg.TLS_CA === undefined || cfg.MQTTS_PORT === undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['TLS_CLIENT_AUTH'], message: 'needs TLS_CA and MQTTS_PORT' })
+  }
+  if (cfg.AUTH_FAILURES_BEFORE_LOCKOUT < cfg.AUTH_FAILURES_BEFORE_BACKOFF) {
+    ctx.addIssue({ code: 'custom', path: ['AUTH_FAILURES_BEFORE_LOCKOUT'], message: 'must be at least AUTH_FAILURES_BEFORE_BACKOFF' })
   }
 })
 

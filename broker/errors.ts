@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   CSG_IMPORT_INVALID: 'a line of a device import is invalid; nothing was imported',
   CSG_PAYLOAD_TOO_LARGE: 'an MQTT packet exceeded the maximum message size',
   CSG_TOPIC_FORBIDDEN: 'a client published or subscribed outside its own topics',
+  CSG_RULES_INVALID: 'the alarm rules file is invalid (the message names the rule and parameter)',
+  CSG_ALARM_STATE_INVALID: 'the saved alarm state in DATA_DIR could not be read',
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -8,13 +8,18 @@ import { GatewayError } from './errors.ts'
 import { acquireLockFile, lockHolder } from './lock-file.ts'
 import { createMetrics, registerGauges } from './http/metrics.ts'
 import { startHttpServer } from './http/server.ts'
+import { createDeviceTable } from './api/device-table.ts'
+import { createSeriesReader } from './api/series.ts'
 import { createIngest } from './ingest/ingest.ts'
 import type { Notice } from './ingest/notices.ts'
 import { createSink } from './ingest/sink.ts'
 import { openSpool } from './ingest/spool.ts'
 import { createWriter, type Writer } from './ingest/writer.ts'
 import type { Logger } from './log.ts'
+import { startAlarms } from './alarms/index.ts'
+import { createBrokerOut } from './mqtt/broker-out.ts'
 import type { DeviceIdentity } from './mqtt/authenticate.ts'
+import { createAbuseLimits } from './mqtt/abuse-limits.ts'
 import { installHooks } from './mqtt/hooks.ts'
 import { startListeners } from './mqtt/listeners.ts'
 import { openRegistry } from './registry/registry.ts'
@@ -97,17 +102,34 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       closers.push({ name: 'writer', close: function closeWriter () { return runningWriter.close() } })
     }
 
-    const broker = new Aedes({ connectTimeout: 10_000, maxClientsIdLength: 64, heartbeatInterval: 60_000 })
+    const abuseLimits = createAbuseLimits(config, metrics, log)
+    const broker = new Aedes({ connectTimeout: abuseLimits.connectTimeoutMs, maxClientsIdLength: 64, heartbeatInterval: 60_000 })
     await broker.listen()
     closers.push({ name: 'broker', close: function closeBroker () { return new Promise<void>(function closed (resolve) { broker.close(function done () { resolve() }) }) } })
 
+    const out = createBrokerOut(broker)
     function publishNotice (device: DeviceIdentity, notice: Notice): void {
       metrics.noticesSent.inc({ type: notice.status })
-      broker.publish({ cmd: 'publish', topic: device.topics.errors, payload: Buffer.from(JSON.stringify(notice)), qos: 1, retain: false, dup: false }, function noticePublished (err) {
-        if (err !== undefined && err !== null) device.log.warn({ err }, 'notice not delivered')
+      out.publish(device.topics.errors, Buffer.from(JSON.stringify(notice)), false).catch(function noticeLost (err: unknown) {
+        device.log.warn({ err }, 'notice not delivered')
       })
     }
 
+    const alarms = await startAlarms({
+      dataDir: config.DATA_DIR,
+      rulesFile: config.ALARM_RULES_FILE,
+      pollMs: config.REGISTRY_POLL_MS,
+      webhookUrls: config.ALARM_WEBHOOK_URLS,
+      offlineCheckMs: config.ALARM_OFFLINE_CHECK_MS,
+      out,
+      spool,
+      log,
+      onEvent (event) { metrics.alarmChanges.inc({ change: event.change, severity: event.alarm.severity }) },
+    })
+    closers.push({ name: 'alarms', close () { return alarms.close() } })
+
+    // Online, last seen and latest values for the API (#6).
+    const deviceTable = createDeviceTable()
     const ingest = createIngest({
       spool,
       metrics,
@@ -117,9 +139,34 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       backfillMs: config.BACKFILL_DAYS * DAY_MS,
       maxFutureMs: MAX_FUTURE_MS,
       publishNotice,
+      onReadings (device, readings) {
+        deviceTable.onReadings(device.id, readings)
+        alarms.onReadings(device, readings)
+      },
     })
-    const hooks = installHooks(broker, { registry, ingest, metrics, log })
+    const hooks = installHooks(broker, {
+      registry,
+      ingest,
+      metrics,
+      log,
+      ...abuseLimits.hooks(spool, publishNotice),
+      onAcknowledge (crew, alarm, payload) {
+        alarms.acknowledge(crew, alarm, payload)
+        return Promise.resolve()
+      },
+    })
     registry.onRevoked(function disconnectRevoked (names) { hooks.disconnect(names) })
+    registry.onRevoked(function forgetRemoved (names) {
+      for (const name of names) if (registry.getDevice(name) === undefined) deviceTable.forget(name)
+    })
+    broker.on('client', function deviceOnline (client) {
+      const identity = hooks.identityOf(client)
+      if (identity?.role === 'device') deviceTable.onConnected(identity.id)
+    })
+    broker.on('clientDisconnect', function deviceOffline (client) {
+      const identity = hooks.identityOf(client)
+      if (identity?.role === 'device') deviceTable.onDisconnected(identity.id)
+    })
 
     const listeners = await startListeners(broker, {
       host: config.MQTT_HOST,
@@ -129,6 +176,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       tlsKey: config.TLS_KEY,
       wsPort: config.WS_PORT,
       maxPacketBytes: config.MAX_PACKET_BYTES,
+      ...abuseLimits.listeners,
       log,
     })
     closers.push({ name: 'listeners', close () { return listeners.close() } })
@@ -146,7 +194,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
     registerGauges(metrics, {
       connections () { return listeners.connections() },
       spool () { return spool.stats() },
-      alarmsActive: function noAlarmsYet () { return 0 },
+      alarmsActive () { return alarms.activeCount() },
       influxConnected () { return runningWriter?.state().connected ?? false },
     })
 
@@ -155,6 +203,27 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       port: config.HTTP_PORT,
       metrics,
       log,
+      api: {
+        registry,
+        alarms,
+        devices: deviceTable,
+        series: config.INFLUX_URL === undefined
+          ? undefined
+          : createSeriesReader({
+            api: config.INFLUX_API,
+            url: config.INFLUX_URL,
+            timeoutMs: config.INFLUX_TIMEOUT_MS,
+            database: config.INFLUX_DATABASE,
+            retentionPolicy: config.INFLUX_RETENTION_POLICY,
+            username: config.INFLUX_USERNAME,
+            password: config.INFLUX_PASSWORD,
+            bucket: config.INFLUX_BUCKET,
+            token: config.INFLUX_TOKEN,
+          }),
+        sessionTtlMs: config.API_SESSION_TTL_SEC * 1000,
+        signInPerMinute: config.API_SIGNIN_PER_MIN,
+        onSignIn (outcome) { metrics.apiSignIns.inc({ outcome }) },
+      },
       readiness: {
         brokerListening () { return !broker.closed },
         storage () {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the gateway's demo and tests need on a fresh Debian machine with Node 20:
-# npm packages (npm ci) and, when missing, Debian's influxdb, victoria-metrics and
-# mosquitto-clients. Without root or apt it says exactly what to install and fails.
+# npm packages (npm ci), when missing Debian's influxdb, victoria-metrics, mosquitto-clients and
+# chromium (console browser tests), and the built console (console/dist). Without root or apt
+# it says exactly what to install and fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,9 +14,10 @@ if need_node_modules; then
   npm ci --no-audit --no-fund >&2
 fi
 
-# Debian package → the command it provides. The demo needs only InfluxDB; tests need all three.
-declare -A provides=([influxdb]=influxd [victoria-metrics]=victoria-metrics [mosquitto-clients]=mosquitto_pub)
-wanted=(influxdb victoria-metrics mosquitto-clients)
+# Debian package → the command it provides. The demo needs only InfluxDB; the tests need them all
+# (openssl for `citygw cert` and the TLS tests, chromium for the console's browser test).
+declare -A provides=([influxdb]=influxd [victoria-metrics]=victoria-metrics [mosquitto-clients]=mosquitto_pub [chromium]=chromium [openssl]=openssl)
+wanted=(influxdb victoria-metrics mosquitto-clients chromium openssl)
 [ "${1:-}" = "--demo" ] && wanted=(influxdb)
 packages=()
 for p in "${wanted[@]}"; do
@@ -33,3 +35,5 @@ if [ ${#packages[@]} -gt 0 ]; then
     exit 1
   fi
 fi
+
+bash scripts/build-console.sh

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
-echo "== typecheck" && npx tsc -p tsconfig.json
+echo "== typecheck" && npx tsc -p tsconfig.json && npx tsc -p console/tsconfig.json
 echo "== lint" && npx eslint .
 echo "== tests"
 mkdir -p test-artifacts && rm -f test-artifacts/vitest.json

@@ -30,7 +30,15 @@ export function createMetrics () {
     influxLinesWritten: new Counter({ name: 'citygw_influx_lines_written_total', help: 'Points accepted by InfluxDB', registers }),
     influxRetries: new Counter({ name: 'citygw_influx_retries_total', help: 'Batch writes retried after a retryable failure', registers }),
     influxQuarantined: new Counter({ name: 'citygw_influx_quarantined_lines_total', help: 'Points InfluxDB refused, kept in the quarantine file', registers }),
+    limitsExceeded: new Counter({
+      name: 'citygw_limits_exceeded_total',
+      help: 'Events refused or slowed by an abuse limit (connections, connections_per_ip, connect_timeout, login_backoff, login_lockout, keepalive, publish_rate, topic_length, topic_depth, subscriptions, packet_size)',
+      labelNames: ['limit'] as const,
+      registers,
+    }),
+    alarmChanges: new Counter({ name: 'citygw_alarm_changes_total', help: 'Alarm state changes by change (raised, escalated, acknowledged, cleared) and severity', labelNames: ['change', 'severity'] as const, registers }),
     noticesSent: new Counter({ name: 'citygw_notices_total', help: 'Notices published on devices/{id}/errors', labelNames: ['type'] as const, registers }),
+    apiSignIns: new Counter({ name: 'citygw_api_sign_ins_total', help: 'Console/API sign-ins (POST /api/session) by outcome (ok, refused)', labelNames: ['outcome'] as const, registers }),
   }
   return metrics
 }

@@ -1,8 +1,10 @@
-// HTTP endpoints for operators: /healthz (process up), /readyz (broker listening; storage
-// reachable or spooling), /metrics (Prometheus text). Built on fastify; the console and API of
-// later issues register on the same instance.
-import Fastify, { LogController } from 'fastify'
+// HTTP endpoints: /healthz (process up), /readyz (broker listening; storage reachable or
+// spooling), /metrics (Prometheus text), and when `api` is given the API under /api (#6) and the
+// crew console at `/`. Built on fastify.
+import Fastify, { LogController, type FastifyInstance } from 'fastify'
+import { registerApi, registerApiDocs, type ApiOptions } from '../api/index.ts'
 import type { Logger } from '../log.ts'
+import { registerConsole } from './console.ts'
 import type { Metrics } from './metrics.ts'
 
 export interface Readiness {
@@ -11,10 +13,28 @@ export interface Readiness {
   storage(): { state: 'reachable' | 'spooling' | 'failing'; detail?: string }
 }
 
-export interface HttpOptions { host: string; port: number; metrics: Metrics; readiness: Readiness; log: Logger }
+export interface HttpOptions {
+  host: string
+  port: number
+  metrics: Metrics
+  readiness: Readiness
+  log: Logger
+  /** The crews' and operators' API and console; absent = health and metrics only. */
+  api?: ApiOptions
+  /** Built console assets (default console/dist). */
+  consoleDir?: string
+}
 
 export async function startHttpServer (options: HttpOptions) {
-  const app = Fastify({ loggerInstance: options.log.child({ module: 'http' }), logController: new LogController({ disableRequestLogging: true }), bodyLimit: 64 * 1024 })
+  const app = Fastify({
+    loggerInstance: options.log.child({ module: 'http' }),
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 64 * 1024,
+    // A misspelt query parameter or body field is a 400 naming it, not silently dropped.
+    ajv: { customOptions: { removeAdditional: false } },
+  })
+  const root = app as unknown as FastifyInstance
+  if (options.api !== undefined) await registerApiDocs(root)
 
   app.get('/healthz', function healthz (_request, reply) {
     return reply.send({ status: 'ok' })
@@ -31,6 +51,11 @@ export async function startHttpServer (options: HttpOptions) {
     const text = await options.metrics.registry.metrics()
     return reply.type(options.metrics.registry.contentType).send(text)
   })
+
+  if (options.api !== undefined) {
+    await registerApi(root, options.api)
+    await registerConsole(root, options.consoleDir)
+  }
 
   const address = await app.listen({ host: options.host, port: options.port })
   const port = Number(new URL(address).port)
