@@ -36,10 +36,17 @@ export function createDeviceTable (now: () => number = Date.now): DeviceTable {
       const life = entry(deviceId)
       life.lastSeenMs = now()
       for (const reading of readings) {
-        for (const [field, value] of Object.entries(reading.values)) {
+        for (const field in reading.values) {
+          const value = reading.values[field]
+          if (value === undefined) continue
           const previous = life.latest.get(field)
-          // A backfilled batch must not replace newer values.
-          if (previous === undefined || previous.tsMs <= reading.tsMs) life.latest.set(field, { value, tsMs: reading.tsMs })
+          // A backfilled batch must not replace newer values; entries are updated in place (hot path).
+          if (previous === undefined) {
+            life.latest.set(field, { value, tsMs: reading.tsMs })
+          } else if (previous.tsMs <= reading.tsMs) {
+            previous.value = value
+            previous.tsMs = reading.tsMs
+          }
         }
       }
     },

@@ -179,27 +179,35 @@ function refuse (reason: MessageRejectionReason, message: string, field = ''): V
 
 /**
  * Own keys only: JSON.parse makes `"__proto__"` an own data property, which `in` or a prototype
- * lookup would miss. Iterative, so hostile nesting depth cannot overflow the stack.
+ * lookup would miss. Iterative, so hostile nesting depth cannot overflow the stack. Paths are only
+ * spelled out for a hit: building one per key cost more than the walk (hot path, every message).
  */
 function findForbiddenKey (root: object): { key: string, path: string } | undefined {
-  const stack: { value: object, path: string }[] = [{ value: root, path: '' }]
+  const stack: Visit[] = [{ value: root, parent: undefined, step: '' }]
   for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
-    const { value, path } = top
+    const { value } = top
     if (Array.isArray(value)) {
       for (let i = 0; i < value.length; i++) {
         const child: unknown = value[i]
-        if (child !== null && typeof child === 'object') stack.push({ value: child, path: path === '' ? String(i) : `${path}.${i}` })
+        if (child !== null && typeof child === 'object') stack.push({ value: child, parent: top, step: String(i) })
       }
       continue
     }
     for (const key of Object.keys(value)) {
-      const childPath = path === '' ? key : `${path}.${key}`
-      if (FORBIDDEN_KEYS.has(key)) return { key, path: childPath }
+      if (FORBIDDEN_KEYS.has(key)) return { key, path: pathOf({ value, parent: top, step: key }) }
       const child: unknown = (value as Record<string, unknown>)[key]
-      if (child !== null && typeof child === 'object') stack.push({ value: child, path: childPath })
+      if (child !== null && typeof child === 'object') stack.push({ value: child, parent: top, step: key })
     }
   }
   return undefined
+}
+
+interface Visit { readonly value: object, readonly parent: Visit | undefined, readonly step: string }
+
+function pathOf (visit: Visit): string {
+  const steps: string[] = []
+  for (let at: Visit | undefined = visit; at?.parent !== undefined; at = at.parent) steps.unshift(at.step)
+  return steps.join('.')
 }
 
 function isPlainObject (value: unknown): value is Record<string, unknown> {

@@ -1,6 +1,6 @@
-// Stage 1, connection: TCP, TLS and WebSocket listeners → a size-guarded stream → aedes.handle.
+// Stage 1, connection: TCP, TLS and WebSocket listeners → aedes.handle, with a packet-size guard.
 // Every socket is counted against the connection limits at accept (before TLS or HTTP), and every
-// connection passes through PacketSizeGuard, so no packet above the limit is buffered.
+// connection's packets are measured before Aedes parses them, so no packet above the limit is buffered.
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse, type Server as HttpServer } from 'node:http'
@@ -9,11 +9,10 @@ import { Duplex } from 'node:stream'
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls'
 import type { Aedes } from 'aedes'
 import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws'
-import { isGatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { attachConnectionInfo, type ConnectionInfo } from './connection-info.ts'
 import type { ConnectionLimiter } from './limits.ts'
-import { PacketSizeGuard } from './packet-size-guard.ts'
+import { guardPacketSize, PacketSizeCounter } from './packet-size-guard.ts'
 
 export interface ListenerOptions {
   host: string
@@ -71,23 +70,17 @@ export async function startListeners (broker: Aedes, options: ListenerOptions): 
   }
 
   function accept (stream: Duplex, info: ConnectionInfo, req?: IncomingMessage): void {
-    const guard = new PacketSizeGuard(options.maxPacketBytes)
-    const guarded = Duplex.from({ readable: stream.pipe(guard), writable: stream })
-    Object.defineProperty(guarded, 'remoteAddress', { value: info.remoteAddress })
-    attachConnectionInfo(guarded, info)
-    guard.on('error', function guardError (err) {
-      // The guard also errors (AbortError) when the connection closes normally; only its own
-      // refusal is worth reporting.
-      if (isGatewayError(err, 'CSG_PAYLOAD_TOO_LARGE')) onLimit('packet_size', info.remoteAddress)
-      stream.destroy()
-    })
+    attachConnectionInfo(stream, info)
     stream.on('error', function socketError (err) {
       log.debug({ ip: info.remoteAddress, err: { message: err.message } }, 'socket error')
     })
-    open.add(guarded)
-    guarded.once('close', function forget () { open.delete(guarded) })
-    stream.once('close', function closeGuarded () { guarded.destroy() })
-    broker.handle(guarded, req)
+    open.add(stream)
+    stream.once('close', function forget () { open.delete(stream) })
+    const client = broker.handle(stream, req)
+    guardPacketSize(client, new PacketSizeCounter(options.maxPacketBytes), function packetTooLarge () {
+      onLimit('packet_size', info.remoteAddress)
+      stream.destroy()
+    })
   }
 
   function acceptTcp (socket: Socket): void {

@@ -1,14 +1,16 @@
-// Socket bytes → the same bytes, but a packet whose MQTT "remaining length" exceeds the limit
-// destroys the stream before its body is buffered. Aedes 1.x (and mqtt-packet's parser) would
-// otherwise accumulate packets of up to 256 MB in memory before anyone could look at them.
-import { Transform, type TransformCallback } from 'node:stream'
-import { GatewayError } from '../errors.ts'
+// Socket bytes are counted by MQTT fixed header before Aedes' parser sees them: a packet whose
+// "remaining length" exceeds the limit closes the connection before its body is buffered. Aedes 1.x
+// (and mqtt-packet's parser) would otherwise accumulate packets of up to 256 MB in memory.
+import type { Client } from 'aedes'
 
 /** Parser states; only the fixed header is decoded, bodies are skipped by counting. */
 const enum State { TypeByte, Length, Body }
 
-export class PacketSizeGuard extends Transform {
+/** Follows packet boundaries across chunks; `feed` says whether every packet so far fits. */
+export class PacketSizeCounter {
   readonly maxPacketBytes: number
+  /** The remaining length that broke the limit, once it happened. */
+  oversizeBytes: number | undefined
   private state = State.TypeByte
   private length = 0
   private multiplier = 1
@@ -16,11 +18,11 @@ export class PacketSizeGuard extends Transform {
   private bodyLeft = 0
 
   constructor (maxPacketBytes: number) {
-    super()
     this.maxPacketBytes = maxPacketBytes
   }
 
-  override _transform (chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+  /** False as soon as a packet header announces more than the limit. */
+  feed (chunk: Buffer): boolean {
     let i = 0
     while (i < chunk.length) {
       if (this.state === State.Body) {
@@ -43,14 +45,33 @@ export class PacketSizeGuard extends Transform {
       this.multiplier *= 128
       this.lengthBytes++
       if (this.length > this.maxPacketBytes) {
-        callback(new GatewayError('CSG_PAYLOAD_TOO_LARGE', `MQTT packet of ${this.length}+ bytes exceeds the limit of ${this.maxPacketBytes}`))
-        return
+        this.oversizeBytes = this.length
+        return false
       }
       if ((byte & 0x80) === 0 || this.lengthBytes === 4) {
         this.bodyLeft = this.length
         this.state = this.bodyLeft === 0 ? State.TypeByte : State.Body
       }
     }
-    callback(null, chunk)
+    return true
+  }
+}
+
+/**
+ * Puts the counter in front of this Aedes client's packet parser. Aedes 1.2 offers no hook between
+ * the socket and its parser; the earlier way, a Transform plus Duplex wrapper around every
+ * connection, cost a stream hop per chunk and defeated socket corking for PUBACKs (measured with
+ * `npm run bench`: see the README's Performance section).
+ */
+export function guardPacketSize (client: Client, counter: PacketSizeCounter, onTooLarge: () => void): void {
+  const parser = (client as unknown as { _parser: { parse(chunk: Buffer): unknown } })._parser
+  const parse = parser.parse.bind(parser)
+  let isRefused = false
+  parser.parse = function parseWithinLimit (chunk: Buffer): unknown {
+    if (isRefused) return undefined
+    if (counter.feed(chunk)) return parse(chunk)
+    isRefused = true
+    onTooLarge()
+    return undefined
   }
 }
