@@ -16,9 +16,11 @@ fi
 
 # Debian package → the command it provides. The demo needs only InfluxDB; the tests need them all
 # (openssl for `citygw cert` and the TLS tests, chromium for the console's browser test).
-declare -A provides=([influxdb]=influxd [victoria-metrics]=victoria-metrics [mosquitto-clients]=mosquitto_pub [chromium]=chromium [openssl]=openssl)
+# The bench (--bench) needs InfluxDB and the Mosquitto broker for its peer baseline.
+declare -A provides=([influxdb]=influxd [victoria-metrics]=victoria-metrics [mosquitto-clients]=mosquitto_pub [chromium]=chromium [openssl]=openssl [mosquitto]=mosquitto)
 wanted=(influxdb victoria-metrics mosquitto-clients chromium openssl)
 [ "${1:-}" = "--demo" ] && wanted=(influxdb)
+[ "${1:-}" = "--bench" ] && wanted=(influxdb mosquitto)
 packages=()
 for p in "${wanted[@]}"; do
   command -v "${provides[$p]}" >/dev/null 2>&1 || packages+=("$p")

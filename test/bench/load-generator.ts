@@ -3,6 +3,7 @@
 // MQTT.js connection per device, `window` QoS 1 publishes in flight on each. Enters: a JSON spec
 // file (argv[2]). Leaves: JSON lines on stdout — {type:'connected'}, {type:'windowStart'},
 // {type:'loadEnd'} the moment it stops publishing, {type:'result'} at the end. Exits by itself.
+// A `stop` line on stdin ends the load early (the measured window is then shorter).
 import { readFileSync } from 'node:fs'
 import type { KindName } from '../../devices/index.ts'
 import { runLoad, type LoadResult as SimulatorLoadResult } from '../../simulators/load/run-load.ts'
@@ -14,6 +15,8 @@ export interface LoadSpec {
   durationSec: number
   /** QoS 1 publishes in flight per connection. */
   window: number
+  /** Open loop at this total rate (msgs/s); absent = closed loop, as fast as the window allows. */
+  ratePerSec?: number
   connectConcurrency: number
   /** Longest wait for the publishes in flight once the load stops. */
   drainTimeoutSec: number
@@ -36,11 +39,18 @@ async function main (): Promise<void> {
     process.stderr.write(`load generator: still running after ${limitMs} ms, exiting\n`)
     process.exit(2)
   }, limitMs).unref()
+  const early = new AbortController()
+  process.stdin.setEncoding('utf8')
+  process.stdin.on('data', function onCommand (text: string) {
+    if (text.includes('stop')) early.abort()
+  })
   const result = await runLoad({
+    signal: early.signal,
     url: spec.url,
     devices: spec.devices,
     qos: 1,
     window: spec.window,
+    ratePerSec: spec.ratePerSec,
     warmupMs: spec.warmupSec * 1000,
     durationMs: spec.durationSec * 1000,
     drainTimeoutMs: spec.drainTimeoutSec * 1000,

@@ -34,9 +34,10 @@ export interface BenchProcess {
 const TAIL_CHARS = 8192
 const MAX_LINES_KEPT = 10_000
 
-export function startProcess (name: string, args: readonly string[], options: { cwd: string; env: NodeJS.ProcessEnv }): BenchProcess {
+/** Spawns `options.command` (default: this Node) with `args`. */
+export function startProcess (name: string, args: readonly string[], options: { cwd: string; env: NodeJS.ProcessEnv; command?: string }): BenchProcess {
   hookExit()
-  const child = spawn(process.execPath, args, { cwd: options.cwd, env: options.env, stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = spawn(options.command ?? process.execPath, args, { cwd: options.cwd, env: options.env, stdio: ['pipe', 'pipe', 'pipe'] })
   if (child.pid === undefined) throw new Error(`${name}: spawn failed`)
   live.add(child)
   const parsed: Record<string, unknown>[] = []

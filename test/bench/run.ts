@@ -3,17 +3,23 @@
 // ports and temp dirs. Leaves: a table on stderr, one JSON object on stdout and in .bench/results.json.
 // Figures only: nothing is asserted on timings; the exit code is 1 only if the gateway lost data.
 import { execFileSync } from 'node:child_process'
-import { copyFile, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { existsSync, readFileSync } from 'node:fs'
+import { connect } from 'node:net'
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { CONFIG_KEYS } from '../../broker/config.ts'
-import { importDevices } from '../../broker/registry/provision.ts'
+import { addCrew, importDevices } from '../../broker/registry/provision.ts'
 import { registryPath } from '../../broker/registry/store.ts'
 import type { KindName } from '../../devices/index.ts'
-import { startLocalInfluxDb, type LocalInfluxDb } from '../../simulators/local-influxdb.ts'
+import { freeLoopbackPort } from '../../simulators/free-port.ts'
+import type { LocalInfluxDb } from '../../simulators/local-influxdb.ts'
+import { startRestartableInfluxDb, type RestartableInfluxDb } from './bench-influx.ts'
 import { summariseCpuProfile, type ProfileSummary, type ProfileWindow } from './cpu-profile.ts'
+import type { AlarmProbeResult, AlarmProbeSpec } from './alarm-probe.ts'
+import type { ConnectProbeSpec } from './connect-probe.ts'
 import type { LoadResult, LoadSpec } from './load-generator.ts'
 import { machineCpuTicks, processCpuMs, startProcess, type BenchProcess } from './processes.ts'
 
@@ -29,6 +35,17 @@ const COUNTED: readonly { measurement: string; field: string }[] = [
   { measurement: 'manhole', field: 'coverAngle' },
 ]
 const DRAIN_TIMEOUT_MS = 60_000
+/** Targets of issue 7, printed beside each figure. */
+const TARGETS = {
+  alarmP99Ms: 25,
+  gatewayToPeer: 1.1,
+  outageMemoryMb: 50,
+  catchUpToIngest: 2,
+  bytesPerConnection: 20 * 1024,
+} as const
+const ALARM_DEVICES = 10
+const ALARM_DISTRICT = 'bench-alarms'
+const CREW_NAME = 'bench-crew'
 
 interface Settings {
   devices: number
@@ -36,6 +53,8 @@ interface Settings {
   warmupSec: number
   durationSec: number
   isProfiling: boolean
+  alarmSec: number
+  outageSec: number
 }
 
 function intFromEnv (name: string, fallback: number, min: number, max: number): number {
@@ -53,6 +72,8 @@ function readSettings (): Settings {
     warmupSec: intFromEnv('BENCH_WARMUP_SEC', 2, 0, 60),
     durationSec: intFromEnv('BENCH_DURATION_SEC', 20, 1, 300),
     isProfiling: process.env.BENCH_PROFILE === '1',
+    alarmSec: intFromEnv('BENCH_ALARM_SEC', 10, 1, 120),
+    outageSec: intFromEnv('BENCH_OUTAGE_SEC', 30, 1, 300),
   }
 }
 
@@ -84,16 +105,30 @@ type LoadRun = LoadResult & CpuWindow & { loadEndAtMs: number; span: ProfileWind
  * Runs the load generator against `url` and waits for its result. `onLoadEnd` runs the moment it
  * stops publishing (the spool depth is read there).
  */
+interface LoadPhase {
+  /** Open loop at this rate instead of closed loop. */
+  ratePerSec?: number
+  warmupSec?: number
+  durationSec?: number
+  /** Runs the moment the measured window starts; `stopLoad` ends the load before durationSec. */
+  onWindowStart?: (stopLoad: () => void) => Promise<void> | void
+  /** Runs the moment the generator stops publishing (the spool depth is read there). */
+  onLoadEnd?: () => Promise<void> | void
+}
+
 async function runLoad (
   name: string, url: string, brokerPid: number, devices: LoadSpec['devices'], settings: Settings, tmp: string,
-  onLoadEnd?: () => Promise<void>,
+  phase: LoadPhase = {},
 ): Promise<LoadRun> {
+  const warmupSec = phase.warmupSec ?? settings.warmupSec
+  const durationSec = phase.durationSec ?? settings.durationSec
   const spec: LoadSpec = {
     url,
     devices,
-    warmupSec: settings.warmupSec,
-    durationSec: settings.durationSec,
+    warmupSec,
+    durationSec,
     window: settings.window,
+    ...(phase.ratePerSec === undefined ? {} : { ratePerSec: phase.ratePerSec }),
     connectConcurrency: 20,
     drainTimeoutSec: 15,
     seed: 7,
@@ -104,13 +139,14 @@ async function runLoad (
   try {
     const connectTimeoutMs = 30_000 + settings.devices * 100
     const connected = await generator.waitForLine<{ connected: number; connectMs: number }>(function isConnected (l) { return l.type === 'connected' }, connectTimeoutMs)
-    say(`  ${connected.connected} connections in ${connected.connectMs} ms; warm-up ${settings.warmupSec} s, then ${settings.durationSec} s measured`)
-    await generator.waitForLine(function isWindowStart (l) { return l.type === 'windowStart' }, (settings.warmupSec + 30) * 1000)
+    say(`  ${connected.connected} connections in ${connected.connectMs} ms; warm-up ${warmupSec} s, then ${durationSec} s measured${phase.ratePerSec === undefined ? '' : ` at ${phase.ratePerSec} msgs/s`}`)
+    await generator.waitForLine(function isWindowStart (l) { return l.type === 'windowStart' }, (warmupSec + 30) * 1000)
     const start = cpuSnapshot(brokerPid)
-    await generator.waitForLine(function isLoadEnd (l) { return l.type === 'loadEnd' }, (settings.durationSec + 30) * 1000)
+    await phase.onWindowStart?.(function stopLoad () { generator.child.stdin?.write('stop\n') })
+    await generator.waitForLine(function isLoadEnd (l) { return l.type === 'loadEnd' }, (durationSec + 30) * 1000)
     const end = cpuSnapshot(brokerPid)
     const loadEndAtMs = performance.now()
-    await onLoadEnd?.()
+    await phase.onLoadEnd?.()
     const result = await generator.waitForLine<LoadResult>(function isResult (l) { return l.type === 'result' }, (spec.drainTimeoutSec + 30) * 1000)
     return { ...result, ...cpuBetween(start, end), loadEndAtMs, span: { startUs: start.monotonicUs, endUs: end.monotonicUs } }
   } finally {
@@ -134,6 +170,101 @@ async function runBaseline (settings: Settings, devices: LoadSpec['devices'], tm
     return await runLoad('bare-aedes', `mqtt://127.0.0.1:${port}`, broker.pid, devices, settings, tmp)
   } finally {
     await broker.stop(5000)
+  }
+}
+
+// ── peer: Mosquitto + a plain Node bridge ────────────────────────────────────
+
+const MOSQUITTO_PATHS = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto']
+
+function mosquittoPath (): string {
+  const found = MOSQUITTO_PATHS.find(function exists (p) { return existsSync(p) })
+  if (found === undefined) throw new Error('mosquitto is missing: the peer baseline runs Debian\'s broker (apt-get install -y mosquitto)')
+  return found
+}
+
+async function waitForPort (port: number, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs
+  while (performance.now() < deadline) {
+    const isOpen = await new Promise<boolean>(function probe (resolve) {
+      const socket = connect(port, '127.0.0.1')
+      socket.once('connect', function opened () { socket.destroy(); resolve(true) })
+      socket.once('error', function refused () { resolve(false) })
+    })
+    if (isOpen) return
+    await sleep(100)
+  }
+  throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`)
+}
+
+/** Readings the bridge stored: one measurement `reading`; each kind's required field counts its points. */
+async function countPeerStored (influx: LocalInfluxDb, where = ''): Promise<number> {
+  let total = 0
+  for (const { field } of COUNTED) total += await countPoints(influx, 'reading', field, where)
+  return total
+}
+
+interface PeerRun {
+  load: LoadRun
+  /** Readings whose receive time lies in the measured window, per second. */
+  storedPerSec: number
+  storedInWindow: number
+  stored: number
+  bridge: { received?: number; written?: number; writeErrors?: number }
+  flushMs: number
+}
+
+async function runPeerBench (settings: Settings, devices: LoadSpec['devices'], tmp: string): Promise<PeerRun> {
+  const mosquitto = mosquittoPath()
+  say('peer: Mosquitto + MQTT.js → @influxdata/influxdb-client bridge, InfluxDB 1.x…')
+  const influx = await startRestartableInfluxDb(join(tmp, 'influxdb-peer'), 'city') // killed on exit, like every child
+  const stops: (() => Promise<void>)[] = [function stopInflux () { return influx.stop() }]
+  try {
+    const port = await freeLoopbackPort()
+    const configFile = join(tmp, 'mosquitto.conf')
+    await writeFile(configFile, [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous true',
+      'persistence false',
+      'log_dest stderr',
+      'log_type error',
+      'log_type warning',
+      '',
+    ].join('\n'))
+    const broker = startProcess('mosquitto', ['-c', configFile], { cwd: tmp, env: process.env, command: mosquitto })
+    stops.push(function stopMosquitto () { return broker.stop(5000) })
+    await waitForPort(port, 10_000)
+    const mqttUrl = `mqtt://127.0.0.1:${port}`
+    const bridge = startProcess('peer bridge', ['--import', 'tsx', join(REPO_ROOT, 'test/bench/peer-bridge.ts')], {
+      cwd: REPO_ROOT, env: { ...process.env, PEER_MQTT_URL: mqttUrl, PEER_INFLUX_URL: influx.url, PEER_DATABASE: 'city' },
+    })
+    stops.push(function stopBridge () { return bridge.stop(10_000) })
+    await bridge.waitForLine(function isReady (l) { return l.msg === 'bridge ready' }, 20_000)
+    let windowStartMs = 0
+    let windowEndMs = 0
+    const load = await runLoad('peer', mqttUrl, broker.pid, devices, settings, tmp, {
+      onWindowStart () { windowStartMs = Date.now() },
+      onLoadEnd () { windowEndMs = Date.now() },
+    })
+    // The WriteApi holds up to a batch (1000 lines) until its 60 s flush interval or close(): wait
+    // for the count to stop growing, then stop the bridge (it flushes on SIGTERM).
+    const flushStart = performance.now()
+    let last = -1
+    for (let i = 0; i < 40; i++) {
+      const n = await countPeerStored(influx)
+      if (n === last) break
+      last = n
+      await sleep(750)
+    }
+    await bridge.stop(15_000)
+    const flushMs = Math.round(performance.now() - flushStart)
+    const stopped = bridge.lines().find(function isStopped (l) { return l.msg === 'bridge stopped' }) as PeerRun['bridge'] | undefined
+    const stored = await countPeerStored(influx)
+    const storedInWindow = await countPeerStored(influx, `time >= ${windowStartMs}ms AND time < ${windowEndMs}ms`)
+    const windowSec = Math.max(0.001, (windowEndMs - windowStartMs) / 1000)
+    return { load, storedPerSec: Math.round(storedInWindow / windowSec), storedInWindow, stored, bridge: stopped ?? {}, flushMs }
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(function reportStop (err: unknown) { say(`peer cleanup failed: ${String(err)}`) })
   }
 }
 
@@ -171,8 +302,8 @@ async function countStored (influx: LocalInfluxDb): Promise<{ total: number; byM
   return { total, byMeasurement, rejected: await countPoints(influx, 'rejected', 'payload') }
 }
 
-async function countPoints (influx: LocalInfluxDb, measurement: string, field: string): Promise<number> {
-  const body = await influx.query(`SELECT count("${field}") FROM "${measurement}"`, 'city') as {
+async function countPoints (influx: LocalInfluxDb, measurement: string, field: string, where = ''): Promise<number> {
+  const body = await influx.query(`SELECT count("${field}") FROM "${measurement}"${where === '' ? '' : ` WHERE ${where}`}`, 'city') as {
     results?: { series?: { values?: unknown[][] }[]; error?: string }[]
   }
   const result = body.results?.[0]
@@ -195,6 +326,9 @@ interface GatewayRun {
   problemLines: Record<string, unknown>[]
   exitCode: number | null
   profile?: { file: string; summary: ProfileSummary }
+  alarm: AlarmRun
+  outage: OutageRun
+  influxUrl: string
 }
 
 function gatewayEnv (dataDir: string, influxUrl: string): NodeJS.ProcessEnv {
@@ -233,16 +367,165 @@ async function largestFile (dir: string, suffix: string): Promise<string | undef
   return best?.file
 }
 
+interface AlarmRun {
+  ratePerSec: number
+  load: LoadRun
+  probe: AlarmProbeResult
+  /** The same probe with no other load first: what the alarm path itself costs. */
+  idle: AlarmProbeResult
+}
+
+const ALARM_IDLE_SEC = 3
+
+/** Open-loop load at `ratePerSec` while the alarm probe cycles coverOpen on its own devices. */
+async function runAlarmPhase (
+  mqttUrl: string, gatewayPid: number, loadDevices: LoadSpec['devices'], probeSpec: AlarmProbeSpec, ratePerSec: number, settings: Settings, tmp: string,
+): Promise<AlarmRun> {
+  say(`alarm latency: ${probeSpec.devices.length} manholes cycling coverOpen, crew on alarms/#, load at ${ratePerSec} msgs/s…`)
+  const specFile = join(tmp, 'alarm-probe.json')
+  await writeFile(specFile, JSON.stringify(probeSpec), { mode: 0o600 })
+  const probe = startProcess('alarm probe', ['--import', 'tsx', join(REPO_ROOT, 'test/bench/alarm-probe.ts'), specFile], { cwd: REPO_ROOT, env: process.env })
+  try {
+    await probe.waitForLine(function isReady (l) { return l.type === 'ready' }, 20_000)
+    probe.child.stdin?.write('start\n')
+    await sleep(ALARM_IDLE_SEC * 1000)
+    probe.child.stdin?.write('stop\n')
+    const idle = await probe.waitForLine<AlarmProbeResult>(function isIdleResult (l) { return l.type === 'result' && l.round === 1 }, 30_000)
+    const load = await runLoad('gateway-alarms', mqttUrl, gatewayPid, loadDevices, settings, tmp, {
+      ratePerSec,
+      warmupSec: 1,
+      durationSec: settings.alarmSec,
+      onWindowStart () { probe.child.stdin?.write('start\n') },
+      onLoadEnd () { probe.child.stdin?.write('stop\n') },
+    })
+    const result = await probe.waitForLine<AlarmProbeResult>(function isResult (l) { return l.type === 'result' && l.round === 2 }, 30_000)
+    probe.child.stdin?.write('quit\n')
+    return { ratePerSec, load, probe: result, idle }
+  } finally {
+    await probe.stop(3000)
+  }
+}
+
+/** Resident memory of a process (MB, from /proc); NaN off Linux. */
+function rssMb (pid: number): number {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return match === null ? Number.NaN : Math.round(Number(match[1]) / 102.4) / 10
+  } catch {
+    return Number.NaN
+  }
+}
+
+interface OutageRun {
+  ratePerSec: number
+  outageSec: number
+  load: LoadRun
+  /** RSS (MB) just before influxd stopped, the most during the outage, the most while catching up. */
+  rssBeforeMb: number
+  rssBeforeMaxMb: number
+  rssDuringMaxMb: number
+  rssCatchUpMaxMb: number
+  spoolPeakRecords: number
+  spoolPeakBytes: number
+  /** From influxd answering again to the spool back at its pre-outage depth; null if not within the budget. */
+  catchUpMs: number | null
+  catchUpLinesPerSec: number
+  influxRestartMs: number
+  /** Warnings and errors the gateway logged from the alarm phase on (the outage's are expected). */
+  gatewayLogWarnings?: number
+  gatewayLogErrors?: number
+  gatewayLogProblems?: Record<string, unknown>[]
+}
+
+const OUTAGE_PRE_SEC = 5
+
+/** Open-loop load at `ratePerSec`; influxd is stopped for `outageSec` in the middle of it. */
+async function runOutagePhase (
+  mqttUrl: string, gatewayPid: number, httpUrl: string, influx: RestartableInfluxDb, loadDevices: LoadSpec['devices'], ratePerSec: number, settings: Settings, tmp: string,
+): Promise<OutageRun> {
+  const outageSec = settings.outageSec
+  const catchUpBudgetSec = Math.max(30, 2 * outageSec)
+  say(`outage: load at ${ratePerSec} msgs/s, InfluxDB stopped for ${outageSec} s after ${OUTAGE_PRE_SEC} s…`)
+  const result: Omit<OutageRun, 'load'> = {
+    ratePerSec, outageSec, rssBeforeMb: Number.NaN, rssBeforeMaxMb: 0, rssDuringMaxMb: 0, rssCatchUpMaxMb: 0,
+    spoolPeakRecords: 0, spoolPeakBytes: 0, catchUpMs: null, catchUpLinesPerSec: 0, influxRestartMs: 0,
+  }
+  async function sample (): Promise<{ rss: number; depth: SpoolDepth; written: number }> {
+    const text = await scrape(httpUrl)
+    const depth = spoolDepthOf(text)
+    result.spoolPeakRecords = Math.max(result.spoolPeakRecords, depth.records)
+    result.spoolPeakBytes = Math.max(result.spoolPeakBytes, depth.bytes)
+    return { rss: rssMb(gatewayPid), depth, written: metricValue(text, 'citygw_influx_lines_written_total') ?? 0 }
+  }
+  let influxDown = false
+  try {
+    const load = await runLoad('gateway-outage', mqttUrl, gatewayPid, loadDevices, settings, tmp, {
+      ratePerSec,
+      warmupSec: 1,
+      durationSec: OUTAGE_PRE_SEC + outageSec + catchUpBudgetSec + 5,
+      async onWindowStart (stopLoad) {
+        let preDepthMax = 0
+        const preEnd = performance.now() + OUTAGE_PRE_SEC * 1000
+        while (performance.now() < preEnd) {
+          const s = await sample()
+          result.rssBeforeMaxMb = Math.max(result.rssBeforeMaxMb, s.rss)
+          result.rssBeforeMb = s.rss
+          preDepthMax = Math.max(preDepthMax, s.depth.records)
+          await sleep(250)
+        }
+        const peakBefore = result.spoolPeakRecords
+        say(`  stopping InfluxDB (RSS ${result.rssBeforeMb} MB, spool ${preDepthMax} records)…`)
+        influxDown = true
+        await influx.stopServer()
+        const outageEnd = performance.now() + outageSec * 1000
+        while (performance.now() < outageEnd) {
+          result.rssDuringMaxMb = Math.max(result.rssDuringMaxMb, (await sample()).rss)
+          await sleep(250)
+        }
+        const restartStart = performance.now()
+        await influx.startServer()
+        influxDown = false
+        const returnedAt = performance.now()
+        result.influxRestartMs = Math.round(returnedAt - restartStart)
+        const writtenAtReturn = (await sample()).written
+        say(`  InfluxDB back (spool ${result.spoolPeakRecords} records at most); catching up…`)
+        // Caught up = the spool is back to the depth it had under the same load before the outage.
+        const caughtUpDepth = Math.max(preDepthMax, peakBefore, Math.ceil(ratePerSec / 2))
+        const budgetEnd = returnedAt + catchUpBudgetSec * 1000
+        while (performance.now() < budgetEnd) {
+          const s = await sample()
+          result.rssCatchUpMaxMb = Math.max(result.rssCatchUpMaxMb, s.rss)
+          if (s.depth.records <= caughtUpDepth) {
+            result.catchUpMs = Math.round(performance.now() - returnedAt)
+            result.catchUpLinesPerSec = Math.round((s.written - writtenAtReturn) / Math.max(0.001, result.catchUpMs / 1000))
+            break
+          }
+          await sleep(100)
+        }
+        stopLoad()
+      },
+    })
+    return { ...result, load }
+  } finally {
+    if (influxDown) await influx.startServer()
+  }
+}
+
 async function runGatewayBench (
   settings: Settings, devices: ReturnType<typeof makeDevices>, tmp: string, cleanups: (() => Promise<void>)[],
 ): Promise<GatewayRun> {
   say('InfluxDB 1.x…')
-  const influx = await startLocalInfluxDb(join(tmp, 'influxdb'), 'city')
+  const influx = await startRestartableInfluxDb(join(tmp, 'influxdb'), 'city')
   cleanups.push(function stopInflux () { return influx.stop() })
 
   const dataDir = join(tmp, 'gateway-data')
   const jsonLines = devices.map(function toJsonLine (d) { return JSON.stringify(d) }).join('\n')
-  const credentials = await importDevices(registryPath(dataDir), jsonLines)
+  const probeDevices = Array.from({ length: ALARM_DEVICES }, function makeProbeDevice (_, i) {
+    return { id: `alarm-${String(i).padStart(3, '0')}`, kind: 'manhole' as const, district: ALARM_DISTRICT }
+  })
+  const allLines = [jsonLines, ...probeDevices.map(function toJsonLine (d) { return JSON.stringify(d) })].join('\n')
+  const credentials = await importDevices(registryPath(dataDir), allLines)
+  const crew = await addCrew(registryPath(dataDir), CREW_NAME)
   const secretOf = new Map(credentials.map(function byId (c) { return [c.id, c.secret] as const }))
   const loadDevices = devices.map(function withSecret (d) {
     const secret = secretOf.get(d.id)
@@ -278,8 +561,8 @@ async function runGatewayBench (
   let spoolAtLoadEnd: SpoolDepth = { records: Number.NaN, bytes: Number.NaN }
   let load: LoadRun
   try {
-    load = await runLoad('gateway', `mqtt://127.0.0.1:${started.ports.mqtt}`, gateway.pid, loadDevices, settings, tmp, async function readSpoolDepth () {
-      spoolAtLoadEnd = spoolDepthOf(await scrape(httpUrl))
+    load = await runLoad('gateway', `mqtt://127.0.0.1:${started.ports.mqtt}`, gateway.pid, loadDevices, settings, tmp, {
+      async onLoadEnd () { spoolAtLoadEnd = spoolDepthOf(await scrape(httpUrl)) },
     })
   } finally {
     isSampling = false
@@ -305,6 +588,18 @@ async function runGatewayBench (
     stored = await countStored(influx)
   }
   const text = await scrape(httpUrl)
+  const mqttUrl = `mqtt://127.0.0.1:${started.ports.mqtt}`
+  // The log row describes the throughput run; the outage below warns on purpose.
+  const linesOfThroughputRun = gateway.lines().length
+  const alarm = await runAlarmPhase(mqttUrl, gateway.pid, loadDevices, {
+    url: mqttUrl,
+    crew: { name: crew.id, secret: crew.secret },
+    devices: probeDevices.map(function withProbeSecret (d) { return { id: d.id, secret: secretOf.get(d.id) ?? '' } }),
+    pauseMs: 200,
+    messageTimeoutMs: 5000,
+    maxSec: settings.alarmSec + 120,
+  }, Math.max(1, Math.round(load.ackedPerSec / 2)), settings, tmp)
+  const outage = await runOutagePhase(mqttUrl, gateway.pid, httpUrl, influx, loadDevices, Math.max(1, Math.round(load.ackedPerSec / 2)), settings, tmp)
   const metrics = {
     readingsAccepted: metricValue(text, 'citygw_readings_total', 'outcome="accepted"') ?? 0,
     readingsRejected: metricValue(text, 'citygw_readings_total', 'outcome="rejected"') ?? 0,
@@ -317,7 +612,11 @@ async function runGatewayBench (
 
   await gateway.stop(15_000)
   const exitCode = await gateway.exited
-  const problems = gateway.lines().filter(function isProblem (l) { return typeof l.level === 'number' && l.level >= 40 })
+  const problems = gateway.lines().slice(0, linesOfThroughputRun).filter(function isProblem (l) { return typeof l.level === 'number' && l.level >= 40 })
+  const laterProblems = gateway.lines().slice(linesOfThroughputRun).filter(function isProblem (l) { return typeof l.level === 'number' && l.level >= 40 })
+  outage.gatewayLogWarnings = laterProblems.filter(function isWarn (l) { return l.level === 40 }).length
+  outage.gatewayLogErrors = laterProblems.filter(function isError (l) { return (l.level as number) >= 50 }).length
+  outage.gatewayLogProblems = laterProblems.slice(0, 10)
   const run: GatewayRun = {
     load,
     spoolAtLoadEnd,
@@ -333,6 +632,9 @@ async function runGatewayBench (
     }),
     problemLines: problems.slice(0, 10),
     exitCode,
+    alarm,
+    outage,
+    influxUrl: influx.url,
   }
   if (settings.isProfiling) {
     const file = await largestFile(profileDir, '.cpuprofile')
@@ -346,6 +648,126 @@ async function runGatewayBench (
     }
   }
   return run
+}
+
+// ── connections ──────────────────────────────────────────────────────────────
+
+const CONNECTION_LEVELS = [10_000, 20_000] as const
+const CONNECT_PROBES = 2
+
+interface ConnectionLevel {
+  requested: number
+  /** Requested, or fewer when the gateway's open-file limit cannot hold that many sockets. */
+  attempted: number
+  held: number
+  connectMs: number
+  connectPerSec: number
+  rssMb: number
+  bytesPerConnection: number
+  newErrors: number
+}
+
+interface ConnectionsRun {
+  idleRssMb: number
+  fdLimit: number | null
+  fdsInUseIdle: number | null
+  levels: ConnectionLevel[]
+  errors: Record<string, number>
+  gatewayWarnings: number
+  gatewayErrors: number
+}
+
+/** Soft open-file limit of a process and its open fds, from /proc. */
+async function fdFigures (pid: number): Promise<{ limit: number | null; inUse: number | null }> {
+  try {
+    const limits = await readFile(`/proc/${pid}/limits`, 'utf8')
+    const match = /Max open files\s+(\d+)/.exec(limits)
+    return { limit: match === null ? null : Number(match[1]), inUse: (await readdir(`/proc/${pid}/fd`)).length }
+  } catch {
+    return { limit: null, inUse: null }
+  }
+}
+
+async function runConnectionsBench (tmp: string, influxUrl: string): Promise<ConnectionsRun> {
+  const most = CONNECTION_LEVELS[CONNECTION_LEVELS.length - 1] ?? 0
+  say(`connections: a fresh gateway, ${most} devices registered, connect only…`)
+  const dataDir = join(tmp, 'gateway-connections')
+  const devices = Array.from({ length: most }, function makeConnDevice (_, i) {
+    return { id: `conn-${String(i).padStart(5, '0')}`, kind: 'lamp-post' as const, district: `district-${i % 8}` }
+  })
+  const credentials = await importDevices(registryPath(dataDir), devices.map(function toJsonLine (d) { return JSON.stringify(d) }).join('\n'))
+  const stops: (() => Promise<void>)[] = []
+  try {
+    const gateway = startProcess('gateway (connections)', [join(REPO_ROOT, 'bin/citygw.js'), 'start'], { cwd: REPO_ROOT, env: gatewayEnv(dataDir, influxUrl) })
+    stops.push(function stopGateway () { return gateway.stop(15_000) })
+    const started = await gateway.waitForLine<{ ports: { mqtt: number } }>(function isStarted (l) { return l.msg === 'gateway started' }, 30_000)
+    const probes: BenchProcess[] = []
+    for (let p = 0; p < CONNECT_PROBES; p++) {
+      const spec: ConnectProbeSpec = {
+        port: started.ports.mqtt,
+        devices: credentials.filter(function ofProbe (_, i) { return i % CONNECT_PROBES === p }),
+        concurrency: 50,
+        keepaliveSec: 600,
+        connackTimeoutMs: 20_000,
+        maxSec: 240,
+      }
+      const specFile = join(tmp, `connect-probe-${p}.json`)
+      await writeFile(specFile, JSON.stringify(spec), { mode: 0o600 })
+      const probe = startProcess(`connect probe ${p}`, ['--import', 'tsx', join(REPO_ROOT, 'test/bench/connect-probe.ts'), specFile], { cwd: REPO_ROOT, env: process.env })
+      stops.push(function stopProbe () { return probe.stop(3000) })
+      probes.push(probe)
+    }
+    for (const probe of probes) await probe.waitForLine(function isReady (l) { return l.type === 'ready' }, 20_000)
+    await sleep(2000)
+    const idleRssMb = rssMb(gateway.pid)
+    const fds = await fdFigures(gateway.pid)
+    // Each held connection is one fd in the gateway: stay below its limit rather than hit EMFILE.
+    const capacity = fds.limit === null || fds.inUse === null ? Number.POSITIVE_INFINITY : fds.limit - fds.inUse - 64
+    const levels: ConnectionLevel[] = []
+    let heldBefore = 0
+    for (const requested of CONNECTION_LEVELS) {
+      const perProbe = Math.floor(Math.min(requested, capacity) / CONNECT_PROBES)
+      const attempted = perProbe * CONNECT_PROBES
+      for (const probe of probes) probe.child.stdin?.write(`connect ${perProbe}\n`)
+      const answers = await Promise.all(probes.map(function waitHeld (probe) {
+        return probe.waitForLine<{ held: number; ms: number; newErrors: number }>(function isHeld (l) { return l.type === 'held' && l.target === perProbe }, 180_000)
+      }))
+      const held = answers.reduce(function sum (n, a) { return n + a.held }, 0)
+      const connectMs = Math.max(...answers.map(function msOf (a) { return a.ms }))
+      await sleep(2000) // let the gateway settle (allocation after CONNACK) before reading RSS
+      const rss = rssMb(gateway.pid)
+      levels.push({
+        requested,
+        attempted,
+        held,
+        connectMs,
+        connectPerSec: Math.round((held - heldBefore) / Math.max(0.001, connectMs / 1000)),
+        rssMb: rss,
+        bytesPerConnection: held === 0 ? 0 : Math.round(((rss - idleRssMb) * 1048576) / held),
+        newErrors: answers.reduce(function sum (n, a) { return n + a.newErrors }, 0),
+      })
+      say(`  ${held} held (of ${attempted}${attempted < requested ? `, capped from ${requested} by the open-file limit ${String(fds.limit)}` : ''}) in ${connectMs} ms; RSS ${rss} MB (idle ${idleRssMb} MB)`)
+      heldBefore = held
+    }
+    const errors: Record<string, number> = {}
+    for (const probe of probes) {
+      const last = [...probe.lines()].reverse().find(function isHeld (l) { return l.type === 'held' }) as { errors?: Record<string, number> } | undefined
+      for (const [reason, n] of Object.entries(last?.errors ?? {})) errors[reason] = (errors[reason] ?? 0) + n
+    }
+    for (const probe of probes) probe.child.stdin?.write('stop\n')
+    const problems = gateway.lines().filter(function isProblem (l) { return typeof l.level === 'number' && l.level >= 40 })
+    return {
+      idleRssMb,
+      fdLimit: fds.limit,
+      fdsInUseIdle: fds.inUse,
+      levels,
+      errors,
+      gatewayWarnings: problems.filter(function isWarn (l) { return l.level === 40 }).length,
+      gatewayErrors: problems.filter(function isError (l) { return (l.level as number) >= 50 }).length,
+    }
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(function reportStop (err: unknown) { say(`connections cleanup failed: ${String(err)}`) })
+  }
 }
 
 // ── report ───────────────────────────────────────────────────────────────────
@@ -380,7 +802,7 @@ function loadFigures (run: LoadRun): Record<string, unknown> {
   }
 }
 
-function printTable (settings: Settings, baseline: LoadRun, gw: GatewayRun, ratio: number): void {
+function printTable (settings: Settings, baseline: LoadRun, gw: GatewayRun, ratio: number, peer: PeerRun, peerRatio: number, connections: ConnectionsRun): void {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
   const rows: [string, string, string][] = [
     ['acked msg/s (QoS 1)', String(baseline.ackedPerSec), String(gw.load.ackedPerSec)],
@@ -407,6 +829,24 @@ function printTable (settings: Settings, baseline: LoadRun, gw: GatewayRun, rati
   say(`spool depth at load end        ${gw.spoolAtLoadEnd.records} records, ${gw.spoolAtLoadEnd.bytes} bytes (max seen ${gw.spoolMax.records} records)`)
   say(`spool drained                  ${gw.drainMs === null ? `not within ${DRAIN_TIMEOUT_MS} ms` : `${gw.drainMs} ms after load end`}`)
   say(`gateway log                    ${gw.warnings} warnings, ${gw.errors} errors${gw.firstProblems.length > 0 ? ` (${gw.firstProblems.join('; ')})` : ''}; exit code ${String(gw.exitCode)}`)
+  const a = gw.alarm
+  say('')
+  say(`${'figure'.padEnd(48)}${'measured'.padStart(22)}   target`)
+  say(`${'peer (Mosquitto + bridge) stored/s'.padEnd(48)}${String(peer.storedPerSec).padStart(22)}   (acked ${peer.load.ackedPerSec}/s; stored ${peer.stored} of ${peer.load.acked} acked)`)
+  say(`${'gateway acked=stored/s ÷ peer stored/s'.padEnd(48)}${peerRatio.toFixed(2).padStart(22)}   ≥ ${TARGETS.gatewayToPeer}`)
+  say(`${`alarm latency p50/p99/max ms @${a.load.ackedPerSec}/s`.padEnd(48)}${`${a.probe.all.p50} / ${a.probe.all.p99} / ${a.probe.all.max}`.padStart(22)}   p99 < ${TARGETS.alarmP99Ms} ms`)
+  say(`${'  same, no other load: p50/p99/max ms'.padEnd(48)}${`${a.idle.all.p50} / ${a.idle.all.p99} / ${a.idle.all.max}`.padStart(22)}   (${a.idle.all.count} alarms, ${a.idle.missing} missing; load's own PUBACK p50/p99 ${a.load.latencyMs.p50} / ${a.load.latencyMs.p99} ms)`)
+  say(`${'  alarms received / missing'.padEnd(48)}${`${a.probe.all.count} / ${a.probe.missing}`.padStart(22)}   (raise p99 ${a.probe.raised.p99}, clear p99 ${a.probe.cleared.p99} ms)`)
+  const o = gw.outage
+  const ingest = o.load.ackedPerSec
+  say(`${`outage ${o.outageSec} s @${ingest}/s: RSS before → max during MB`.padEnd(48)}${`${o.rssBeforeMb} → ${o.rssDuringMaxMb} (+${Math.round((o.rssDuringMaxMb - o.rssBeforeMb) * 10) / 10})`.padStart(22)}   ≤ +${TARGETS.outageMemoryMb} MB`)
+  say(`${'  catch-up after InfluxDB returns'.padEnd(48)}${(o.catchUpMs === null ? 'not within budget' : `${o.catchUpMs} ms`).padStart(22)}   (spool peak ${o.spoolPeakRecords} records, ${Math.round(o.spoolPeakBytes / 1048576)} MB; RSS max while catching up ${o.rssCatchUpMaxMb} MB; log ${String(o.gatewayLogWarnings)} warnings, ${String(o.gatewayLogErrors)} errors)`)
+  say(`${'  catch-up lines/s ÷ ingest msgs/s'.padEnd(48)}${`${o.catchUpLinesPerSec} / ${ingest} = ${(o.catchUpLinesPerSec / Math.max(1, ingest)).toFixed(2)}`.padStart(22)}   ≥ ${TARGETS.catchUpToIngest}`)
+  for (const level of connections.levels) {
+    const label = `connections ${level.requested}${level.attempted < level.requested ? ` (capped ${level.attempted})` : ''}: held, /s, B/conn`
+    say(`${label.padEnd(48)}${`${level.held} · ${level.connectPerSec}/s · ${level.bytesPerConnection}`.padStart(22)}   ≤ ${TARGETS.bytesPerConnection} B/conn, all held`)
+  }
+  say(`${'  connections: idle RSS, fd limit, errors'.padEnd(48)}${`${connections.idleRssMb} MB · ${String(connections.fdLimit)}`.padStart(22)}   ${JSON.stringify(connections.errors)}; gateway log ${connections.gatewayWarnings} warnings, ${connections.gatewayErrors} errors`)
   if (gw.profile !== undefined) {
     say('')
     const { summary } = gw.profile
@@ -440,12 +880,16 @@ async function main (): Promise<void> {
   process.once('SIGTERM', interrupted)
 
   try {
+    mosquittoPath() // fail before anything runs when the peer's broker is not installed
     const devices = makeDevices(settings.devices)
     // The baseline needs no credentials; it gets the same ids, kinds and payloads.
     const baseline = await runBaseline(settings, devices.map(function noSecret (d) { return { id: d.id, kind: d.kind, secret: 'unused' } }), tmp)
+    const peer = await runPeerBench(settings, devices.map(function noSecret (d) { return { id: d.id, kind: d.kind, secret: 'unused' } }), tmp)
     const gw = await runGatewayBench(settings, devices, tmp, cleanups)
+    const connections = await runConnectionsBench(tmp, gw.influxUrl)
+    const peerRatio = peer.storedPerSec === 0 ? 0 : gw.load.ackedPerSec / peer.storedPerSec
     const ratio = baseline.ackedPerSec === 0 ? 0 : gw.load.ackedPerSec / baseline.ackedPerSec
-    printTable(settings, baseline, gw, ratio)
+    printTable(settings, baseline, gw, ratio, peer, peerRatio, connections)
 
     const cpus = os.cpus()
     const results = {
@@ -457,7 +901,7 @@ async function main (): Promise<void> {
       totalMemoryBytes: os.totalmem(),
       git: gitDescription(),
       settings: { ...settings, qos: 1, readingsPerMessage: 1, kinds: KINDS, influxApi: 'v1' },
-      targets: { ratioGatewayToBareAedes: TARGET_RATIO },
+      targets: { ratioGatewayToBareAedes: TARGET_RATIO, ...TARGETS },
       bareAedes: loadFigures(baseline),
       gateway: {
         ...loadFigures(gw.load),
@@ -476,6 +920,56 @@ async function main (): Promise<void> {
         isProfiled: settings.isProfiling,
       },
       ratio: Math.round(ratio * 1000) / 1000,
+      peer: {
+        ...loadFigures(peer.load),
+        storedPerSec: peer.storedPerSec,
+        storedInWindow: peer.storedInWindow,
+        stored: peer.stored,
+        lostAfterPuback: Math.max(0, peer.load.acked - peer.stored),
+        bridge: peer.bridge,
+        flushMs: peer.flushMs,
+      },
+      ratioGatewayToPeer: Math.round(peerRatio * 1000) / 1000,
+      outage: {
+        outageSec: gw.outage.outageSec,
+        targetRatePerSec: gw.outage.ratePerSec,
+        ingestPerSec: gw.outage.load.ackedPerSec,
+        loadLatencyMs: gw.outage.load.latencyMs,
+        loadFailed: gw.outage.load.failed,
+        loadUnacked: gw.outage.load.unacked,
+        rssBeforeMb: gw.outage.rssBeforeMb,
+        rssBeforeMaxMb: gw.outage.rssBeforeMaxMb,
+        rssDuringMaxMb: gw.outage.rssDuringMaxMb,
+        rssGrowthMb: Math.round((gw.outage.rssDuringMaxMb - gw.outage.rssBeforeMb) * 10) / 10,
+        rssCatchUpMaxMb: gw.outage.rssCatchUpMaxMb,
+        targetRssGrowthMb: TARGETS.outageMemoryMb,
+        spoolPeakRecords: gw.outage.spoolPeakRecords,
+        spoolPeakBytes: gw.outage.spoolPeakBytes,
+        influxRestartMs: gw.outage.influxRestartMs,
+        gatewayLogWarnings: gw.outage.gatewayLogWarnings,
+        gatewayLogErrors: gw.outage.gatewayLogErrors,
+        gatewayLogProblems: gw.outage.gatewayLogProblems,
+        catchUpMs: gw.outage.catchUpMs,
+        catchUpLinesPerSec: gw.outage.catchUpLinesPerSec,
+        catchUpToIngest: Math.round((gw.outage.catchUpLinesPerSec / Math.max(1, gw.outage.load.ackedPerSec)) * 100) / 100,
+        targetCatchUpToIngest: TARGETS.catchUpToIngest,
+      },
+      connections: { ...connections, targetBytesPerConnection: TARGETS.bytesPerConnection, levelsRequested: CONNECTION_LEVELS },
+      alarmLatency: {
+        targetP99Ms: TARGETS.alarmP99Ms,
+        targetRatePerSec: gw.alarm.ratePerSec,
+        loadAckedPerSec: gw.alarm.load.ackedPerSec,
+        loadLatencyMs: gw.alarm.load.latencyMs,
+        probeDevices: ALARM_DEVICES,
+        allMs: gw.alarm.probe.all,
+        raisedMs: gw.alarm.probe.raised,
+        clearedMs: gw.alarm.probe.cleared,
+        missing: gw.alarm.probe.missing,
+        noLoadMs: gw.alarm.idle.all,
+        noLoadMissing: gw.alarm.idle.missing,
+        publishErrors: gw.alarm.probe.publishErrors,
+        durationSec: gw.alarm.probe.durationSec,
+      },
       ...(gw.profile === undefined ? {} : { profile: { file: gw.profile.file, ...gw.profile.summary } }),
     }
     await mkdir(RESULTS_DIR, { recursive: true })

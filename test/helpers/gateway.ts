@@ -109,6 +109,9 @@ export async function spawnGatewayProcess (env: Record<string, string>): Promise
       reject(new Error(`gateway exited with ${String(code)} before starting:\n${output.join('\n')}\n${stderr}`))
     })
   })
-  const ports = await started
+  const ports = await started.catch(function killOnFailedStart (err: unknown) {
+    child.kill('SIGKILL') // never leave a half-started gateway running after the test
+    throw err
+  })
   return { child, exited, mqttUrl: `mqtt://127.0.0.1:${ports.mqtt}`, httpUrl: `http://127.0.0.1:${ports.http}`, output () { return output } }
 }
