@@ -57,7 +57,10 @@ export interface LocalInfluxDb {
   readonly dir: string
   /** InfluxQL against it (epoch ms). */
   query(influxql: string, db?: string): Promise<unknown>
+  /** Stops influxd (SIGTERM, SIGKILL after 5 s); the data stays. */
   stop(): Promise<void>
+  /** Starts it again on the same port and data; resolves once /ping answers (≤ 20 s). Outage drills use it. */
+  start(): Promise<void>
 }
 
 /** Starts influxd with data under `dir`, creates `database`, resolves once it answers (≤ 20 s). */
@@ -67,35 +70,47 @@ export async function startLocalInfluxDb (dir: string, database: string): Promis
   const httpPort = await freeLoopbackPort()
   const configPath = join(dir, 'influxdb.conf')
   await writeFile(configPath, renderInfluxdConfig(dir, httpPort, await freeLoopbackPort(), false))
-  const child: ChildProcess = spawn(INFLUXD_PATH, ['run', '-config', configPath], { stdio: 'ignore' })
-  const exited = new Promise<void>(function onExit (resolve) { child.once('exit', function done () { resolve() }) })
   const url = `http://127.0.0.1:${httpPort}`
+  let child: ChildProcess | undefined
+  let exited: Promise<void> = Promise.resolve()
 
   async function query (influxql: string, db?: string): Promise<unknown> {
     const form = new URLSearchParams({ q: influxql, epoch: 'ms', ...(db === undefined ? {} : { db }) })
-    const res = await fetch(`${url}/query`, { method: 'POST', body: form, signal: AbortSignal.timeout(5000) })
+    const res = await fetch(`${url}/query`, { method: 'POST', body: form, signal: AbortSignal.timeout(10_000) })
     if (!res.ok) throw new Error(`influxd /query ${res.status}: ${await res.text()}`)
     return res.json()
   }
 
-  async function stop (): Promise<void> {
-    if (child.exitCode === null) child.kill('SIGTERM')
-    const killer = setTimeout(function killHard () { child.kill('SIGKILL') }, 5000)
+  async function stopServer (): Promise<void> {
+    const running = child
+    if (running === undefined) return
+    child = undefined
+    if (running.exitCode === null && running.signalCode === null) running.kill('SIGTERM')
+    const killer = setTimeout(function killHard () { running.kill('SIGKILL') }, 5000)
     await exited
     clearTimeout(killer)
   }
 
-  const deadline = Date.now() + 20_000
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`influxd exited with ${child.exitCode}`)
-    const ok = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(1000) }).then(function isUp (r) { return r.status === 204 }, function isDown () { return false })
-    if (ok) break
-    if (Date.now() > deadline) {
-      await stop()
-      throw new Error('influxd did not answer /ping within 20 s')
+  async function startServer (): Promise<void> {
+    if (child !== undefined) return
+    const started = spawn(INFLUXD_PATH, ['run', '-config', configPath], { stdio: 'ignore' })
+    child = started
+    exited = new Promise<void>(function onExit (resolve) { started.once('exit', function done () { resolve() }) })
+    const deadline = Date.now() + 20_000
+    for (;;) {
+      if (started.exitCode !== null) throw new Error(`influxd exited with ${started.exitCode}`)
+      const isUp = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(1000) }).then(function answered (r) { return r.status === 204 }, function down () { return false })
+      if (isUp) return
+      if (Date.now() > deadline) {
+        await stopServer()
+        throw new Error('influxd did not answer /ping within 20 s')
+      }
+      await sleep(50)
     }
-    await sleep(100)
   }
+
+  process.on('exit', function killInfluxd () { child?.kill('SIGKILL') })
+  await startServer()
   await query(`CREATE DATABASE "${database}"`)
-  return { url, dir, query, stop }
+  return { url, dir, query, stop: stopServer, start: startServer }
 }

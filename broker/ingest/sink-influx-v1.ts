@@ -7,11 +7,15 @@ import type { Sink } from './sink.ts'
 import { createHttpSink, createInfluxHttp } from './sink-http.ts'
 
 export interface InfluxV1SinkOptions {
+  /** Base URL, e.g. http://influx:8086 (a path prefix is kept, e.g. behind a proxy). */
   url: string
   database: string
+  /** Basic-auth user and password; the password is never logged. */
   username?: string | undefined
   password?: string | undefined
+  /** The database's default when unset. */
   retentionPolicy?: string | undefined
+  /** Deadline of one HTTP request, ms (INFLUX_TIMEOUT_MS, default 10000). */
   timeoutMs: number
   log: Logger
 }

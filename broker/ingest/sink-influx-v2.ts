@@ -7,9 +7,11 @@ import { createHttpSink, createInfluxHttp } from './sink-http.ts'
 
 export interface InfluxV2SinkOptions {
   url: string
+  /** Sent as `Authorization: Token …` (InfluxDB 1.8 compatibility: `user:password`). */
   token?: string | undefined
-  /** Omitted from the query when unset. */
+  /** Organization name or id; omitted from the query when unset (1.8, 3.x, VictoriaMetrics). */
   org?: string | undefined
+  /** InfluxDB 1.8: `database/retention-policy`. */
   bucket: string
   timeoutMs: number
   log: Logger

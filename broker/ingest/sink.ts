@@ -1,9 +1,8 @@
 // The storage stage's interface: lines of InfluxDB line protocol (ms precision) → a database.
 // write() resolves only once the server accepted every line; it rejects with a SinkError whose
 // code classifies the failure (CSG_SINK_RETRYABLE / CSG_SINK_REFUSED / CSG_SINK_UNAUTHORIZED).
-import type { Logger } from 'pino'
-import { createInfluxV1Sink } from './sink-influx-v1.ts'
-import { createInfluxV2Sink } from './sink-influx-v2.ts'
+import { createInfluxV1Sink, type InfluxV1SinkOptions } from './sink-influx-v1.ts'
+import { createInfluxV2Sink, type InfluxV2SinkOptions } from './sink-influx-v2.ts'
 
 export { SinkError, classifySinkFailure } from './sink-http.ts'
 
@@ -24,48 +23,13 @@ export interface Sink {
   close(): Promise<void>
 }
 
-export interface SinkConfig {
+/** What main.ts knows from the configuration: both implementations' options and which to use. */
+export type SinkConfig = {
   /** 'v2': POST /api/v2/write (InfluxDB 2.x, 3.x, 1.8+, VictoriaMetrics); 'v1': POST /write (InfluxDB 1.x). */
   api: 'v1' | 'v2'
-  /** Base URL, e.g. http://influx:8086 (a path prefix is kept, e.g. behind a proxy). */
-  url: string
-  /** v2: sent as `Authorization: Token …` (InfluxDB 1.8 compatibility: `user:password`). */
-  token?: string | undefined
-  /** v2: organization name or id; omitted from the request when unset (1.8, 3.x, VictoriaMetrics). */
-  org?: string | undefined
-  /** v2: bucket (InfluxDB 1.8: `database/retention-policy`). */
-  bucket: string
-  /** v1: database. */
-  database: string
-  /** v1: basic-auth user and password; the password is never logged. */
-  username?: string | undefined
-  password?: string | undefined
-  /** v1: retention policy; the database's default when unset. */
-  retentionPolicy?: string | undefined
-  /** Deadline of one HTTP request, ms (INFLUX_TIMEOUT_MS, default 10000). */
-  timeoutMs: number
-  log: Logger
-}
+} & InfluxV1SinkOptions & InfluxV2SinkOptions
 
 /** Chooses the implementation for `config.api`. */
 export function createSink (config: SinkConfig): Sink {
-  if (config.api === 'v1') {
-    return createInfluxV1Sink({
-      url: config.url,
-      database: config.database,
-      username: config.username,
-      password: config.password,
-      retentionPolicy: config.retentionPolicy,
-      timeoutMs: config.timeoutMs,
-      log: config.log,
-    })
-  }
-  return createInfluxV2Sink({
-    url: config.url,
-    token: config.token,
-    org: config.org,
-    bucket: config.bucket,
-    timeoutMs: config.timeoutMs,
-    log: config.log,
-  })
+  return config.api === 'v1' ? createInfluxV1Sink(config) : createInfluxV2Sink(config)
 }

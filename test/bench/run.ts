@@ -15,8 +15,7 @@ import { addCrew, importDevices } from '../../broker/registry/provision.ts'
 import { registryPath } from '../../broker/registry/store.ts'
 import type { KindName } from '../../devices/index.ts'
 import { freeLoopbackPort } from '../../simulators/free-port.ts'
-import type { LocalInfluxDb } from '../../simulators/local-influxdb.ts'
-import { startRestartableInfluxDb, type RestartableInfluxDb } from './bench-influx.ts'
+import { startLocalInfluxDb, type LocalInfluxDb } from '../../simulators/local-influxdb.ts'
 import { summariseCpuProfile, type ProfileSummary, type ProfileWindow } from './cpu-profile.ts'
 import type { AlarmProbeResult, AlarmProbeSpec } from './alarm-probe.ts'
 import type { ConnectProbeSpec } from './connect-probe.ts'
@@ -217,7 +216,7 @@ interface PeerRun {
 async function runPeerBench (settings: Settings, devices: LoadSpec['devices'], tmp: string): Promise<PeerRun> {
   const mosquitto = mosquittoPath()
   say('peer: Mosquitto + MQTT.js → @influxdata/influxdb-client bridge, InfluxDB 1.x…')
-  const influx = await startRestartableInfluxDb(join(tmp, 'influxdb-peer'), 'city') // killed on exit, like every child
+  const influx = await startLocalInfluxDb(join(tmp, 'influxdb-peer'), 'city') // killed on exit, like every child
   const stops: (() => Promise<void>)[] = [function stopInflux () { return influx.stop() }]
   try {
     const port = await freeLoopbackPort()
@@ -441,7 +440,7 @@ const OUTAGE_PRE_SEC = 5
 
 /** Open-loop load at `ratePerSec`; influxd is stopped for `outageSec` in the middle of it. */
 async function runOutagePhase (
-  mqttUrl: string, gatewayPid: number, httpUrl: string, influx: RestartableInfluxDb, loadDevices: LoadSpec['devices'], ratePerSec: number, settings: Settings, tmp: string,
+  mqttUrl: string, gatewayPid: number, httpUrl: string, influx: LocalInfluxDb, loadDevices: LoadSpec['devices'], ratePerSec: number, settings: Settings, tmp: string,
 ): Promise<OutageRun> {
   const outageSec = settings.outageSec
   const catchUpBudgetSec = Math.max(30, 2 * outageSec)
@@ -476,14 +475,14 @@ async function runOutagePhase (
         const peakBefore = result.spoolPeakRecords
         say(`  stopping InfluxDB (RSS ${result.rssBeforeMb} MB, spool ${preDepthMax} records)…`)
         influxDown = true
-        await influx.stopServer()
+        await influx.stop()
         const outageEnd = performance.now() + outageSec * 1000
         while (performance.now() < outageEnd) {
           result.rssDuringMaxMb = Math.max(result.rssDuringMaxMb, (await sample()).rss)
           await sleep(250)
         }
         const restartStart = performance.now()
-        await influx.startServer()
+        await influx.start()
         influxDown = false
         const returnedAt = performance.now()
         result.influxRestartMs = Math.round(returnedAt - restartStart)
@@ -507,7 +506,7 @@ async function runOutagePhase (
     })
     return { ...result, load }
   } finally {
-    if (influxDown) await influx.startServer()
+    if (influxDown) await influx.start()
   }
 }
 
@@ -515,7 +514,7 @@ async function runGatewayBench (
   settings: Settings, devices: ReturnType<typeof makeDevices>, tmp: string, cleanups: (() => Promise<void>)[],
 ): Promise<GatewayRun> {
   say('InfluxDB 1.x…')
-  const influx = await startRestartableInfluxDb(join(tmp, 'influxdb'), 'city')
+  const influx = await startLocalInfluxDb(join(tmp, 'influxdb'), 'city')
   cleanups.push(function stopInflux () { return influx.stop() })
 
   const dataDir = join(tmp, 'gateway-data')
