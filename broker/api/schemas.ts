@@ -1,6 +1,8 @@
 // JSON Schemas of the API's requests and responses: fastify compiles them once at start-up to
 // validate input (400 with a reason) and serialise output, and @fastify/swagger publishes them
 // as /api/openapi.json. Shapes follow the alarm record of CONTRACT.md and the registry.
+import { z } from 'zod'
+import { alarmRecordSchema } from '../alarms/alarm.ts'
 
 export const nameSchema = { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' } as const
 export const severityEnum = ['critical', 'major', 'minor', 'warning'] as const
@@ -32,29 +34,11 @@ export const principalSchema = {
   required: ['name', 'role', 'districts'],
 } as const
 
-export const alarmSchema = {
-  $id: 'Alarm',
-  type: 'object',
-  properties: {
-    id: { type: 'string' },
-    type: { type: 'string' },
-    severity: { type: 'string', enum: severityEnum },
-    state: { type: 'string', enum: stateEnum },
-    deviceId: { type: 'string' },
-    kind: { type: 'string' },
-    district: { type: 'string' },
-    location: locationSchema,
-    value: { type: 'number' },
-    threshold: { type: 'number' },
-    message: { type: 'string' },
-    raisedAt: { type: 'string', format: 'date-time' },
-    updatedAt: { type: 'string', format: 'date-time' },
-    ackedBy: { type: 'string' },
-    ackNote: { type: 'string' },
-    clearedAt: { type: 'string', format: 'date-time' },
-  },
-  required: ['id', 'type', 'severity', 'state', 'deviceId', 'kind', 'district', 'value', 'threshold', 'message', 'raisedAt', 'updatedAt'],
-} as const
+/** The alarm message, generated from the zod schema crews' MQTT messages are typed by (one source). */
+export const alarmSchema = (function alarmJsonSchema () {
+  const { $schema: _draft, ...schema } = z.toJSONSchema(alarmRecordSchema, { target: 'draft-7', io: 'output' })
+  return { $id: 'Alarm', ...schema }
+})()
 
 const latestValueSchema = {
   type: 'object',
