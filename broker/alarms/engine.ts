@@ -173,7 +173,7 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
       }
       state.lastSeenMs = nowMs
       const rulesInForce = rules.rulesFor(device)
-      const ordered = [...readings].sort(function byTime (a, b) { return a.tsMs - b.tsMs })
+      const ordered = readings.length === 1 ? readings : [...readings].sort(byTime)
       for (const reading of ordered) {
         // Late readings are stored, but judging them would make alarms flap; a reading with the
         // newest ts again is a resend (QoS 1 duplicate) and must not count twice.
@@ -234,6 +234,10 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
       }
     },
   }
+}
+
+function byTime (a: ReadingView, b: ReadingView): number {
+  return a.tsMs - b.tsMs
 }
 
 function keyOf (deviceId: string, type: string): string {

@@ -7,15 +7,28 @@ export interface History extends FieldHistory {
   record(reading: ReadingView, rules: readonly CompiledRule[]): void
 }
 
+/** Per field, the longest window any rule of a rule set looks back on; computed once per rule set. */
+const windowsOfRules = new WeakMap<readonly CompiledRule[], ReadonlyMap<string, number>>()
+
+function windowsOf (rules: readonly CompiledRule[]): ReadonlyMap<string, number> {
+  let windows = windowsOfRules.get(rules)
+  if (windows === undefined) {
+    const longest = new Map<string, number>()
+    for (const rule of rules) {
+      for (const [field, seconds] of Object.entries(rule.historySec ?? {})) longest.set(field, Math.max(seconds, longest.get(field) ?? 0))
+    }
+    windows = longest
+    windowsOfRules.set(rules, windows)
+  }
+  return windows
+}
+
 export function createHistory (): History {
   const samples = new Map<string, { tsMs: number; value: number }[]>()
   return {
     record (reading, rules) {
-      // Per field, the longest window any rule in force looks back on.
-      const windows = new Map<string, number>()
-      for (const rule of rules) {
-        for (const [field, seconds] of Object.entries(rule.historySec ?? {})) windows.set(field, Math.max(seconds, windows.get(field) ?? 0))
-      }
+      const windows = windowsOf(rules)
+      if (windows.size === 0 && samples.size === 0) return
       for (const [field, seconds] of windows) {
         const value = reading.values[field]
         if (typeof value !== 'number') continue

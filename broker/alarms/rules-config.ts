@@ -92,7 +92,8 @@ export interface RuleBookOptions { file: string | undefined; pollMs: number; log
 export async function openRuleBook (options: RuleBookOptions): Promise<RuleBook> {
   const log = options.log.child({ module: 'alarm-rules' })
   let overrides: RulesFile = {}
-  let compiled = new Map<string, readonly CompiledRule[]>()
+  // By device id; kind and district are checked, as the registry may move a device (hot path: no key building).
+  let compiled = new Map<string, { kind: string; district: string; rules: readonly CompiledRule[] }>()
   const listeners: (() => void)[] = []
 
   async function load (): Promise<void> {
@@ -147,13 +148,12 @@ export async function openRuleBook (options: RuleBookOptions): Promise<RuleBook>
 
   return {
     rulesFor (device) {
-      const key = `${device.id}\n${device.kind}\n${device.district}`
-      let rules = compiled.get(key)
-      if (rules === undefined) {
-        rules = build(device)
-        compiled.set(key, rules)
+      let entry = compiled.get(device.id)
+      if (entry === undefined || entry.kind !== device.kind || entry.district !== device.district) {
+        entry = { kind: device.kind, district: device.district, rules: build(device) }
+        compiled.set(device.id, entry)
       }
-      return rules
+      return entry.rules
     },
     offlineAfterMs (device) {
       let enabled = true
