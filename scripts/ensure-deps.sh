@@ -38,4 +38,4 @@ if [ ${#packages[@]} -gt 0 ]; then
   fi
 fi
 
-bash scripts/build-console.sh
+bash scripts/build.sh

@@ -355,6 +355,11 @@ function gatewayEnv (dataDir: string, influxUrl: string): NodeJS.ProcessEnv {
   }
 }
 
+/** The gateway as `npm start` runs it (the compiled build, its node flags); `exec` keeps the pid node's. */
+function startGateway (name: string, env: NodeJS.ProcessEnv): BenchProcess {
+  return startProcess(name, [join(REPO_ROOT, 'scripts/start.sh')], { command: 'bash', cwd: REPO_ROOT, env })
+}
+
 async function largestFile (dir: string, suffix: string): Promise<string | undefined> {
   let best: { file: string; size: number } | undefined
   for (const name of await readdir(dir).catch(function noDir () { return [] as string[] })) {
@@ -533,9 +538,9 @@ async function runGatewayBench (
   })
 
   const profileDir = join(tmp, 'cpu-profile')
-  const nodeFlags = settings.isProfiling ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []
-  say(`gateway (node bin/citygw.js start${settings.isProfiling ? ', with --cpu-prof' : ''}), ${devices.length} devices imported…`)
-  const gateway: BenchProcess = startProcess('gateway', [...nodeFlags, join(REPO_ROOT, 'bin/citygw.js'), 'start'], { cwd: REPO_ROOT, env: gatewayEnv(dataDir, influx.url) })
+  const profileEnv = settings.isProfiling ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {}
+  say(`gateway (npm start: scripts/start.sh${settings.isProfiling ? ', with --cpu-prof' : ''}), ${devices.length} devices imported…`)
+  const gateway: BenchProcess = startGateway('gateway', { ...gatewayEnv(dataDir, influx.url), ...profileEnv })
   cleanups.push(function stopGateway () { return gateway.stop() })
   const started = await gateway.waitForLine<{ ports: { mqtt: number; http: number } }>(function isStarted (l) { return l.msg === 'gateway started' }, 30_000)
   const httpUrl = `http://127.0.0.1:${started.ports.http}`
@@ -697,7 +702,7 @@ async function runConnectionsBench (tmp: string, influxUrl: string): Promise<Con
   const credentials = await importDevices(registryPath(dataDir), devices.map(function toJsonLine (d) { return JSON.stringify(d) }).join('\n'))
   const stops: (() => Promise<void>)[] = []
   try {
-    const gateway = startProcess('gateway (connections)', [join(REPO_ROOT, 'bin/citygw.js'), 'start'], { cwd: REPO_ROOT, env: gatewayEnv(dataDir, influxUrl) })
+    const gateway = startGateway('gateway (connections)', gatewayEnv(dataDir, influxUrl))
     stops.push(function stopGateway () { return gateway.stop(15_000) })
     const started = await gateway.waitForLine<{ ports: { mqtt: number } }>(function isStarted (l) { return l.msg === 'gateway started' }, 30_000)
     const probes: BenchProcess[] = []

@@ -127,4 +127,32 @@ describe('citygw start', () => {
     expect(await first.exited).toBe(0)
     expect(first.output().some((l) => l.includes('"gateway stopped"'))).toBe(true)
   })
+
+  it('npm start runs the compiled build (dist/), console included, and stops cleanly', async () => {
+    const gw = await spawnGatewayProcess({ DATA_DIR: dataDir }, { asNpmStart: true })
+    onTestFinished(() => { gw.child.kill('SIGKILL') })
+    // scripts/start.sh execs node: the pid is the gateway's own.
+    const cmdline = (await readFile(`/proc/${String(gw.child.pid)}/cmdline`, 'utf8')).split('\0')
+    expect(cmdline).toContain('dist/broker/cli.js')
+    expect(cmdline).toContain('--max-semi-space-size=64')
+    const page = await fetch(`${gw.httpUrl}/`)
+    expect(page.status).toBe(200)
+    expect(page.headers.get('content-type')).toMatch(/text\/html/)
+
+    const added = await citygw(['device', 'add', 'built-1', '--kind', 'lamp-post', '--district', 'n', '--json'])
+    const { secret } = JSON.parse(added.stdout) as { secret: string }
+    const client = await connectDevice(gw.mqttUrl, 'built-1', secret).catch(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 500)) // the registry is polled every 100 ms here
+      return connectDevice(gw.mqttUrl, 'built-1', secret)
+    })
+    const errors = await client.subscribeAsync('devices/built-1/errors', { qos: 1 })
+    expect(errors[0]?.qos).toBe(1)
+    const notice = new Promise<string>((resolve) => { client.once('message', (_topic, payload) => { resolve(payload.toString()) }) })
+    await client.publishAsync('devices/built-1/telemetry', '{"commandedLevel": 500}', { qos: 1 })
+    expect(JSON.parse(await notice)).toMatchObject({ status: 'rejected', rejected: 1 })
+    await client.endAsync()
+
+    gw.child.kill('SIGTERM')
+    expect(await gw.exited).toBe(0)
+  })
 })

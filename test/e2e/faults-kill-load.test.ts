@@ -18,7 +18,7 @@ it('stores every reading acknowledged before SIGKILL under concurrent QoS 1 load
   const secrets: string[] = []
   for (const id of ids) secrets.push((await registerDevice(dataDir, id, 'manhole')).secret)
   const env = { DATA_DIR: dataDir, INFLUX_URL: influx.url, INFLUX_API: 'v1' }
-  const first = await spawnGatewayProcess(env)
+  const first = await spawnGatewayProcess(env, { asNpmStart: true }) // the build operators run
   onTestFinished(() => { first.child.kill('SIGKILL') })
   const clients: MqttClient[] = []
   for (let d = 0; d < ids.length; d++) {
@@ -50,7 +50,7 @@ it('stores every reading acknowledged before SIGKILL under concurrent QoS 1 load
   for (const client of clients) client.end(true)
   await Promise.race([Promise.allSettled(loads), new Promise((resolve) => setTimeout(resolve, 2000))])
 
-  const second = await spawnGatewayProcess(env)
+  const second = await spawnGatewayProcess(env, { asNpmStart: true })
   onTestFinished(() => { second.child.kill('SIGKILL') })
   const stored = await eventually(async () => {
     const [result] = await influx.query('SELECT coverAngle, device_id FROM manhole', 'city')
