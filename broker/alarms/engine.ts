@@ -29,10 +29,13 @@ export interface AlarmEngine {
   snapshot(): EngineSnapshot
 }
 
-/** Progress of one rule on one device: since when (reading time) / for how many readings each trigger holds. */
+/**
+ * Progress of one rule on one device: since when (reading time; NaN = not holding) and for how
+ * many readings each trigger holds. Typed arrays: read and reset for every rule of every reading.
+ */
 interface RuleProgress {
-  since: (number | undefined)[]
-  count: number[]
+  since: Float64Array
+  count: Uint32Array
   clearSince: number | undefined
 }
 
@@ -94,33 +97,32 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
   function evaluateRule (state: DeviceState, rule: CompiledRule, reading: ReadingView, events: AlarmEvent[]): void {
     // Plain loops, no closures: this runs for every rule of every reading (measured with
     // `npm run bench --profile`: per-call closures cost more than the rules themselves under tsx).
+    const { fields, triggers } = rule
     let carriesField = false
-    for (const field of rule.fields) {
-      if (reading.values[field] !== undefined) {
-        carriesField = true
-        break
-      }
-    }
+    for (let f = 0; f < fields.length && !carriesField; f++) carriesField = reading.values[fields[f]!] !== undefined
     if (!carriesField) return
     let progress = state.progress.get(rule.type)
     if (progress === undefined) {
-      progress = { since: new Array<number | undefined>(rule.triggers.length).fill(undefined), count: new Array<number>(rule.triggers.length).fill(0), clearSince: undefined }
+      progress = { since: new Float64Array(triggers.length).fill(Number.NaN), count: new Uint32Array(triggers.length), clearSince: undefined }
       state.progress.set(rule.type, progress)
     }
     const history: FieldHistory = state.history
     let bestIndex = -1
     let anyCondition = false
-    for (let index = 0; index < rule.triggers.length; index++) {
-      const trigger = rule.triggers[index]!
+    for (let index = 0; index < triggers.length; index++) {
+      const trigger = triggers[index]!
       if (!trigger.when(reading, history)) {
-        progress.since[index] = undefined
-        progress.count[index] = 0
+        if (progress.count[index] !== 0) {
+          progress.since[index] = Number.NaN
+          progress.count[index] = 0
+        }
         continue
       }
       anyCondition = true
-      const since = progress.since[index] ?? reading.tsMs
+      const held = progress.since[index]!
+      const since = Number.isNaN(held) ? reading.tsMs : held
       progress.since[index] = since
-      const count = (progress.count[index] ?? 0) + 1
+      const count = progress.count[index]! + 1
       progress.count[index] = count
       const isHeld = (trigger.forSec === undefined || reading.tsMs - since >= trigger.forSec * 1000) &&
         (trigger.forReadings === undefined || count >= trigger.forReadings)

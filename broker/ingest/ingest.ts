@@ -5,7 +5,7 @@
 import type { DeviceIdentity } from '../mqtt/authenticate.ts'
 import type { Logger } from '../log.ts'
 import type { Metrics } from '../http/metrics.ts'
-import { encodeRejected, encodeTelemetry } from './line-protocol.ts'
+import { encodeRejected, encodeTelemetryLine, telemetrySeriesKey } from './line-protocol.ts'
 import { createUnknownFieldThrottle, describeCounts, type Notice, type NoticeIssue } from './notices.ts'
 import type { Spool } from './spool.ts'
 import { validateTelemetry, type ValidReading } from './validate.ts'
@@ -42,9 +42,19 @@ export function createIngest (options: IngestOptions): Ingest {
     maxBatch: options.maxBatchReadings,
   }
 
+  // Measurement and tags of a device's telemetry, escaped once per connection, not per reading.
+  const seriesKeys = new WeakMap<DeviceIdentity, string>()
+  function seriesKeyOf (device: DeviceIdentity): string {
+    let key = seriesKeys.get(device)
+    if (key === undefined) {
+      key = telemetrySeriesKey(device.kind, { deviceId: device.id, district: device.district })
+      seriesKeys.set(device, key)
+    }
+    return key
+  }
+
   async function handleTelemetry (device: DeviceIdentity, payload: Buffer): Promise<void> {
     const receivedMs = now()
-    const tags = { deviceId: device.id, district: device.district }
 
     if (payload.length > options.maxMessageBytes) {
       const message = `payload of ${payload.length} bytes exceeds the limit of ${options.maxMessageBytes} bytes`
@@ -59,10 +69,13 @@ export function createIngest (options: IngestOptions): Ingest {
     }
 
     const lines: string[] = []
-    const readings = outcome.readings.map(function stampReceipt (reading) {
-      return reading.tsGiven ? reading : { ...reading, tsMs: receiptClock.next(device.id, reading.tsMs) }
-    })
-    for (const reading of readings) lines.push(encodeTelemetry(device.kind, tags, reading))
+    const readings: ValidReading[] = []
+    const seriesKey = seriesKeyOf(device)
+    for (const valid of outcome.readings) {
+      const reading = valid.tsGiven ? valid : { ...valid, tsMs: receiptClock.next(device.id, valid.tsMs) }
+      readings.push(reading)
+      lines.push(encodeTelemetryLine(seriesKey, device.kind, reading))
+    }
     if (outcome.rejections.length > 0) {
       const issues = JSON.stringify(outcome.rejections)
       const reason = outcome.rejections[0]?.reason ?? 'invalid_reading'

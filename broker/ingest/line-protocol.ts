@@ -81,20 +81,33 @@ export function encodePoint (
  */
 export function encodeTelemetry (
   kind: DeviceKind,
-  tags: { readonly deviceId: string, readonly district: string },
+  tags: TelemetryTags,
   reading: ValidReading,
 ): string {
-  const { prefix, fields } = compile(kind)
+  return encodeTelemetryLine(telemetrySeriesKey(kind, tags), kind, reading)
+}
+
+export interface TelemetryTags { readonly deviceId: string, readonly district: string }
+
+/** Measurement and tags of a device's telemetry lines, escaped: what stays the same for all its readings. */
+export function telemetrySeriesKey (kind: DeviceKind, tags: TelemetryTags): string {
+  // Tags written in sorted order by hand: device_id < district.
+  return `${compile(kind).prefix}${formatTag('device_id', tags.deviceId)}${formatTag('district', tags.district)}`
+}
+
+/** encodeTelemetry with the series key made once per device (telemetrySeriesKey), for the hot path. */
+export function encodeTelemetryLine (seriesKey: string, kind: DeviceKind, reading: ValidReading): string {
+  const { fields } = compile(kind)
   const { values } = reading
   let fieldSet = ''
-  for (const field of fields) {
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i]!
     const value = values[field.name]
     if (value === undefined) continue
     fieldSet += `${fieldSet === '' ? '' : ','}${field.keyEq}${formatTyped(field.type, value, field.name)}`
   }
   if (fieldSet === '') throw new RangeError(`a ${kind.name} reading needs at least one field`)
-  // Tags written in sorted order by hand: device_id < district.
-  return `${prefix}${formatTag('device_id', tags.deviceId)}${formatTag('district', tags.district)} ${fieldSet} ${formatTimestamp(reading.tsMs)}`
+  return `${seriesKey} ${fieldSet} ${formatTimestamp(reading.tsMs)}`
 }
 
 export interface RejectedPoint {

@@ -151,7 +151,11 @@ export function validateTelemetry (
       continue
     }
 
-    const { ts, ...values } = result.data as { ts?: string | number } & Record<string, number | boolean>
+    const data = result.data as { ts?: string | number } & Record<string, number | boolean>
+    const { ts } = data
+    // zod's output is a fresh object of known keys only (an absent optional key stays absent), so
+    // without `ts` it is the values as they are; copying it for every reading showed in profiles.
+    const values: Record<string, number | boolean> = ts === undefined ? data : withoutTs(data)
     const tsGiven = ts !== undefined
     const tsMs = ts === undefined ? nowMs : typeof ts === 'number' ? ts : Date.parse(ts)
     if (Number.isNaN(tsMs)) {
@@ -171,6 +175,11 @@ export function validateTelemetry (
   }
 
   return { ok: true, readings, rejections, unknownFields: [...unknown] }
+}
+
+function withoutTs (data: Record<string, unknown>): Record<string, number | boolean> {
+  const { ts: _ts, ...values } = data
+  return values as Record<string, number | boolean>
 }
 
 function refuse (reason: MessageRejectionReason, message: string, field = ''): ValidationOutcome {
