@@ -538,7 +538,7 @@ async function runGatewayBench (
   })
 
   const profileDir = join(tmp, 'cpu-profile')
-  const profileEnv = settings.isProfiling ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {}
+  const profileEnv = settings.isProfiling ? { CITYGW_NODE_ARGS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {}
   say(`gateway (npm start: scripts/start.sh${settings.isProfiling ? ', with --cpu-prof' : ''}), ${devices.length} devices imported…`)
   const gateway: BenchProcess = startGateway('gateway', { ...gatewayEnv(dataDir, influx.url), ...profileEnv })
   cleanups.push(function stopGateway () { return gateway.stop() })
