@@ -33,6 +33,8 @@ export const configSchema = z.object({
   INFLUX_RETENTION_POLICY: nonEmpty.optional(),
   INFLUX_TIMEOUT_MS: positiveInt.default(10_000),
   INFLUX_BATCH_LINES: positiveInt.default(5000),
+  /** After a write that was not full, how long the next batch may gather; 0 = write at once. */
+  INFLUX_FLUSH_MS: z.coerce.number().int().min(0).max(60_000).default(250),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Largest telemetry payload that is parsed; larger ones get a notice and are kept in `rejected`. */
   MAX_MESSAGE_BYTES: positiveInt.default(64 * 1024),

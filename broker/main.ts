@@ -86,6 +86,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
         spool,
         sink,
         batchLines: config.INFLUX_BATCH_LINES,
+        flushIntervalMs: config.INFLUX_FLUSH_MS,
         quarantinePath: path.join(config.DATA_DIR, 'quarantine.jsonl'),
         log,
         metrics: {

@@ -284,6 +284,22 @@ describe('writer with a scripted sink', () => {
     expect(h.logs.count('writer metric hook threw')).toBeGreaterThanOrEqual(1)
   })
 
+  it('writes a backlog in full batches at once, then lets a short batch wait for the flush interval', async () => {
+    const sink = scriptedSink(() => undefined)
+    const h = await harness(sink, { batchLines: 2, flushIntervalMs: 60_000 })
+    for (let i = 1; i <= 5; i++) await h.spool.append([`m f=${i}i ${i}`])
+    h.writer.start()
+    // Two full batches and the short rest go out back to back: only a short batch waits.
+    await waitFor('backlog written', () => sink.stored.length === 5, 5000)
+    expect(sink.attempts).toHaveLength(3)
+    await h.spool.append(['m f=6i 6'])
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(sink.stored).toHaveLength(5) // gathering until the interval is over (60 s here)
+    expect(h.spool.stats().depthRecords).toBe(1) // and durable in the spool meanwhile
+    await h.writer.close() // closing ends the wait; the record stays for the next start
+    expect(h.spool.stats().depthRecords).toBe(1)
+  })
+
   it('backoffDelayMs: full jitter within [0, min(cap, initial·2^n)]', () => {
     expect(backoffDelayMs(0, 100, 30_000, () => 0.999)).toBe(99)
     expect(backoffDelayMs(3, 100, 30_000, () => 0.5)).toBe(400)
