@@ -1,0 +1,87 @@
+// Delivery order of the alarm publisher: the changes of one alarm go out in order (a crew never
+// sees a clear before its raise), while an alarm whose publish is slow holds up no other alarm.
+// The real spool takes the `alarms` points; the broker side is scripted so one publish can stall.
+import { join } from 'node:path'
+import { pino } from 'pino'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { AlarmEvent, AlarmRecord } from '../../../broker/alarms/alarm.ts'
+import { createAlarmPublisher } from '../../../broker/alarms/publisher.ts'
+import { openSpool, type Spool } from '../../../broker/ingest/spool.ts'
+import type { BrokerOut } from '../../../broker/mqtt/broker-out.ts'
+import { makeTempDir, removeTempDir } from '../../helpers/server-process.ts'
+
+const silent = pino({ level: 'silent' })
+const cleanups: (() => Promise<void>)[] = []
+afterEach(async () => { for (const cleanup of cleanups.splice(0).reverse()) await cleanup() })
+
+async function tempSpool (): Promise<Spool> {
+  const dir = await makeTempDir('csg-publisher-')
+  const spool = await openSpool({ dir: join(dir, 'spool'), log: silent })
+  cleanups.push(async () => { await spool.close(); await removeTempDir(dir) })
+  return spool
+}
+
+function alarm (deviceId: string, state: AlarmRecord['state']): AlarmRecord {
+  const at = new Date().toISOString()
+  return {
+    id: `id-${deviceId}`, type: 'coverOpen', severity: 'major', state, deviceId, kind: 'manhole', district: 'north',
+    value: 90, threshold: 15, message: 'm', raisedAt: at, updatedAt: at, ...(state === 'cleared' ? { clearedAt: at } : {}),
+  }
+}
+
+/** Records what went out, in order; publishes for `stalled` devices wait until released. */
+function scriptedOut (stalled: Set<string>): BrokerOut & { sent: string[], release(): void } {
+  const waiting: (() => void)[] = []
+  const sent: string[] = []
+  return {
+    sent,
+    async publish (topic, payload) {
+      const { deviceId, state } = JSON.parse(payload.toString()) as AlarmRecord
+      if (stalled.has(deviceId)) await new Promise<void>((resolve) => { waiting.push(resolve) })
+      sent.push(`${deviceId}:${state}:${topic.split('/').at(-1) ?? ''}`)
+    },
+    async removeRetained () { /* nothing retained here */ },
+    release () {
+      stalled.clear()
+      for (const resolve of waiting.splice(0)) resolve()
+    },
+  }
+}
+
+describe('alarm publisher', () => {
+  it('keeps the order of one alarm, and a stalled alarm does not hold up another', async () => {
+    const out = scriptedOut(new Set(['mh-slow']))
+    const delivered: AlarmEvent[] = []
+    const publisher = createAlarmPublisher({ out, spool: await tempSpool(), log: silent, onDelivered: (e) => delivered.push(e) })
+    publisher.deliver([
+      { change: 'raised', alarm: alarm('mh-slow', 'active') },
+      { change: 'raised', alarm: alarm('mh-fast', 'active') },
+    ])
+    publisher.deliver([
+      { change: 'cleared', alarm: alarm('mh-slow', 'cleared') },
+      { change: 'cleared', alarm: alarm('mh-fast', 'cleared') },
+    ])
+    await expect.poll(() => out.sent).toEqual(['mh-fast:active:coverOpen', 'mh-fast:cleared:coverOpen'])
+    out.release()
+    await publisher.flush()
+    expect(out.sent).toEqual([
+      'mh-fast:active:coverOpen', 'mh-fast:cleared:coverOpen', 'mh-slow:active:coverOpen', 'mh-slow:cleared:coverOpen',
+    ])
+    expect(delivered.map((e) => `${e.alarm.deviceId}:${e.change}`)).toEqual(['mh-fast:raised', 'mh-fast:cleared', 'mh-slow:raised', 'mh-slow:cleared'])
+  })
+
+  it('goes on with an alarm after one of its deliveries failed', async () => {
+    const out = scriptedOut(new Set())
+    let calls = 0
+    const publisher = createAlarmPublisher({
+      out,
+      spool: await tempSpool(),
+      log: silent,
+      onDelivered () { if (++calls === 1) throw new Error('listener broke') },
+    })
+    publisher.deliver([{ change: 'raised', alarm: alarm('mh-1', 'active') }])
+    publisher.deliver([{ change: 'cleared', alarm: alarm('mh-1', 'cleared') }])
+    await publisher.flush()
+    expect(out.sent).toEqual(['mh-1:active:coverOpen', 'mh-1:cleared:coverOpen'])
+  })
+})
