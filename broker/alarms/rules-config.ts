@@ -94,6 +94,9 @@ export async function openRuleBook (options: RuleBookOptions): Promise<RuleBook>
   let overrides: RulesFile = {}
   // By device id; kind and district are checked, as the registry may move a device (hot path: no key building).
   let compiled = new Map<string, { kind: string; district: string; rules: readonly CompiledRule[] }>()
+  // Compiled rules shared by every device with the same overrides in force: most devices use their
+  // kind's rules as they are, and one set of rule closures per device would cost kilobytes each.
+  let compiledByScope = new Map<string, readonly CompiledRule[]>()
   const listeners: (() => void)[] = []
 
   async function load (): Promise<void> {
@@ -104,6 +107,7 @@ export async function openRuleBook (options: RuleBookOptions): Promise<RuleBook>
     })
     overrides = parseRulesFile(text, options.file)
     compiled = new Map()
+    compiledByScope = new Map()
   }
 
   function scopesFor (device: AlarmDevice): Scope[] {
@@ -150,7 +154,17 @@ export async function openRuleBook (options: RuleBookOptions): Promise<RuleBook>
     rulesFor (device) {
       let entry = compiled.get(device.id)
       if (entry === undefined || entry.kind !== device.kind || entry.district !== device.district) {
-        entry = { kind: device.kind, district: device.district, rules: build(device) }
+        const scopeKey = [
+          device.kind,
+          overrides.districts?.[device.district] === undefined ? '' : device.district,
+          overrides.devices?.[device.id] === undefined ? '' : device.id,
+        ].join('\n')
+        let rules = compiledByScope.get(scopeKey)
+        if (rules === undefined) {
+          rules = build(device)
+          compiledByScope.set(scopeKey, rules)
+        }
+        entry = { kind: device.kind, district: device.district, rules }
         compiled.set(device.id, entry)
       }
       return entry.rules

@@ -41,6 +41,11 @@ describe('rules file', () => {
     expect(book.offlineAfterMs({ id: 'mh-2', kind: 'manhole', district: 'harbour' })).toBe(600_000)
     expect(book.offlineAfterMs({ id: 'mh-9', kind: 'manhole', district: 'harbour' })).toBeUndefined()
     expect(book.offlineAfterMs({ id: 'lp-1', kind: 'lamp-post', district: 'north' })).toBe(180_000) // 3 × 60 s default
+    // Devices under the same overrides share one compiled rule set (memory per device stays small).
+    expect(book.rulesFor({ id: 'mh-1', kind: 'manhole', district: 'north' })).toBe(book.rulesFor({ id: 'mh-3', kind: 'manhole', district: 'south' }))
+    expect(book.rulesFor({ id: 'mh-2', kind: 'manhole', district: 'harbour' })).toBe(book.rulesFor({ id: 'mh-4', kind: 'manhole', district: 'harbour' }))
+    expect(book.rulesFor({ id: 'mh-2', kind: 'manhole', district: 'harbour' })).not.toBe(book.rulesFor({ id: 'mh-1', kind: 'manhole', district: 'north' }))
+    expect(book.rulesFor({ id: 'mh-9', kind: 'manhole', district: 'harbour' })).not.toBe(book.rulesFor({ id: 'mh-2', kind: 'manhole', district: 'harbour' }))
     book.close()
     await removeTempDir(dir)
   })
