@@ -31,11 +31,12 @@ export interface AlarmEngine {
 
 /**
  * Progress of one rule on one device: since when (reading time; NaN = not holding) and for how
- * many readings each trigger holds. Typed arrays: read and reset for every rule of every reading.
+ * many readings each trigger holds. Plain number arrays (no holes, no undefined): read and reset
+ * for every rule of every reading, and small, as every device keeps one per rule.
  */
 interface RuleProgress {
-  since: Float64Array
-  count: Uint32Array
+  since: number[]
+  count: number[]
   clearSince: number | undefined
 }
 
@@ -103,7 +104,7 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
     if (!carriesField) return
     let progress = state.progress.get(rule.type)
     if (progress === undefined) {
-      progress = { since: new Float64Array(triggers.length).fill(Number.NaN), count: new Uint32Array(triggers.length), clearSince: undefined }
+      progress = { since: triggers.map(notHolding), count: triggers.map(noReadings), clearSince: undefined }
       state.progress.set(rule.type, progress)
     }
     const history: FieldHistory = state.history
@@ -236,6 +237,14 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
       }
     },
   }
+}
+
+function notHolding (): number {
+  return Number.NaN
+}
+
+function noReadings (): number {
+  return 0
 }
 
 function byTime (a: ReadingView, b: ReadingView): number {
