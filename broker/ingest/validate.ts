@@ -73,6 +73,7 @@ const MAX_UNKNOWN_FIELDS = 32
 const TS_FORMAT = 'must be an ISO-8601 date-time with Z or ±hh:mm offset, or epoch milliseconds (integer ≥ 0)'
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
+const NO_FIELDS: readonly string[] = Object.freeze([])
 
 // Built once per kind, not per message (STYLE.md §2: per-message code only looks up).
 interface CompiledKind {
@@ -131,13 +132,15 @@ export function validateTelemetry (
   const { knownKeys } = compile(kind)
   const readings: ValidReading[] = []
   const rejections: ReadingRejection[] = []
-  const unknown = new Set<string>()
+  let unknown: Set<string> | undefined // made on the first unknown key: most messages have none
 
   for (let index = 0; index < items.length; index++) {
     const item = items[index]
-    if (isPlainObject(item) && unknown.size < MAX_UNKNOWN_FIELDS) {
-      for (const key of Object.keys(item)) {
-        if (!knownKeys.has(key) && unknown.size < MAX_UNKNOWN_FIELDS) unknown.add(key)
+    if (isPlainObject(item) && (unknown === undefined || unknown.size < MAX_UNKNOWN_FIELDS)) {
+      for (const key in item) {
+        if (knownKeys.has(key)) continue
+        unknown ??= new Set()
+        if (unknown.size < MAX_UNKNOWN_FIELDS) unknown.add(key)
       }
     }
 
@@ -174,7 +177,7 @@ export function validateTelemetry (
     readings.push({ index, tsMs, tsGiven, values })
   }
 
-  return { ok: true, readings, rejections, unknownFields: [...unknown] }
+  return { ok: true, readings, rejections, unknownFields: unknown === undefined ? NO_FIELDS : [...unknown] }
 }
 
 function withoutTs (data: Record<string, unknown>): Record<string, number | boolean> {
@@ -192,6 +195,9 @@ function refuse (reason: MessageRejectionReason, message: string, field = ''): V
  * spelled out for a hit: building one per key cost more than the walk (hot path, every message).
  */
 function findForbiddenKey (root: object): { key: string, path: string } | undefined {
+  // Fast path: a reading or a batch of readings whose values are all primitives (nearly every
+  // message) needs no stack; anything nested takes the full walk below.
+  if (isFlat(root)) return undefined
   const stack: Visit[] = [{ value: root, parent: undefined, step: '' }]
   for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
     const { value } = top
@@ -209,6 +215,25 @@ function findForbiddenKey (root: object): { key: string, path: string } | undefi
     }
   }
   return undefined
+}
+
+/** True when `value` (an object, or an array of objects) holds only primitives and no forbidden key. */
+function isFlat (value: object): boolean {
+  if (!Array.isArray(value)) return isFlatObject(value as Record<string, unknown>)
+  for (let i = 0; i < value.length; i++) {
+    const item: unknown = value[i]
+    if (item !== null && typeof item === 'object' && (Array.isArray(item) || !isFlatObject(item as Record<string, unknown>))) return false
+  }
+  return true
+}
+
+function isFlatObject (object: Record<string, unknown>): boolean {
+  for (const key in object) {
+    if (FORBIDDEN_KEYS.has(key)) return false
+    const child = object[key]
+    if (child !== null && typeof child === 'object') return false
+  }
+  return true
 }
 
 interface Visit { readonly value: object, readonly parent: Visit | undefined, readonly step: string }
