@@ -38,4 +38,6 @@ if [ ${#packages[@]} -gt 0 ]; then
   fi
 fi
 
-bash scripts/build.sh
+# The demo runs the gateway from the sources (tsx) and needs only the console; tests and the bench
+# also start the compiled gateway the way `npm start` does.
+if [ "${1:-}" = "--demo" ]; then bash scripts/build-console.sh; else bash scripts/build.sh; fi
