@@ -3,7 +3,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'coverage/**', 'data/**', '.bench/**', 'console/dist/**', 'dist/**', 'scratch/**'] },
+  { ignores: ['node_modules/**', 'coverage/**', 'data/**', '.bench/**', 'console/dist/**', 'dist/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
