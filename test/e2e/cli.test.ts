@@ -128,6 +128,18 @@ describe('citygw start', () => {
     expect(first.output().some((l) => l.includes('"gateway stopped"'))).toBe(true)
   })
 
+  it('npm start passes SIGTERM on to the gateway, which stops cleanly (no orphan left running)', async () => {
+    const gw = await spawnGatewayProcess({ DATA_DIR: dataDir }, { viaNpm: true })
+    onTestFinished(() => {
+      try {
+        process.kill(-(gw.child.pid ?? 0), 'SIGKILL') // the whole group: npm and whatever it started
+      } catch { /* already gone */ }
+    })
+    gw.child.kill('SIGTERM') // to npm, as a process manager would
+    expect(await gw.exited).toBe(0)
+    expect(gw.output().some((l) => l.includes('"gateway stopped"'))).toBe(true)
+  })
+
   it('npm start runs the compiled build (dist/), console included, and stops cleanly', async () => {
     const gw = await spawnGatewayProcess({ DATA_DIR: dataDir }, { asNpmStart: true })
     onTestFinished(() => { gw.child.kill('SIGKILL') })

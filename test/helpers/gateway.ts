@@ -85,17 +85,22 @@ export interface GatewayProcess {
 }
 
 /**
- * Runs `node bin/citygw.js start` (the sources, through tsx) or, with `asNpmStart`, what `npm start`
- * runs (scripts/start.sh: the compiled build in dist/), and resolves once it logged 'gateway started'.
+ * Runs `node bin/citygw.js start` (the sources, through tsx); with `asNpmStart`, what `npm start`
+ * runs (scripts/start.sh: the compiled build in dist/); with `viaNpm`, `npm start` itself. Resolves
+ * once it logged 'gateway started'.
  */
-export async function spawnGatewayProcess (env: Record<string, string>, options: { asNpmStart?: boolean } = {}): Promise<GatewayProcess> {
-  const [command, args] = options.asNpmStart === true
-    ? ['bash', [join(REPO_ROOT, 'scripts/start.sh')]]
-    : [process.execPath, [join(REPO_ROOT, 'bin/citygw.js'), 'start']]
+export async function spawnGatewayProcess (env: Record<string, string>, options: { asNpmStart?: boolean, viaNpm?: boolean } = {}): Promise<GatewayProcess> {
+  const [command, args] = options.viaNpm === true
+    ? ['npm', ['start', '--silent']]
+    : options.asNpmStart === true
+      ? ['bash', [join(REPO_ROOT, 'scripts/start.sh')]]
+      : [process.execPath, [join(REPO_ROOT, 'bin/citygw.js'), 'start']]
   const child = spawn(command, args, {
     cwd: REPO_ROOT,
     env: { ...process.env, MQTT_HOST: '127.0.0.1', MQTT_PORT: '0', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', REGISTRY_POLL_MS: '100', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // npm's own process group, so a test can stop everything under it even if npm leaves a child behind.
+    detached: options.viaNpm === true,
   })
   const output: string[] = []
   let stderr = ''
