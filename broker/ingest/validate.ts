@@ -138,7 +138,8 @@ export function validateTelemetry (
 
   for (let index = 0; index < items.length; index++) {
     const item = items[index]
-    if (isPlainObject(item) && (unknown === undefined || unknown.size < MAX_UNKNOWN_FIELDS)) {
+    const isObject = isPlainObject(item)
+    if (isObject && (unknown === undefined || unknown.size < MAX_UNKNOWN_FIELDS)) {
       for (const key in item) {
         if (knownKeys.has(key)) continue
         unknown ??= new Set()
@@ -147,7 +148,7 @@ export function validateTelemetry (
     }
 
     // The plainly valid reading is taken without zod (reading-precheck.ts); zod judges the rest.
-    const prechecked = precheck !== undefined && isPlainObject(item) ? precheck(item) : undefined
+    const prechecked = precheck !== undefined && isObject ? precheck(item) : undefined
     let data: { ts?: string | number } & Record<string, number | boolean>
     if (prechecked !== undefined) {
       data = prechecked
