@@ -13,6 +13,7 @@ import type { Logger } from '../log.ts'
 import { attachConnectionInfo, type ConnectionInfo } from './connection-info.ts'
 import type { ConnectionLimiter } from './limits.ts'
 import { guardPacketSize, PacketSizeCounter } from './packet-size-guard.ts'
+import { lightenParserBuffer } from './parser-buffer.ts'
 
 export interface ListenerOptions {
   host: string
@@ -47,6 +48,8 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
 export async function startListeners (broker: Aedes, options: ListenerOptions): Promise<Listeners> {
   const log = options.log.child({ module: 'listeners' })
   const open = new Set<Duplex>()
+  // Said once, not per connection: the swap is the same for every client of this process.
+  let hasWarnedParser = false
   const sockets = new Set<Socket>()
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
   function onLimit (limit: Parameters<NonNullable<ListenerOptions['onLimit']>>[0], ip: string): void {
@@ -77,6 +80,10 @@ export async function startListeners (broker: Aedes, options: ListenerOptions): 
     open.add(stream)
     stream.once('close', function forget () { open.delete(stream) })
     const client = broker.handle(stream, req)
+    if (!lightenParserBuffer(client) && !hasWarnedParser) {
+      hasWarnedParser = true
+      log.warn({ reason: 'parser_internals_changed' }, 'mqtt-packet parser buffer kept as a stream: about 1 KB more per connection')
+    }
     guardPacketSize(client, new PacketSizeCounter(options.maxPacketBytes), function packetTooLarge () {
       onLimit('packet_size', info.remoteAddress)
       stream.destroy()
