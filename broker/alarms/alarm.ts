@@ -49,13 +49,23 @@ const openAlarmSchema = z.object({
 })
 export type OpenAlarm = z.infer<typeof openAlarmSchema>
 
+/** What the engine remembers of a device across restarts (one line of DATA_DIR/alarm-devices.jsonl). */
+export const deviceMemorySchema = z.object({
+  device: z.object({ id: z.string(), kind: z.string(), district: z.string(), location: z.object({ lat: z.number(), lon: z.number() }).optional() }),
+  newestTsMs: z.number().optional(),
+  lastSeenMs: z.number().optional(),
+})
+export type DeviceMemory = z.infer<typeof deviceMemorySchema>
+
+/** DATA_DIR/alarms.json. Version 1 also held every device's memory, now in its own file. */
+export const alarmsFileSchema = z.discriminatedUnion('version', [
+  z.object({ version: z.literal(1), alarms: z.array(openAlarmSchema), devices: z.array(deviceMemorySchema) }),
+  z.object({ version: z.literal(2), alarms: z.array(openAlarmSchema) }),
+])
+
+/** What the engine starts from after a restart. */
 export const engineSnapshotSchema = z.object({
-  version: z.literal(1),
   alarms: z.array(openAlarmSchema),
-  devices: z.array(z.object({
-    device: z.object({ id: z.string(), kind: z.string(), district: z.string(), location: z.object({ lat: z.number(), lon: z.number() }).optional() }),
-    newestTsMs: z.number().optional(),
-    lastSeenMs: z.number().optional(),
-  })),
+  devices: z.array(deviceMemorySchema),
 })
 export type EngineSnapshot = z.infer<typeof engineSnapshotSchema>

@@ -3,7 +3,7 @@
 // tested; durations and rates follow the readings' own timestamps, offline detection the wall clock.
 import { randomUUID } from 'node:crypto'
 import { DEVICE_OFFLINE, SEVERITY_RANK, type CompiledRule, type FieldHistory, type ReadingView, type Severity } from '../../devices/define-rule.ts'
-import type { AlarmDevice, AlarmEvent, AlarmRecord, EngineSnapshot, OpenAlarm } from './alarm.ts'
+import type { AlarmDevice, AlarmEvent, AlarmRecord, DeviceMemory, EngineSnapshot, OpenAlarm } from './alarm.ts'
 import { createHistory, type History } from './history.ts'
 
 /** Where the engine gets the rules in force for one device (defaults merged with a rules file). */
@@ -26,6 +26,11 @@ export interface AlarmEngine {
   /** After a rules change: clears alarms whose rule is no longer in force. */
   reconcile(nowMs: number): AlarmEvent[]
   openAlarms(): AlarmRecord[]
+  /** Open alarms with what they captured at raise: what DATA_DIR/alarms.json holds. */
+  openEntries(): OpenAlarm[]
+  /** Each known device's newest reading time and last-seen time, one at a time (there may be 50,000). */
+  deviceMemory(): Generator<DeviceMemory>
+  /** Everything a restart needs (tests; the gateway saves the two parts on their own schedules). */
   snapshot(): EngineSnapshot
 }
 
@@ -64,6 +69,10 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
   for (const entry of initial?.alarms ?? []) {
     open.set(keyOf(entry.alarm.deviceId, entry.alarm.type), entry)
     countOpen(entry.alarm.deviceId, 1)
+  }
+
+  function * deviceMemory (): Generator<DeviceMemory> {
+    for (const state of devices.values()) yield { device: state.device, newestTsMs: state.newestTsMs, lastSeenMs: state.lastSeenMs }
   }
 
   function stateOf (device: AlarmDevice): DeviceState {
@@ -227,14 +236,14 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
       return [...open.values()].map(function record (entry) { return entry.alarm })
     },
 
+    openEntries () {
+      return [...open.values()]
+    },
+
+    deviceMemory,
+
     snapshot () {
-      return {
-        version: 1,
-        alarms: [...open.values()],
-        devices: [...devices.values()].map(function persisted (state) {
-          return { device: state.device, newestTsMs: state.newestTsMs, lastSeenMs: state.lastSeenMs }
-        }),
-      }
+      return { alarms: [...open.values()], devices: [...deviceMemory()] }
     },
   }
 }

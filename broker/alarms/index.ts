@@ -11,7 +11,7 @@ import type { AlarmDevice, AlarmEvent, AlarmRecord, EngineSnapshot } from './ala
 import { createAlarmEngine } from './engine.ts'
 import { createAlarmPublisher } from './publisher.ts'
 import { openRuleBook } from './rules-config.ts'
-import { createAlarmStateWriter, readAlarmState } from './state.ts'
+import { createDeviceMemoryWriter, createOpenAlarmsWriter, readAlarmState } from './state.ts'
 import { createWebhooks } from './webhooks.ts'
 
 export interface AlarmsOptions {
@@ -57,8 +57,12 @@ const LAST_SEEN_SAVE_MS = 30_000
 export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   const log = options.log.child({ module: 'alarms' })
   const rules = await openRuleBook({ file: options.rulesFile, pollMs: options.pollMs, log })
-  const engine = createAlarmEngine(rules, withRestartGrace(await readAlarmState(options.dataDir), Date.now()))
-  const state = createAlarmStateWriter(options.dataDir, function snapshot () { return engine.snapshot() }, log)
+  const saved = await readAlarmState(options.dataDir)
+  const engine = createAlarmEngine(rules, withRestartGrace(saved, Date.now()))
+  const openAlarmsFile = createOpenAlarmsWriter(options.dataDir, function openEntries () { return engine.openEntries() }, log)
+  const deviceMemoryFile = createDeviceMemoryWriter(options.dataDir, function deviceMemory () { return engine.deviceMemory() }, log)
+  // State saved by an older version kept the devices in alarms.json: give them their own file now.
+  if (saved !== undefined && saved.devices.length > 0) deviceMemoryFile.save()
   const webhooks = options.webhookUrls.length > 0 ? createWebhooks({ urls: options.webhookUrls, log }) : undefined
   const listeners = new Set<(event: AlarmEvent) => void>()
   const recentlyCleared: AlarmRecord[] = []
@@ -90,13 +94,13 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   function handle (events: readonly AlarmEvent[]): void {
     if (events.length === 0) return
     publisher.deliver(events)
-    state.save()
+    openAlarmsFile.save()
   }
 
   let isSeenDirty = false
   const offlineTimer = setInterval(function checkOffline () { handle(engine.checkOffline(Date.now())) }, options.offlineCheckMs)
   const seenTimer = setInterval(function saveLastSeen () {
-    if (isSeenDirty) state.save()
+    if (isSeenDirty) deviceMemoryFile.save()
     isSeenDirty = false
   }, LAST_SEEN_SAVE_MS)
   offlineTimer.unref()
@@ -152,8 +156,9 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
       clearInterval(seenTimer)
       rules.close()
       await publisher.flush()
-      state.save()
-      await state.flush()
+      openAlarmsFile.save()
+      deviceMemoryFile.save()
+      await Promise.all([openAlarmsFile.flush(), deviceMemoryFile.flush()])
       await webhooks?.close()
     },
   }

@@ -1,64 +1,113 @@
-// Alarm state on disk: DATA_DIR/alarms.json holds open alarms and each device's last-seen times, so
-// a restart neither loses open alarms nor raises them again. Written atomically after every change
-// (coalesced: at most one write in flight, one more queued).
+// Alarm state on disk, so a restart neither loses open alarms nor raises them again:
+// - DATA_DIR/alarms.json: the open alarms, rewritten after every alarm change. Small: it holds only
+//   what is open, however many devices there are.
+// - DATA_DIR/alarm-devices.jsonl: each device's newest reading time and last-seen time, one JSON
+//   line per device, rewritten now and then (the caller's schedule). At 50,000 devices that is
+//   ≈ 9 MB: it is encoded a slice at a time so that alarms keep flowing while it is written.
+// Both are replaced atomically (temp file, fsync, rename, fsync of the directory); each writer
+// coalesces: at most one write in flight and one more queued.
+// Version 1 of alarms.json held the devices too; it is still read.
 import { randomBytes } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { GatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
-import { engineSnapshotSchema, type EngineSnapshot } from './alarm.ts'
+import { alarmsFileSchema, deviceMemorySchema, type DeviceMemory, type EngineSnapshot, type OpenAlarm } from './alarm.ts'
 
 export const ALARM_STATE_FILE = 'alarms.json'
+export const DEVICE_MEMORY_FILE = 'alarm-devices.jsonl'
+/** Devices encoded per slice of alarm-devices.jsonl: about a millisecond of work each. */
+const DEVICES_PER_SLICE = 1000
 
-export async function readAlarmState (dataDir: string): Promise<EngineSnapshot | undefined> {
-  const file = path.join(dataDir, ALARM_STATE_FILE)
-  let text: string
+async function readIfExists (file: string): Promise<string | undefined> {
   try {
-    text = await fs.readFile(file, 'utf8')
+    return await fs.readFile(file, 'utf8')
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw err
   }
-  const parsed = engineSnapshotSchema.safeParse(JSON.parse(text))
-  if (!parsed.success) throw new GatewayError('CSG_ALARM_STATE_INVALID', `${file}: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
-  return parsed.data
 }
 
-export interface AlarmStateWriter {
-  /** Schedules a write of the snapshot the getter returns at write time. */
+function invalid (file: string, reason: string): GatewayError {
+  return new GatewayError('CSG_ALARM_STATE_INVALID', `${file}: ${reason}`)
+}
+
+function parseJson (file: string, text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch (err) {
+    throw invalid(file, (err as Error).message)
+  }
+}
+
+/** The saved state, or undefined when there is none (a first start). */
+export async function readAlarmState (dataDir: string): Promise<EngineSnapshot | undefined> {
+  const alarmsFile = path.join(dataDir, ALARM_STATE_FILE)
+  const devicesFile = path.join(dataDir, DEVICE_MEMORY_FILE)
+  const [alarmsText, devicesText] = await Promise.all([readIfExists(alarmsFile), readIfExists(devicesFile)])
+  if (alarmsText === undefined && devicesText === undefined) return undefined
+
+  let alarms: OpenAlarm[] = []
+  let devices: DeviceMemory[] = []
+  if (alarmsText !== undefined) {
+    const parsed = alarmsFileSchema.safeParse(parseJson(alarmsFile, alarmsText))
+    if (!parsed.success) throw invalid(alarmsFile, parsed.error.issues[0]?.message ?? 'invalid')
+    alarms = parsed.data.alarms
+    if (parsed.data.version === 1) devices = parsed.data.devices
+  }
+  if (devicesText !== undefined) {
+    devices = []
+    const lines = devicesText.split('\n')
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i] as string
+      if (line === '') continue
+      const parsed = deviceMemorySchema.safeParse(parseJson(`${devicesFile} line ${i + 1}`, line))
+      if (!parsed.success) throw invalid(`${devicesFile} line ${i + 1}`, parsed.error.issues[0]?.message ?? 'invalid')
+      devices.push(parsed.data)
+    }
+  }
+  return { alarms, devices }
+}
+
+/** Writes `chunks` to `file` atomically: a crash leaves either the old file or the new one. */
+async function replaceFile (file: string, chunks: AsyncIterable<string> | Iterable<string>): Promise<void> {
+  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`
+  const handle = await fs.open(temp, 'w', 0o600)
+  try {
+    for await (const chunk of chunks) await handle.write(chunk)
+    await handle.sync()
+  } catch (err) {
+    await handle.close()
+    await fs.rm(temp, { force: true })
+    throw err
+  }
+  await handle.close()
+  await fs.rename(temp, file)
+  const dir = await fs.open(path.dirname(file), 'r')
+  try {
+    await dir.sync() // the rename itself must survive a power cut
+  } finally {
+    await dir.close()
+  }
+}
+
+/** A file rewritten on request: coalesced, errors logged (the next request tries again). */
+export interface StateFileWriter {
+  /** Schedules a write of what the content function yields at write time. */
   save(): void
   /** Resolves once everything scheduled is on disk. */
   flush(): Promise<void>
 }
 
-export function createAlarmStateWriter (dataDir: string, snapshot: () => EngineSnapshot, log: Logger): AlarmStateWriter {
-  const file = path.join(dataDir, ALARM_STATE_FILE)
+function createStateFileWriter (file: string, content: () => AsyncIterable<string> | Iterable<string>, log: Logger): StateFileWriter {
   let writing: Promise<void> | undefined
   let isDirty = false
-
-  async function writeOnce (): Promise<void> {
-    const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`
-    const handle = await fs.open(temp, 'w', 0o600)
-    try {
-      await handle.writeFile(JSON.stringify(snapshot()))
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-    await fs.rename(temp, file)
-    const dir = await fs.open(dataDir, 'r')
-    try {
-      await dir.sync() // the rename itself must survive a power cut
-    } finally {
-      await dir.close()
-    }
-  }
 
   async function drain (): Promise<void> {
     while (isDirty) {
       isDirty = false
       try {
-        await writeOnce()
+        await replaceFile(file, content())
       } catch (err) {
         log.error({ err, file }, 'alarm state not saved')
       }
@@ -75,4 +124,29 @@ export function createAlarmStateWriter (dataDir: string, snapshot: () => EngineS
       await writing
     },
   }
+}
+
+/** alarms.json from the engine's open alarms. */
+export function createOpenAlarmsWriter (dataDir: string, openEntries: () => OpenAlarm[], log: Logger): StateFileWriter {
+  return createStateFileWriter(path.join(dataDir, ALARM_STATE_FILE), function alarmsJson () {
+    return [JSON.stringify({ version: 2, alarms: openEntries() })]
+  }, log)
+}
+
+/** alarm-devices.jsonl from the engine's device memory, DEVICES_PER_SLICE lines per write. */
+export function createDeviceMemoryWriter (dataDir: string, deviceMemory: () => Iterable<DeviceMemory>, log: Logger): StateFileWriter {
+  return createStateFileWriter(path.join(dataDir, DEVICE_MEMORY_FILE), function * deviceLines () {
+    let slice = ''
+    let count = 0
+    for (const entry of deviceMemory()) {
+      slice += `${JSON.stringify(entry)}\n`
+      if (++count === DEVICES_PER_SLICE) {
+        // Each yielded slice is awaited as a file write: the event loop runs between slices.
+        yield slice
+        slice = ''
+        count = 0
+      }
+    }
+    if (slice !== '') yield slice
+  }, log)
 }

@@ -1,0 +1,90 @@
+// Alarm state files: open alarms and device memory saved apart, read back together; the old
+// single-file layout still read; a device file of city size written a slice at a time.
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import pino from 'pino'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { createAlarmEngine, type RuleSource } from '../../../broker/alarms/engine.ts'
+import type { AlarmDevice, DeviceMemory } from '../../../broker/alarms/alarm.ts'
+import { ALARM_STATE_FILE, createDeviceMemoryWriter, createOpenAlarmsWriter, DEVICE_MEMORY_FILE, readAlarmState } from '../../../broker/alarms/state.ts'
+import { kinds } from '../../../devices/index.ts'
+
+const log = pino({ level: 'silent' })
+const rules: RuleSource = {
+  rulesFor: (device) => (Object.values(kinds).find((k) => k.name === device.kind)?.rules ?? []).map((rule) => rule.build(rule.params)),
+  offlineAfterMs: () => 60_000,
+}
+const manhole = (i: number): AlarmDevice => ({ id: `mh-${i}`, kind: 'manhole', district: `d-${i % 3}`, location: { lat: 52 + i / 1e4, lon: 4 } })
+
+let dataDir: string
+beforeEach(async () => { dataDir = await mkdtemp(path.join(os.tmpdir(), 'alarm-state-')) })
+afterEach(async () => { await rm(dataDir, { recursive: true, force: true }) })
+
+describe('alarm state files', () => {
+  it('saves open alarms and device memory apart and restores an engine that raises nothing again', async () => {
+    let n = 0
+    const engine = createAlarmEngine(rules, undefined, () => `id-${++n}`)
+    for (let i = 0; i < 2_500; i++) engine.evaluate(manhole(i), [{ tsMs: 1_000 + i, values: { coverAngle: i < 3 ? 120 : 1 } }], 5_000)
+    const alarmsFile = createOpenAlarmsWriter(dataDir, () => engine.openEntries(), log)
+    const devicesFile = createDeviceMemoryWriter(dataDir, () => engine.deviceMemory(), log)
+    alarmsFile.save()
+    devicesFile.save()
+    await Promise.all([alarmsFile.flush(), devicesFile.flush()])
+
+    const alarmsJson = JSON.parse(await readFile(path.join(dataDir, ALARM_STATE_FILE), 'utf8')) as { version: number; alarms: unknown[] }
+    expect(alarmsJson.version).toBe(2)
+    expect(alarmsJson.alarms).toHaveLength(3) // the open alarms only, not 2,500 devices
+    expect((await readFile(path.join(dataDir, DEVICE_MEMORY_FILE), 'utf8')).trimEnd().split('\n')).toHaveLength(2_500)
+    expect((await readdir(dataDir)).sort()).toEqual([ALARM_STATE_FILE, DEVICE_MEMORY_FILE].sort()) // no temp files left
+
+    const restored = await readAlarmState(dataDir)
+    expect(restored).toEqual(engine.snapshot())
+    const again = createAlarmEngine(rules, restored, () => 'never')
+    expect(again.openAlarms()).toEqual(engine.openAlarms())
+    expect(again.evaluate(manhole(0), [{ tsMs: 10_000, values: { coverAngle: 130 } }], 10_000)).toEqual([])
+    // Older than the newest reading seen before the restart: not evaluated.
+    expect(again.evaluate(manhole(5), [{ tsMs: 900, values: { coverAngle: 120 } }], 10_000)).toEqual([])
+  })
+
+  it('reads the version 1 layout (devices inside alarms.json); a device file, once written, wins', async () => {
+    const engine = createAlarmEngine(rules, undefined, () => 'id-1')
+    engine.evaluate(manhole(1), [{ tsMs: 1_000, values: { coverAngle: 120 } }], 2_000)
+    const old = { version: 1, ...engine.snapshot() }
+    await writeFile(path.join(dataDir, ALARM_STATE_FILE), JSON.stringify(old))
+    expect(await readAlarmState(dataDir)).toEqual(engine.snapshot())
+
+    const newer: DeviceMemory = { device: manhole(1), newestTsMs: 7_000, lastSeenMs: 8_000 }
+    await writeFile(path.join(dataDir, DEVICE_MEMORY_FILE), `${JSON.stringify(newer)}\n`)
+    expect((await readAlarmState(dataDir))?.devices).toEqual([newer])
+  })
+
+  it('has nothing to restore on a first start, and refuses a damaged file by name', async () => {
+    expect(await readAlarmState(dataDir)).toBeUndefined()
+    await writeFile(path.join(dataDir, DEVICE_MEMORY_FILE), '{"device":{"id":"mh-1","kind":"manhole","district":"d"}}\n{"device":7}\n')
+    await expect(readAlarmState(dataDir)).rejects.toMatchObject({ code: 'CSG_ALARM_STATE_INVALID', message: expect.stringContaining(`${DEVICE_MEMORY_FILE} line 2`) as unknown })
+    await writeFile(path.join(dataDir, ALARM_STATE_FILE), '{"version":2,"alarms":[')
+    await expect(readAlarmState(dataDir)).rejects.toMatchObject({ code: 'CSG_ALARM_STATE_INVALID', message: expect.stringContaining(ALARM_STATE_FILE) as unknown })
+  })
+
+  it('writes the memory of 50,000 devices a slice at a time, letting the event loop run in between', async () => {
+    const memory: DeviceMemory[] = Array.from({ length: 50_000 }, (_, i) => ({ device: manhole(i), newestTsMs: 1e12 + i, lastSeenMs: 1e12 + i }))
+    let turns = 0
+    let isWriting = true
+    const spin = (): void => { turns++; if (isWriting) setImmediate(spin) }
+    // The loop turn in which the writer reads each device: one big encode would read them all in one.
+    const turnOfDevice: number[] = []
+    function * observed (): Generator<DeviceMemory> {
+      for (const entry of memory) { turnOfDevice.push(turns); yield entry }
+    }
+    const devicesFile = createDeviceMemoryWriter(dataDir, observed, log)
+    setImmediate(spin)
+    devicesFile.save()
+    await devicesFile.flush()
+    isWriting = false
+    expect(turnOfDevice).toHaveLength(50_000)
+    // 50 slices of 1,000 lines, the loop turning between them.
+    expect(new Set(turnOfDevice).size).toBeGreaterThanOrEqual(50)
+    expect((await readAlarmState(dataDir))?.devices).toEqual(memory)
+  })
+})
