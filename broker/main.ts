@@ -141,7 +141,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       maxFutureMs: MAX_FUTURE_MS,
       publishNotice,
       onReadings (device, readings) {
-        deviceTable.onReadings(device.id, readings)
+        deviceTable.onReadings(device.id, device.kind.fieldNames, readings)
         alarms.onReadings(device, readings)
       },
     })

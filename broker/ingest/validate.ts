@@ -26,8 +26,8 @@ export interface FieldIssue {
 export interface ValidReading {
   /** Position in the batch (0 for a single-object message). */
   readonly index: number
-  /** The reading's `ts` in epoch ms, or `nowMs` when it carried none. */
-  readonly tsMs: number
+  /** The reading's `ts` in epoch ms, or `nowMs` when it carried none (ingest then restamps it in place). */
+  tsMs: number
   /** Whether the reading carried its own `ts` (false: `tsMs` is the time of receipt). */
   readonly tsGiven: boolean
   /** Known fields present in the reading (kind fields, `seq`, `rssi`; never `ts`), typed by the schema. */
@@ -44,7 +44,7 @@ export type ValidationOutcome =
   | { readonly ok: false, readonly reason: MessageRejectionReason, readonly issues: readonly FieldIssue[] }
   | {
     readonly ok: true
-    readonly readings: readonly ValidReading[]
+    readonly readings: ValidReading[]
     readonly rejections: readonly ReadingRejection[]
     /** Keys no field of the kind has, deduplicated over the batch, in order of appearance. */
     readonly unknownFields: readonly string[]
@@ -139,16 +139,23 @@ export function validateTelemetry (
   for (let index = 0; index < items.length; index++) {
     const item = items[index]
     const isObject = isPlainObject(item)
+    // How many keys the item has, when all of them are the kind's (undefined: some are not, or not looked at).
+    let knownKeyCount: number | undefined
     if (isObject && (unknown === undefined || unknown.size < MAX_UNKNOWN_FIELDS)) {
+      knownKeyCount = 0
       for (const key in item) {
-        if (knownKeys.has(key)) continue
+        if (knownKeys.has(key)) {
+          if (knownKeyCount !== undefined) knownKeyCount++
+          continue
+        }
+        knownKeyCount = undefined
         unknown ??= new Set()
         if (unknown.size < MAX_UNKNOWN_FIELDS) unknown.add(key)
       }
     }
 
     // The plainly valid reading is taken without zod (reading-precheck.ts); zod judges the rest.
-    const prechecked = precheck !== undefined && isObject ? precheck(item) : undefined
+    const prechecked = precheck !== undefined && isObject ? precheck(item, knownKeyCount) : undefined
     let data: { ts?: string | number } & Record<string, number | boolean>
     if (prechecked !== undefined) {
       data = prechecked
