@@ -25,7 +25,13 @@ export interface WriterOptions {
   log: Logger
   /** JSON-lines file receiving refused lines, e.g. `${DATA_DIR}/quarantine.jsonl`. */
   quarantinePath: string
-  /** Lines per sink write. Default 5000. */
+  /**
+   * Most lines per sink write: the size of the batches a backlog is sent in (under steady load a
+   * batch holds what gathered in `flushIntervalMs`). Default 20,000: each write also costs a spool
+   * commit and InfluxDB a WAL sync, so after an outage 20,000 caught up 1.5–1.8× faster than
+   * 5,000 (catch-up at 2.9–3.5× instead of 1.9× the ingest rate, `npm run bench`; 40,000 gained
+   * nothing more). About 3 MB of line protocol, far below InfluxDB's 25 MB request limit.
+   */
   batchLines?: number
   /**
    * After a write that was not full, how long to let the spool fill before the next one, ms.
@@ -45,7 +51,7 @@ export interface WriterOptions {
 }
 
 export const WRITER_DEFAULTS = Object.freeze({
-  batchLines: 5000,
+  batchLines: 20_000,
   flushIntervalMs: 250,
   retryInitialMs: 100,
   // One gateway probing one database: a short cap costs InfluxDB nothing and gets the backlog
