@@ -10,12 +10,15 @@
 import { randomBytes } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { GatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { alarmsFileSchema, deviceMemorySchema, type DeviceMemory, type EngineSnapshot, type OpenAlarm } from './alarm.ts'
 
 export const ALARM_STATE_FILE = 'alarms.json'
 export const DEVICE_MEMORY_FILE = 'alarm-devices.jsonl'
+/** Least time between two rewrites of alarms.json. */
+export const OPEN_ALARMS_MIN_INTERVAL_MS = 250
 /** Devices encoded per slice of alarm-devices.jsonl: about a millisecond of work each. */
 const DEVICES_PER_SLICE = 1000
 
@@ -99,13 +102,21 @@ export interface StateFileWriter {
   flush(): Promise<void>
 }
 
-function createStateFileWriter (file: string, content: () => AsyncIterable<string> | Iterable<string>, log: Logger): StateFileWriter {
+/**
+ * `minIntervalMs`: the least time between the starts of two writes; changes meanwhile are coalesced
+ * into the next one. Bounds the work of a storm of changes (each write encodes the whole file).
+ */
+function createStateFileWriter (file: string, content: () => AsyncIterable<string> | Iterable<string>, log: Logger, minIntervalMs = 0): StateFileWriter {
   let writing: Promise<void> | undefined
   let isDirty = false
+  let lastStartMs = Number.NEGATIVE_INFINITY
 
   async function drain (): Promise<void> {
     while (isDirty) {
+      const waitMs = lastStartMs + minIntervalMs - Date.now()
+      if (waitMs > 0) await sleep(waitMs)
       isDirty = false
+      lastStartMs = Date.now()
       try {
         await replaceFile(file, content())
       } catch (err) {
@@ -126,11 +137,16 @@ function createStateFileWriter (file: string, content: () => AsyncIterable<strin
   }
 }
 
-/** alarms.json from the engine's open alarms. */
+/**
+ * alarms.json from the engine's open alarms, rewritten at most every OPEN_ALARMS_MIN_INTERVAL_MS:
+ * in a storm (a power cut raising thousands of alarms) every change would otherwise re-encode the
+ * whole, growing list back to back. A crash loses at most that window of changes from the file;
+ * the engine raises a still-holding condition again and clears a gone one on the next reading.
+ */
 export function createOpenAlarmsWriter (dataDir: string, openEntries: () => OpenAlarm[], log: Logger): StateFileWriter {
   return createStateFileWriter(path.join(dataDir, ALARM_STATE_FILE), function alarmsJson () {
     return [JSON.stringify({ version: 2, alarms: openEntries() })]
-  }, log)
+  }, log, OPEN_ALARMS_MIN_INTERVAL_MS)
 }
 
 /** alarm-devices.jsonl from the engine's device memory, DEVICES_PER_SLICE lines per write. */

@@ -7,7 +7,7 @@ import pino from 'pino'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createAlarmEngine, type RuleSource } from '../../../broker/alarms/engine.ts'
 import type { AlarmDevice, DeviceMemory } from '../../../broker/alarms/alarm.ts'
-import { ALARM_STATE_FILE, createDeviceMemoryWriter, createOpenAlarmsWriter, DEVICE_MEMORY_FILE, readAlarmState } from '../../../broker/alarms/state.ts'
+import { ALARM_STATE_FILE, createDeviceMemoryWriter, createOpenAlarmsWriter, DEVICE_MEMORY_FILE, OPEN_ALARMS_MIN_INTERVAL_MS, readAlarmState } from '../../../broker/alarms/state.ts'
 import { kinds } from '../../../devices/index.ts'
 
 const log = pino({ level: 'silent' })
@@ -86,5 +86,23 @@ describe('alarm state files', () => {
     // 50 slices of 1,000 lines, the loop turning between them.
     expect(new Set(turnOfDevice).size).toBeGreaterThanOrEqual(50)
     expect((await readAlarmState(dataDir))?.devices).toEqual(memory)
+  })
+
+  it('coalesces a storm of alarm changes into a few rewrites, the last change on disk', async () => {
+    let n = 0
+    const engine = createAlarmEngine(rules, undefined, () => `id-${++n}`)
+    let encodes = 0
+    const alarmsFile = createOpenAlarmsWriter(dataDir, () => { encodes++; return engine.openEntries() }, log)
+    const started = Date.now()
+    for (let i = 0; i < 1_000; i++) {
+      engine.evaluate(manhole(i), [{ tsMs: 1_000, values: { coverAngle: 120 } }], 2_000)
+      alarmsFile.save()
+      if (i % 100 === 0) await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    await alarmsFile.flush()
+    const elapsed = Date.now() - started
+    // One rewrite per interval at most (plus the first), not one per change.
+    expect(encodes).toBeLessThanOrEqual(Math.ceil(elapsed / OPEN_ALARMS_MIN_INTERVAL_MS) + 1)
+    expect((await readAlarmState(dataDir))?.alarms).toHaveLength(1_000)
   })
 })
