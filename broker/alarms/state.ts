@@ -141,7 +141,7 @@ function createStateFileWriter (file: string, content: () => AsyncIterable<strin
  * alarms.json from the engine's open alarms, rewritten at most every OPEN_ALARMS_MIN_INTERVAL_MS:
  * in a storm (a power cut raising thousands of alarms) every change would otherwise re-encode the
  * whole, growing list back to back. A crash loses at most that window of changes from the file;
- * the engine raises a still-holding condition again and clears a gone one on the next reading.
+ * the engine raises a still-holding condition again and clears a gone one by its clear rule.
  */
 export function createOpenAlarmsWriter (dataDir: string, openEntries: () => OpenAlarm[], log: Logger): StateFileWriter {
   return createStateFileWriter(path.join(dataDir, ALARM_STATE_FILE), function alarmsJson () {
