@@ -689,15 +689,20 @@ interface ConnectionLevel {
   newErrors: number
 }
 
-/** Polls RSS (from /proc: nothing that would allocate in the gateway) until it drops by SETTLED_DROP. */
+/**
+ * Polls RSS (from /proc: nothing that would allocate in the gateway) until it dropped by
+ * SETTLED_DROP and then stopped falling (the reducer collects in steps over a few seconds).
+ */
 async function settledRss (pid: number, afterConnectMb: number): Promise<{ rssMb: number; afterSec: number } | null> {
   const start = performance.now()
+  let previous = afterConnectMb
+  let hasDropped = false
   while (performance.now() - start < SETTLE_MAX_SEC * 1000) {
     await sleep(1000)
-    if (rssMb(pid) < afterConnectMb * (1 - SETTLED_DROP)) {
-      await sleep(2000) // the reducer's follow-up collections
-      return { rssMb: rssMb(pid), afterSec: Math.round((performance.now() - start) / 1000) }
-    }
+    const now = rssMb(pid)
+    hasDropped ||= now < afterConnectMb * (1 - SETTLED_DROP)
+    if (hasDropped && now > previous * 0.99) return { rssMb: now, afterSec: Math.round((performance.now() - start) / 1000) }
+    previous = now
   }
   return null
 }
