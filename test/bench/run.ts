@@ -327,6 +327,8 @@ interface GatewayRun {
   exitCode: number | null
   profile?: { file: string; summary: ProfileSummary }
   alarm: AlarmRun
+  /** The same at a quarter of the throughput rate (information, no target). */
+  alarmQuarter: AlarmRun
   outage: OutageRun
   influxUrl: string
 }
@@ -596,14 +598,17 @@ async function runGatewayBench (
   const mqttUrl = `mqtt://127.0.0.1:${started.ports.mqtt}`
   // The log row describes the throughput run; the outage below warns on purpose.
   const linesOfThroughputRun = gateway.lines().length
-  const alarm = await runAlarmPhase(mqttUrl, gateway.pid, loadDevices, {
+  const probeSpec: AlarmProbeSpec = {
     url: mqttUrl,
     crew: { name: crew.id, secret: crew.secret },
     devices: probeDevices.map(function withProbeSecret (d) { return { id: d.id, secret: secretOf.get(d.id) ?? '' } }),
     pauseMs: 200,
     messageTimeoutMs: 5000,
     maxSec: settings.alarmSec + 120,
-  }, Math.max(1, Math.round(load.ackedPerSec / 2)), settings, tmp)
+  }
+  const alarm = await runAlarmPhase(mqttUrl, gateway.pid, loadDevices, probeSpec, Math.max(1, Math.round(load.ackedPerSec / 2)), settings, tmp)
+  // Not a target: where the latency curve stands at half that load.
+  const alarmQuarter = await runAlarmPhase(mqttUrl, gateway.pid, loadDevices, probeSpec, Math.max(1, Math.round(load.ackedPerSec / 4)), settings, tmp)
   const outage = await runOutagePhase(mqttUrl, gateway.pid, httpUrl, influx, loadDevices, Math.max(1, Math.round(load.ackedPerSec / 2)), settings, tmp)
   const metrics = {
     readingsAccepted: metricValue(text, 'citygw_readings_total', 'outcome="accepted"') ?? 0,
@@ -638,6 +643,7 @@ async function runGatewayBench (
     problemLines: problems.slice(0, 10),
     exitCode,
     alarm,
+    alarmQuarter,
     outage,
     influxUrl: influx.url,
   }
@@ -885,6 +891,8 @@ function printTable (settings: Settings, baseline: LoadRun, gw: GatewayRun, rati
   say(`${`alarm latency p50/p99/max ms @${a.load.ackedPerSec}/s`.padEnd(48)}${`${a.probe.all.p50} / ${a.probe.all.p99} / ${a.probe.all.max}`.padStart(22)}   p99 < ${TARGETS.alarmP99Ms} ms`)
   say(`${'  same, no other load: p50/p99/max ms'.padEnd(48)}${`${a.idle.all.p50} / ${a.idle.all.p99} / ${a.idle.all.max}`.padStart(22)}   (${a.idle.all.count} alarms, ${a.idle.missing} missing; load's own PUBACK p50/p99 ${a.load.latencyMs.p50} / ${a.load.latencyMs.p99} ms)`)
   say(`${'  alarms received / missing'.padEnd(48)}${`${a.probe.all.count} / ${a.probe.missing}`.padStart(22)}   (raise p99 ${a.probe.raised.p99}, clear p99 ${a.probe.cleared.p99} ms)`)
+  const q = gw.alarmQuarter
+  say(`${`  same at a quarter of the rate (@${q.load.ackedPerSec}/s)`.padEnd(48)}${`${q.probe.all.p50} / ${q.probe.all.p99} / ${q.probe.all.max}`.padStart(22)}   (${q.probe.all.count} alarms, ${q.probe.missing} missing; load's own PUBACK p50/p99 ${q.load.latencyMs.p50} / ${q.load.latencyMs.p99} ms)`)
   const o = gw.outage
   const ingest = o.load.ackedPerSec
   say(`${`outage ${o.outageSec} s @${ingest}/s: RSS before → max during MB`.padEnd(48)}${`${o.rssBeforeMb} → ${o.rssDuringMaxMb} (+${Math.round((o.rssDuringMaxMb - o.rssBeforeMb) * 10) / 10})`.padStart(22)}   ≤ +${TARGETS.outageMemoryMb} MB`)
@@ -1022,6 +1030,13 @@ async function main (): Promise<void> {
         noLoadMissing: gw.alarm.idle.missing,
         publishErrors: gw.alarm.probe.publishErrors,
         durationSec: gw.alarm.probe.durationSec,
+        atQuarterRate: {
+          targetRatePerSec: gw.alarmQuarter.ratePerSec,
+          loadAckedPerSec: gw.alarmQuarter.load.ackedPerSec,
+          loadLatencyMs: gw.alarmQuarter.load.latencyMs,
+          allMs: gw.alarmQuarter.probe.all,
+          missing: gw.alarmQuarter.probe.missing,
+        },
       },
       ...(gw.profile === undefined ? {} : { profile: { file: gw.profile.file, ...gw.profile.summary } }),
     }
