@@ -384,11 +384,15 @@ interface AlarmRun {
 
 const ALARM_IDLE_SEC = 3
 
-/** Open-loop load at `ratePerSec` while the alarm probe cycles coverOpen on its own devices. */
+/**
+ * Open-loop load at each of `rates` in turn while the alarm probe cycles coverOpen on its own
+ * devices. One probe process throughout: its readings' times move on from round to round (the
+ * engine does not judge a reading older than the newest it saw from a device).
+ */
 async function runAlarmPhase (
-  mqttUrl: string, gatewayPid: number, loadDevices: LoadSpec['devices'], probeSpec: AlarmProbeSpec, ratePerSec: number, settings: Settings, tmp: string,
-): Promise<AlarmRun> {
-  say(`alarm latency: ${probeSpec.devices.length} manholes cycling coverOpen, crew on alarms/#, load at ${ratePerSec} msgs/s…`)
+  mqttUrl: string, gatewayPid: number, loadDevices: LoadSpec['devices'], probeSpec: AlarmProbeSpec, rates: readonly number[], settings: Settings, tmp: string,
+): Promise<AlarmRun[]> {
+  say(`alarm latency: ${probeSpec.devices.length} manholes cycling coverOpen, crew on alarms/#, load at ${rates.join(', then ')} msgs/s…`)
   const specFile = join(tmp, 'alarm-probe.json')
   await writeFile(specFile, JSON.stringify(probeSpec), { mode: 0o600 })
   const probe = startProcess('alarm probe', ['--import', 'tsx', join(REPO_ROOT, 'test/bench/alarm-probe.ts'), specFile], { cwd: REPO_ROOT, env: process.env })
@@ -398,16 +402,21 @@ async function runAlarmPhase (
     await sleep(ALARM_IDLE_SEC * 1000)
     probe.child.stdin?.write('stop\n')
     const idle = await probe.waitForLine<AlarmProbeResult>(function isIdleResult (l) { return l.type === 'result' && l.round === 1 }, 30_000)
-    const load = await runLoad('gateway-alarms', mqttUrl, gatewayPid, loadDevices, settings, tmp, {
-      ratePerSec,
-      warmupSec: 1,
-      durationSec: settings.alarmSec,
-      onWindowStart () { probe.child.stdin?.write('start\n') },
-      onLoadEnd () { probe.child.stdin?.write('stop\n') },
-    })
-    const result = await probe.waitForLine<AlarmProbeResult>(function isResult (l) { return l.type === 'result' && l.round === 2 }, 30_000)
+    const runs: AlarmRun[] = []
+    for (const [index, ratePerSec] of rates.entries()) {
+      const load = await runLoad('gateway-alarms', mqttUrl, gatewayPid, loadDevices, settings, tmp, {
+        ratePerSec,
+        warmupSec: 1,
+        durationSec: settings.alarmSec,
+        onWindowStart () { probe.child.stdin?.write('start\n') },
+        onLoadEnd () { probe.child.stdin?.write('stop\n') },
+      })
+      const round = index + 2
+      const result = await probe.waitForLine<AlarmProbeResult>(function isResult (l) { return l.type === 'result' && l.round === round }, 30_000)
+      runs.push({ ratePerSec, load, probe: result, idle })
+    }
     probe.child.stdin?.write('quit\n')
-    return { ratePerSec, load, probe: result, idle }
+    return runs
   } finally {
     await probe.stop(3000)
   }
@@ -606,9 +615,11 @@ async function runGatewayBench (
     messageTimeoutMs: 5000,
     maxSec: settings.alarmSec + 120,
   }
-  const alarm = await runAlarmPhase(mqttUrl, gateway.pid, loadDevices, probeSpec, Math.max(1, Math.round(load.ackedPerSec / 2)), settings, tmp)
-  // Not a target: where the latency curve stands at half that load.
-  const alarmQuarter = await runAlarmPhase(mqttUrl, gateway.pid, loadDevices, probeSpec, Math.max(1, Math.round(load.ackedPerSec / 4)), settings, tmp)
+  // Half the throughput rate (the target), then a quarter (no target: where the curve stands at half that load).
+  const [alarm, alarmQuarter] = await runAlarmPhase(mqttUrl, gateway.pid, loadDevices, probeSpec, [2, 4].map(function share (divisor) {
+    return Math.max(1, Math.round(load.ackedPerSec / divisor))
+  }), settings, tmp)
+  if (alarm === undefined || alarmQuarter === undefined) throw new Error('alarm phase: a round is missing')
   const outage = await runOutagePhase(mqttUrl, gateway.pid, httpUrl, influx, loadDevices, Math.max(1, Math.round(load.ackedPerSec / 2)), settings, tmp)
   const metrics = {
     readingsAccepted: metricValue(text, 'citygw_readings_total', 'outcome="accepted"') ?? 0,
