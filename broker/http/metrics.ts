@@ -33,26 +33,8 @@ export function createMetrics () {
     authFailures: new Counter({ name: 'citygw_auth_failures_total', help: 'Refused MQTT CONNECTs by reason', labelNames: ['reason'] as const, registers }),
     aclDenials: new Counter({ name: 'citygw_acl_denials_total', help: 'Publishes or subscriptions outside a client\'s own topics', labelNames: ['action'] as const, registers }),
     telemetry,
-    messages: new Counter({
-      name: 'citygw_messages_total',
-      help: 'Telemetry messages by outcome (accepted: at least one reading stored)',
-      labelNames: ['outcome'] as const,
-      registers,
-      collect () {
-        moveTally(this, telemetry, 'messagesAccepted', 'accepted')
-        moveTally(this, telemetry, 'messagesRejected', 'rejected')
-      },
-    }),
-    readings: new Counter({
-      name: 'citygw_readings_total',
-      help: 'Telemetry readings by outcome',
-      labelNames: ['outcome'] as const,
-      registers,
-      collect () {
-        moveTally(this, telemetry, 'readingsAccepted', 'accepted')
-        moveTally(this, telemetry, 'readingsRejected', 'rejected')
-      },
-    }),
+    messages: tallyCounter('citygw_messages_total', 'Telemetry messages by outcome (accepted: at least one reading stored)', registers, telemetry, 'messagesAccepted', 'messagesRejected'),
+    readings: tallyCounter('citygw_readings_total', 'Telemetry readings by outcome', registers, telemetry, 'readingsAccepted', 'readingsRejected'),
     spoolFullRefusals: new Counter({ name: 'citygw_spool_full_refusals_total', help: 'Messages refused because the spool reached its quota', registers }),
     influxWriteSeconds: new Histogram({
       name: 'citygw_influx_write_seconds',
@@ -78,11 +60,26 @@ export function createMetrics () {
 
 export type Metrics = ReturnType<typeof createMetrics>
 
-function moveTally (counter: Counter<'outcome'>, tally: TelemetryTally, key: keyof TelemetryTally, outcome: string): void {
-  const count = tally[key]
-  if (count === 0) return
-  tally[key] = 0
-  counter.inc({ outcome }, count)
+/** A counter labelled outcome=accepted|rejected whose counts come from two tally fields at read time. */
+function tallyCounter (
+  name: string, help: string, registers: Registry[], tally: TelemetryTally, accepted: keyof TelemetryTally, rejected: keyof TelemetryTally,
+): Counter<'outcome'> {
+  function move (counter: Counter<'outcome'>, key: keyof TelemetryTally, outcome: string): void {
+    const count = tally[key]
+    if (count === 0) return
+    tally[key] = 0
+    counter.inc({ outcome }, count)
+  }
+  return new Counter({
+    name,
+    help,
+    labelNames: ['outcome'] as const,
+    registers,
+    collect () {
+      move(this, accepted, 'accepted')
+      move(this, rejected, 'rejected')
+    },
+  })
 }
 
 /** Gauges read from the live stages at scrape time; called once the stages exist. */
