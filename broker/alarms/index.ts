@@ -97,6 +97,18 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
     openAlarmsFile.save()
   }
 
+  // The engine's view of a device, made once per connection: the engine keeps the latest one it
+  // was given, so a fresh object per message would outlive young-generation GCs for nothing.
+  const subjects = new WeakMap<DeviceIdentity, AlarmDevice>()
+  function subjectOf (device: DeviceIdentity): AlarmDevice {
+    let subject = subjects.get(device)
+    if (subject === undefined) {
+      subject = { id: device.id, kind: device.kind.name, district: device.district, location: device.location }
+      subjects.set(device, subject)
+    }
+    return subject
+  }
+
   let isSeenDirty = false
   const offlineTimer = setInterval(function checkOffline () { handle(engine.checkOffline(Date.now())) }, options.offlineCheckMs)
   const seenTimer = setInterval(function saveLastSeen () {
@@ -109,9 +121,8 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
 
   return {
     onReadings (device, readings) {
-      const subject: AlarmDevice = { id: device.id, kind: device.kind.name, district: device.district, location: device.location }
       isSeenDirty = true
-      handle(engine.evaluate(subject, readings, Date.now()))
+      handle(engine.evaluate(subjectOf(device), readings, Date.now()))
     },
     acknowledge (crew, target, payload) {
       let note: string | undefined
