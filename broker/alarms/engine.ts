@@ -50,7 +50,9 @@ interface DeviceState {
   newestTsMs: number | undefined
   lastSeenMs: number | undefined
   history: History
-  progress: Map<string, RuleProgress>
+  /** Progress per rule, indexed like `progressRules` (the rule set in force when it was made). */
+  progress: (RuleProgress | undefined)[]
+  progressRules: readonly CompiledRule[] | undefined
 }
 
 export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, newId: () => string = randomUUID): AlarmEngine {
@@ -64,7 +66,7 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
   }
 
   for (const entry of initial?.devices ?? []) {
-    devices.set(entry.device.id, { device: entry.device, newestTsMs: entry.newestTsMs, lastSeenMs: entry.lastSeenMs, history: createHistory(), progress: new Map() })
+    devices.set(entry.device.id, { device: entry.device, newestTsMs: entry.newestTsMs, lastSeenMs: entry.lastSeenMs, history: createHistory(), progress: [], progressRules: undefined })
   }
   for (const entry of initial?.alarms ?? []) {
     open.set(keyOf(entry.alarm.deviceId, entry.alarm.type), entry)
@@ -78,7 +80,7 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
   function stateOf (device: AlarmDevice): DeviceState {
     let state = devices.get(device.id)
     if (state === undefined) {
-      state = { device, newestTsMs: undefined, lastSeenMs: undefined, history: createHistory(), progress: new Map() }
+      state = { device, newestTsMs: undefined, lastSeenMs: undefined, history: createHistory(), progress: [], progressRules: undefined }
       devices.set(device.id, state)
     }
     state.device = device // district or location may have changed in the registry
@@ -104,17 +106,34 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
     return { change: 'cleared', alarm: { ...entry.alarm, state: 'cleared', value, message, updatedAt: at, clearedAt: at } }
   }
 
-  function evaluateRule (state: DeviceState, rule: CompiledRule, reading: ReadingView, events: AlarmEvent[]): void {
+  /**
+   * Progress is kept in an array by rule position (no lookup by type for every rule of every
+   * reading); when the rule set in force changed, what a rule of the same type and shape had
+   * made so far carries over.
+   */
+  function progressFor (state: DeviceState, rulesInForce: readonly CompiledRule[]): (RuleProgress | undefined)[] {
+    if (state.progressRules === rulesInForce) return state.progress
+    const before = state.progressRules ?? []
+    const carried = rulesInForce.map(function carry (rule) {
+      const index = before.findIndex(function sameRule (old) { return old.type === rule.type && old.triggers.length === rule.triggers.length })
+      return index < 0 ? undefined : state.progress[index]
+    })
+    state.progress = carried
+    state.progressRules = rulesInForce
+    return carried
+  }
+
+  function evaluateRule (state: DeviceState, rule: CompiledRule, ruleIndex: number, hasOpenAlarm: boolean, reading: ReadingView, events: AlarmEvent[]): void {
     // Plain loops, no closures: this runs for every rule of every reading (measured with
     // `npm run bench --profile`: per-call closures cost more than the rules themselves under tsx).
     const { fields, triggers } = rule
     let carriesField = false
     for (let f = 0; f < fields.length && !carriesField; f++) carriesField = reading.values[fields[f]!] !== undefined
     if (!carriesField) return
-    let progress = state.progress.get(rule.type)
+    let progress = state.progress[ruleIndex]
     if (progress === undefined) {
       progress = { since: triggers.map(notHolding), count: triggers.map(noReadings), clearSince: undefined }
-      state.progress.set(rule.type, progress)
+      state.progress[ruleIndex] = progress
     }
     const history: FieldHistory = state.history
     let bestIndex = -1
@@ -140,7 +159,7 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
     }
     const best: { index: number; severity: Severity } | undefined = bestIndex < 0 ? undefined : { index: bestIndex, severity: rule.triggers[bestIndex]!.severity }
 
-    if (best === undefined && !openPerDevice.has(state.device.id)) return // nothing to raise, nothing to clear
+    if (best === undefined && !hasOpenAlarm) return // nothing to raise, nothing to clear
     const current = open.get(keyOf(state.device.id, rule.type))
     if (current === undefined) {
       if (best === undefined) return
@@ -192,7 +211,10 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
         if (state.newestTsMs !== undefined && reading.tsMs <= state.newestTsMs) continue
         state.newestTsMs = reading.tsMs
         state.history.record(reading, rulesInForce)
-        for (const rule of rulesInForce) evaluateRule(state, rule, reading, events)
+        progressFor(state, rulesInForce)
+        // Looked up once per reading: a rule's own alarm only opens or closes inside its own evaluateRule.
+        const hasOpenAlarm = openPerDevice.has(device.id)
+        for (let r = 0; r < rulesInForce.length; r++) evaluateRule(state, rulesInForce[r] as CompiledRule, r, hasOpenAlarm, reading, events)
       }
       return events
     },

@@ -98,6 +98,16 @@ describe('alarm engine', () => {
     expect(second.evaluate(manhole, [{ ...at(500), values: { coverAngle: 1 } }], 0)).toEqual([]) // older than the newest seen before the restart
   })
 
+  it('keeps a held condition\'s progress when the rule set in force is rebuilt (a rules file reload)', () => {
+    let built = defaults(manhole)
+    const engine = createAlarmEngine(source({ rulesFor: () => built }), undefined, ids)
+    const t0 = 5_000_000
+    expect(engine.evaluate(manhole, [{ ...at(t0), values: { coverAngle: 20 } }], t0)).toEqual([])
+    built = defaults(manhole) // new rule objects, same rules
+    const [raised] = engine.evaluate(manhole, [{ ...at(t0 + 10_000), values: { coverAngle: 20 } }], t0)
+    expect(raised).toMatchObject({ change: 'raised', alarm: { type: 'coverOpen' } })
+  })
+
   it('clears alarms whose rule was switched off', () => {
     let rules = defaults
     const engine = createAlarmEngine(source({ rulesFor: (d) => rules(d) }), undefined, ids)
