@@ -30,7 +30,9 @@ export interface WriterOptions {
    * batch holds what gathered in `flushIntervalMs`). Default 20,000: each write also costs a spool
    * commit and InfluxDB a WAL sync, so after an outage 20,000 caught up 1.5–1.8× faster than
    * 5,000 (catch-up at 2.9–3.5× instead of 1.9× the ingest rate, `npm run bench`; 40,000 gained
-   * nothing more). About 3 MB of line protocol, far below InfluxDB's 25 MB request limit.
+   * nothing more). 3–7 MB of line protocol (lamp-post lines are the longest), below the default
+   * request limits of InfluxDB 1.x (25 MB), InfluxDB 3 (10 MiB) and VictoriaMetrics (32 MB); a
+   * server that answers 413 anyway gets the batch in halves (CSG_SINK_REFUSED).
    */
   batchLines?: number
   /**
