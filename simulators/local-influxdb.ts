@@ -10,8 +10,11 @@ import { freeLoopbackPort } from './free-port.ts'
 
 export const INFLUXD_PATH = '/usr/bin/influxd'
 
-/** influxd.conf for a loopback-only server keeping everything under `dir`. */
-export function renderInfluxdConfig (dir: string, httpPort: number, rpcPort: number, isAuthEnabled: boolean): string {
+/**
+ * influxd.conf for a loopback-only server keeping everything under `dir`. `maxBodyBytes`: the
+ * largest write request it takes (influxd's default is 25,000,000); larger ones get a 413.
+ */
+export function renderInfluxdConfig (dir: string, httpPort: number, rpcPort: number, isAuthEnabled: boolean, maxBodyBytes = 25_000_000): string {
   return `reporting-disabled = true
 bind-address = "127.0.0.1:${rpcPort}"
 
@@ -42,6 +45,7 @@ bind-address = "127.0.0.1:${rpcPort}"
   enabled = true
   bind-address = "127.0.0.1:${httpPort}"
   auth-enabled = ${String(isAuthEnabled)}
+  max-body-size = ${maxBodyBytes}
   log-enabled = false
   suppress-write-log = true
   pprof-enabled = false

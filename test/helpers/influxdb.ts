@@ -45,6 +45,8 @@ export interface InfluxDb1Options {
   databases?: readonly string[]
   /** Enables `auth-enabled` and creates this admin user before anything else. */
   auth?: { username: string, password: string }
+  /** influxd's `max-body-size`: larger write requests are answered 413. */
+  maxBodyBytes?: number
 }
 
 export async function startInfluxDb1 (options: InfluxDb1Options = {}): Promise<InfluxDb1Server> {
@@ -53,7 +55,7 @@ export async function startInfluxDb1 (options: InfluxDb1Options = {}): Promise<I
   const port = await freePort()
   const rpcPort = await freePort()
   const configPath = join(dir, 'influxdb.conf')
-  await writeFile(configPath, renderInfluxdConfig(dir, port, rpcPort, options.auth !== undefined))
+  await writeFile(configPath, renderInfluxdConfig(dir, port, rpcPort, options.auth !== undefined, options.maxBodyBytes))
   const url = `http://127.0.0.1:${port}`
   const auth = options.auth
 

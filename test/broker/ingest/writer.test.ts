@@ -167,6 +167,22 @@ describe('writer → real influxd 1.6 with the real spool', () => {
     expect(h.writer.state().connected).toBe(true)
   })
 
+  it('splits a batch the server refuses as too large (413) until it fits, storing every point and quarantining none', async () => {
+    const small = await startInfluxDb1({ databases: ['city'], maxBodyBytes: 20_000 })
+    cleanups.push(() => small.close())
+    const sink = createInfluxV1Sink({ url: small.url, database: 'city', timeoutMs: 2000, log: silent })
+    const h = await harness(sink, { batchLines: 20_000 })
+    const total = await appendPoints(h.spool, 'toolarge', 40, 50) // ≈ 140 KB in one batch
+    h.writer.start()
+    await waitFor('spool drained', () => h.spool.stats().depthRecords === 0)
+    const results = await small.query('SELECT count(*) FROM "toolarge"', 'city')
+    expect(results[0]?.series?.[0]?.values[0]?.[1]).toBe(total)
+    expect(h.counters.written).toBe(total)
+    expect(h.counters.writes).toBeGreaterThan(1)
+    expect(h.counters.quarantined).toBe(0)
+    expect(await readQuarantine(h.quarantinePath)).toEqual([])
+  })
+
   it('close() during an outage returns promptly and loses nothing: the records are still in the reopened spool', async () => {
     const dir = await makeTempDir('csg-writer-close-')
     cleanups.push(() => removeTempDir(dir))
