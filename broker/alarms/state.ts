@@ -1,6 +1,6 @@
 // Alarm state on disk, so a restart neither loses open alarms nor raises them again:
-// - DATA_DIR/alarms.json: the open alarms, rewritten after every alarm change. Small: it holds only
-//   what is open, however many devices there are.
+// - DATA_DIR/alarms.json: the open alarms, rewritten after alarm changes (at most every 250 ms).
+//   It holds only what is open, however many devices there are.
 // - DATA_DIR/alarm-devices.jsonl: each device's newest reading time and last-seen time, one JSON
 //   line per device, rewritten now and then (the caller's schedule). At 50,000 devices that is
 //   ≈ 9 MB: it is encoded a slice at a time so that alarms keep flowing while it is written.
