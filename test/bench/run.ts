@@ -680,7 +680,7 @@ const CONNECT_PROBES = 2
  * How long to wait, after a level is held, for the gateway to settle. Right after thousands of
  * connects its RSS still holds what connecting allocated (Aedes' per-connect stream pipelines,
  * the CONNECT packets: about 48 KB per connect in all, measured with the sampling heap profiler),
- * until V8's memory reducer runs on the now idle process (about 30 s later here).
+ * until V8's memory reducer runs on the now idle process (about 30–40 s later here).
  */
 const SETTLE_MAX_SEC = 45
 /** RSS this far below its post-connect value means the memory reducer ran. */
