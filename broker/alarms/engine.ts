@@ -111,16 +111,14 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
    * reading); when the rule set in force changed, what a rule of the same type and shape had
    * made so far carries over.
    */
-  function progressFor (state: DeviceState, rulesInForce: readonly CompiledRule[]): (RuleProgress | undefined)[] {
-    if (state.progressRules === rulesInForce) return state.progress
+  function alignProgress (state: DeviceState, rulesInForce: readonly CompiledRule[]): void {
+    if (state.progressRules === rulesInForce) return
     const before = state.progressRules ?? []
-    const carried = rulesInForce.map(function carry (rule) {
+    state.progress = rulesInForce.map(function carry (rule) {
       const index = before.findIndex(function sameRule (old) { return old.type === rule.type && old.triggers.length === rule.triggers.length })
       return index < 0 ? undefined : state.progress[index]
     })
-    state.progress = carried
     state.progressRules = rulesInForce
-    return carried
   }
 
   function evaluateRule (state: DeviceState, rule: CompiledRule, ruleIndex: number, hasOpenAlarm: boolean, reading: ReadingView, events: AlarmEvent[]): void {
@@ -205,13 +203,13 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
       state.lastSeenMs = nowMs
       const rulesInForce = rules.rulesFor(device)
       const ordered = readings.length === 1 ? readings : [...readings].sort(byTime)
+      alignProgress(state, rulesInForce)
       for (const reading of ordered) {
         // Late readings are stored, but judging them would make alarms flap; a reading with the
         // newest ts again is a resend (QoS 1 duplicate) and must not count twice.
         if (state.newestTsMs !== undefined && reading.tsMs <= state.newestTsMs) continue
         state.newestTsMs = reading.tsMs
         state.history.record(reading, rulesInForce)
-        progressFor(state, rulesInForce)
         // Looked up once per reading: a rule's own alarm only opens or closes inside its own evaluateRule.
         const hasOpenAlarm = openPerDevice.has(device.id)
         for (let r = 0; r < rulesInForce.length; r++) evaluateRule(state, rulesInForce[r] as CompiledRule, r, hasOpenAlarm, reading, events)
