@@ -59,6 +59,8 @@ bind-address = "127.0.0.1:${rpcPort}"
 export interface LocalInfluxDb {
   readonly url: string
   readonly dir: string
+  /** Process id of the running influxd (undefined while stopped): the bench reads its CPU time. */
+  readonly pid: number | undefined
   /** InfluxQL against it (epoch ms). */
   query(influxql: string, db?: string): Promise<unknown>
   /** Stops influxd (SIGTERM, SIGKILL after 5 s); the data stays. */
@@ -116,5 +118,5 @@ export async function startLocalInfluxDb (dir: string, database: string): Promis
   process.on('exit', function killInfluxd () { child?.kill('SIGKILL') })
   await startServer()
   await query(`CREATE DATABASE "${database}"`)
-  return { url, dir, query, stop: stopServer, start: startServer }
+  return { url, dir, get pid () { return child?.pid }, query, stop: stopServer, start: startServer }
 }

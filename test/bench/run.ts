@@ -43,6 +43,8 @@ const TARGETS = {
   bytesPerConnection: 20 * 1024,
 } as const
 const ALARM_DEVICES = 10
+/** The bare Aedes run at the alarm phase's rate measures CPU only: a few seconds suffice. */
+const BARE_OPEN_LOOP_SEC = 5
 const ALARM_DISTRICT = 'bench-alarms'
 const CREW_NAME = 'bench-crew'
 
@@ -83,20 +85,38 @@ function say (text: string): void {
 
 interface CpuWindow {
   brokerCpuPercent: number | null
+  /** The InfluxDB the broker writes to, when the phase names its process (it shares the machine). */
+  databaseCpuPercent: number | null
   machineCpuPercent: number | null
 }
 
-function cpuSnapshot (pid: number): { brokerMs: number | undefined; machine: ReturnType<typeof machineCpuTicks>; at: number; monotonicUs: number } {
-  return { brokerMs: processCpuMs(pid), machine: machineCpuTicks(), at: performance.now(), monotonicUs: Number(process.hrtime.bigint() / 1000n) }
+interface CpuSnapshot { brokerMs: number | undefined; databaseMs: number | undefined; machine: ReturnType<typeof machineCpuTicks>; at: number; monotonicUs: number }
+
+function cpuSnapshot (pid: number, databasePid: number | undefined): CpuSnapshot {
+  return {
+    brokerMs: processCpuMs(pid),
+    databaseMs: databasePid === undefined ? undefined : processCpuMs(databasePid),
+    machine: machineCpuTicks(),
+    at: performance.now(),
+    monotonicUs: Number(process.hrtime.bigint() / 1000n),
+  }
 }
 
-function cpuBetween (start: ReturnType<typeof cpuSnapshot>, end: ReturnType<typeof cpuSnapshot>): CpuWindow {
+function cpuBetween (start: CpuSnapshot, end: CpuSnapshot): CpuWindow {
   const wallMs = end.at - start.at
-  const broker = start.brokerMs === undefined || end.brokerMs === undefined ? null : Math.round(((end.brokerMs - start.brokerMs) / wallMs) * 100)
+  function percentOf (from: number | undefined, to: number | undefined): number | null {
+    return from === undefined || to === undefined ? null : Math.round(((to - from) / wallMs) * 100)
+  }
   const machine = start.machine === undefined || end.machine === undefined
     ? null
     : Math.round(((end.machine.busy - start.machine.busy) / Math.max(1, end.machine.total - start.machine.total)) * 100)
-  return { brokerCpuPercent: broker, machineCpuPercent: machine }
+  return { brokerCpuPercent: percentOf(start.brokerMs, end.brokerMs), databaseCpuPercent: percentOf(start.databaseMs, end.databaseMs), machineCpuPercent: machine }
+}
+
+/** CPU time per acknowledged message, µs of one core: what one message costs a process at that rate. */
+function cpuMicrosPerMessage (cpuPercent: number | null, ackedPerSec: number): number | null {
+  if (cpuPercent === null || ackedPerSec <= 0) return null
+  return Math.round((cpuPercent * 10_000) / ackedPerSec)
 }
 
 type LoadRun = LoadResult & CpuWindow & { loadEndAtMs: number; span: ProfileWindow }
@@ -114,6 +134,8 @@ interface LoadPhase {
   onWindowStart?: (stopLoad: () => void) => Promise<void> | void
   /** Runs the moment the generator stops publishing (the spool depth is read there). */
   onLoadEnd?: () => Promise<void> | void
+  /** The InfluxDB the broker writes to: its CPU is measured over the same window. */
+  database?: LocalInfluxDb
 }
 
 async function runLoad (
@@ -141,10 +163,10 @@ async function runLoad (
     const connected = await generator.waitForLine<{ connected: number; connectMs: number }>(function isConnected (l) { return l.type === 'connected' }, connectTimeoutMs)
     say(`  ${connected.connected} connections in ${connected.connectMs} ms; warm-up ${warmupSec} s, then ${durationSec} s measured${phase.ratePerSec === undefined ? '' : ` at ${phase.ratePerSec} msgs/s`}`)
     await generator.waitForLine(function isWindowStart (l) { return l.type === 'windowStart' }, (warmupSec + 30) * 1000)
-    const start = cpuSnapshot(brokerPid)
+    const start = cpuSnapshot(brokerPid, phase.database?.pid)
     await phase.onWindowStart?.(function stopLoad () { generator.child.stdin?.write('stop\n') })
     await generator.waitForLine(function isLoadEnd (l) { return l.type === 'loadEnd' }, (durationSec + 30) * 1000)
-    const end = cpuSnapshot(brokerPid)
+    const end = cpuSnapshot(brokerPid, phase.database?.pid)
     const loadEndAtMs = performance.now()
     await phase.onLoadEnd?.()
     const result = await generator.waitForLine<LoadResult>(function isResult (l) { return l.type === 'result' }, (spec.drainTimeoutSec + 30) * 1000)
@@ -162,12 +184,15 @@ function makeDevices (count: number): { id: string; kind: KindName; district: st
 
 // ── baseline ─────────────────────────────────────────────────────────────────
 
-async function runBaseline (settings: Settings, devices: LoadSpec['devices'], tmp: string): Promise<LoadRun> {
-  say('bare Aedes 1.2 (no auth, no validation, no storage)…')
+async function runBaseline (settings: Settings, devices: LoadSpec['devices'], tmp: string, openLoop?: { ratePerSec: number; durationSec: number }): Promise<LoadRun> {
+  say(openLoop === undefined
+    ? 'bare Aedes 1.2 (no auth, no validation, no storage)…'
+    : `bare Aedes 1.2 again, open loop at the alarm phase's ${openLoop.ratePerSec} msgs/s (what that rate costs the broker alone)…`)
   const broker = startProcess('bare aedes', ['--import', 'tsx', join(REPO_ROOT, 'test/bench/bare-aedes.ts')], { cwd: REPO_ROOT, env: process.env })
   try {
     const { port } = await broker.waitForLine<{ port: number }>(function isStarted (l) { return l.msg === 'bare aedes started' }, 20_000)
-    return await runLoad('bare-aedes', `mqtt://127.0.0.1:${port}`, broker.pid, devices, settings, tmp)
+    return await runLoad(openLoop === undefined ? 'bare-aedes' : 'bare-aedes-open', `mqtt://127.0.0.1:${port}`, broker.pid, devices, settings, tmp,
+      openLoop === undefined ? {} : { ratePerSec: openLoop.ratePerSec, warmupSec: 1, durationSec: openLoop.durationSec })
   } finally {
     await broker.stop(5000)
   }
@@ -390,7 +415,7 @@ const ALARM_IDLE_SEC = 3
  * engine does not judge a reading older than the newest it saw from a device).
  */
 async function runAlarmPhase (
-  mqttUrl: string, gatewayPid: number, loadDevices: LoadSpec['devices'], probeSpec: AlarmProbeSpec, rates: readonly number[], settings: Settings, tmp: string,
+  mqttUrl: string, gatewayPid: number, database: LocalInfluxDb, loadDevices: LoadSpec['devices'], probeSpec: AlarmProbeSpec, rates: readonly number[], settings: Settings, tmp: string,
 ): Promise<AlarmRun[]> {
   say(`alarm latency: ${probeSpec.devices.length} manholes cycling coverOpen, crew on alarms/#, load at ${rates.join(', then ')} msgs/s…`)
   const specFile = join(tmp, 'alarm-probe.json')
@@ -408,6 +433,7 @@ async function runAlarmPhase (
         ratePerSec,
         warmupSec: 1,
         durationSec: settings.alarmSec,
+        database,
         onWindowStart () { probe.child.stdin?.write('start\n') },
         onLoadEnd () { probe.child.stdin?.write('stop\n') },
       })
@@ -578,6 +604,7 @@ async function runGatewayBench (
   let load: LoadRun
   try {
     load = await runLoad('gateway', `mqtt://127.0.0.1:${started.ports.mqtt}`, gateway.pid, loadDevices, settings, tmp, {
+      database: influx,
       async onLoadEnd () { spoolAtLoadEnd = spoolDepthOf(await scrape(httpUrl)) },
     })
   } finally {
@@ -616,7 +643,7 @@ async function runGatewayBench (
     maxSec: settings.alarmSec + 120,
   }
   // Half the throughput rate (the target), then a quarter (no target: where the curve stands at half that load).
-  const [alarm, alarmQuarter] = await runAlarmPhase(mqttUrl, gateway.pid, loadDevices, probeSpec, [2, 4].map(function share (divisor) {
+  const [alarm, alarmQuarter] = await runAlarmPhase(mqttUrl, gateway.pid, influx, loadDevices, probeSpec, [2, 4].map(function share (divisor) {
     return Math.max(1, Math.round(load.ackedPerSec / divisor))
   }), settings, tmp)
   if (alarm === undefined || alarmQuarter === undefined) throw new Error('alarm phase: a round is missing')
@@ -861,13 +888,43 @@ function loadFigures (run: LoadRun): Record<string, unknown> {
     unexpectedCloses: run.unexpectedCloses,
     clientErrors: run.clientErrors,
     brokerCpuPercent: run.brokerCpuPercent,
+    databaseCpuPercent: run.databaseCpuPercent,
     machineCpuPercent: run.machineCpuPercent,
     generatorCpuPercent: run.generatorCpuPercent,
     generatorLoopDelayP99Ms: run.generatorLoopDelayP99Ms,
   }
 }
 
-function printTable (settings: Settings, baseline: LoadRun, gw: GatewayRun, ratio: number, peer: PeerRun, peerRatio: number, connections: ConnectionsRun): void {
+/**
+ * What one message costs each process (µs of one core), closed loop (the throughput runs, a window
+ * of publishes shares each socket read and PUBACK write) and open loop at the alarm phase's rate
+ * (one read and one write per message, as devices in the field send).
+ */
+function cpuPerMessage (baseline: LoadRun, bareOpenLoop: LoadRun, gw: GatewayRun) {
+  const alarmLoad = gw.alarm.load
+  return {
+    closedLoop: {
+      bareAedes: cpuMicrosPerMessage(baseline.brokerCpuPercent, baseline.ackedPerSec),
+      generatorWithBareAedes: cpuMicrosPerMessage(baseline.generatorCpuPercent, baseline.ackedPerSec),
+      gateway: cpuMicrosPerMessage(gw.load.brokerCpuPercent, gw.load.ackedPerSec),
+      generatorWithGateway: cpuMicrosPerMessage(gw.load.generatorCpuPercent, gw.load.ackedPerSec),
+      influxdb: cpuMicrosPerMessage(gw.load.databaseCpuPercent, gw.load.ackedPerSec),
+    },
+    openLoop: {
+      ratePerSec: alarmLoad.ackedPerSec,
+      bareAedes: cpuMicrosPerMessage(bareOpenLoop.brokerCpuPercent, bareOpenLoop.ackedPerSec),
+      bareAedesCpuPercent: bareOpenLoop.brokerCpuPercent,
+      bareAedesLatencyMs: bareOpenLoop.latencyMs,
+      gateway: cpuMicrosPerMessage(alarmLoad.brokerCpuPercent, alarmLoad.ackedPerSec),
+      gatewayCpuPercent: alarmLoad.brokerCpuPercent,
+      generator: cpuMicrosPerMessage(alarmLoad.generatorCpuPercent, alarmLoad.ackedPerSec),
+      influxdb: cpuMicrosPerMessage(alarmLoad.databaseCpuPercent, alarmLoad.ackedPerSec),
+      machineCpuPercent: alarmLoad.machineCpuPercent,
+    },
+  }
+}
+
+function printTable (settings: Settings, baseline: LoadRun, bareOpenLoop: LoadRun, gw: GatewayRun, ratio: number, peer: PeerRun, peerRatio: number, connections: ConnectionsRun): void {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
   const rows: [string, string, string][] = [
     ['acked msg/s (QoS 1)', String(baseline.ackedPerSec), String(gw.load.ackedPerSec)],
@@ -904,6 +961,9 @@ function printTable (settings: Settings, baseline: LoadRun, gw: GatewayRun, rati
   say(`${'  alarms received / missing'.padEnd(48)}${`${a.probe.all.count} / ${a.probe.missing}`.padStart(22)}   (raise p99 ${a.probe.raised.p99}, clear p99 ${a.probe.cleared.p99} ms)`)
   const q = gw.alarmQuarter
   say(`${`  same at a quarter of the rate (@${q.load.ackedPerSec}/s)`.padEnd(48)}${`${q.probe.all.p50} / ${q.probe.all.p99} / ${q.probe.all.max}`.padStart(22)}   (${q.probe.all.count} alarms, ${q.probe.missing} missing; load's own PUBACK p50/p99 ${q.load.latencyMs.p50} / ${q.load.latencyMs.p99} ms)`)
+  const perMessage = cpuPerMessage(baseline, bareOpenLoop, gw)
+  say(`${'  CPU per message, µs of a core: closed loop'.padEnd(48)}${`${String(perMessage.closedLoop.bareAedes)} / ${String(perMessage.closedLoop.gateway)}`.padStart(22)}   bare Aedes / gateway at their throughput; load generator ${String(perMessage.closedLoop.generatorWithGateway)}, InfluxDB ${String(perMessage.closedLoop.influxdb)} per gateway message`)
+  say(`${`  same, open loop @${a.load.ackedPerSec}/s`.padEnd(48)}${`${String(perMessage.openLoop.bareAedes)} / ${String(perMessage.openLoop.gateway)}`.padStart(22)}   bare Aedes ${String(bareOpenLoop.brokerCpuPercent)} % CPU, gateway ${String(a.load.brokerCpuPercent)} %, load generator ${String(a.load.generatorCpuPercent)} %, InfluxDB ${String(a.load.databaseCpuPercent)} %, machine ${String(a.load.machineCpuPercent)} % (bare Aedes' PUBACK p99 ${bareOpenLoop.latencyMs.p99} ms)`)
   const o = gw.outage
   const ingest = o.load.ackedPerSec
   say(`${`outage ${o.outageSec} s @${ingest}/s: RSS before → max during MB`.padEnd(48)}${`${o.rssBeforeMb} → ${o.rssDuringMaxMb} (+${Math.round((o.rssDuringMaxMb - o.rssBeforeMb) * 10) / 10})`.padStart(22)}   ≤ +${TARGETS.outageMemoryMb} MB`)
@@ -955,10 +1015,13 @@ async function main (): Promise<void> {
     const baseline = await runBaseline(settings, devices.map(function noSecret (d) { return { id: d.id, kind: d.kind, secret: 'unused' } }), tmp)
     const peer = await runPeerBench(settings, devices.map(function noSecret (d) { return { id: d.id, kind: d.kind, secret: 'unused' } }), tmp)
     const gw = await runGatewayBench(settings, devices, tmp, cleanups)
+    // The alarm phase's open-loop rate on the broker alone: what one message costs without the
+    // window's batching (a read and a PUBACK write per message), for the table's CPU rows.
+    const bareOpenLoop = await runBaseline(settings, devices.map(function noSecret (d) { return { id: d.id, kind: d.kind, secret: 'unused' } }), tmp, { ratePerSec: gw.alarm.ratePerSec, durationSec: BARE_OPEN_LOOP_SEC })
     const connections = await runConnectionsBench(tmp, gw.influxUrl)
     const peerRatio = peer.storedPerSec === 0 ? 0 : gw.load.ackedPerSec / peer.storedPerSec
     const ratio = baseline.ackedPerSec === 0 ? 0 : gw.load.ackedPerSec / baseline.ackedPerSec
-    printTable(settings, baseline, gw, ratio, peer, peerRatio, connections)
+    printTable(settings, baseline, bareOpenLoop, gw, ratio, peer, peerRatio, connections)
     const wallSec = Math.round((Date.now() - startedAt.getTime()) / 1000)
     say(`whole run: ${wallSec} s`)
 
@@ -1002,6 +1065,7 @@ async function main (): Promise<void> {
         flushMs: peer.flushMs,
       },
       ratioGatewayToPeer: Math.round(peerRatio * 1000) / 1000,
+      cpuMicrosPerMessage: cpuPerMessage(baseline, bareOpenLoop, gw),
       outage: {
         outageSec: gw.outage.outageSec,
         targetRatePerSec: gw.outage.ratePerSec,
