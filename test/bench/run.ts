@@ -962,7 +962,7 @@ function printTable (settings: Settings, baseline: LoadRun, bareOpenLoop: LoadRu
   const q = gw.alarmQuarter
   say(`${`  same at a quarter of the rate (@${q.load.ackedPerSec}/s)`.padEnd(48)}${`${q.probe.all.p50} / ${q.probe.all.p99} / ${q.probe.all.max}`.padStart(22)}   (${q.probe.all.count} alarms, ${q.probe.missing} missing; load's own PUBACK p50/p99 ${q.load.latencyMs.p50} / ${q.load.latencyMs.p99} ms)`)
   const perMessage = cpuPerMessage(baseline, bareOpenLoop, gw)
-  say(`${'  CPU per message, µs of a core: closed loop'.padEnd(48)}${`${String(perMessage.closedLoop.bareAedes)} / ${String(perMessage.closedLoop.gateway)}`.padStart(22)}   bare Aedes / gateway at their throughput; load generator ${String(perMessage.closedLoop.generatorWithGateway)}, InfluxDB ${String(perMessage.closedLoop.influxdb)} per gateway message`)
+  say(`${'  CPU per message, µs of a core: closed loop'.padEnd(48)}${`${String(perMessage.closedLoop.bareAedes)} / ${String(perMessage.closedLoop.gateway)}`.padStart(22)}   bare Aedes / gateway at their throughput; load generator ${String(perMessage.closedLoop.generatorWithBareAedes)} per bare Aedes message, ${String(perMessage.closedLoop.generatorWithGateway)} per gateway message; InfluxDB ${String(perMessage.closedLoop.influxdb)} per gateway message`)
   say(`${`  same, open loop @${a.load.ackedPerSec}/s`.padEnd(48)}${`${String(perMessage.openLoop.bareAedes)} / ${String(perMessage.openLoop.gateway)}`.padStart(22)}   bare Aedes ${String(bareOpenLoop.brokerCpuPercent)} % CPU, gateway ${String(a.load.brokerCpuPercent)} %, load generator ${String(a.load.generatorCpuPercent)} %, InfluxDB ${String(a.load.databaseCpuPercent)} %, machine ${String(a.load.machineCpuPercent)} % (bare Aedes' PUBACK p99 ${bareOpenLoop.latencyMs.p99} ms)`)
   const o = gw.outage
   const ingest = o.load.ackedPerSec
@@ -1012,12 +1012,13 @@ async function main (): Promise<void> {
     mosquittoPath() // fail before anything runs when the peer's broker is not installed
     const devices = makeDevices(settings.devices)
     // The baseline needs no credentials; it gets the same ids, kinds and payloads.
-    const baseline = await runBaseline(settings, devices.map(function noSecret (d) { return { id: d.id, kind: d.kind, secret: 'unused' } }), tmp)
-    const peer = await runPeerBench(settings, devices.map(function noSecret (d) { return { id: d.id, kind: d.kind, secret: 'unused' } }), tmp)
+    const withoutCredentials = devices.map(function noSecret (d) { return { id: d.id, kind: d.kind, secret: 'unused' } })
+    const baseline = await runBaseline(settings, withoutCredentials, tmp)
+    const peer = await runPeerBench(settings, withoutCredentials, tmp)
     const gw = await runGatewayBench(settings, devices, tmp, cleanups)
     // The alarm phase's open-loop rate on the broker alone: what one message costs without the
     // window's batching (a read and a PUBACK write per message), for the table's CPU rows.
-    const bareOpenLoop = await runBaseline(settings, devices.map(function noSecret (d) { return { id: d.id, kind: d.kind, secret: 'unused' } }), tmp, { ratePerSec: gw.alarm.ratePerSec, durationSec: BARE_OPEN_LOOP_SEC })
+    const bareOpenLoop = await runBaseline(settings, withoutCredentials, tmp, { ratePerSec: gw.alarm.ratePerSec, durationSec: BARE_OPEN_LOOP_SEC })
     const connections = await runConnectionsBench(tmp, gw.influxUrl)
     const peerRatio = peer.storedPerSec === 0 ? 0 : gw.load.ackedPerSec / peer.storedPerSec
     const ratio = baseline.ackedPerSec === 0 ? 0 : gw.load.ackedPerSec / baseline.ackedPerSec
