@@ -73,11 +73,11 @@ export async function readAlarmState (dataDir: string): Promise<EngineSnapshot |
 }
 
 /** Writes `chunks` to `file` atomically: a crash leaves either the old file or the new one. */
-async function replaceFile (file: string, chunks: AsyncIterable<string> | Iterable<string>): Promise<void> {
+async function replaceFile (file: string, chunks: Iterable<string>): Promise<void> {
   const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`
   const handle = await fs.open(temp, 'w', 0o600)
   try {
-    for await (const chunk of chunks) await handle.write(chunk)
+    for (const chunk of chunks) await handle.write(chunk)
     await handle.sync()
   } catch (err) {
     await handle.close()
@@ -106,7 +106,7 @@ export interface StateFileWriter {
  * `minIntervalMs`: the least time between the starts of two writes; changes meanwhile are coalesced
  * into the next one. Bounds the work of a storm of changes (each write encodes the whole file).
  */
-function createStateFileWriter (file: string, content: () => AsyncIterable<string> | Iterable<string>, log: Logger, minIntervalMs = 0): StateFileWriter {
+function createStateFileWriter (file: string, content: () => Iterable<string>, log: Logger, minIntervalMs = 0): StateFileWriter {
   let writing: Promise<void> | undefined
   let isDirty = false
   let lastStartMs = Number.NEGATIVE_INFINITY
