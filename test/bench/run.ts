@@ -924,7 +924,7 @@ function cpuPerMessage (baseline: LoadRun, bareOpenLoop: LoadRun, gw: GatewayRun
   }
 }
 
-function printTable (settings: Settings, baseline: LoadRun, bareOpenLoop: LoadRun, gw: GatewayRun, ratio: number, peer: PeerRun, peerRatio: number, connections: ConnectionsRun): void {
+function printTable (settings: Settings, baseline: LoadRun, perMessage: ReturnType<typeof cpuPerMessage>, gw: GatewayRun, ratio: number, peer: PeerRun, peerRatio: number, connections: ConnectionsRun): void {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
   const rows: [string, string, string][] = [
     ['acked msg/s (QoS 1)', String(baseline.ackedPerSec), String(gw.load.ackedPerSec)],
@@ -961,9 +961,8 @@ function printTable (settings: Settings, baseline: LoadRun, bareOpenLoop: LoadRu
   say(`${'  alarms received / missing'.padEnd(48)}${`${a.probe.all.count} / ${a.probe.missing}`.padStart(22)}   (raise p99 ${a.probe.raised.p99}, clear p99 ${a.probe.cleared.p99} ms)`)
   const q = gw.alarmQuarter
   say(`${`  same at a quarter of the rate (@${q.load.ackedPerSec}/s)`.padEnd(48)}${`${q.probe.all.p50} / ${q.probe.all.p99} / ${q.probe.all.max}`.padStart(22)}   (${q.probe.all.count} alarms, ${q.probe.missing} missing; load's own PUBACK p50/p99 ${q.load.latencyMs.p50} / ${q.load.latencyMs.p99} ms)`)
-  const perMessage = cpuPerMessage(baseline, bareOpenLoop, gw)
   say(`${'  CPU per message, µs of a core: closed loop'.padEnd(48)}${`${String(perMessage.closedLoop.bareAedes)} / ${String(perMessage.closedLoop.gateway)}`.padStart(22)}   bare Aedes / gateway at their throughput; load generator ${String(perMessage.closedLoop.generatorWithBareAedes)} per bare Aedes message, ${String(perMessage.closedLoop.generatorWithGateway)} per gateway message; InfluxDB ${String(perMessage.closedLoop.influxdb)} per gateway message`)
-  say(`${`  same, open loop @${a.load.ackedPerSec}/s`.padEnd(48)}${`${String(perMessage.openLoop.bareAedes)} / ${String(perMessage.openLoop.gateway)}`.padStart(22)}   bare Aedes ${String(bareOpenLoop.brokerCpuPercent)} % CPU, gateway ${String(a.load.brokerCpuPercent)} %, load generator ${String(a.load.generatorCpuPercent)} %, InfluxDB ${String(a.load.databaseCpuPercent)} %, machine ${String(a.load.machineCpuPercent)} % (bare Aedes' PUBACK p99 ${bareOpenLoop.latencyMs.p99} ms)`)
+  say(`${`  same, open loop @${a.load.ackedPerSec}/s`.padEnd(48)}${`${String(perMessage.openLoop.bareAedes)} / ${String(perMessage.openLoop.gateway)}`.padStart(22)}   bare Aedes ${String(perMessage.openLoop.bareAedesCpuPercent)} % CPU, gateway ${String(a.load.brokerCpuPercent)} %, load generator ${String(a.load.generatorCpuPercent)} %, InfluxDB ${String(a.load.databaseCpuPercent)} %, machine ${String(a.load.machineCpuPercent)} % (bare Aedes' PUBACK p99 ${perMessage.openLoop.bareAedesLatencyMs.p99} ms)`)
   const o = gw.outage
   const ingest = o.load.ackedPerSec
   say(`${`outage ${o.outageSec} s @${ingest}/s: RSS before → max during MB`.padEnd(48)}${`${o.rssBeforeMb} → ${o.rssDuringMaxMb} (+${Math.round((o.rssDuringMaxMb - o.rssBeforeMb) * 10) / 10})`.padStart(22)}   ≤ +${TARGETS.outageMemoryMb} MB`)
@@ -1022,7 +1021,8 @@ async function main (): Promise<void> {
     const connections = await runConnectionsBench(tmp, gw.influxUrl)
     const peerRatio = peer.storedPerSec === 0 ? 0 : gw.load.ackedPerSec / peer.storedPerSec
     const ratio = baseline.ackedPerSec === 0 ? 0 : gw.load.ackedPerSec / baseline.ackedPerSec
-    printTable(settings, baseline, bareOpenLoop, gw, ratio, peer, peerRatio, connections)
+    const perMessage = cpuPerMessage(baseline, bareOpenLoop, gw)
+    printTable(settings, baseline, perMessage, gw, ratio, peer, peerRatio, connections)
     const wallSec = Math.round((Date.now() - startedAt.getTime()) / 1000)
     say(`whole run: ${wallSec} s`)
 
@@ -1066,7 +1066,7 @@ async function main (): Promise<void> {
         flushMs: peer.flushMs,
       },
       ratioGatewayToPeer: Math.round(peerRatio * 1000) / 1000,
-      cpuMicrosPerMessage: cpuPerMessage(baseline, bareOpenLoop, gw),
+      cpuMicrosPerMessage: perMessage,
       outage: {
         outageSec: gw.outage.outageSec,
         targetRatePerSec: gw.outage.ratePerSec,
