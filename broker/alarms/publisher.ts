@@ -1,8 +1,9 @@
-// Stage 9, the alarm publisher: alarm state changes → crews (MQTT, retained while open), InfluxDB
-// (an `alarms` point through the durable spool), one log line each, and webhooks. Deliveries of
-// one alarm (device and type) are serialised, so a crew never sees a clear before the raise it
-// clears; different alarms do not wait for each other (a global queue held every raise behind the
-// publishes before it: hundreds of ms under load in `npm run bench`).
+// Stage 9, the alarm publisher: alarm state changes → InfluxDB (an `alarms` point through the
+// durable spool), one log line each, then crews (MQTT, retained while open) and webhooks. Each
+// change's point is appended the moment the change is handed over and is on disk before the change
+// is delivered: no delivery, slow or failed, can hold up or lose the record of a change. Deliveries
+// of one alarm (device and type) are serialised, so a crew never sees a clear before the raise it
+// clears; different alarms do not wait for each other.
 import type { Logger } from '../log.ts'
 import { encodeAlarm } from '../ingest/line-protocol.ts'
 import type { Spool } from '../ingest/spool.ts'
@@ -23,7 +24,7 @@ export interface AlarmPublisher {
   deliver(events: readonly AlarmEvent[]): void
   /** Puts the retained message of each open alarm back (the broker keeps them in memory only). */
   restoreRetained(alarms: readonly AlarmRecord[]): Promise<void>
-  /** Resolves once everything handed to deliver() went out. */
+  /** Resolves once everything handed to deliver() was recorded and went out. */
   flush(): Promise<void>
 }
 
@@ -45,11 +46,20 @@ export function createAlarmPublisher (options: AlarmPublisherOptions): AlarmPubl
     return ts
   }
 
+  /** Logs the change and appends its point; resolves once the point is on disk (or failed, logged). */
+  function record (event: AlarmEvent): Promise<void> {
+    const { alarm } = event
+    log.info({ deviceId: alarm.deviceId, alarmId: alarm.id, type: alarm.type, severity: alarm.severity, state: alarm.state, value: alarm.value, threshold: alarm.threshold, ackedBy: alarm.ackedBy }, LOG_MESSAGE[event.change])
+    const line = encodeAlarm({ ...alarm, tsMs: pointTime(alarm) })
+    return options.spool.append([line]).catch(function notStored (err: unknown) {
+      log.error({ err, deviceId: alarm.deviceId, alarmId: alarm.id }, 'alarm point not stored')
+    })
+  }
+
   async function deliverOne (event: AlarmEvent): Promise<void> {
     const { alarm } = event
     const topic = formatAlarmTopic(alarm)
     const payload = Buffer.from(JSON.stringify(alarm))
-    log.info({ deviceId: alarm.deviceId, alarmId: alarm.id, type: alarm.type, severity: alarm.severity, state: alarm.state, value: alarm.value, threshold: alarm.threshold, ackedBy: alarm.ackedBy }, LOG_MESSAGE[event.change])
     try {
       if (alarm.state === 'cleared') {
         await options.out.publish(topic, payload, false)
@@ -62,17 +72,15 @@ export function createAlarmPublisher (options: AlarmPublisherOptions): AlarmPubl
     }
     options.webhooks?.send(event)
     options.onDelivered?.(event)
-    const line = encodeAlarm({ ...alarm, tsMs: pointTime(alarm) })
-    options.spool.append([line]).catch(function notStored (err: unknown) {
-      log.error({ err, deviceId: alarm.deviceId, alarmId: alarm.id }, 'alarm point not stored')
-    })
   }
 
   return {
     deliver (events) {
       for (const event of events) {
         const key = `${event.alarm.deviceId}\n${event.alarm.type}`
+        const recorded = record(event)
         const next = (chains.get(key) ?? Promise.resolve())
+          .then(function afterRecorded () { return recorded })
           .then(function deliverNext () { return deliverOne(event) })
           .catch(function deliveryFailed (err: unknown) {
             // Never leaves the chain rejected: later changes of this alarm must still go out.

@@ -84,4 +84,18 @@ describe('alarm publisher', () => {
     await publisher.flush()
     expect(out.sent).toEqual(['mh-1:active:coverOpen', 'mh-1:cleared:coverOpen'])
   })
+
+  it('records each change durably before delivering it, whether or not its delivery ever completes', async () => {
+    const out = scriptedOut(new Set(['mh-1', 'mh-2']))
+    const spool = await tempSpool()
+    const publisher = createAlarmPublisher({ out, spool, log: silent })
+    publisher.deliver([{ change: 'raised', alarm: alarm('mh-1', 'active') }, { change: 'raised', alarm: alarm('mh-2', 'active') }])
+    publisher.deliver([{ change: 'cleared', alarm: alarm('mh-1', 'cleared') }])
+    // Every delivery hangs; the three points are on disk all the same.
+    await expect.poll(() => spool.stats().depthRecords).toBe(3)
+    expect(out.sent).toEqual([])
+    out.release()
+    await publisher.flush()
+    expect(out.sent).toEqual(['mh-1:active:coverOpen', 'mh-2:active:coverOpen', 'mh-1:cleared:coverOpen'])
+  })
 })
