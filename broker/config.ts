@@ -84,10 +84,20 @@ export const configSchema = z.object({
   AUTH_BACKOFF_MAX_MS: z.coerce.number().int().min(0).default(10_000),
   /** How long a lockout lasts, s. Default 300. */
   AUTH_LOCKOUT_SEC: positiveInt.default(300),
-  /** Sustained publishes per second per device or crew (token bucket); excess is acknowledged and dropped. Default 100. */
+  /** Sustained publishes per second per device or crew (token bucket); faster ones are paced by delaying their PUBACKs. Default 100. */
   PUBLISH_RATE_PER_SEC: z.coerce.number().positive().default(100),
   /** Token bucket size: publishes allowed in one burst (a backfill after an outage). Default 5,000. */
   PUBLISH_BURST: positiveInt.default(5000),
+  /** Longest a publish above the rate is held before its PUBACK (pacing the device); further ahead it is refused without PUBACK and the connection closed, s. Default 10. */
+  PUBLISH_DELAY_MAX_SEC: z.coerce.number().min(0).max(600).default(10),
+  /** Bytes waiting to be sent to one MQTT client; a client that lets more pile up (does not read) is disconnected. Default 1 MiB. */
+  MQTT_CLIENT_BUFFER_BYTES: positiveInt.min(16 * 1024).default(1024 * 1024),
+  /** How long bytes may wait for one MQTT client without any of them being taken; longer, it is disconnected, s. Default 10. */
+  MQTT_WRITE_STALL_SEC: positiveInt.max(3600).default(10),
+  /** QoS 1 messages queued for one client session (while it is away or has not acknowledged them); beyond it the oldest is dropped. Default 1,000. */
+  MQTT_MAX_QUEUED_MESSAGES: positiveInt.default(1000),
+  /** Persistent sessions (clean = false) one crew account may keep; a new one replaces the least recently connected absent one. Default 10. */
+  MQTT_MAX_SESSIONS_PER_CREW: positiveInt.default(10),
   /** Longest topic name or filter, bytes of UTF-8. Default 256. */
   MAX_TOPIC_BYTES: positiveInt.max(65_535).default(256),
   /** Most levels in a topic name or filter (Aedes caps it at 100). Default 8. */

@@ -18,6 +18,8 @@ export const ERROR_CODES = {
   CSG_TOPIC_FORBIDDEN: 'a client published or subscribed outside its own topics',
   CSG_RULES_INVALID: 'the alarm rules file is invalid (the message names the rule and parameter)',
   CSG_ALARM_STATE_INVALID: 'the saved alarm state in DATA_DIR could not be read',
+  CSG_PROTOCOL_VIOLATION: 'a client broke the MQTT protocol (e.g. packet identifier 0 on a QoS 1 or 2 PUBLISH); its connection was closed',
+  CSG_PUBLISH_RATE: 'a client published further above its rate than the longest delay allows; its connection was closed without acknowledging',
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

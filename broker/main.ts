@@ -2,7 +2,6 @@
 // (listeners → authentication → topic → validation → spool → writer) and closes them in reverse.
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
-import { Aedes } from 'aedes'
 import type { Config } from './config.ts'
 import { GatewayError } from './errors.ts'
 import { acquireLockFile, lockHolder } from './lock-file.ts'
@@ -20,6 +19,7 @@ import { startAlarms } from './alarms/index.ts'
 import { createBrokerOut } from './mqtt/broker-out.ts'
 import type { DeviceIdentity } from './mqtt/authenticate.ts'
 import { createAbuseLimits } from './mqtt/abuse-limits.ts'
+import { startBroker } from './mqtt/broker.ts'
 import { installHooks } from './mqtt/hooks.ts'
 import { startListeners } from './mqtt/listeners.ts'
 import { openRegistry } from './registry/registry.ts'
@@ -104,9 +104,9 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
     }
 
     const abuseLimits = createAbuseLimits(config, metrics, log)
-    const broker = new Aedes({ connectTimeout: abuseLimits.connectTimeoutMs, maxClientsIdLength: 64, heartbeatInterval: 60_000 })
-    await broker.listen()
-    closers.push({ name: 'broker', close: function closeBroker () { return new Promise<void>(function closed (resolve) { broker.close(function done () { resolve() }) }) } })
+    const mqtt = await startBroker(config, metrics, abuseLimits.throttle, log)
+    const broker = mqtt.broker
+    closers.push({ name: 'broker', close () { return mqtt.close() } })
 
     const out = createBrokerOut(broker)
     function publishNotice (device: DeviceIdentity, notice: Notice): void {
@@ -151,6 +151,9 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       metrics,
       log,
       ...abuseLimits.hooks(spool, publishNotice),
+      outgoing: mqtt.outgoing,
+      qos2: mqtt.qos2,
+      crewSessions: mqtt.crewSessions,
       onAcknowledge (crew, alarm, payload) {
         alarms.acknowledge(crew, alarm, payload)
         return Promise.resolve()
@@ -178,6 +181,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       wsPort: config.WS_PORT,
       maxPacketBytes: config.MAX_PACKET_BYTES,
       ...abuseLimits.listeners,
+      outgoing: mqtt.outgoing,
       log,
     })
     closers.push({ name: 'listeners', close () { return listeners.close() } })

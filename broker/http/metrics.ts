@@ -47,10 +47,11 @@ export function createMetrics () {
     influxQuarantined: new Counter({ name: 'citygw_influx_quarantined_lines_total', help: 'Points InfluxDB refused, kept in the quarantine file', registers }),
     limitsExceeded: new Counter({
       name: 'citygw_limits_exceeded_total',
-      help: 'Events refused or slowed by an abuse limit (connections, connections_per_ip, connect_timeout, login_backoff, login_lockout, keepalive, publish_rate, topic_length, topic_depth, subscriptions, packet_size)',
+      help: 'Events refused, slowed or cut by an abuse limit (connections, connections_per_ip, connect_timeout, login_backoff, login_lockout, keepalive, publish_rate, publish_rate_refused, topic_length, topic_depth, subscriptions, packet_size, ack_size, outgoing_buffer, write_stall, queued_messages, persistent_sessions, session_owner)',
       labelNames: ['limit'] as const,
       registers,
     }),
+    protocolErrors: new Counter({ name: 'citygw_protocol_errors_total', help: 'Connections closed for breaking the MQTT protocol, by reason (unacceptable_protocol, packet_id_zero)', labelNames: ['reason'] as const, registers }),
     alarmChanges: new Counter({ name: 'citygw_alarm_changes_total', help: 'Alarm state changes by change (raised, escalated, acknowledged, cleared) and severity', labelNames: ['change', 'severity'] as const, registers }),
     noticesSent: new Counter({ name: 'citygw_notices_total', help: 'Notices published on devices/{id}/errors', labelNames: ['type'] as const, registers }),
     apiSignIns: new Counter({ name: 'citygw_api_sign_ins_total', help: 'Console/API sign-ins (POST /api/session) by outcome (ok, refused)', labelNames: ['outcome'] as const, registers }),

@@ -14,7 +14,7 @@ import { createRateLimitRecorder } from './rate-limit-record.ts'
 type LimitConfig = Pick<Config,
   'TLS_CA' | 'TLS_CLIENT_AUTH' | 'MAX_CONNECTIONS' | 'MAX_CONNECTIONS_PER_IP' | 'MQTT_CONNECT_TIMEOUT_MS' |
   'MQTT_KEEPALIVE_MAX_SEC' | 'AUTH_FAILURES_BEFORE_BACKOFF' | 'AUTH_FAILURES_BEFORE_LOCKOUT' | 'AUTH_FAILURE_WINDOW_SEC' |
-  'AUTH_BACKOFF_MAX_MS' | 'AUTH_LOCKOUT_SEC' | 'PUBLISH_RATE_PER_SEC' | 'PUBLISH_BURST' | 'MAX_TOPIC_BYTES' |
+  'AUTH_BACKOFF_MAX_MS' | 'AUTH_LOCKOUT_SEC' | 'PUBLISH_RATE_PER_SEC' | 'PUBLISH_BURST' | 'PUBLISH_DELAY_MAX_SEC' | 'MAX_TOPIC_BYTES' |
   'MAX_TOPIC_LEVELS' | 'MAX_SUBSCRIPTIONS_PER_CLIENT' | 'LIMIT_LOG_INTERVAL_SEC'>
 
 const LIMIT_MESSAGES = {
@@ -29,7 +29,7 @@ export function createAbuseLimits (config: LimitConfig, metrics: Metrics, rootLo
   const throttle = createLogThrottle(config.LIMIT_LOG_INTERVAL_SEC * 1000)
   const limiter = createConnectionLimiter({ maxTotal: config.MAX_CONNECTIONS, maxPerIp: config.MAX_CONNECTIONS_PER_IP })
 
-  const listeners: Pick<ListenerOptions, 'tlsCa' | 'tlsClientAuth' | 'connectTimeoutMs' | 'limiter' | 'onLimit'> = {
+  const listeners: Pick<ListenerOptions, 'tlsCa' | 'tlsClientAuth' | 'connectTimeoutMs' | 'limiter' | 'onLimit' | 'onUnacceptableProtocol'> = {
     tlsCa: config.TLS_CA,
     tlsClientAuth: config.TLS_CLIENT_AUTH,
     connectTimeoutMs: config.MQTT_CONNECT_TIMEOUT_MS,
@@ -40,6 +40,11 @@ export function createAbuseLimits (config: LimitConfig, metrics: Metrics, rootLo
       if (suppressed === undefined) return
       const max = limit === 'connections' ? config.MAX_CONNECTIONS : limit === 'connections_per_ip' ? config.MAX_CONNECTIONS_PER_IP : undefined
       log.warn({ ip, reason: limit, max, suppressedSinceLast: suppressed }, LIMIT_MESSAGES[limit])
+    },
+    onUnacceptableProtocol (ip) {
+      metrics.protocolErrors.inc({ reason: 'unacceptable_protocol' })
+      const suppressed = throttle.take(`unacceptable_protocol:${ip}`)
+      if (suppressed !== undefined) log.warn({ ip, reason: 'unacceptable_protocol', suppressedSinceLast: suppressed }, 'CONNECT with a protocol level other than MQTT 3.1.1 or 3.1: answered with CONNACK 0x01 and closed')
     },
   }
 
@@ -53,6 +58,7 @@ export function createAbuseLimits (config: LimitConfig, metrics: Metrics, rootLo
         maxSubscriptions: config.MAX_SUBSCRIPTIONS_PER_CLIENT,
         publishRatePerSec: config.PUBLISH_RATE_PER_SEC,
         publishBurst: config.PUBLISH_BURST,
+        publishDelayMaxMs: config.PUBLISH_DELAY_MAX_SEC * 1000,
         logIntervalMs: config.LIMIT_LOG_INTERVAL_SEC * 1000,
         authBackoffAfter: config.AUTH_FAILURES_BEFORE_BACKOFF,
         authLockoutAfter: config.AUTH_FAILURES_BEFORE_LOCKOUT,
@@ -65,10 +71,11 @@ export function createAbuseLimits (config: LimitConfig, metrics: Metrics, rootLo
         publishNotice,
         ratePerSec: config.PUBLISH_RATE_PER_SEC,
         burst: config.PUBLISH_BURST,
+        maxDelaySec: config.PUBLISH_DELAY_MAX_SEC,
         logIntervalSec: config.LIMIT_LOG_INTERVAL_SEC,
       }),
     }
   }
 
-  return { listeners, hooks, connectTimeoutMs: config.MQTT_CONNECT_TIMEOUT_MS }
+  return { listeners, hooks, throttle, connectTimeoutMs: config.MQTT_CONNECT_TIMEOUT_MS }
 }

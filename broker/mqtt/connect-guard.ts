@@ -1,10 +1,12 @@
 // One CONNECT → admitted Identity or a refusal with its CONNACK code and delay: keepalive bounds,
-// failed-login lockout and backoff around authenticateClient. Counts and logs (once per offender
-// and period) here; hooks.ts only turns the decision into Aedes' callback.
+// failed-login lockout and backoff around authenticateClient, then what the identity may ask for
+// at CONNECT (a will, a client id, a persistent session). Counts and logs (once per offender and
+// period) here; hooks.ts only turns the decision into Aedes' callback.
 import type { Metrics } from '../http/metrics.ts'
 import type { Logger } from '../log.ts'
 import type { Registry } from '../registry/registry.ts'
 import { authenticateClient, type Identity } from './authenticate.ts'
+import type { CrewSessions } from './crew-sessions.ts'
 import { createLoginGuard, type LogThrottle, type LoginGuardOptions } from './limits.ts'
 
 export interface ConnectAttempt {
@@ -14,6 +16,10 @@ export interface ConnectAttempt {
   keepaliveSec: number | undefined
   ip: string
   clientCertCn: string | undefined
+  /** Topic of the CONNECT's will message, if it has one. */
+  willTopic: string | undefined
+  /** The CONNECT's clean-session flag. */
+  clean: boolean
 }
 
 export type ConnectDecision =
@@ -28,6 +34,7 @@ export interface ConnectGuardOptions {
   throttle: LogThrottle
   keepaliveMaxSec: number
   login: LoginGuardOptions
+  crewSessions: CrewSessions
 }
 
 export function createConnectGuard (options: ConnectGuardOptions) {
@@ -41,6 +48,36 @@ export function createConnectGuard (options: ConnectGuardOptions) {
       log.warn({ clientId: attempt.clientId, username: attempt.username, ip: attempt.ip, reason, suppressedSinceLast: suppressed, ...detail }, 'connection refused')
     }
     return { ok: false, reason, returnCode, delayMs }
+  }
+
+  /** What an authenticated client may not ask for at CONNECT, if it asked for it. */
+  function refusedRequest (identity: Identity, attempt: ConnectAttempt): { reason: string; returnCode: 2 | 5 } | undefined {
+    // A will is published by the gateway on the client's behalf when the connection drops: a device
+    // may leave one on its own topics; a crew's could only be an acknowledgement nobody typed.
+    if (attempt.willTopic !== undefined) {
+      const isOwn = identity.role === 'device' && (attempt.willTopic === identity.topics.status || attempt.willTopic === identity.topics.telemetry)
+      if (!isOwn) {
+        metrics.aclDenials.inc({ action: 'will' })
+        return { reason: 'will_forbidden', returnCode: 5 }
+      }
+    }
+    if (identity.role === 'device') return undefined
+    // A crew's client id must not take over a device's connection (Aedes closes the older one).
+    if (registry.getDevice(attempt.clientId) !== undefined) return { reason: 'client_id_of_a_device', returnCode: 2 }
+    if (attempt.clean) {
+      options.crewSessions.ended(attempt.clientId)
+      return undefined
+    }
+    const admission = options.crewSessions.admit(identity.name, attempt.clientId)
+    if (!admission.ok) {
+      metrics.limitsExceeded.inc({ limit: admission.reason === 'persistent_sessions' ? 'persistent_sessions' : 'session_owner' })
+      return { reason: admission.reason, returnCode: admission.reason === 'persistent_sessions' ? 5 : 2 }
+    }
+    if (admission.replaced !== undefined) {
+      metrics.limitsExceeded.inc({ limit: 'persistent_sessions' })
+      identity.log.info({ replacedClientId: admission.replaced, reason: 'persistent_sessions', max: options.crewSessions.maxPerCrew }, 'persistent session replaces the crew\'s least recently connected one')
+    }
+    return undefined
   }
 
   return {
@@ -61,6 +98,8 @@ export function createConnectGuard (options: ConnectGuardOptions) {
       const outcome = authenticateClient(registry, log, attempt.clientId, attempt.username, attempt.password, attempt.clientCertCn)
       if (outcome.ok) {
         const identity = outcome.identity
+        const refusal = refusedRequest(identity, attempt)
+        if (refusal !== undefined) return refuse(attempt, refusal.reason, refusal.returnCode)
         logins.succeeded(attempt.ip, identity.role === 'device' ? identity.id : identity.name)
         return outcome
       }

@@ -1,7 +1,9 @@
-// The only file that speaks Aedes' callback API: authenticate, authorizePublish and
-// authorizeSubscribe adapt to the promise-based stages here, once (STYLE.md §9.3).
+// The only file that speaks Aedes' callback API: authenticate, authorizePublish, authorizeSubscribe
+// and authorizeForward adapt to the promise-based stages here, once.
 // A telemetry publish is handed to ingest inside authorizePublish, because Aedes 1.x writes the
 // QoS 1 PUBACK right after that callback (lib/handlers/publish.js), before any subscriber runs.
+// What clients publish to the gateway (telemetry, status, acknowledgements) is consumed here and
+// never routed to other clients nor retained.
 import type { Aedes, AuthenticateError, Client, PublishPacket, Subscription } from 'aedes'
 import { GatewayError, isGatewayError } from '../errors.ts'
 import type { Metrics } from '../http/metrics.ts'
@@ -11,9 +13,18 @@ import type { Registry } from '../registry/registry.ts'
 import type { CrewIdentity, DeviceIdentity, Identity } from './authenticate.ts'
 import { createConnectGuard } from './connect-guard.ts'
 import { connectionInfoOf } from './connection-info.ts'
+import type { CrewSessions } from './crew-sessions.ts'
 import { createLogThrottle, type LogThrottle } from './limits.ts'
+import type { OutgoingGuard } from './outgoing-guard.ts'
+import type { Qos2Duplicates } from './qos2-duplicates.ts'
 import { createRateLimiter } from './rate-limit.ts'
 import { isCrewSubscriptionAllowed, isOwnSubscription, parseAckTopic, topicLimitExceeded, type AlarmTopic } from './topics.ts'
+
+/**
+ * Largest acknowledgement payload: `{"note": …}` with a note of at most 500 characters, each
+ * escaped to at most six bytes. Larger ones are ignored, never parsed.
+ */
+export const MAX_ACK_PAYLOAD_BYTES = 4096
 
 export interface HookOptions {
   registry: Registry
@@ -22,11 +33,16 @@ export interface HookOptions {
   log: Logger
   /** A crew acknowledged an alarm (the alarm engine decides whether it may). */
   onAcknowledge?(crew: CrewIdentity, alarm: AlarmTopic, payload: Buffer): Promise<void>
-  /** A device went over its publish rate (first time in a log period): record it and tell the device. */
-  onRateLimited?(device: DeviceIdentity, payload: Buffer, droppedSinceLast: number): Promise<void>
+  /** A device's publish was refused over its rate (first time in a log period): record it and tell the device. */
+  onRateLimited?(device: DeviceIdentity, payload: Buffer, refusedSinceLast: number): Promise<void>
   limits?: Partial<HookLimits>
   /** Shared with the listeners, so one offender is logged once per period. */
   throttle?: LogThrottle
+  /** Cuts clients that do not read what is sent to them. */
+  outgoing?: OutgoingGuard
+  /** QoS 2 retransmissions already ingested. */
+  qos2: Qos2Duplicates
+  crewSessions: CrewSessions
 }
 
 /** Abuse limits applied in the hooks; defaults as in broker/config.ts. */
@@ -37,6 +53,8 @@ export interface HookLimits {
   maxSubscriptions: number
   publishRatePerSec: number
   publishBurst: number
+  /** Longest a publish above the rate is held before its PUBACK; further ahead it is refused. */
+  publishDelayMaxMs: number
   logIntervalMs: number
   authBackoffAfter: number
   authLockoutAfter: number
@@ -52,6 +70,7 @@ export const HOOK_LIMIT_DEFAULTS: Readonly<HookLimits> = Object.freeze({
   maxSubscriptions: 32,
   publishRatePerSec: 100,
   publishBurst: 5000,
+  publishDelayMaxMs: 10_000,
   logIntervalMs: 60_000,
   authBackoffAfter: 5,
   authLockoutAfter: 20,
@@ -72,20 +91,21 @@ function connectRefusal (reason: string, returnCode: 2 | 4 | 5): AuthenticateErr
 }
 
 export function installHooks (broker: Aedes, options: HookOptions): BrokerHooks {
-  const { registry, ingest, metrics } = options
+  const { registry, ingest, metrics, qos2, crewSessions } = options
   const log = options.log.child({ module: 'mqtt' })
   const identities = new WeakMap<Client, Identity>()
   const clientsByName = new Map<string, Set<Client>>()
   const limits: HookLimits = { ...HOOK_LIMIT_DEFAULTS, ...options.limits }
   const throttle = options.throttle ?? createLogThrottle(limits.logIntervalMs)
-  const keepalives = new WeakMap<Client, number>()
+  const connects = new WeakMap<Client, { keepaliveSec: number; willTopic: string | undefined; clean: boolean }>()
   const subscriptions = new WeakMap<Client, Set<string>>()
-  const rates = createRateLimiter({ ratePerSec: limits.publishRatePerSec, burst: limits.publishBurst })
+  const rates = createRateLimiter({ ratePerSec: limits.publishRatePerSec, burst: limits.publishBurst, maxDelayMs: limits.publishDelayMaxMs })
   const guard = createConnectGuard({
     registry,
     metrics,
     log,
     throttle,
+    crewSessions,
     keepaliveMaxSec: limits.keepaliveMaxSec,
     login: {
       backoffAfter: limits.authBackoffAfter,
@@ -96,10 +116,11 @@ export function installHooks (broker: Aedes, options: HookOptions): BrokerHooks 
     },
   })
 
-  // Telemetry and status are for the gateway alone: no client may subscribe to them (CONTRACT.md),
-  // so Aedes' routing after the PUBACK (retained store, offline queues, emitter, 'publish' event)
-  // would only cost: about 9 % of the gateway's CPU under load (`npm run bench`, profiled). A
-  // packet the hooks consumed ends here; everything else is routed as usual.
+  // Telemetry, status and acknowledgements are for the gateway alone: no client may receive them,
+  // and Aedes' routing after the PUBACK (retained store, offline queues, emitter, 'publish' event)
+  // would hand them on (a crew's retained "ack" reached every crew) and cost about 9 % of the
+  // gateway's CPU under load (`npm run bench`, profiled). A packet the hooks consumed ends here;
+  // what the gateway itself publishes (alarms, notices) is routed as usual.
   const consumed = new WeakSet<PublishPacket>()
   // aedes.js calls publish(packet, client, done) internally; its types only know (packet, done).
   const route = broker.publish.bind(broker) as unknown as (packet: PublishPacket, client: Client | null, done?: (err?: Error) => void) => void
@@ -118,19 +139,22 @@ export function installHooks (broker: Aedes, options: HookOptions): BrokerHooks 
   })
 
   broker.preConnect = function preConnect (client, packet, callback) {
-    keepalives.set(client, packet.keepalive ?? 0)
+    connects.set(client, { keepaliveSec: packet.keepalive ?? 0, willTopic: packet.will?.topic, clean: packet.clean !== false })
     callback(null, true)
   }
 
   broker.authenticate = function authenticate (client, username, password, callback) {
     const info = connectionInfoOf(client.conn)
+    const connect = connects.get(client)
     const decision = guard.decide({
       clientId: client.id,
       username: username ?? undefined,
       password: password ?? undefined,
-      keepaliveSec: keepalives.get(client),
+      keepaliveSec: connect?.keepaliveSec,
       ip: info.remoteAddress,
       clientCertCn: info.clientCertCn,
+      willTopic: connect?.willTopic,
+      clean: connect?.clean ?? true,
     })
     if (!decision.ok) {
       const { reason, returnCode, delayMs } = decision
@@ -166,8 +190,13 @@ export function installHooks (broker: Aedes, options: HookOptions): BrokerHooks 
 
   broker.authorizePublish = function authorizePublish (client, packet: PublishPacket, callback) {
     const identity = client === null ? undefined : identities.get(client)
-    if (identity === undefined) {
+    if (client === null || identity === undefined) {
       callback(new Error('not authenticated'))
+      return
+    }
+    if (packet.qos > 0 && (packet.messageId === undefined || packet.messageId === 0)) {
+      // [MQTT-2.3.1-1]: a QoS 1 or 2 PUBLISH carries a non-zero packet identifier; PUBACK 0 is no answer.
+      refuseProtocol(identity, 'packet_id_zero', callback)
       return
     }
     const topicLimit = topicLimitExceeded(packet.topic, limits.maxTopicBytes, limits.maxTopicLevels)
@@ -176,51 +205,98 @@ export function installHooks (broker: Aedes, options: HookOptions): BrokerHooks 
       denyPublish(identity, packet.topic.slice(0, limits.maxTopicBytes), callback, topicLimit)
       return
     }
+    const ack = identity.role === 'crew' ? parseAckTopic(packet.topic) : undefined
     const isOwnPublish = identity.role === 'device'
       ? packet.topic === identity.topics.telemetry || packet.topic === identity.topics.status
-      : parseAckTopic(packet.topic) !== undefined
-    if (isOwnPublish && !rates.take(nameOf(identity))) {
-      if (identity.role === 'device') consumed.add(packet)
-      dropOverRate(identity, toBuffer(packet.payload), callback)
+      : ack !== undefined && options.onAcknowledge !== undefined && isCrewSubscriptionAllowed(identity.districts, `alarms/${ack.district}/#`)
+    if (!isOwnPublish) {
+      denyPublish(identity, packet.topic, callback)
       return
+    }
+    consumed.add(packet)
+    const messageId = packet.qos === 2 ? packet.messageId : undefined
+    if (messageId === undefined) {
+      pace(client, identity, packet, callback)
+      return
+    }
+    qos2.isDuplicate(client, messageId).then(
+      function checkedDuplicate (isDuplicate) {
+        // Aedes answers a duplicate with PUBREC again and publishes nothing.
+        if (isDuplicate) callback(null)
+        else pace(client, identity, packet, callback)
+      },
+      function duplicateCheckFailed (err: unknown) { callback(err instanceof Error ? err : new Error(String(err))) },
+    )
+  }
+
+  /** Within the client's rate: consume now; above it: later (the PUBACK waits), or refuse. */
+  function pace (client: Client, identity: Identity, packet: PublishPacket, callback: (err: Error | null) => void): void {
+    const delayMs = rates.reserve(nameOf(identity))
+    if (delayMs === 0) {
+      consume(client, identity, packet, callback)
+      return
+    }
+    if (delayMs === undefined) {
+      refuseOverRate(identity, toBuffer(packet.payload), callback)
+      return
+    }
+    metrics.limitsExceeded.inc({ limit: 'publish_rate' })
+    const suppressed = throttle.take(`publish_rate:${nameOf(identity)}`)
+    if (suppressed !== undefined) {
+      identity.log.warn({ reason: 'publish_rate', ratePerSec: limits.publishRatePerSec, burst: limits.publishBurst, delayMs, delayedSinceLast: suppressed }, 'publish rate exceeded: acknowledging later')
+    }
+    setTimeout(function paced () {
+      // Gone meanwhile: it never got its PUBACK and sends the message again.
+      if (client.closed) callback(new Error('connection closed'))
+      else consume(client, identity, packet, callback)
+    }, delayMs)
+  }
+
+  /** A publish to the client's own topics, ingested or applied before its PUBACK. */
+  function consume (client: Client, identity: Identity, packet: PublishPacket, callback: (err: Error | null) => void): void {
+    const messageId = packet.qos === 2 ? packet.messageId : undefined
+    if (messageId !== undefined) qos2.begin(client, messageId)
+    function done (err: Error | null): void {
+      callback(err)
+      if (messageId !== undefined) qos2.end(client, messageId)
     }
     if (identity.role === 'device') {
-      if (packet.topic === identity.topics.telemetry) {
-        ingest.handleTelemetry(identity, toBuffer(packet.payload)).then(
-          function telemetryDurable () {
-            consumed.add(packet)
-            callback(null)
-          },
-          function telemetryFailed (err: unknown) {
-            const isFull = isGatewayError(err, 'CSG_SPOOL_FULL')
-            if (isFull) metrics.spoolFullRefusals.inc()
-            const suppressed = throttle.take(`not_stored:${identity.id}`)
-            if (suppressed !== undefined) {
-              identity.log.error({ err, reason: isFull ? 'spool_full' : 'not_stored', suppressedSinceLast: suppressed }, 'telemetry not stored; closing the connection so the device retries')
-            }
-            callback(err instanceof Error ? err : new Error(String(err)))
-          },
-        )
-        return
-      }
-      if (packet.topic === identity.topics.status) {
-        consumed.add(packet)
-        callback(null)
-        return
-      }
-      denyPublish(identity, packet.topic, callback)
+      if (packet.topic === identity.topics.telemetry) ingestTelemetry(identity, packet, done)
+      else done(null) // status: nothing is kept of it yet
       return
     }
-    const alarm = parseAckTopic(packet.topic)
-    if (alarm === undefined || options.onAcknowledge === undefined ||
-      !isCrewSubscriptionAllowed(identity.districts, `alarms/${alarm.district}/#`)) {
-      denyPublish(identity, packet.topic, callback)
+    acknowledge(identity, packet, done)
+  }
+
+  function ingestTelemetry (device: DeviceIdentity, packet: PublishPacket, callback: (err: Error | null) => void): void {
+    ingest.handleTelemetry(device, toBuffer(packet.payload)).then(
+      function telemetryDurable () { callback(null) },
+      function telemetryFailed (err: unknown) {
+        const isFull = isGatewayError(err, 'CSG_SPOOL_FULL')
+        if (isFull) metrics.spoolFullRefusals.inc()
+        const suppressed = throttle.take(`not_stored:${device.id}`)
+        if (suppressed !== undefined) {
+          device.log.error({ err, reason: isFull ? 'spool_full' : 'not_stored', suppressedSinceLast: suppressed }, 'telemetry not stored; closing the connection so the device retries')
+        }
+        callback(err instanceof Error ? err : new Error(String(err)))
+      },
+    )
+  }
+
+  function acknowledge (crew: CrewIdentity, packet: PublishPacket, callback: (err: Error | null) => void): void {
+    const alarm = parseAckTopic(packet.topic) as AlarmTopic
+    const payload = toBuffer(packet.payload)
+    if (payload.length > MAX_ACK_PAYLOAD_BYTES) {
+      metrics.limitsExceeded.inc({ limit: 'ack_size' })
+      const suppressed = throttle.take(`ack_size:${crew.name}`)
+      if (suppressed !== undefined) crew.log.warn({ topic: packet.topic, reason: 'ack_too_large', bytes: payload.length, maxBytes: MAX_ACK_PAYLOAD_BYTES, suppressedSinceLast: suppressed }, 'acknowledgement ignored')
+      callback(null)
       return
     }
-    options.onAcknowledge(identity, alarm, toBuffer(packet.payload)).then(
+    options.onAcknowledge?.(crew, alarm, payload).then(
       function acknowledged () { callback(null) },
       function acknowledgeFailed (err: unknown) {
-        identity.log.error({ err, topic: packet.topic }, 'acknowledgement failed')
+        crew.log.error({ err, topic: packet.topic }, 'acknowledgement failed')
         callback(err instanceof Error ? err : new Error(String(err)))
       },
     )
@@ -233,26 +309,35 @@ export function installHooks (broker: Aedes, options: HookOptions): BrokerHooks 
     callback(new GatewayError('CSG_TOPIC_FORBIDDEN', `${identity.role} may not publish to ${topic}`))
   }
 
-  // QoS 1 semantics: the excess message is acknowledged and dropped, so the device does not send it
-  // again forever; the first drop of each log period is recorded durably (a `rejected` point) before
-  // its PUBACK, and the device is told on its errors topic.
-  function dropOverRate (identity: Identity, payload: Buffer, callback: (err: Error | null) => void): void {
-    metrics.limitsExceeded.inc({ limit: 'publish_rate' })
-    const suppressed = throttle.take(`publish_rate:${nameOf(identity)}`)
+  function refuseProtocol (identity: Identity, reason: string, callback: (err: Error) => void): void {
+    metrics.protocolErrors.inc({ reason })
+    const suppressed = throttle.take(`protocol:${nameOf(identity)}`)
+    if (suppressed !== undefined) identity.log.warn({ reason, suppressedSinceLast: suppressed }, 'protocol violation; closing the connection')
+    callback(new GatewayError('CSG_PROTOCOL_VIOLATION', `${reason}`))
+  }
+
+  // A client further ahead of its rate than the longest delay gets no PUBACK and loses its
+  // connection: it keeps the message and sends it again after reconnecting, so nothing it was told
+  // is stored gets lost. The first refusal of each log period is recorded durably (a `rejected`
+  // point) and the device told on its errors topic.
+  function refuseOverRate (identity: Identity, payload: Buffer, callback: (err: Error) => void): void {
+    metrics.limitsExceeded.inc({ limit: 'publish_rate_refused' })
+    const refusal = new GatewayError('CSG_PUBLISH_RATE', `${identity.role} publishes above ${limits.publishRatePerSec}/s beyond the longest delay of ${limits.publishDelayMaxMs} ms`)
+    const suppressed = throttle.take(`publish_rate_refused:${nameOf(identity)}`)
     if (suppressed === undefined) {
-      callback(null)
+      callback(refusal)
       return
     }
-    identity.log.warn({ reason: 'publish_rate', ratePerSec: limits.publishRatePerSec, burst: limits.publishBurst, droppedSinceLast: suppressed }, 'publish rate exceeded: dropping messages above it')
+    identity.log.warn({ reason: 'publish_rate', ratePerSec: limits.publishRatePerSec, burst: limits.publishBurst, maxDelayMs: limits.publishDelayMaxMs, refusedSinceLast: suppressed }, 'publish rate exceeded beyond the longest delay: closing the connection without acknowledging')
     if (identity.role !== 'device' || options.onRateLimited === undefined) {
-      callback(null)
+      callback(refusal)
       return
     }
     options.onRateLimited(identity, payload, suppressed).then(
-      function rateLimitRecorded () { callback(null) },
+      function rateLimitRecorded () { callback(refusal) },
       function rateLimitNotRecorded (err: unknown) {
         identity.log.warn({ err }, 'could not record the rate-limited message')
-        callback(null)
+        callback(refusal)
       },
     )
   }
@@ -269,7 +354,8 @@ export function installHooks (broker: Aedes, options: HookOptions): BrokerHooks 
       : isCrewSubscriptionAllowed(identity.districts, subscription.topic))
     if (!allowed) {
       metrics.aclDenials.inc({ action: 'subscribe' })
-      identity?.log.warn({ topic: subscription.topic, reason: 'not_own_topic' }, 'subscription refused')
+      const suppressed = identity === undefined ? undefined : throttle.take(`subscribe_refused:${nameOf(identity)}`)
+      if (suppressed !== undefined) identity?.log.warn({ topic: subscription.topic, reason: 'not_own_topic', suppressedSinceLast: suppressed }, 'subscription refused')
       callback(null, null) // SUBACK 0x80 for this filter; the connection stays up
       return
     }
@@ -291,6 +377,21 @@ export function installHooks (broker: Aedes, options: HookOptions): BrokerHooks 
     const suppressed = identity === undefined ? undefined : throttle.take(`subscribe_limit:${nameOf(identity)}`)
     if (suppressed !== undefined) identity?.log.warn({ topic, reason: limit, max: limit === 'subscriptions' ? limits.maxSubscriptions : undefined, suppressedSinceLast: suppressed }, 'subscription refused')
     callback(null, null)
+  }
+
+  // Every message on its way to a client passes here, also what a persistent session queued: only
+  // what the client may subscribe to now goes out (a session resumed under another account's
+  // client id, or a crew whose districts changed, gets nothing else), and a client that does not
+  // read what it was sent is cut before its buffer grows further.
+  broker.authorizeForward = function authorizeForward (client, packet) {
+    const identity = identities.get(client)
+    if (identity === undefined) return null
+    const mayReceive = identity.role === 'device'
+      ? packet.topic === identity.topics.errors || packet.topic.startsWith(identity.topics.commandsPrefix)
+      : isCrewSubscriptionAllowed(identity.districts, packet.topic)
+    if (!mayReceive) return null
+    if (options.outgoing !== undefined && !options.outgoing.admits(client.conn)) return null
+    return packet
   }
 
   broker.on('unsubscribe', function forgetSubscriptions (filters: string[], client: Client) {
@@ -323,6 +424,7 @@ export function installHooks (broker: Aedes, options: HookOptions): BrokerHooks 
         }
         ingest.forgetDevice(name)
         rates.forget(name)
+        if (registry.getCrew(name) === undefined) crewSessions.forget(name)
       }
     },
   }

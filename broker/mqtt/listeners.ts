@@ -11,6 +11,7 @@ import type { Aedes } from 'aedes'
 import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws'
 import type { Logger } from '../log.ts'
 import { attachConnectionInfo, type ConnectionInfo } from './connection-info.ts'
+import { guardProtocolLevel } from './connect-preflight.ts'
 import type { ConnectionLimiter } from './limits.ts'
 import { guardPacketSize, PacketSizeCounter } from './packet-size-guard.ts'
 import { lightenParserBuffer } from './parser-buffer.ts'
@@ -32,6 +33,10 @@ export interface ListenerOptions {
   limiter?: ConnectionLimiter | undefined
   /** A limit refused or cut a connection (for metrics and throttled logs). */
   onLimit?(limit: 'connections' | 'connections_per_ip' | 'packet_size' | 'tls_handshake', ip: string): void
+  /** Bounds what waits to be sent to each connection. */
+  outgoing?: { watch(stream: Duplex): void } | undefined
+  /** A CONNECT asked for a protocol level this broker does not speak (answered with CONNACK 0x01). */
+  onUnacceptableProtocol?(ip: string): void
   log: Logger
 }
 
@@ -79,6 +84,7 @@ export async function startListeners (broker: Aedes, options: ListenerOptions): 
     })
     open.add(stream)
     stream.once('close', function forget () { open.delete(stream) })
+    options.outgoing?.watch(stream)
     const client = broker.handle(stream, req)
     if (!lightenParserBuffer(client) && !hasWarnedParser) {
       hasWarnedParser = true
@@ -88,6 +94,7 @@ export async function startListeners (broker: Aedes, options: ListenerOptions): 
       onLimit('packet_size', info.remoteAddress)
       stream.destroy()
     })
+    guardProtocolLevel(client, stream, function unacceptableProtocol () { options.onUnacceptableProtocol?.(info.remoteAddress) })
   }
 
   function acceptTcp (socket: Socket): void {

@@ -87,30 +87,50 @@ describe('publish rate, topics and subscriptions', () => {
     influx = await startInfluxDb1({ databases: ['city'] })
     closers.push(() => influx.close())
     gw = await gateway({
-      INFLUX_URL: influx.url, INFLUX_API: 'v1', PUBLISH_RATE_PER_SEC: '1', PUBLISH_BURST: '3',
+      INFLUX_URL: influx.url, INFLUX_API: 'v1', PUBLISH_RATE_PER_SEC: '1', PUBLISH_BURST: '3', PUBLISH_DELAY_MAX_SEC: '2',
       MAX_SUBSCRIPTIONS_PER_CLIENT: '3', MAX_TOPIC_LEVELS: '5', MAX_TOPIC_BYTES: '64',
     })
     closers.push(async () => { await Promise.all(clients.map((c) => c.endAsync(true))) })
   })
 
-  it('acknowledges and drops messages above the rate, records one rejected point and tells the device once', async () => {
+  it('acknowledges messages above the rate later instead of dropping them: every acknowledged reading is stored', async () => {
     const { secret } = await registerDevice(gw.dataDir, 'flood-1', 'manhole')
     await gw.gateway.reloadRegistry()
     const client = await connectDevice(gw.mqttUrl, 'flood-1', secret)
     clients.push(client)
-    const errors = await collect(client, 'devices/flood-1/errors')
     const base = Date.now() - 60_000
-    await Promise.all(Array.from({ length: 10 }, (_, i) => client.publishAsync('devices/flood-1/telemetry', JSON.stringify({ ts: base + i, coverAngle: 1 }), { qos: 1 })))
-    await errors.waitFor(1)
-    expect(errors.json(0)).toMatchObject({ status: 'rejected', reason: 'rate_limited' })
-    const stored = await eventually(() => influx.query("SELECT count(coverAngle) FROM manhole WHERE device_id = 'flood-1'", 'city'), (r) => r[0]?.series !== undefined, { what: 'stored readings' })
-    expect(Number(stored[0]?.series?.[0]?.values[0]?.[1])).toBeLessThanOrEqual(4)
-    const rejected = await eventually(() => influx.query("SELECT count(payload) FROM rejected WHERE reason = 'rate_limited'", 'city'), (r) => r[0]?.series !== undefined, { what: 'the rate_limited point' })
-    expect(rejected[0]?.series?.[0]?.values[0]?.[1]).toBe(1)
-    expect(await limitCount(gw, 'publish_rate')).toBeGreaterThanOrEqual(6)
-    await new Promise((resolve) => setTimeout(resolve, 200))
-    expect(errors.messages).toHaveLength(1)
+    const started = Date.now()
+    // Burst 3, then 1/s: the 4th and 5th PUBACKs come about 1 s and 2 s later.
+    await Promise.all(Array.from({ length: 5 }, (_, i) => client.publishAsync('devices/flood-1/telemetry', JSON.stringify({ ts: base + i, coverAngle: 1 }), { qos: 1 })))
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1500)
+    const stored = await eventually(() => influx.query("SELECT count(coverAngle) FROM manhole WHERE device_id = 'flood-1'", 'city'), (r) => r[0]?.series?.[0]?.values[0]?.[1] === 5, { what: 'all 5 readings' })
+    expect(stored[0]?.series?.[0]?.values[0]?.[1]).toBe(5)
+    expect(await limitCount(gw, 'publish_rate')).toBeGreaterThanOrEqual(2)
     expect(client.connected).toBe(true)
+  })
+
+  it('refuses without PUBACK what lies beyond the longest delay, closes the connection and records it once', async () => {
+    const { secret } = await registerDevice(gw.dataDir, 'flood-2', 'manhole')
+    await gw.gateway.reloadRegistry()
+    const client = await connectDevice(gw.mqttUrl, 'flood-2', secret)
+    clients.push(client)
+    const closed = new Promise<void>((resolve) => { client.once('close', () => { resolve() }) })
+    let pubacks = 0
+    client.on('packetreceive', (packet) => { if (packet.cmd === 'puback') pubacks++ })
+    const base = Date.now() - 60_000
+    const publish = (i: number): Promise<unknown> => client.publishAsync('devices/flood-2/telemetry', JSON.stringify({ ts: base + i, coverAngle: 2 }), { qos: 1 }).catch(() => undefined)
+    await Promise.all([0, 1, 2].map(publish)) // the burst
+    // Two more fit in the 2 s of delay; the next would wait 3 s and is refused: the connection closes.
+    for (let i = 3; i < 8; i++) void publish(i)
+    await closed
+    // Only the burst was acknowledged; the delayed ones found the connection gone and were not stored.
+    const rejected = await eventually(() => influx.query("SELECT count(payload) FROM rejected WHERE reason = 'rate_limited' AND device_id = 'flood-2'", 'city'), (r) => r[0]?.series !== undefined, { what: 'the rate_limited point' })
+    expect(rejected[0]?.series?.[0]?.values[0]?.[1]).toBe(1)
+    const stored = await eventually(() => influx.query("SELECT count(coverAngle) FROM manhole WHERE device_id = 'flood-2'", 'city'), (r) => r[0]?.series !== undefined, { what: 'the burst' })
+    expect(stored[0]?.series?.[0]?.values[0]?.[1]).toBe(3)
+    expect(pubacks).toBe(3)
+    expect(await limitCount(gw, 'publish_rate_refused')).toBeGreaterThanOrEqual(1)
+    expect(logsWith(gw, 'publish rate exceeded beyond the longest delay: closing the connection without acknowledging')).toHaveLength(1)
   })
 
   it('refuses subscriptions beyond MAX_SUBSCRIPTIONS_PER_CLIENT and filters too deep or too long', async () => {

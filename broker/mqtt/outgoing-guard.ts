@@ -1,0 +1,88 @@
+// What the broker sends to one client may wait in that client's socket buffer, never hold up anyone
+// else. Aedes hands a message to all its subscribers before the delivery slot it takes is free
+// again (mqemitter: 100 slots), and when a socket's buffer is above its high-water mark it waits
+// for 'drain' — so a few clients that stop reading (a phone in a tunnel, a hostile one) would soon
+// hold every slot and stall every alarm. Here:
+// - each connection's buffer may grow to `maxBufferBytes` before a write reports back-pressure,
+//   so writes to a slow reader complete at once and release their slot;
+// - a client whose buffer reaches the cap, or whose buffer has not shrunk for `stallMs`, is
+//   disconnected (its persistent session, if any, keeps its queue, bounded by the session store).
+import type { Duplex } from 'node:stream'
+
+export type OutgoingCut = 'outgoing_buffer' | 'write_stall'
+
+export interface OutgoingGuardOptions {
+  maxBufferBytes: number
+  stallMs: number
+  /** How often buffers are looked at for stalls. Default 1 s. */
+  checkIntervalMs?: number
+  /** A connection was cut (after it was destroyed). */
+  onCut(stream: Duplex, reason: OutgoingCut, bufferedBytes: number): void
+  now?: () => number
+}
+
+export interface OutgoingGuard {
+  /** Gives a new connection the buffer size and watches it until it closes. */
+  watch(stream: Duplex): void
+  /** Whether one more message may be written now; false cuts the connection. */
+  admits(stream: Duplex): boolean
+  close(): void
+}
+
+interface Watched { bufferedBytes: number; sinceMs: number }
+
+export function createOutgoingGuard (options: OutgoingGuardOptions): OutgoingGuard {
+  const now = options.now ?? Date.now
+  const watched = new Map<Duplex, Watched | undefined>()
+
+  function cut (stream: Duplex, reason: OutgoingCut): void {
+    const bufferedBytes = stream.writableLength
+    watched.delete(stream)
+    stream.destroy()
+    options.onCut(stream, reason, bufferedBytes)
+  }
+
+  const timer = setInterval(function findStalls () {
+    const nowMs = now()
+    for (const [stream, last] of watched) {
+      const bufferedBytes = stream.writableLength
+      if (bufferedBytes === 0) {
+        if (last !== undefined) watched.set(stream, undefined)
+      } else if (last === undefined || bufferedBytes < last.bufferedBytes) {
+        // Waiting bytes that shrank since the last look: the client reads, however slowly.
+        watched.set(stream, { bufferedBytes, sinceMs: nowMs })
+      } else if (nowMs - last.sinceMs >= options.stallMs) {
+        cut(stream, 'write_stall')
+      }
+    }
+  }, options.checkIntervalMs ?? 1000)
+  timer.unref()
+
+  return {
+    watch (stream) {
+      raiseWriteBuffer(stream, options.maxBufferBytes)
+      watched.set(stream, undefined)
+      stream.once('close', function unwatch () { watched.delete(stream) })
+    },
+    admits (stream) {
+      if (stream.writableLength < options.maxBufferBytes) return true
+      if (!stream.destroyed) cut(stream, 'outgoing_buffer')
+      return false
+    },
+    close () {
+      clearInterval(timer)
+      watched.clear()
+    },
+  }
+}
+
+/**
+ * Sets how many bytes a stream buffers before `write()` returns false. Node offers it only at
+ * construction, and tls.Server builds its sockets without passing it on, so the writable state's
+ * field is set directly (test/broker/mqtt/outgoing-guard.test.ts checks it on TCP, TLS and
+ * WebSocket streams).
+ */
+export function raiseWriteBuffer (stream: Duplex, bytes: number): void {
+  const state = (stream as unknown as { _writableState?: { highWaterMark?: number } })._writableState
+  if (state !== undefined && typeof state.highWaterMark === 'number' && state.highWaterMark < bytes) state.highWaterMark = bytes
+}
