@@ -6,7 +6,7 @@ import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startInfluxDb1, type InfluxDb1Server } from '../helpers/influxdb.ts'
 import { registerDevice, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
-import { collect, connectDevice, connectOutcome, subscribeCodes } from '../helpers/mqtt.ts'
+import { connectDevice, connectOutcome, subscribeCodes } from '../helpers/mqtt.ts'
 import { eventually } from '../helpers/wait.ts'
 
 const closers: (() => Promise<void>)[] = []
