@@ -111,13 +111,19 @@ describe('alarm stream backpressure', () => {
 
     const before = process.memoryUsage()
     let maxBuffered = 0
+    const lags: number[] = []
     let maxRss = before.rss
     const sampler = setInterval(() => { maxRss = Math.max(maxRss, process.memoryUsage().rss) }, 20)
     let ts = Date.now() - 10 * 60_000
     try {
       for (let m = 0; m < MESSAGES; m++) {
         const readings = Array.from({ length: READINGS_PER_MESSAGE }, (_, i) => ({ ts: ts++, commandedLevel: 50, supplyVoltage: 230, activePower: 40, doorOpen: i % 2 === 0 }))
+        const publishedAt = Date.now()
         await lamp!.publishAsync('devices/lp-1/telemetry', JSON.stringify(readings), { qos: 1 })
+        // The reader has this message's changes within milliseconds of its publication, flood or not.
+        const expected = (m + 1) * READINGS_PER_MESSAGE
+        await eventually(() => healthy.state.alarms, (n) => n >= expected, { timeoutMs: 5000, intervalMs: 1, what: `alarm events of message ${m}` })
+        lags.push(healthy.state.lastAtMs - publishedAt)
         maxBuffered = Math.max(maxBuffered, await metric(gw.httpUrl, 'citygw_api_stream_buffered_bytes'))
       }
     } finally {
@@ -125,18 +131,18 @@ describe('alarm stream backpressure', () => {
     }
     const after = process.memoryUsage()
     const produced = MESSAGES * READINGS_PER_MESSAGE
-    console.info(`stream backpressure: rss ${mb(before.rss)} → peak ${mb(maxRss)} → ${mb(after.rss)} MB, heap ${mb(before.heapUsed)} → ${mb(after.heapUsed)} MB, peak stream buffer ${Math.round(maxBuffered / 1024)} KiB, ${produced} alarm changes`)
+    console.info(`stream backpressure: rss ${mb(before.rss)} → peak ${mb(maxRss)} → ${mb(after.rss)} MB, heap ${mb(before.heapUsed)} → ${mb(after.heapUsed)} MB, peak stream buffer ${Math.round(maxBuffered / 1024)} KiB, ${produced} alarm changes, publish → reader median ${median(lags)} ms, max ${Math.max(...lags)} ms`)
     // Memory: the process did not grow with the backlog the stalled clients left unread.
     expect(maxRss - before.rss).toBeLessThan(100 * 1024 * 1024)
 
-    // The reader got every change, in order, and the last one within milliseconds of its PUBACK.
-    await eventually(() => healthy.state.alarms, (n) => n >= produced, { timeoutMs: 10_000, intervalMs: 10, what: 'every alarm event on the healthy stream' })
+    // The reader got every change, in order, each within milliseconds of its publication.
     expect(healthy.state.alarms).toBe(produced)
+    expect(Math.max(...lags)).toBeLessThan(500)
     expect(healthy.state.firstStates).toEqual(['active', 'cleared', 'active', 'cleared'])
     const sentAt = Date.now()
     await lamp!.publishAsync('devices/lp-1/telemetry', JSON.stringify({ ts: ts++, commandedLevel: 50, supplyVoltage: 230, activePower: 40, doorOpen: true }), { qos: 1 })
     await eventually(() => healthy.state.alarms, (n) => n > produced, { timeoutMs: 2000, intervalMs: 1, what: 'the last alarm event' })
-    expect(healthy.state.lastAtMs - sentAt).toBeLessThan(200)
+    expect(healthy.state.lastAtMs - sentAt).toBeLessThan(500)
 
     // Every stalled client was dropped: reading now, it gets what the kernel held, then the end.
     const ended = await Promise.all(sockets.map((socket) => new Promise<boolean>((resolve) => {
@@ -181,6 +187,10 @@ describe('alarm stream backpressure', () => {
     }
   })
 })
+
+function median (values: number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0
+}
 
 function mb (bytes: number): number {
   return Math.round(bytes / 1024 / 1024)
