@@ -84,9 +84,12 @@ export function registerAlarmStream (app: FastifyInstance, ctx: ApiContext, requ
       else perAccount.set(name, left)
       clearInterval(heartbeat)
       unsubscribe()
+      const isBackedUp = writer.bufferedBytes() > 0
       writer.close()
       raw.off('close', end)
-      raw.end()
+      // end() would wait for a client that does not read, holding its buffer and the server's close.
+      if (isBackedUp) raw.destroy()
+      else raw.end()
     }
     open.set(end, function buffered () { return writer.bufferedBytes() })
     raw.once('close', end)
