@@ -108,8 +108,21 @@ export const configSchema = z.object({
   LIMIT_LOG_INTERVAL_SEC: positiveInt.default(60),
   /** Lifetime of a console/API session (sign-in cookie), s. Default 43,200 (12 h, a shift). */
   API_SESSION_TTL_SEC: positiveInt.default(43_200),
-  /** Sign-in attempts (POST /api/session) per client IP and minute; more get 429. Default 10. */
+  /**
+   * Failed sign-ins (HTTP Basic on any /api route, POST /api/session) per account and client address
+   * within a minute; further wrong secrets get 429, the right secret is still let in. Names that are
+   * no account share one count per address. Default 10.
+   */
   API_SIGNIN_PER_MIN: positiveInt.default(10),
+  /**
+   * Bytes an alarm stream (SSE) may hold unsent for a client that does not read; beyond it the stream
+   * is closed. A burst of about 1,500 alarm changes fits in the default 1 MiB.
+   */
+  API_STREAM_BUFFER_BYTES: positiveInt.min(4096).default(1024 * 1024),
+  /** How long an alarm stream's unsent data may wait for the client to take it before the stream is closed, ms. Default 20,000. */
+  API_STREAM_DRAIN_TIMEOUT_MS: positiveInt.default(20_000),
+  /** Alarm streams one account may hold open at once (phones and consoles sharing it); more get 429. Default 20. */
+  API_STREAMS_PER_ACCOUNT: positiveInt.default(20),
 }).superRefine(function checkCombinations (cfg, ctx) {
   if (cfg.MAX_PACKET_BYTES < cfg.MAX_MESSAGE_BYTES) {
     ctx.addIssue({ code: 'custom', path: ['MAX_PACKET_BYTES'], message: 'must be at least MAX_MESSAGE_BYTES' })

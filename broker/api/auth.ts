@@ -24,10 +24,12 @@ export interface AuthOptions {
 export interface Auth {
   /** Checks a name and secret against crews and operators; undefined when they do not match. */
   verify(name: string, secret: string): Principal | undefined
+  /** Whether a name is a crew or operator. */
+  hasAccount(name: string): boolean
   createSession(principal: Principal): { token: string; expiresAtMs: number }
   /** The principal of a live session token, re-checked against the registry. */
   fromSession(token: string): Principal | undefined
-  /** The principal of an `Authorization: Basic …` header value. */
+  /** The principal of an `Authorization: Basic …` header value (not counted as a sign-in attempt). */
   fromBasic(header: string): Principal | undefined
   endSession(token: string): void
   sessionCount(): number
@@ -59,6 +61,7 @@ export function createAuth (options: AuthOptions): Auth {
 
   return {
     verify,
+    hasAccount (name) { return account(name) !== undefined },
     createSession (principal) {
       const found = account(principal.name)
       if (found === undefined) throw new Error(`no account ${principal.name}`)
@@ -83,16 +86,22 @@ export function createAuth (options: AuthOptions): Auth {
       return found.principal
     },
     fromBasic (header) {
-      const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header)
-      if (match?.[1] === undefined) return undefined
-      const decoded = Buffer.from(match[1], 'base64').toString('utf8')
-      const colon = decoded.indexOf(':')
-      if (colon <= 0) return undefined
-      return verify(decoded.slice(0, colon), decoded.slice(colon + 1))
+      const credentials = parseBasic(header)
+      return credentials === undefined ? undefined : verify(credentials.name, credentials.secret)
     },
     endSession (token) { sessions.delete(token) },
     sessionCount () { return sessions.size },
   }
+}
+
+/** Name and secret of an `Authorization: Basic …` header value; undefined when it is not one. */
+export function parseBasic (header: string): { name: string; secret: string } | undefined {
+  const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header)
+  if (match?.[1] === undefined) return undefined
+  const decoded = Buffer.from(match[1], 'base64').toString('utf8')
+  const colon = decoded.indexOf(':')
+  if (colon <= 0) return undefined
+  return { name: decoded.slice(0, colon), secret: decoded.slice(colon + 1) }
 }
 
 /** Whether a principal may see a district. */

@@ -1,11 +1,14 @@
 // What the API's route modules share: the stages they read (registry, alarms, device table,
 // InfluxDB series), the caller resolved by the auth hook, and one shape for error answers.
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { Alarms } from '../alarms/index.ts'
+import type { LogThrottle } from '../mqtt/limits.ts'
 import type { Registry } from '../registry/registry.ts'
 import type { Auth, Principal } from './auth.ts'
+import type { DropReason } from './bounded-writer.ts'
 import type { DeviceTable } from './device-table.ts'
 import type { SeriesReader } from './series.ts'
+import type { SignIn, SignInMethod, SignInOutcome } from './sign-in.ts'
 
 export interface ApiOptions {
   registry: Registry
@@ -15,21 +18,36 @@ export interface ApiOptions {
   series: SeriesReader | undefined
   /** Session lifetime, ms. */
   sessionTtlMs: number
-  /** Sign-in attempts (POST /api/session) per client IP and minute. */
-  signInPerMinute: number
+  /** Failed sign-ins (Basic or session) per account and client address and minute still answered 401; more get 429. */
+  failedSignInsPerMinute: number
+  /** Most unsent bytes an alarm stream may hold for its client before it is closed. */
+  streamBufferBytes: number
+  /** How long an alarm stream's backed-up buffer may wait for its client to read, ms. */
+  streamDrainTimeoutMs: number
+  /** Alarm streams one account may hold open at once. */
+  streamsPerAccount: number
+  /** Refusals and dropped streams are logged once per offender and this period, ms. */
+  limitLogIntervalMs: number
   /** SSE keep-alive comment interval, ms (also re-checks the session). */
   heartbeatMs?: number
-  onSignIn?: (outcome: 'ok' | 'refused') => void
+  onSignIn?: (method: SignInMethod, outcome: SignInOutcome) => void
+  /** An alarm stream was closed because its client did not read. */
+  onStreamDropped?: (reason: DropReason) => void
+  /** A request was refused by an API limit other than the sign-in limit. */
+  onLimit?: (limit: 'api_streams_per_account') => void
 }
 
 export interface ApiContext extends ApiOptions {
   auth: Auth
+  signIn: SignIn
+  throttle: LogThrottle
+  log: FastifyBaseLogger
   /** The signed-in caller; only on routes behind the auth hook. */
   principalOf(request: FastifyRequest): Principal
 }
 
 const STATUS_NAMES: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 502: 'Bad Gateway', 503: 'Service Unavailable',
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 429: 'Too Many Requests', 502: 'Bad Gateway', 503: 'Service Unavailable',
 }
 
 /** Sends the API's error body `{ statusCode, error, message }`. */

@@ -1,19 +1,22 @@
-// The HTTP API (#6) on the gateway's fastify instance: cookies, sign-in rate limit, shared
-// schemas, the auth hook (session cookie or HTTP Basic; nothing under /api is open except
-// sign-in/out and the OpenAPI description), the routes, and /api/openapi.json.
+// The HTTP API on the gateway's fastify instance: cookies, shared schemas, the auth hook (session
+// cookie or HTTP Basic, under the failed-sign-in limit; nothing under /api is open except sign-in/out
+// and the OpenAPI description), the routes, and /api/openapi.json.
 import fastifyCookie from '@fastify/cookie'
-import fastifyRateLimit from '@fastify/rate-limit'
 import fastifySwagger from '@fastify/swagger'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { createAuth, type Principal } from './auth.ts'
-import { registerAlarmStream } from './alarm-stream.ts'
+import { createLogThrottle } from '../mqtt/limits.ts'
+import { createAuth, parseBasic, type Principal } from './auth.ts'
+import { registerAlarmStream, type AlarmStreamStats } from './alarm-stream.ts'
 import type { ApiContext, ApiOptions } from './context.ts'
 import { registerAlarmRoutes } from './routes-alarms.ts'
 import { registerDeviceRoutes } from './routes-devices.ts'
-import { registerSessionRoutes, resolvePrincipal, SESSION_COOKIE, unauthorized } from './routes-session.ts'
+import { registerSessionRoutes, SESSION_COOKIE, tooManyFailedSignIns, unauthorized } from './routes-session.ts'
 import { sharedSchemas } from './schemas.ts'
+import { createSignInGuard } from './sign-in-guard.ts'
+import { createSignIn } from './sign-in.ts'
 
 export type { ApiOptions } from './context.ts'
+export type { AlarmStreamStats } from './alarm-stream.ts'
 
 /** Registers swagger first so every route declared afterwards (health endpoints too) is described. */
 export async function registerApiDocs (app: FastifyInstance): Promise<void> {
@@ -34,15 +37,22 @@ export async function registerApiDocs (app: FastifyInstance): Promise<void> {
   })
 }
 
-export async function registerApi (app: FastifyInstance, options: ApiOptions): Promise<void> {
+/** Registers the API; returns what the metrics read from its alarm streams. */
+export async function registerApi (app: FastifyInstance, options: ApiOptions): Promise<AlarmStreamStats> {
   await app.register(fastifyCookie)
-  await app.register(fastifyRateLimit, { global: false })
   for (const schema of sharedSchemas) app.addSchema(schema)
 
   const principals = new WeakMap<FastifyRequest, Principal>()
+  const log = app.log.child({ module: 'api' })
+  const throttle = createLogThrottle(options.limitLogIntervalMs)
+  const auth = createAuth({ registry: options.registry, sessionTtlMs: options.sessionTtlMs })
+  const guard = createSignInGuard({ maxFailures: options.failedSignInsPerMinute, windowMs: 60_000, isAccount (name) { return auth.hasAccount(name) } })
   const ctx: ApiContext = {
     ...options,
-    auth: createAuth({ registry: options.registry, sessionTtlMs: options.sessionTtlMs }),
+    auth,
+    signIn: createSignIn({ auth, guard, throttle, log, ...(options.onSignIn === undefined ? {} : { onSignIn: options.onSignIn }) }),
+    throttle,
+    log,
     principalOf (request) {
       const principal = principals.get(request)
       if (principal === undefined) throw new Error(`${request.url}: route lacks the auth hook`)
@@ -51,18 +61,30 @@ export async function registerApi (app: FastifyInstance, options: ApiOptions): P
   }
 
   async function requireAuth (request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-    const principal = resolvePrincipal(ctx, request)
-    if (principal === undefined) return unauthorized(request, reply)
-    principals.set(request, principal)
+    const token = request.cookies[SESSION_COOKIE]
+    const fromSession = token === undefined ? undefined : auth.fromSession(token)
+    if (fromSession !== undefined) {
+      principals.set(request, fromSession)
+      return undefined
+    }
+    const header = request.headers.authorization
+    if (header === undefined) return unauthorized(request, reply)
+    // A malformed header counts like a name that is no account, so it cannot bypass the limit.
+    const credentials = parseBasic(header) ?? { name: '', secret: '' }
+    const result = ctx.signIn('basic', credentials.name, credentials.secret, request.ip)
+    if (result.outcome === 'locked_out') return tooManyFailedSignIns(reply, result.retryAfterSec)
+    if (result.outcome === 'refused') return unauthorized(request, reply)
+    principals.set(request, result.principal)
     return undefined
   }
 
   registerSessionRoutes(app, ctx, requireAuth)
   registerDeviceRoutes(app, ctx, requireAuth)
   registerAlarmRoutes(app, ctx, requireAuth)
-  registerAlarmStream(app, ctx, requireAuth)
+  const streams = registerAlarmStream(app, ctx, requireAuth)
 
   app.get('/api/openapi.json', { schema: { hide: true } }, function openApi () {
     return app.swagger()
   })
+  return streams
 }

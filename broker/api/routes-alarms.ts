@@ -31,7 +31,7 @@ export function registerAlarmRoutes (app: FastifyInstance, ctx: ApiContext, requ
         },
         additionalProperties: false,
       },
-      response: { 200: { type: 'object', properties: { alarms: { type: 'array', items: { $ref: 'Alarm#' } } }, required: ['alarms'] }, ...errors(400, 401, 403) },
+      response: { 200: { type: 'object', properties: { alarms: { type: 'array', items: { $ref: 'Alarm#' } } }, required: ['alarms'] }, ...errors(400, 401, 403, 429) },
     },
   }, async function listAlarms (request, reply) {
     const principal = ctx.principalOf(request)
@@ -52,7 +52,7 @@ export function registerAlarmRoutes (app: FastifyInstance, ctx: ApiContext, requ
       tags: ['alarms'],
       params: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 128 } }, required: ['id'] },
       body: { type: 'object', properties: { note: { type: 'string', maxLength: 500 } }, additionalProperties: false },
-      response: { 200: { $ref: 'Alarm#' }, ...errors(400, 401, 404, 409) },
+      response: { 200: { $ref: 'Alarm#' }, ...errors(400, 401, 404, 409, 429) },
     },
   }, async function acknowledge (request, reply) {
     const principal = ctx.principalOf(request)

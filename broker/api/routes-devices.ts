@@ -52,7 +52,7 @@ export function registerDeviceRoutes (app: FastifyInstance, ctx: ApiContext, req
       summary: 'Devices the caller may see (crews: their districts)',
       tags: ['devices'],
       querystring: { type: 'object', properties: { district: nameSchema, kind: { type: 'string' } }, additionalProperties: false },
-      response: { 200: { type: 'object', properties: { devices: { type: 'array', items: { $ref: 'Device#' } } }, required: ['devices'] }, ...errors(400, 401) },
+      response: { 200: { type: 'object', properties: { devices: { type: 'array', items: { $ref: 'Device#' } } }, required: ['devices'] }, ...errors(400, 401, 429) },
     },
   }, function listDevices (request) {
     const principal = ctx.principalOf(request)
@@ -73,7 +73,7 @@ export function registerDeviceRoutes (app: FastifyInstance, ctx: ApiContext, req
       summary: 'One device with its latest readings and its kind\'s fields',
       tags: ['devices'],
       params: { type: 'object', properties: { id: nameSchema }, required: ['id'] },
-      response: { 200: { $ref: 'DeviceDetail#' }, ...errors(400, 401, 404) },
+      response: { 200: { $ref: 'DeviceDetail#' }, ...errors(400, 401, 404, 429) },
     },
   }, async function getDevice (request, reply) {
     const record = visibleDevice(request, reply, request.params.id)
@@ -95,7 +95,7 @@ export function registerDeviceRoutes (app: FastifyInstance, ctx: ApiContext, req
         },
         additionalProperties: false,
       },
-      response: { 200: { $ref: 'Series#' }, ...errors(400, 401, 404, 502, 503) },
+      response: { 200: { $ref: 'Series#' }, ...errors(400, 401, 404, 429, 502, 503) },
     },
   }, async function getSeries (request, reply) {
     const record = visibleDevice(request, reply, request.params.id)

@@ -1,6 +1,6 @@
-// Sign-in and sign-out: POST /api/session (name + secret → HttpOnly, SameSite=Strict cookie,
-// rate-limited per client IP), GET /api/session (who am I), DELETE /api/session. The auth hook
-// accepts that cookie or HTTP Basic on every other /api route.
+// Sign-in and sign-out: POST /api/session (name + secret → HttpOnly, SameSite=Strict cookie),
+// GET /api/session (who am I), DELETE /api/session. The auth hook accepts that cookie or HTTP Basic
+// on every other /api route; Basic and POST /api/session share one failed-sign-in limit (sign-in.ts).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Principal } from './auth.ts'
 import { sendError, type ApiContext } from './context.ts'
@@ -15,6 +15,12 @@ export function resolvePrincipal (ctx: ApiContext, request: FastifyRequest): Pri
   if (fromCookie !== undefined) return fromCookie
   const header = request.headers.authorization
   return header === undefined ? undefined : ctx.auth.fromBasic(header)
+}
+
+/** 429 for a wrong secret beyond the failed-sign-in limit; the right secret is still let in. */
+export function tooManyFailedSignIns (reply: FastifyReply, retryAfterSec: number): FastifyReply {
+  void reply.header('retry-after', String(retryAfterSec))
+  return sendError(reply, 429, `too many failed sign-ins for this name from this address; retry in ${retryAfterSec} s`)
 }
 
 /** 401 for callers without a valid session or Basic credentials. */
@@ -33,7 +39,6 @@ function describe (principal: Principal, expiresAtMs?: number) {
 
 export function registerSessionRoutes (app: FastifyInstance, ctx: ApiContext, requireAuth: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>): void {
   app.post<{ Body: { name: string; secret: string } }>('/api/session', {
-    config: { rateLimit: { max: ctx.signInPerMinute, timeWindow: 60_000 } },
     schema: {
       summary: 'Sign in with a crew or operator name and secret; sets the session cookie',
       tags: ['session'],
@@ -41,13 +46,10 @@ export function registerSessionRoutes (app: FastifyInstance, ctx: ApiContext, re
       response: { 200: { $ref: 'Principal#' }, ...errors(400, 401, 429) },
     },
   }, async function signIn (request, reply) {
-    const principal = ctx.auth.verify(request.body.name, request.body.secret)
-    if (principal === undefined) {
-      ctx.onSignIn?.('refused')
-      request.log.info({ name: request.body.name, ip: request.ip }, 'sign-in refused')
-      return sendError(reply, 401, 'unknown name or wrong secret')
-    }
-    ctx.onSignIn?.('ok')
+    const result = ctx.signIn('session', request.body.name, request.body.secret, request.ip)
+    if (result.outcome === 'locked_out') return tooManyFailedSignIns(reply, result.retryAfterSec)
+    if (result.outcome === 'refused') return sendError(reply, 401, 'unknown name or wrong secret')
+    const principal = result.principal
     const session = ctx.auth.createSession(principal)
     void reply.setCookie(SESSION_COOKIE, session.token, {
       path: '/', httpOnly: true, sameSite: 'strict', secure: request.protocol === 'https', maxAge: Math.floor(ctx.sessionTtlMs / 1000),
@@ -58,7 +60,7 @@ export function registerSessionRoutes (app: FastifyInstance, ctx: ApiContext, re
 
   app.get('/api/session', {
     onRequest: requireAuth,
-    schema: { summary: 'The signed-in crew or operator', tags: ['session'], response: { 200: { $ref: 'Principal#' }, ...errors(401) } },
+    schema: { summary: 'The signed-in crew or operator', tags: ['session'], response: { 200: { $ref: 'Principal#' }, ...errors(401, 429) } },
   }, function whoAmI (request) {
     return describe(ctx.principalOf(request))
   })

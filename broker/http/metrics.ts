@@ -47,14 +47,25 @@ export function createMetrics () {
     influxQuarantined: new Counter({ name: 'citygw_influx_quarantined_lines_total', help: 'Points InfluxDB refused, kept in the quarantine file', registers }),
     limitsExceeded: new Counter({
       name: 'citygw_limits_exceeded_total',
-      help: 'Events refused, slowed or cut by an abuse limit (connections, connections_per_ip, connect_timeout, login_backoff, login_lockout, keepalive, publish_rate, publish_rate_refused, topic_length, topic_depth, subscriptions, packet_size, ack_size, outgoing_buffer, write_stall, queued_messages, persistent_sessions, session_owner)',
+      help: 'Events refused, slowed or cut by an abuse limit (connections, connections_per_ip, connect_timeout, login_backoff, login_lockout, keepalive, publish_rate, publish_rate_refused, topic_length, topic_depth, subscriptions, packet_size, ack_size, outgoing_buffer, write_stall, queued_messages, persistent_sessions, session_owner, api_streams_per_account)',
       labelNames: ['limit'] as const,
       registers,
     }),
     protocolErrors: new Counter({ name: 'citygw_protocol_errors_total', help: 'Connections closed for breaking the MQTT protocol, by reason (unacceptable_protocol, packet_id_zero)', labelNames: ['reason'] as const, registers }),
     alarmChanges: new Counter({ name: 'citygw_alarm_changes_total', help: 'Alarm state changes by change (raised, escalated, acknowledged, cleared) and severity', labelNames: ['change', 'severity'] as const, registers }),
     noticesSent: new Counter({ name: 'citygw_notices_total', help: 'Notices published on devices/{id}/errors', labelNames: ['type'] as const, registers }),
-    apiSignIns: new Counter({ name: 'citygw_api_sign_ins_total', help: 'Console/API sign-ins (POST /api/session) by outcome (ok, refused)', labelNames: ['outcome'] as const, registers }),
+    apiSignIns: new Counter({
+      name: 'citygw_api_sign_ins_total',
+      help: 'API sign-ins by method (session: POST /api/session; basic: HTTP Basic on any /api request) and outcome (ok, refused, locked_out: a wrong secret beyond API_SIGNIN_PER_MIN)',
+      labelNames: ['method', 'outcome'] as const,
+      registers,
+    }),
+    apiStreamDrops: new Counter({
+      name: 'citygw_api_stream_drops_total',
+      help: 'Alarm streams (SSE) closed because the client did not read, by reason (buffer_full, drain_timeout)',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
   }
   return metrics
 }
@@ -97,4 +108,11 @@ export function registerGauges (metrics: Metrics, sources: GaugeSources): void {
   })
   new Gauge({ name: 'citygw_alarms_active', help: 'Open (active or acknowledged) alarms', registers, collect () { this.set(sources.alarmsActive()) } })
   new Gauge({ name: 'citygw_influx_up', help: '1 when the last write to InfluxDB succeeded', registers, collect () { this.set(sources.influxConnected() ? 1 : 0) } })
+}
+
+/** Gauges of the API's alarm streams, read at scrape time. */
+export function registerApiGauges (metrics: Metrics, streams: { open(): number; bufferedBytes(): number }): void {
+  const registers = [metrics.registry]
+  new Gauge({ name: 'citygw_api_streams', help: 'Open alarm streams (SSE)', registers, collect () { this.set(streams.open()) } })
+  new Gauge({ name: 'citygw_api_stream_buffered_bytes', help: 'Bytes queued for alarm-stream clients and not yet sent', registers, collect () { this.set(streams.bufferedBytes()) } })
 }

@@ -1,11 +1,11 @@
 // HTTP endpoints: /healthz (process up), /readyz (broker listening; storage reachable or
-// spooling), /metrics (Prometheus text), and when `api` is given the API under /api (#6) and the
+// spooling), /metrics (Prometheus text), and when `api` is given the API under /api and the
 // crew console at `/`. Built on fastify.
 import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import { registerApi, registerApiDocs, type ApiOptions } from '../api/index.ts'
 import type { Logger } from '../log.ts'
 import { registerConsole } from './console.ts'
-import type { Metrics } from './metrics.ts'
+import { registerApiGauges, type Metrics } from './metrics.ts'
 
 export interface Readiness {
   brokerListening(): boolean
@@ -53,7 +53,7 @@ export async function startHttpServer (options: HttpOptions) {
   })
 
   if (options.api !== undefined) {
-    await registerApi(root, options.api)
+    registerApiGauges(options.metrics, await registerApi(root, options.api))
     await registerConsole(root, options.consoleDir)
   }
 
