@@ -390,7 +390,7 @@ export function installHooks (broker: Aedes, options: HookOptions): BrokerHooks 
       ? packet.topic === identity.topics.errors || packet.topic.startsWith(identity.topics.commandsPrefix)
       : isCrewSubscriptionAllowed(identity.districts, packet.topic)
     if (!mayReceive) return null
-    if (options.outgoing !== undefined && !options.outgoing.admits(client.conn)) return null
+    if (options.outgoing !== undefined && !options.outgoing.admits(client.conn, wireBytes(packet))) return null
     return packet
   }
 
@@ -432,6 +432,11 @@ export function installHooks (broker: Aedes, options: HookOptions): BrokerHooks 
 
 function nameOf (identity: Identity): string {
   return identity.role === 'device' ? identity.id : identity.name
+}
+
+/** A little more than a PUBLISH takes on the wire: fixed header, topic, packet id, payload. */
+function wireBytes (packet: PublishPacket): number {
+  return 16 + packet.topic.length * 3 + (typeof packet.payload === 'string' ? packet.payload.length * 3 : packet.payload.length)
 }
 
 function toBuffer (payload: string | Buffer): Buffer {

@@ -24,8 +24,11 @@ export interface OutgoingGuardOptions {
 export interface OutgoingGuard {
   /** Gives a new connection the buffer size and watches it until it closes. */
   watch(stream: Duplex): void
-  /** Whether one more message may be written now; false cuts the connection. */
-  admits(stream: Duplex): boolean
+  /**
+   * Whether a message of about `bytes` may be written now; false cuts the connection. A write that
+   * would reach the buffer size is never made: it would wait for 'drain' and hold its slot.
+   */
+  admits(stream: Duplex, bytes: number): boolean
   close(): void
 }
 
@@ -64,8 +67,8 @@ export function createOutgoingGuard (options: OutgoingGuardOptions): OutgoingGua
       watched.set(stream, undefined)
       stream.once('close', function unwatch () { watched.delete(stream) })
     },
-    admits (stream) {
-      if (stream.writableLength < options.maxBufferBytes) return true
+    admits (stream, bytes) {
+      if (stream.writableLength + bytes < options.maxBufferBytes) return true
       if (!stream.destroyed) cut(stream, 'outgoing_buffer')
       return false
     },
