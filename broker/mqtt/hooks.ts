@@ -219,11 +219,17 @@ export function installHooks (broker: Aedes, options: HookOptions): BrokerHooks 
       pace(client, identity, packet, callback)
       return
     }
-    qos2.isDuplicate(client, messageId).then(
-      function checkedDuplicate (isDuplicate) {
+    qos2.claim(client, messageId).then(
+      function claimed (isFirst) {
         // Aedes answers a duplicate with PUBREC again and publishes nothing.
-        if (isDuplicate) callback(null)
-        else pace(client, identity, packet, callback)
+        if (!isFirst) {
+          callback(null)
+          return
+        }
+        pace(client, identity, packet, function releaseClaim (err: Error | null) {
+          callback(err)
+          qos2.release(client, messageId)
+        })
       },
       function duplicateCheckFailed (err: unknown) { callback(err instanceof Error ? err : new Error(String(err))) },
     )
@@ -254,18 +260,12 @@ export function installHooks (broker: Aedes, options: HookOptions): BrokerHooks 
 
   /** A publish to the client's own topics, ingested or applied before its PUBACK. */
   function consume (client: Client, identity: Identity, packet: PublishPacket, callback: (err: Error | null) => void): void {
-    const messageId = packet.qos === 2 ? packet.messageId : undefined
-    if (messageId !== undefined) qos2.begin(client, messageId)
-    function done (err: Error | null): void {
-      callback(err)
-      if (messageId !== undefined) qos2.end(client, messageId)
-    }
     if (identity.role === 'device') {
-      if (packet.topic === identity.topics.telemetry) ingestTelemetry(identity, packet, done)
-      else done(null) // status: nothing is kept of it yet
+      if (packet.topic === identity.topics.telemetry) ingestTelemetry(identity, packet, callback)
+      else callback(null) // status: nothing is kept of it yet
       return
     }
-    acknowledge(identity, packet, done)
+    acknowledge(identity, packet, callback)
   }
 
   function ingestTelemetry (device: DeviceIdentity, packet: PublishPacket, callback: (err: Error | null) => void): void {

@@ -23,6 +23,11 @@ async function limitCount (gw: TestGateway, limit: string): Promise<number> {
   return Number(new RegExp(`^citygw_limits_exceeded_total\\{limit="${limit}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0)
 }
 
+async function aclDenials (gw: TestGateway, action: string): Promise<number> {
+  const text = await (await fetch(`${gw.httpUrl}/metrics`)).text()
+  return Number(new RegExp(`^citygw_acl_denials_total\\{action="${action}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0)
+}
+
 function logsWith (gw: TestGateway, msg: string): Record<string, unknown>[] {
   return gw.logs().filter((line) => line.msg === msg)
 }
@@ -131,6 +136,21 @@ describe('publish rate, topics and subscriptions', () => {
     expect(pubacks).toBe(3)
     expect(await limitCount(gw, 'publish_rate_refused')).toBeGreaterThanOrEqual(1)
     expect(logsWith(gw, 'publish rate exceeded beyond the longest delay: closing the connection without acknowledging')).toHaveLength(1)
+  })
+
+  it('logs refused subscriptions once per offender and period, however many', async () => {
+    const { secret } = await registerDevice(gw.dataDir, 'nosy-1', 'manhole')
+    await gw.gateway.reloadRegistry()
+    const client = await connectDevice(gw.mqttUrl, 'nosy-1', secret)
+    clients.push(client)
+    const deniedBefore = await aclDenials(gw, 'subscribe')
+    for (let i = 0; i < 20; i++) {
+      const codes = await subscribeCodes(client, Array.from({ length: 50 }, (_, j) => `devices/other-${j}/errors`))
+      expect(codes.every((code) => code === 128)).toBe(true)
+    }
+    expect(await aclDenials(gw, 'subscribe') - deniedBefore).toBe(1000)
+    expect(logsWith(gw, 'subscription refused').filter((l) => l.deviceId === 'nosy-1')).toHaveLength(1)
+    expect(client.connected).toBe(true)
   })
 
   it('refuses subscriptions beyond MAX_SUBSCRIPTIONS_PER_CLIENT and filters too deep or too long', async () => {
