@@ -63,7 +63,7 @@ describe('persistent crew sessions', () => {
       { topic: 'alarms/north/lamp-post/lp-0/doorOpen', state: 'cleared' },
       { topic: 'alarms/north/lamp-post/lp-1/doorOpen', state: 'active' },
     ])
-    await door(1, false, ts++)
+    await door(1, false, ts)
   })
 
   it('keeps at most MQTT_MAX_QUEUED_MESSAGES per session, the newest', async () => {

@@ -48,7 +48,7 @@ describe('MQTT protocol corners', () => {
     ['level 4 named "MQIsdp"', { protocolId: 'MQIsdp', protocolVersion: 4 }],
   ] as const)('answers a CONNECT of %s with CONNACK 0x01 and closes', async (_name, version) => {
     const client = await wire()
-    client.send(mqttPacket.generate({ ...connectPacket('mh-1', 'mh-1', secret), ...version } as mqttPacket.IConnectPacket, { protocolVersion: version.protocolVersion }))
+    client.send(mqttPacket.generate({ ...connectPacket('mh-1', 'mh-1', secret), ...version }, { protocolVersion: version.protocolVersion }))
     await client.closed
     expect(Buffer.concat(client.bytes)).toEqual(CONNACK_UNACCEPTABLE_PROTOCOL)
   })
