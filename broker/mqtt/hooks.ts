@@ -194,8 +194,9 @@ export function installHooks (broker: Aedes, options: HookOptions): BrokerHooks 
       callback(new Error('not authenticated'))
       return
     }
-    if (packet.qos > 0 && (packet.messageId === undefined || packet.messageId === 0)) {
-      // [MQTT-2.3.1-1]: a QoS 1 or 2 PUBLISH carries a non-zero packet identifier; PUBACK 0 is no answer.
+    if (packet.qos > 0 && packet.messageId === 0) {
+      // [MQTT-2.3.1-1]: a QoS 1 or 2 PUBLISH carries a non-zero packet identifier; PUBACK 0 is no
+      // answer. (A will, published by Aedes for a client that went away, has none at all.)
       refuseProtocol(identity, 'packet_id_zero', callback)
       return
     }

@@ -5,6 +5,7 @@
 import mqttPacket from 'mqtt-packet'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { registerDevice, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
+import { connectClient, connectOutcome } from '../helpers/mqtt.ts'
 import { connectPacket, openWire, type WireClient } from '../helpers/mqtt-wire.ts'
 import { eventually } from '../helpers/wait.ts'
 
@@ -110,5 +111,18 @@ describe('MQTT protocol corners', () => {
     await new Promise((resolve) => setTimeout(resolve, 200))
     expect(await metric(gw, /^citygw_readings_total\{outcome="accepted"\} (\d+)/m)).toBe(stored)
     expect(stored - readingsBefore).toBe(3)
+  })
+
+  it('takes a device\'s QoS 1 will on its own status topic when the connection drops, and refuses a will elsewhere', async () => {
+    const deniedBefore = await metric(gw, /^citygw_acl_denials_total\{action="publish"\} (\d+)/m)
+    const warnings = (): number => gw.logs().filter((l) => l.deviceId === 'mh-1' && Number(l.level) >= 40).length
+    const warningsBefore = warnings()
+    const device = await connectClient(gw.mqttUrl, { clientId: 'mh-1', username: 'mh-1', password: secret, will: { topic: 'devices/mh-1/status', payload: Buffer.from('{"online":false}'), qos: 1, retain: false } })
+    device.stream.destroy()
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    // The will went through the device's own publish path: no refusal, no protocol error.
+    expect(warnings()).toBe(warningsBefore)
+    expect(await metric(gw, /^citygw_acl_denials_total\{action="publish"\} (\d+)/m)).toBe(deniedBefore)
+    expect(await connectOutcome(gw.mqttUrl, { clientId: 'mh-1', username: 'mh-1', password: secret, will: { topic: 'devices/other/status', payload: Buffer.from('x'), qos: 0, retain: false } })).toMatch(/Not authorized/i)
   })
 })
