@@ -64,6 +64,8 @@ export function createCrewSessions (options: CrewSessionsOptions): CrewSessions 
         end(replaced)
         options.dropSession(replaced)
       }
+      // end() forgets a crew whose last session it was: the new one starts its set again.
+      byCrew.set(crew, sessions)
       sessions.add(clientId)
       ownerOf.set(clientId, crew)
       return replaced === undefined ? { ok: true } : { ok: true, replaced }

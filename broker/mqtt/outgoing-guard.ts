@@ -5,8 +5,13 @@
 // hold every slot and stall every alarm. Here:
 // - each connection's buffer may grow to `maxBufferBytes` before a write reports back-pressure,
 //   so writes to a slow reader complete at once and release their slot;
-// - a client whose buffer reaches the cap, or whose buffer has not shrunk for `stallMs`, is
-//   disconnected (its persistent session, if any, keeps its queue, bounded by the session store).
+// - a client whose buffer would pass the cap, or that has taken none of its waiting bytes for
+//   `stallMs`, is disconnected (its persistent session, if any, keeps its queue, bounded by the
+//   session store).
+// Progress is judged on two counters, because each moves only in steps: the stream's buffer shrinks
+// when a whole batch handed to libuv is written, and libuv's queue (the socket handle's
+// writeQueueSize) shrinks whenever the kernel takes more bytes. A slow reader moves one of them
+// within seconds; a client that reads nothing moves neither.
 import type { Duplex } from 'node:stream'
 
 export type OutgoingCut = 'outgoing_buffer' | 'write_stall'
@@ -32,7 +37,7 @@ export interface OutgoingGuard {
   close(): void
 }
 
-interface Watched { bufferedBytes: number; sinceMs: number }
+interface Watched { bufferedBytes: number; queuedBytes: number; sinceMs: number }
 
 export function createOutgoingGuard (options: OutgoingGuardOptions): OutgoingGuard {
   const now = options.now ?? Date.now
@@ -51,11 +56,18 @@ export function createOutgoingGuard (options: OutgoingGuardOptions): OutgoingGua
       const bufferedBytes = stream.writableLength
       if (bufferedBytes === 0) {
         if (last !== undefined) watched.set(stream, undefined)
-      } else if (last === undefined || bufferedBytes < last.bufferedBytes) {
-        // Waiting bytes that shrank since the last look: the client reads, however slowly.
-        watched.set(stream, { bufferedBytes, sinceMs: nowMs })
+        continue
+      }
+      const queuedBytes = libuvQueuedBytes(stream)
+      if (last === undefined || bufferedBytes < last.bufferedBytes || queuedBytes < last.queuedBytes) {
+        // Bytes taken since the last look: the client reads, however slowly.
+        watched.set(stream, { bufferedBytes, queuedBytes, sinceMs: nowMs })
       } else if (nowMs - last.sinceMs >= options.stallMs) {
         cut(stream, 'write_stall')
+      } else {
+        // New writes may have raised the counters: compare the next look with these.
+        last.bufferedBytes = bufferedBytes
+        last.queuedBytes = queuedBytes
       }
     }
   }, options.checkIntervalMs ?? 1000)
@@ -68,8 +80,9 @@ export function createOutgoingGuard (options: OutgoingGuardOptions): OutgoingGua
       stream.once('close', function unwatch () { watched.delete(stream) })
     },
     admits (stream, bytes) {
+      if (stream.destroyed) return false
       if (stream.writableLength + bytes < options.maxBufferBytes) return true
-      if (!stream.destroyed) cut(stream, 'outgoing_buffer')
+      cut(stream, 'outgoing_buffer')
       return false
     },
     close () {
@@ -88,4 +101,15 @@ export function createOutgoingGuard (options: OutgoingGuardOptions): OutgoingGua
 export function raiseWriteBuffer (stream: Duplex, bytes: number): void {
   const state = (stream as unknown as { _writableState?: { highWaterMark?: number } })._writableState
   if (state !== undefined && typeof state.highWaterMark === 'number' && state.highWaterMark < bytes) state.highWaterMark = bytes
+}
+
+/**
+ * Bytes libuv still holds for this stream's socket (the kernel would not take them yet): the
+ * handle's writeQueueSize, for TLS the one of the TCP socket underneath; 0 where there is none
+ * (a WebSocket stream, whose buffer is judged alone).
+ */
+function libuvQueuedBytes (stream: Duplex): number {
+  const socket = stream as unknown as { _handle?: { writeQueueSize?: unknown } | null; _parent?: { _handle?: { writeQueueSize?: unknown } | null } | null }
+  const queued = socket._parent?._handle?.writeQueueSize ?? socket._handle?.writeQueueSize
+  return typeof queued === 'number' ? queued : 0
 }
