@@ -42,10 +42,12 @@ export function watchListenOverflows (options: ListenOverflowWatchOptions): List
   const log = options.log.child({ module: 'listeners' })
   let unlogged = 0
   let lastLogMs: number | undefined
+  let isClosed = false
 
   async function poll (): Promise<void> {
     const total = parseListenOverflows(await readFile(file, 'utf8'))
-    if (total === undefined) return
+    // A read that was under way at close(): the logger may already be gone.
+    if (isClosed || total === undefined) return
     const delta = last === undefined || total < last ? 0 : total - last
     last = total
     if (delta > 0) {
@@ -69,7 +71,10 @@ export function watchListenOverflows (options: ListenOverflowWatchOptions): List
   timer.unref()
   return {
     poll,
-    close () { clearInterval(timer) },
+    close () {
+      isClosed = true
+      clearInterval(timer)
+    },
   }
 }
 
