@@ -18,7 +18,7 @@ import { guardProtocolLevel } from './connect-preflight.ts'
 import type { ConnectionLimiter } from './limits.ts'
 import { guardPacketSize, PacketSizeCounter } from './packet-size-guard.ts'
 import { lightenParserBuffer } from './parser-buffer.ts'
-import { createConnectPriority, type ConnectPriorityOptions } from './connect-priority.ts'
+import { createConnectPriority } from './connect-priority.ts'
 
 export interface ListenerOptions {
   host: string
@@ -33,8 +33,6 @@ export interface ListenerOptions {
   maxPacketBytes: number
   /** Accept queue of every listener (listen()'s backlog). Default: Node's, 511. */
   backlog?: number | undefined
-  /** Tuning of the connect storm priority (tests). */
-  connectPriority?: Partial<ConnectPriorityOptions> | undefined
   /** A listener accepted a socket (before limits, TLS handshake or CONNECT). */
   onAccept?(transport: ConnectionInfo['transport']): void
   /** Bound on the TLS handshake and the WebSocket upgrade request (Aedes bounds the CONNECT). */
@@ -67,7 +65,7 @@ export async function startListeners (broker: Aedes, options: ListenerOptions): 
   let hasWarnedParser = false
   const sockets = new Set<Socket>()
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
-  const priority = createConnectPriority(options.connectPriority)
+  const priority = createConnectPriority()
   const acceptedAt = new WeakMap<Socket, number>()
   // A TLSSocket is not the socket the server accepted, so its accept time is found by peer address.
   const tlsAcceptedAt = new Map<string, number>()
