@@ -68,6 +68,12 @@ export const configSchema = z.object({
   TLS_CLIENT_AUTH: z.enum(['off', 'optional', 'require']).default('off'),
   /** Open connections at all (every listener); more are closed at accept. Default 50,000. */
   MAX_CONNECTIONS: positiveInt.default(50_000),
+  /**
+   * Accept queue of each MQTT listener: connections the kernel completes before the gateway takes
+   * them. Default MAX_CONNECTIONS, so that every device may reconnect at once; the kernel caps it at
+   * net.core.somaxconn (logged at start when it does).
+   */
+  LISTEN_BACKLOG: positiveInt.optional(),
   /** Open connections from one IP address (devices behind a NAT or private APN share one). Default 5,000. */
   MAX_CONNECTIONS_PER_IP: positiveInt.default(5000),
   /** Time from accept to CONNECT (and for the TLS handshake / WebSocket upgrade), ms. Default 10,000. */

@@ -20,7 +20,10 @@ import { createBrokerOut } from './mqtt/broker-out.ts'
 import type { DeviceIdentity } from './mqtt/authenticate.ts'
 import { createAbuseLimits } from './mqtt/abuse-limits.ts'
 import { startBroker } from './mqtt/broker.ts'
+import { observeConnackLatency } from './mqtt/connack-latency.ts'
 import { installHooks } from './mqtt/hooks.ts'
+import { listenBacklog } from './mqtt/listen-backlog.ts'
+import { watchListenOverflows } from './mqtt/listen-overflows.ts'
 import { startListeners } from './mqtt/listeners.ts'
 import { openRegistry } from './registry/registry.ts'
 import { registryPath } from './registry/store.ts'
@@ -172,6 +175,12 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       if (identity?.role === 'device') deviceTable.onDisconnected(identity.id)
     })
 
+    observeConnackLatency(broker, function connackLatency (seconds) { metrics.connackSeconds.observe(seconds) })
+    const { backlog, wanted: wantedBacklog, somaxconn } = listenBacklog(config.LISTEN_BACKLOG ?? config.MAX_CONNECTIONS)
+    if (backlog < wantedBacklog) {
+      log.info({ module: 'listeners', reason: 'somaxconn', wanted: wantedBacklog, backlog, somaxconn },
+        'listen backlog capped by the kernel (net.core.somaxconn): a reconnect storm of more devices than this may be dropped and retried')
+    }
     const listeners = await startListeners(broker, {
       host: config.MQTT_HOST,
       mqttPort: config.MQTT_PORT,
@@ -180,11 +189,20 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       tlsKey: config.TLS_KEY,
       wsPort: config.WS_PORT,
       maxPacketBytes: config.MAX_PACKET_BYTES,
+      backlog,
+      onAccept (transport) { metrics.connectionsAccepted.inc({ transport }) },
       ...abuseLimits.listeners,
       outgoing: mqtt.outgoing,
       log,
     })
     closers.push({ name: 'listeners', close () { return listeners.close() } })
+    const overflowWatch = watchListenOverflows({
+      backlog,
+      logIntervalMs: config.LIMIT_LOG_INTERVAL_SEC * 1000,
+      onOverflows (count) { metrics.listenOverflows.inc(count) },
+      log,
+    })
+    if (overflowWatch !== undefined) closers.push({ name: 'listen overflow watch', close () { overflowWatch.close() } })
 
     const runningWriter = writer
     // While readings pile up (InfluxDB down or unset), say so regularly: depth and age of the backlog.

@@ -51,6 +51,23 @@ export function createMetrics () {
       labelNames: ['limit'] as const,
       registers,
     }),
+    connectionsAccepted: new Counter({
+      name: 'citygw_mqtt_connections_accepted_total',
+      help: 'Sockets the MQTT listeners accepted, by transport (tcp, tls, ws), counted before any limit, TLS handshake or CONNECT: the connect rate',
+      labelNames: ['transport'] as const,
+      registers,
+    }),
+    connackSeconds: new Histogram({
+      name: 'citygw_mqtt_connack_seconds',
+      help: 'Time from socket accept to the CONNACK of an accepted CONNECT (TLS handshake and WebSocket upgrade included)',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    listenOverflows: new Counter({
+      name: 'citygw_listen_overflows_total',
+      help: 'Connection handshakes the kernel dropped because a listen queue was full (TcpExt ListenOverflows: counts every listener on the host, not only this gateway\'s)',
+      registers,
+    }),
     protocolErrors: new Counter({ name: 'citygw_protocol_errors_total', help: 'Connections closed for breaking the MQTT protocol, by reason (unacceptable_protocol, packet_id_zero)', labelNames: ['reason'] as const, registers }),
     alarmChanges: new Counter({ name: 'citygw_alarm_changes_total', help: 'Alarm state changes by change (raised, escalated, acknowledged, cleared) and severity', labelNames: ['change', 'severity'] as const, registers }),
     noticesSent: new Counter({ name: 'citygw_notices_total', help: 'Notices published on devices/{id}/errors', labelNames: ['type'] as const, registers }),

@@ -6,6 +6,8 @@ export interface ConnectionInfo {
   readonly transport: 'tcp' | 'tls' | 'ws'
   /** CN of a client certificate the TLS listener verified against TLS_CA; undefined otherwise. */
   readonly clientCertCn: string | undefined
+  /** performance.now() when the listener accepted the socket (before any TLS handshake or upgrade). */
+  readonly acceptedAtMs?: number | undefined
 }
 
 const infos = new WeakMap<object, ConnectionInfo>()

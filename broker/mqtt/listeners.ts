@@ -1,10 +1,13 @@
 // Stage 1, connection: TCP, TLS and WebSocket listeners → aedes.handle, with a packet-size guard.
 // Every socket is counted against the connection limits at accept (before TLS or HTTP), and every
 // connection's packets are measured before Aedes parses them, so no packet above the limit is buffered.
+// Each listener's accept queue is sized for a reconnect storm, and while one lasts, connects go
+// before established clients' packets (connect-priority.ts).
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse, type Server as HttpServer } from 'node:http'
 import { createServer as createTcpServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
+import { performance } from 'node:perf_hooks'
 import { Duplex } from 'node:stream'
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls'
 import type { Aedes } from 'aedes'
@@ -15,6 +18,7 @@ import { guardProtocolLevel } from './connect-preflight.ts'
 import type { ConnectionLimiter } from './limits.ts'
 import { guardPacketSize, PacketSizeCounter } from './packet-size-guard.ts'
 import { lightenParserBuffer } from './parser-buffer.ts'
+import { createConnectPriority } from './connect-priority.ts'
 
 export interface ListenerOptions {
   host: string
@@ -27,6 +31,10 @@ export interface ListenerOptions {
   tlsClientAuth?: 'off' | 'optional' | 'require' | undefined
   wsPort?: number | undefined
   maxPacketBytes: number
+  /** Accept queue of every listener (listen()'s backlog). Default: Node's, 511. */
+  backlog?: number | undefined
+  /** A listener accepted a socket (before limits, TLS handshake or CONNECT). */
+  onAccept?(transport: ConnectionInfo['transport']): void
   /** Bound on the TLS handshake and the WebSocket upgrade request (Aedes bounds the CONNECT). */
   connectTimeoutMs?: number | undefined
   /** Counts sockets; a refused one is closed at once. */
@@ -57,12 +65,19 @@ export async function startListeners (broker: Aedes, options: ListenerOptions): 
   let hasWarnedParser = false
   const sockets = new Set<Socket>()
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
+  const priority = createConnectPriority()
+  const acceptedAt = new WeakMap<Socket, number>()
+  // A TLSSocket is not the socket the server accepted, so its accept time is found by peer address.
+  const tlsAcceptedAt = new Map<string, number>()
   function onLimit (limit: Parameters<NonNullable<ListenerOptions['onLimit']>>[0], ip: string): void {
     options.onLimit?.(limit, ip)
   }
 
   /** Raw socket accepted by any server: count it, or close it at once when a limit says no. */
-  function gate (socket: Socket): void {
+  function gate (socket: Socket, transport: ConnectionInfo['transport']): void {
+    priority.noteAccept()
+    acceptedAt.set(socket, performance.now())
+    options.onAccept?.(transport)
     const ip = socket.remoteAddress ?? 'unknown'
     const limiter = options.limiter
     sockets.add(socket)
@@ -90,6 +105,8 @@ export async function startListeners (broker: Aedes, options: ListenerOptions): 
       hasWarnedParser = true
       log.warn({ reason: 'parser_internals_changed' }, 'mqtt-packet parser buffer kept as a stream: about 1 KB more per connection')
     }
+    // Innermost, so the guards below see bytes as they arrive (and the preflight can unwrap itself).
+    priority.attach(client)
     guardPacketSize(client, new PacketSizeCounter(options.maxPacketBytes), function packetTooLarge () {
       onLimit('packet_size', info.remoteAddress)
       stream.destroy()
@@ -100,21 +117,24 @@ export async function startListeners (broker: Aedes, options: ListenerOptions): 
   function acceptTcp (socket: Socket): void {
     if (socket.destroyed) return
     socket.setNoDelay(true)
-    accept(socket, { remoteAddress: socket.remoteAddress ?? 'unknown', transport: 'tcp', clientCertCn: undefined })
+    accept(socket, { remoteAddress: socket.remoteAddress ?? 'unknown', transport: 'tcp', clientCertCn: undefined, acceptedAtMs: acceptedAt.get(socket) })
   }
 
   function acceptTls (socket: TLSSocket): void {
     if (socket.destroyed) return
     socket.setNoDelay(true)
-    accept(socket, { remoteAddress: socket.remoteAddress ?? 'unknown', transport: 'tls', clientCertCn: verifiedCn(socket) })
+    const key = peerKey(socket)
+    const acceptedAtMs = tlsAcceptedAt.get(key)
+    tlsAcceptedAt.delete(key)
+    accept(socket, { remoteAddress: socket.remoteAddress ?? 'unknown', transport: 'tls', clientCertCn: verifiedCn(socket), acceptedAtMs })
   }
 
   const servers: (NetServer | HttpServer)[] = []
   const tcp = createTcpServer()
-  tcp.on('connection', gate)
+  tcp.on('connection', function gateTcp (socket: Socket) { gate(socket, 'tcp') })
   tcp.on('connection', acceptTcp)
   servers.push(tcp)
-  const ports: { mqtt: number; mqtts?: number; ws?: number } = { mqtt: await listen(tcp, options.host, options.mqttPort) }
+  const ports: { mqtt: number; mqtts?: number; ws?: number } = { mqtt: await listen(tcp, options.host, options.mqttPort, options.backlog) }
 
   if (options.mqttsPort !== undefined && options.tlsCert !== undefined && options.tlsKey !== undefined) {
     const clientAuth = options.tlsCa === undefined ? 'off' : options.tlsClientAuth ?? 'off'
@@ -127,13 +147,18 @@ export async function startListeners (broker: Aedes, options: ListenerOptions): 
         : { ca: readFileSync(options.tlsCa), requestCert: true, rejectUnauthorized: clientAuth === 'require' }),
     }, acceptTls)
     // Before tls.Server's own listener wraps the socket, so a refused socket never starts a handshake.
-    tls.prependListener('connection', gate)
+    tls.prependListener('connection', function gateTls (socket: Socket) {
+      gate(socket, 'tls')
+      const key = peerKey(socket)
+      tlsAcceptedAt.set(key, performance.now())
+      socket.once('close', function forgetTlsAccept () { tlsAcceptedAt.delete(key) })
+    })
     tls.on('tlsClientError', function tlsFailed (err: Error, socket: TLSSocket) {
       onLimit('tls_handshake', socket.remoteAddress ?? 'unknown')
       log.debug({ ip: socket.remoteAddress, err: { message: err.message } }, 'TLS handshake failed')
     })
     servers.push(tls)
-    ports.mqtts = await listen(tls, options.host, options.mqttsPort)
+    ports.mqtts = await listen(tls, options.host, options.mqttsPort, options.backlog)
   }
 
   let wss: WebSocketServer | undefined
@@ -143,15 +168,15 @@ export async function startListeners (broker: Aedes, options: ListenerOptions): 
     })
     // Bounds a client that never finishes its upgrade request (slowloris); Aedes bounds the CONNECT.
     http.headersTimeout = connectTimeoutMs
-    http.on('connection', gate)
+    http.on('connection', function gateWs (socket: Socket) { gate(socket, 'ws') })
     wss = new WebSocketServer({ server: http, maxPayload: options.maxPacketBytes + 16 })
     wss.on('connection', function acceptWebSocket (ws: WebSocket, req: IncomingMessage) {
-      accept(createWebSocketStream(ws), { remoteAddress: req.socket.remoteAddress ?? 'unknown', transport: 'ws', clientCertCn: undefined }, req)
+      accept(createWebSocketStream(ws), { remoteAddress: req.socket.remoteAddress ?? 'unknown', transport: 'ws', clientCertCn: undefined, acceptedAtMs: acceptedAt.get(req.socket) }, req)
     })
     servers.push(http)
-    ports.ws = await listen(http, options.host, options.wsPort)
+    ports.ws = await listen(http, options.host, options.wsPort, options.backlog)
   }
-  log.info({ host: options.host, ...ports }, 'MQTT listeners up')
+  log.info({ host: options.host, ...ports, backlog: options.backlog }, 'MQTT listeners up')
 
   return {
     ports,
@@ -162,6 +187,7 @@ export async function startListeners (broker: Aedes, options: ListenerOptions): 
       for (const stream of open) stream.destroy()
       // Sockets still in a TLS handshake or an HTTP upgrade have no stream yet.
       for (const socket of sockets) socket.destroy()
+      priority.close()
       await Promise.all(closing)
     },
   }
@@ -174,8 +200,12 @@ function verifiedCn (socket: TLSSocket): string | undefined {
   return typeof cn === 'string' && cn !== '' ? cn : undefined
 }
 
-async function listen (server: NetServer | HttpServer, host: string, port: number): Promise<number> {
-  server.listen(port, host)
+function peerKey (socket: Socket): string {
+  return `${socket.remoteAddress ?? ''}|${String(socket.remotePort)}`
+}
+
+async function listen (server: NetServer | HttpServer, host: string, port: number, backlog: number | undefined): Promise<number> {
+  server.listen(backlog === undefined ? { port, host } : { port, host, backlog })
   await once(server, 'listening')
   return (server.address() as AddressInfo).port
 }

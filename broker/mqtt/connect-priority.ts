@@ -1,0 +1,136 @@
+// Accepted sockets → a connect storm's priority over established clients' packets. libuv (1.45 and
+// later, Node 20) accepts one connection per event-loop turn, so the accept rate is the turn rate:
+// under full telemetry load a turn parses what every publisher sent and lasts 10–15 ms, which gave
+// 70–190 accepts/s (measured). While connections keep arriving, established clients' bytes wait and
+// are parsed within what is left of a short target turn: accepts and CONNECTs go first, and
+// telemetry keeps a share of every turn, so a flood of connects slows it but cannot stop it.
+import { performance } from 'node:perf_hooks'
+import type { Client } from 'aedes'
+
+export interface ConnectPriorityOptions {
+  /** Length a loop turn aims at while connections keep arriving, ms. */
+  stormTurnMs: number
+  /** Parsing time established clients get in every such turn however long the rest took, ms. */
+  minParseMs: number
+  /** Bytes one client may have waiting; more are parsed at once (bounds memory under a flood). */
+  maxHeldBytesPerClient: number
+}
+
+/**
+ * Measured with 200 publishers at full speed and 2,000 connects at once on 2 cores: 2 ms / 0.25 ms
+ * accepted 380–520 connections/s and kept 60–85 % of the telemetry rate during the storm; 4 ms /
+ * 0.5 ms accepted about 290/s.
+ */
+export const CONNECT_PRIORITY_DEFAULTS: Readonly<ConnectPriorityOptions> = Object.freeze({
+  stormTurnMs: 2,
+  minParseMs: 0.25,
+  maxHeldBytesPerClient: 64 * 1024,
+})
+
+export interface ConnectPriority {
+  /** A listener accepted a socket: its accept queue may hold more. */
+  noteAccept(): void
+  /**
+   * Puts the turn budget in front of this Aedes client's packet parser. Call before any other parser
+   * guard is installed, so that those see bytes as they arrive and only accepted bytes wait here.
+   */
+  attach(client: Client): void
+  /** Parses whatever still waits and stops. */
+  close(): void
+}
+
+interface Held {
+  readonly client: Client
+  readonly parse: (chunk: Buffer) => unknown
+  chunks: Buffer[]
+  bytes: number
+  isQueued: boolean
+}
+
+interface ParserLike { parse(chunk: Buffer): unknown }
+
+export function createConnectPriority (options: Partial<ConnectPriorityOptions> = {}): ConnectPriority {
+  const { stormTurnMs, minParseMs, maxHeldBytesPerClient } = { ...CONNECT_PRIORITY_DEFAULTS, ...options }
+  let isStorm = false
+  let hasAcceptedThisTurn = false
+  let lastTurnEndMs = 0
+  let marker: NodeJS.Immediate | undefined
+  // Clients with bytes waiting, first come first served.
+  let queue: Held[] = []
+
+  function arm (): void {
+    marker ??= setImmediate(endOfTurn)
+  }
+
+  // Runs in the check phase: after this turn's poll phase (where the accept happened), before the
+  // next turn's. Re-armed from here, it runs once per turn for as long as there is anything to do.
+  function endOfTurn (): void {
+    marker = undefined
+    const nowMs = performance.now()
+    const turnMs = lastTurnEndMs === 0 ? Infinity : nowMs - lastTurnEndMs
+    isStorm = hasAcceptedThisTurn
+    hasAcceptedThisTurn = false
+    drain(isStorm ? Math.max(minParseMs, stormTurnMs - turnMs) : Infinity)
+    lastTurnEndMs = isStorm ? performance.now() : 0
+    if (isStorm || queue.length > 0) arm()
+  }
+
+  function drain (budgetMs: number): void {
+    const deadlineMs = performance.now() + budgetMs
+    const work = queue
+    queue = []
+    let done = 0
+    while (done < work.length) {
+      flush(work[done++] as Held)
+      if (performance.now() >= deadlineMs) break
+    }
+    // Clients not reached keep their place, ahead of any that queued meanwhile.
+    if (done < work.length) queue = work.slice(done).concat(queue)
+  }
+
+  function flush (held: Held): void {
+    const chunks = held.chunks
+    held.chunks = []
+    held.bytes = 0
+    held.isQueued = false
+    if (held.client.closed) return
+    for (const chunk of chunks) held.parse(chunk)
+  }
+
+  return {
+    noteAccept () {
+      hasAcceptedThisTurn = true
+      isStorm = true
+      arm()
+    },
+    attach (client) {
+      const parser = (client as unknown as { _parser: ParserLike })._parser
+      const held: Held = { client, parse: parser.parse.bind(parser), chunks: [], bytes: 0, isQueued: false }
+      parser.parse = function parseInTurn (chunk: Buffer): unknown {
+        // Until it is connected a client's bytes are its CONNECT (and what follows it): never held.
+        if (!client.connected || (!isStorm && held.chunks.length === 0)) return held.parse(chunk)
+        held.chunks.push(chunk)
+        held.bytes += chunk.length
+        if (held.bytes > maxHeldBytesPerClient) {
+          // In order, now; the client's place in the queue then finds nothing to do.
+          flush(held)
+          return undefined
+        }
+        if (!held.isQueued) {
+          held.isQueued = true
+          queue.push(held)
+          arm()
+        }
+        return undefined
+      }
+    },
+    close () {
+      if (marker !== undefined) clearImmediate(marker)
+      marker = undefined
+      isStorm = false
+      const work = queue
+      queue = []
+      for (const held of work) flush(held)
+    },
+  }
+}
