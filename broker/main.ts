@@ -128,6 +128,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       out,
       spool,
       log,
+      throttle: abuseLimits.throttle,
       onEvent (event) { metrics.alarmChanges.inc({ change: event.change, severity: event.alarm.severity }) },
     })
     closers.push({ name: 'alarms', close () { return alarms.close() } })
@@ -143,6 +144,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       backfillMs: config.BACKFILL_DAYS * DAY_MS,
       maxFutureMs: MAX_FUTURE_MS,
       publishNotice,
+      throttle: abuseLimits.throttle,
       onReadings (device, readings) {
         deviceTable.onReadings(device.id, device.kind.fieldNames, readings)
         alarms.onReadings(device, readings)

@@ -6,6 +6,7 @@ import type { Spool } from '../ingest/spool.ts'
 import type { Logger } from '../log.ts'
 import type { CrewIdentity, DeviceIdentity } from '../mqtt/authenticate.ts'
 import type { BrokerOut } from '../mqtt/broker-out.ts'
+import { createLogThrottle, type LogThrottle } from '../mqtt/limits.ts'
 import type { AlarmTopic } from '../mqtt/topics.ts'
 import type { AlarmDevice, AlarmEvent, AlarmRecord, EngineSnapshot } from './alarm.ts'
 import { createAlarmEngine } from './engine.ts'
@@ -24,6 +25,8 @@ export interface AlarmsOptions {
   out: BrokerOut
   spool: Spool
   log: Logger
+  /** Ignored acknowledgements are logged once per crew and period. */
+  throttle?: LogThrottle
   onEvent?: (event: AlarmEvent) => void
 }
 
@@ -56,6 +59,11 @@ const LAST_SEEN_SAVE_MS = 30_000
 
 export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   const log = options.log.child({ module: 'alarms' })
+  const throttle = options.throttle ?? createLogThrottle(60_000)
+  function ignoreAck (crew: CrewIdentity, target: AlarmTopic, reason: string, detail: Record<string, unknown> = {}): void {
+    const suppressed = throttle.take(`ack_ignored:${crew.name}`)
+    if (suppressed !== undefined) crew.log.info({ target, reason, suppressedSinceLast: suppressed, ...detail }, 'acknowledgement ignored')
+  }
   const rules = await openRuleBook({ file: options.rulesFile, pollMs: options.pollMs, log })
   const saved = await readAlarmState(options.dataDir)
   const engine = createAlarmEngine(rules, withRestartGrace(saved, Date.now()))
@@ -131,18 +139,18 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
         if (!parsed.success) throw new Error(parsed.error.issues[0]?.message ?? 'invalid')
         note = parsed.data.note
       } catch (err) {
-        crew.log.warn({ target, reason: 'bad_ack_payload', err: { message: (err as Error).message } }, 'acknowledgement ignored')
+        ignoreAck(crew, target, 'bad_ack_payload', { err: { message: (err as Error).message } })
         return
       }
       // The topic's district and kind must be the alarm's: a crew may not reach another district's alarm by naming its own.
       const alarm = engine.openAlarms().find(function matches (a) { return a.deviceId === target.deviceId && a.type === target.type })
       if (alarm === undefined || alarm.district !== target.district || alarm.kind !== target.kind) {
-        crew.log.info({ target, reason: 'no_open_alarm' }, 'acknowledgement ignored')
+        ignoreAck(crew, target, 'no_open_alarm')
         return
       }
       const outcome = engine.acknowledge(crew.name, target.deviceId, target.type, note, Date.now())
       if (!outcome.ok) {
-        crew.log.info({ target, reason: outcome.reason }, 'acknowledgement ignored')
+        ignoreAck(crew, target, outcome.reason)
         return
       }
       handle([outcome.event])

@@ -3,6 +3,7 @@
 // accepted readings for the alarm engine. Resolves only once the spool append is on disk, so the
 // caller (authorizePublish) can let the PUBACK go out.
 import type { DeviceIdentity } from '../mqtt/authenticate.ts'
+import { createLogThrottle, type LogThrottle } from '../mqtt/limits.ts'
 import type { Logger } from '../log.ts'
 import type { Metrics } from '../http/metrics.ts'
 import { encodeRejected, encodeTelemetryLine, telemetrySeriesKey } from './line-protocol.ts'
@@ -23,6 +24,8 @@ export interface IngestOptions {
   publishNotice(device: DeviceIdentity, notice: Notice): void
   /** Called with the valid readings as soon as they are known, before the spool append (the alarm engine's entry). */
   onReadings?(device: DeviceIdentity, readings: readonly ValidReading[]): void
+  /** Rejections are logged once per device and period (the device is told, and they are counted, every time). */
+  throttle?: LogThrottle
   now?: () => number
 }
 
@@ -36,6 +39,7 @@ export function createIngest (options: IngestOptions): Ingest {
   const tally = options.metrics.telemetry
   const now = options.now ?? function systemClock () { return Date.now() }
   const unknownFieldThrottle = createUnknownFieldThrottle()
+  const logThrottle = options.throttle ?? createLogThrottle(60_000)
   const receiptClock = createReceiptClock()
   // One options object, its clock set per message (an object spread per message showed in the
   // bench's allocation profile; validateTelemetry reads it synchronously).
@@ -103,7 +107,8 @@ export function createIngest (options: IngestOptions): Ingest {
     else tally.messagesRejected++
     if (rejections.length > 0) {
       tally.readingsRejected += rejections.length
-      device.log.info({ reason: rejections[0]?.reason, rejected: rejections.length, accepted }, 'readings rejected')
+      const suppressed = logThrottle.take(`readings_rejected:${device.id}`)
+      if (suppressed !== undefined) device.log.info({ reason: rejections[0]?.reason, rejected: rejections.length, accepted, suppressedSinceLast: suppressed }, 'readings rejected')
     }
 
     const unknownFields = unknownInMessage.length === 0 ? unknownInMessage : unknownFieldThrottle.take(device.id, unknownInMessage, receivedMs)
@@ -132,7 +137,8 @@ export function createIngest (options: IngestOptions): Ingest {
     const line = encodeRejected({ deviceId: device.id, reason, payload, issues: JSON.stringify(issues), tsMs: receiptClock.next(device.id, receivedMs) })
     await spool.append([line])
     tally.messagesRejected++
-    device.log.info({ reason, bytes: payload.length }, 'message rejected')
+    const suppressed = logThrottle.take(`message_rejected:${device.id}`)
+    if (suppressed !== undefined) device.log.info({ reason, bytes: payload.length, suppressedSinceLast: suppressed }, 'message rejected')
     options.publishNotice(device, {
       status: 'rejected',
       reason,

@@ -59,6 +59,8 @@ describe('a crew cannot make any other client receive or store anything', () => 
     expect(lateSeen.messages).toEqual([])
     expect(await metric(gw, /^citygw_spool_depth_records (\d+)/m)).toBe(spoolBefore)
     expect(await metric(gw, /^citygw_limits_exceeded_total\{limit="ack_size"\} (\d+)/m)).toBe(1)
+    // Two ignored (no open alarm, not JSON), one oversized: one line each kind per period.
+    expect(gw.logs().filter((l) => l.msg === 'acknowledgement ignored')).toHaveLength(2)
   })
 
   it('applies a real acknowledgement: the observer sees the acknowledged alarm, not the ack message', async () => {

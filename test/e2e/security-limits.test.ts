@@ -6,7 +6,7 @@ import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startInfluxDb1, type InfluxDb1Server } from '../helpers/influxdb.ts'
 import { registerDevice, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
-import { connectDevice, connectOutcome, subscribeCodes } from '../helpers/mqtt.ts'
+import { collect, connectDevice, connectOutcome, subscribeCodes } from '../helpers/mqtt.ts'
 import { eventually } from '../helpers/wait.ts'
 
 const closers: (() => Promise<void>)[] = []
@@ -151,6 +151,21 @@ describe('publish rate, topics and subscriptions', () => {
     expect(await aclDenials(gw, 'subscribe') - deniedBefore).toBe(1000)
     expect(logsWith(gw, 'subscription refused').filter((l) => l.deviceId === 'nosy-1')).toHaveLength(1)
     expect(client.connected).toBe(true)
+  })
+
+  it('tells a device about every bad message but logs its rejections once per period', async () => {
+    const { secret } = await registerDevice(gw.dataDir, 'bad-fw-1', 'manhole')
+    await gw.gateway.reloadRegistry()
+    const client = await connectDevice(gw.mqttUrl, 'bad-fw-1', secret)
+    clients.push(client)
+    const notices = await collect(client, 'devices/bad-fw-1/errors')
+    // Within the burst: 3 tokens, so three messages, each a different kind of rejection.
+    await client.publishAsync('devices/bad-fw-1/telemetry', 'not json', { qos: 1 })
+    await client.publishAsync('devices/bad-fw-1/telemetry', '{"coverAngle":999}', { qos: 1 })
+    await client.publishAsync('devices/bad-fw-1/telemetry', '[]', { qos: 1 })
+    await notices.waitFor(3)
+    const lines = gw.logs().filter((l) => l.deviceId === 'bad-fw-1' && (l.msg === 'message rejected' || l.msg === 'readings rejected'))
+    expect(lines.map((l) => l.msg).sort()).toEqual(['message rejected', 'readings rejected'])
   })
 
   it('refuses subscriptions beyond MAX_SUBSCRIPTIONS_PER_CLIENT and filters too deep or too long', async () => {
