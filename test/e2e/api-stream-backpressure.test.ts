@@ -5,7 +5,7 @@
 import { connect, type Socket } from 'node:net'
 import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { basic, openEventStream, signIn } from '../helpers/api-client.ts'
+import { basic, openEventStream, readSseBlocks, signIn } from '../helpers/api-client.ts'
 import { registerCrew, registerDevice, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 import { connectDevice } from '../helpers/mqtt.ts'
 import { eventually } from '../helpers/wait.ts'
@@ -30,32 +30,16 @@ async function metric (httpUrl: string, name: string, labels = ''): Promise<numb
  * alarm events seen, and when the latest arrived.
  */
 async function openCountingStream (url: string, headers: Record<string, string>) {
-  const controller = new AbortController()
-  const res = await fetch(url, { headers: { accept: 'text/event-stream', ...headers }, signal: controller.signal })
-  const state = { status: res.status, ready: false, alarms: 0, firstStates: [] as string[], lastAtMs: 0 }
-  const reading = (async function readCounts () {
-    if (res.body === null) return
-    const decoder = new TextDecoder()
-    let buffer = ''
-    try {
-      for await (const chunk of res.body) {
-        buffer += decoder.decode(chunk as Uint8Array, { stream: true })
-        let cut: number
-        while ((cut = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, cut)
-          buffer = buffer.slice(cut + 2)
-          if (block.includes('event: ready')) state.ready = true
-          if (!block.startsWith('event: alarm')) continue
-          state.alarms++
-          state.lastAtMs = Date.now()
-          if (state.firstStates.length < 4) state.firstStates.push(/"state":"(\w+)"/.exec(block)?.[1] ?? '?')
-        }
-      }
-    } catch {
-      // aborted by close()
-    }
-  })()
-  return { state, async close () { controller.abort(); await reading } }
+  const state = { status: 0, ready: false, alarms: 0, firstStates: [] as string[], lastAtMs: 0 }
+  const stream = await readSseBlocks(url, headers, function countBlock (block) {
+    if (block.includes('event: ready')) state.ready = true
+    if (!block.startsWith('event: alarm')) return
+    state.alarms++
+    state.lastAtMs = Date.now()
+    if (state.firstStates.length < 4) state.firstStates.push(/"state":"(\w+)"/.exec(block)?.[1] ?? '?')
+  })
+  state.status = stream.response.status
+  return { state, close () { return stream.close() } }
 }
 
 /** Sends the stream request on a raw socket, waits for the response head, then stops reading. */

@@ -21,13 +21,15 @@ export async function getJson (url: string, headers: Record<string, string> = {}
 
 export interface SseEvent { event: string; data: string }
 
-/** Opens an SSE stream; `waitFor` resolves with the first collected event matching `match`. */
-export async function openEventStream (url: string, headers: Record<string, string>) {
+/**
+ * Reads an SSE response block by block (a block ends at a blank line) until it ends or `close()`
+ * aborts it. The reader keeps nothing itself: `onBlock` decides what to keep.
+ */
+export async function readSseBlocks (url: string, headers: Record<string, string>, onBlock: (block: string) => void) {
   const controller = new AbortController()
   const res = await fetch(url, { headers: { accept: 'text/event-stream', ...headers }, signal: controller.signal })
-  const events: SseEvent[] = []
   let ended = false
-  const reading = (async function readEvents () {
+  const reading = (async function readBlocks () {
     if (res.body === null) return
     const decoder = new TextDecoder()
     let buffer = ''
@@ -36,11 +38,8 @@ export async function openEventStream (url: string, headers: Record<string, stri
         buffer += decoder.decode(chunk as Uint8Array, { stream: true })
         let cut: number
         while ((cut = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, cut)
+          onBlock(buffer.slice(0, cut))
           buffer = buffer.slice(cut + 2)
-          const event = /^event: (.*)$/m.exec(block)?.[1]
-          const data = /^data: (.*)$/m.exec(block)?.[1]
-          if (event !== undefined && data !== undefined) events.push({ event, data })
         }
       }
     } catch {
@@ -50,10 +49,29 @@ export async function openEventStream (url: string, headers: Record<string, stri
     }
   })()
   return {
+    response: res,
+    get ended () { return ended },
+    async close () {
+      controller.abort()
+      await reading
+    },
+  }
+}
+
+/** Opens an SSE stream; `waitFor` resolves with the first collected event matching `match`. */
+export async function openEventStream (url: string, headers: Record<string, string>) {
+  const events: SseEvent[] = []
+  const stream = await readSseBlocks(url, headers, function keepEvent (block) {
+    const event = /^event: (.*)$/m.exec(block)?.[1]
+    const data = /^data: (.*)$/m.exec(block)?.[1]
+    if (event !== undefined && data !== undefined) events.push({ event, data })
+  })
+  const res = stream.response
+  return {
     status: res.status,
     contentType: res.headers.get('content-type'),
     events,
-    get ended () { return ended },
+    get ended () { return stream.ended },
     async waitFor (match: (e: SseEvent) => boolean, timeoutMs = 5000): Promise<SseEvent> {
       const deadline = Date.now() + timeoutMs
       for (;;) {
@@ -63,9 +81,6 @@ export async function openEventStream (url: string, headers: Record<string, stri
         await new Promise((resolve) => setTimeout(resolve, 25))
       }
     },
-    async close () {
-      controller.abort()
-      await reading
-    },
+    close () { return stream.close() },
   }
 }
