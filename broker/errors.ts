@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   CSG_RULES_INVALID: 'the alarm rules file is invalid (the message names the rule and parameter)',
   CSG_ALARM_STATE_INVALID: 'the saved alarm state in DATA_DIR could not be read',
   CSG_PROTOCOL_VIOLATION: 'a client broke the MQTT protocol (e.g. packet identifier 0 on a QoS 1 or 2 PUBLISH); its connection was closed',
+  CSG_AEDES_UNSUPPORTED: 'the installed aedes is not the version whose internals the gateway was written for',
   CSG_PUBLISH_RATE: 'a client published further above its rate than the longest delay allows; its connection was closed without acknowledging',
 } as const
 

@@ -8,6 +8,7 @@
 // messages reach subscribers in the order they were numbered. Removing a retained message also goes
 // straight to the persistence, so subscribers do not receive an empty message.
 import type { Aedes } from 'aedes'
+import { retainedStoreOf } from './aedes-internals.ts'
 
 export interface BrokerOut {
   /**
@@ -19,16 +20,7 @@ export interface BrokerOut {
   removeRetained(topic: string): Promise<void>
 }
 
-interface RetainedStore {
-  storeRetained(packet: { cmd: 'publish'; topic: string; payload: Buffer; qos: 0 | 1; retain: boolean }): Promise<void>
-}
-
 export function createBrokerOut (broker: Aedes): BrokerOut {
-  // Aedes' persistence is set up by broker.listen() and documented for custom implementations.
-  function retainedStore (): RetainedStore {
-    return (broker as unknown as { persistence: RetainedStore }).persistence
-  }
-
   function route (topic: string, payload: Buffer): Promise<void> {
     return new Promise<void>(function publishing (resolve, reject) {
       broker.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, function published (err) {
@@ -42,11 +34,11 @@ export function createBrokerOut (broker: Aedes): BrokerOut {
     async publish (topic, payload, retain) {
       // Kept before it is sent: a phone subscribing in between gets it retained (and maybe live too,
       // the same message), never neither.
-      if (retain) await retainedStore().storeRetained({ cmd: 'publish', topic, payload, qos: 1, retain: true })
+      if (retain) await retainedStoreOf(broker).storeRetained({ cmd: 'publish', topic, payload, qos: 1, retain: true })
       await route(topic, payload)
     },
     async removeRetained (topic) {
-      await retainedStore().storeRetained({ cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 1, retain: false })
+      await retainedStoreOf(broker).storeRetained({ cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 1, retain: false })
     },
   }
 }

@@ -6,6 +6,7 @@ import { Aedes, type Client } from 'aedes'
 import type { AedesPacket } from 'aedes-packet'
 import type { Config } from '../config.ts'
 import type { Metrics } from '../http/metrics.ts'
+import { checkAedesVersion } from './aedes-internals.ts'
 import type { Logger } from '../log.ts'
 import { connectionInfoOf } from './connection-info.ts'
 import { createCrewSessions, type CrewSessions } from './crew-sessions.ts'
@@ -26,6 +27,7 @@ export interface EmbeddedBroker {
 }
 
 export async function startBroker (config: BrokerConfig, metrics: Metrics, throttle: LogThrottle, rootLog: Logger): Promise<EmbeddedBroker> {
+  checkAedesVersion()
   const log = rootLog.child({ module: 'mqtt' })
   /** Client id → its connection now (a takeover replaces it before the old one is gone). */
   const connected = new Map<string, Client>()

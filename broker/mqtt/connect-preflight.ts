@@ -5,6 +5,7 @@
 // CONNACK, and a level that does not match the protocol name is accepted.
 import type { Duplex } from 'node:stream'
 import type { Client } from 'aedes'
+import { wrapParse } from './aedes-internals.ts'
 
 export type PreflightVerdict = 'undecided' | 'pass' | 'unacceptable_protocol'
 
@@ -57,26 +58,27 @@ function judge (bytes: Buffer): PreflightVerdict {
 /**
  * Puts the preflight in front of this Aedes client's packet parser (in front of the packet-size
  * guard, which it leaves alone): bytes wait until the first CONNECT's level is known, then go on
- * unchanged, or the connection is answered and closed. Once decided, the parser is called directly.
+ * unchanged, or the connection is answered and closed.
  */
 export function guardProtocolLevel (client: Client, stream: Duplex, onUnacceptable: () => void): void {
-  const parser = (client as unknown as { _parser: { parse(chunk: Buffer): unknown } })._parser
-  const parse = parser.parse.bind(parser)
-  const preflight = new ConnectPreflight()
-  const held: Buffer[] = []
-  parser.parse = function parseAfterPreflight (chunk: Buffer): unknown {
-    const verdict = preflight.feed(chunk)
-    if (verdict === 'undecided') {
+  wrapParse(client, function protocolLevelGuard (parse) {
+    const preflight = new ConnectPreflight()
+    const held: Buffer[] = []
+    return function parseAfterPreflight (chunk: Buffer): unknown {
+      switch (preflight.verdict) {
+        case 'pass': return parse(chunk)
+        case 'unacceptable_protocol': return undefined // answered; the connection is closing
+        case 'undecided': break
+      }
+      const verdict = preflight.feed(chunk)
       held.push(chunk)
-      return undefined
-    }
-    parser.parse = parse
-    if (verdict === 'unacceptable_protocol') {
+      if (verdict === 'undecided') return undefined
+      const bytes = held.length === 1 ? chunk : Buffer.concat(held)
+      held.length = 0
+      if (verdict === 'pass') return parse(bytes)
       onUnacceptable()
       stream.end(CONNACK_UNACCEPTABLE_PROTOCOL, function answered () { stream.destroy() })
       return undefined
     }
-    held.push(chunk)
-    return parse(held.length === 1 ? chunk : Buffer.concat(held))
-  }
+  })
 }

@@ -6,6 +6,7 @@
 // telemetry keeps a share of every turn, so a flood of connects slows it but cannot stop it.
 import { performance } from 'node:perf_hooks'
 import type { Client } from 'aedes'
+import { wrapParse } from './aedes-internals.ts'
 
 export interface ConnectPriorityOptions {
   /** Length a loop turn aims at while connections keep arriving, ms. */
@@ -46,8 +47,6 @@ interface Held {
   bytes: number
   isQueued: boolean
 }
-
-interface ParserLike { parse(chunk: Buffer): unknown }
 
 export function createConnectPriority (options: Partial<ConnectPriorityOptions> = {}): ConnectPriority {
   const { stormTurnMs, minParseMs, maxHeldBytesPerClient } = { ...CONNECT_PRIORITY_DEFAULTS, ...options }
@@ -97,6 +96,28 @@ export function createConnectPriority (options: Partial<ConnectPriorityOptions> 
     for (const chunk of chunks) held.parse(chunk)
   }
 
+
+  /** The parse step of one client: its bytes wait while a storm lasts, in order. */
+  function heldInTurn (client: Client, held: Held): (chunk: Buffer) => unknown {
+    return function parseInTurn (chunk: Buffer): unknown {
+      // Until it is connected a client's bytes are its CONNECT (and what follows it): never held.
+      if (!client.connected || (!isStorm && held.chunks.length === 0)) return held.parse(chunk)
+      held.chunks.push(chunk)
+      held.bytes += chunk.length
+      if (held.bytes > maxHeldBytesPerClient) {
+        // In order, now; the client's place in the queue then finds nothing to do.
+        flush(held)
+        return undefined
+      }
+      if (!held.isQueued) {
+        held.isQueued = true
+        queue.push(held)
+        arm()
+      }
+      return undefined
+    }
+  }
+
   return {
     noteAccept () {
       hasAcceptedThisTurn = true
@@ -104,25 +125,9 @@ export function createConnectPriority (options: Partial<ConnectPriorityOptions> 
       arm()
     },
     attach (client) {
-      const parser = (client as unknown as { _parser: ParserLike })._parser
-      const held: Held = { client, parse: parser.parse.bind(parser), chunks: [], bytes: 0, isQueued: false }
-      parser.parse = function parseInTurn (chunk: Buffer): unknown {
-        // Until it is connected a client's bytes are its CONNECT (and what follows it): never held.
-        if (!client.connected || (!isStorm && held.chunks.length === 0)) return held.parse(chunk)
-        held.chunks.push(chunk)
-        held.bytes += chunk.length
-        if (held.bytes > maxHeldBytesPerClient) {
-          // In order, now; the client's place in the queue then finds nothing to do.
-          flush(held)
-          return undefined
-        }
-        if (!held.isQueued) {
-          held.isQueued = true
-          queue.push(held)
-          arm()
-        }
-        return undefined
-      }
+      wrapParse(client, function turnBudget (parse) {
+        return heldInTurn(client, { client, parse, chunks: [], bytes: 0, isQueued: false })
+      })
     },
     close () {
       if (marker !== undefined) clearImmediate(marker)

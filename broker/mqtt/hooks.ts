@@ -11,6 +11,7 @@ import type { Ingest } from '../ingest/ingest.ts'
 import type { Logger } from '../log.ts'
 import type { Registry } from '../registry/registry.ts'
 import type { CrewIdentity, DeviceIdentity, Identity } from './authenticate.ts'
+import { skipRoutingOf } from './aedes-internals.ts'
 import { createConnectGuard } from './connect-guard.ts'
 import { connectionInfoOf } from './connection-info.ts'
 import type { CrewSessions } from './crew-sessions.ts'
@@ -122,21 +123,7 @@ export function installHooks (broker: Aedes, options: HookOptions): BrokerHooks 
   // gateway's CPU under load (`npm run bench`, profiled). A packet the hooks consumed ends here;
   // what the gateway itself publishes (alarms, notices) is routed as usual.
   const consumed = new WeakSet<PublishPacket>()
-  // aedes.js calls publish(packet, client, done) internally; its types only know (packet, done).
-  const route = broker.publish.bind(broker) as unknown as (packet: PublishPacket, client: Client | null, done?: (err?: Error) => void) => void
-  Object.assign(broker, {
-    publish: function publishUnlessConsumed (packet: PublishPacket, client: Client | null | ((err?: Error) => void), done?: (err?: Error) => void) {
-      if (typeof client === 'function') {
-        route(packet, null, client)
-        return
-      }
-      if (consumed.delete(packet)) {
-        done?.()
-        return
-      }
-      route(packet, client, done)
-    },
-  })
+  skipRoutingOf(broker, function isConsumed (packet) { return consumed.delete(packet) })
 
   broker.preConnect = function preConnect (client, packet, callback) {
     connects.set(client, { keepaliveSec: packet.keepalive ?? 0, willTopic: packet.will?.topic, clean: packet.clean !== false })

@@ -2,6 +2,7 @@
 // "remaining length" exceeds the limit closes the connection before its body is buffered. Aedes 1.x
 // (and mqtt-packet's parser) would otherwise accumulate packets of up to 256 MB in memory.
 import type { Client } from 'aedes'
+import { wrapParse } from './aedes-internals.ts'
 
 /** Parser states; only the fixed header is decoded, bodies are skipped by counting. */
 const enum State { TypeByte, Length, Body }
@@ -64,14 +65,14 @@ export class PacketSizeCounter {
  * `npm run bench`: see the README's Performance section).
  */
 export function guardPacketSize (client: Client, counter: PacketSizeCounter, onTooLarge: () => void): void {
-  const parser = (client as unknown as { _parser: { parse(chunk: Buffer): unknown } })._parser
-  const parse = parser.parse.bind(parser)
-  let isRefused = false
-  parser.parse = function parseWithinLimit (chunk: Buffer): unknown {
-    if (isRefused) return undefined
-    if (counter.feed(chunk)) return parse(chunk)
-    isRefused = true
-    onTooLarge()
-    return undefined
-  }
+  wrapParse(client, function sizeGuard (parse) {
+    let isRefused = false
+    return function parseWithinLimit (chunk: Buffer): unknown {
+      if (isRefused) return undefined
+      if (counter.feed(chunk)) return parse(chunk)
+      isRefused = true
+      onTooLarge()
+      return undefined
+    }
+  })
 }

@@ -4,9 +4,7 @@
 // in ≈ 90 bytes, which matters at tens of thousands of idle device connections (`npm run bench`).
 import type { Client } from 'aedes'
 import { BufferList } from 'bl'
-
-/** The parser's buffer, as mqtt-packet 9 uses it (parser.js: append, consume, length, read*, slice). */
-interface ParserWithList { _list?: unknown }
+import { parserOf } from './aedes-internals.ts'
 
 /**
  * Swaps the parser's stream-backed buffer for a plain BufferList. Only while it is still empty (a
@@ -14,9 +12,10 @@ interface ParserWithList { _list?: unknown }
  * mqtt-packet 9's (then it is left alone; the test suite checks that it still does).
  */
 export function lightenParserBuffer (client: Client): boolean {
-  const parser = (client as unknown as { _parser?: ParserWithList })._parser
-  const list = parser?._list as { length?: unknown; append?: unknown; consume?: unknown } | undefined
-  if (parser === undefined || list === undefined || list instanceof BufferList) return false
+  const parser = parserOf(client)
+  // The parser's buffer, as mqtt-packet 9 uses it (parser.js: append, consume, length, read*, slice).
+  const list = parser._list as { length?: unknown; append?: unknown; consume?: unknown } | undefined
+  if (list === undefined || list instanceof BufferList) return false
   if (list.length !== 0 || typeof list.append !== 'function' || typeof list.consume !== 'function') return false
   parser._list = new BufferList()
   return true
