@@ -2,189 +2,39 @@
 // run, each broker and the load generator in its own process, everything on 127.0.0.1 with free
 // ports and temp dirs. Leaves: a table on stderr, one JSON object on stdout and in .bench/results.json.
 // Figures only: nothing is asserted on timings; the exit code is 1 only if the gateway lost data.
+import { copyFile, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
 import { connect } from 'node:net'
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
 import { CONFIG_KEYS } from '../../broker/config.ts'
 import { addCrew, importDevices } from '../../broker/registry/provision.ts'
 import { registryPath } from '../../broker/registry/store.ts'
-import type { KindName } from '../../devices/index.ts'
 import { freeLoopbackPort } from '../../simulators/free-port.ts'
 import { startLocalInfluxDb, type LocalInfluxDb } from '../../simulators/local-influxdb.ts'
-import { summariseCpuProfile, type ProfileSummary, type ProfileWindow } from './cpu-profile.ts'
+import { summariseCpuProfile, type ProfileSummary } from './cpu-profile.ts'
 import type { AlarmProbeResult, AlarmProbeSpec } from './alarm-probe.ts'
 import type { ConnectProbeSpec } from './connect-probe.ts'
-import type { LoadResult, LoadSpec } from './load-generator.ts'
-import { machineCpuTicks, processCpuMs, startProcess, type BenchProcess } from './processes.ts'
+import { cpuMicrosPerMessage } from './cpu.ts'
+import { countPeerStored, countStored } from './influx-count.ts'
+import { makeDevices, runLoad, type LoadDevices, type LoadRun } from './load-run.ts'
+import { metricValue, scrape, spoolDepthOf, type SpoolDepth } from './metrics.ts'
+import { fdFigures, rssMb, startProcess, type BenchProcess } from './processes.ts'
+import { say } from './say.ts'
+import { KINDS, REPO_ROOT, RESULTS_DIR, TARGETS, TARGET_RATIO, readSettings, type Settings } from './settings.ts'
 
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const RESULTS_DIR = join(REPO_ROOT, '.bench')
-/** The later issue's target for gateway / bare Aedes throughput. */
-const TARGET_RATIO = 0.6
-const KINDS: readonly KindName[] = ['lamp-post', 'water-pipe', 'manhole']
-/** The required field of each kind's measurement: counting it counts the points. */
-const COUNTED: readonly { measurement: string; field: string }[] = [
-  { measurement: 'lamp_post', field: 'commandedLevel' },
-  { measurement: 'water_pipe', field: 'pressure' },
-  { measurement: 'manhole', field: 'coverAngle' },
-]
 const DRAIN_TIMEOUT_MS = 60_000
-/** Targets of issue 7, printed beside each figure. */
-const TARGETS = {
-  alarmP99Ms: 25,
-  gatewayToPeer: 1.1,
-  outageMemoryMb: 50,
-  catchUpToIngest: 2,
-  bytesPerConnection: 20 * 1024,
-} as const
 const ALARM_DEVICES = 10
 /** The bare Aedes run at the alarm phase's rate measures CPU only: a few seconds suffice. */
 const BARE_OPEN_LOOP_SEC = 5
 const ALARM_DISTRICT = 'bench-alarms'
 const CREW_NAME = 'bench-crew'
 
-interface Settings {
-  devices: number
-  window: number
-  warmupSec: number
-  durationSec: number
-  isProfiling: boolean
-  alarmSec: number
-  outageSec: number
-}
-
-function intFromEnv (name: string, fallback: number, min: number, max: number): number {
-  const text = process.env[name]
-  if (text === undefined || text === '') return fallback
-  const value = Number(text)
-  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name} must be an integer in ${min}…${max}, not ${text}`)
-  return value
-}
-
-function readSettings (): Settings {
-  return {
-    devices: intFromEnv('BENCH_DEVICES', 200, 1, 5000),
-    window: intFromEnv('BENCH_WINDOW', 16, 1, 1000),
-    warmupSec: intFromEnv('BENCH_WARMUP_SEC', 2, 0, 60),
-    // Issue 7: the gateway's rate sustained for at least 30 s; the baselines get the same window.
-    durationSec: intFromEnv('BENCH_DURATION_SEC', 30, 1, 300),
-    isProfiling: process.env.BENCH_PROFILE === '1',
-    alarmSec: intFromEnv('BENCH_ALARM_SEC', 10, 1, 120),
-    outageSec: intFromEnv('BENCH_OUTAGE_SEC', 30, 1, 300),
-  }
-}
-
-function say (text: string): void {
-  process.stderr.write(`${text}\n`)
-}
-
-interface CpuWindow {
-  brokerCpuPercent: number | null
-  /** The InfluxDB the broker writes to, when the phase names its process (it shares the machine). */
-  databaseCpuPercent: number | null
-  machineCpuPercent: number | null
-}
-
-interface CpuSnapshot { brokerMs: number | undefined; databaseMs: number | undefined; machine: ReturnType<typeof machineCpuTicks>; at: number; monotonicUs: number }
-
-function cpuSnapshot (pid: number, databasePid: number | undefined): CpuSnapshot {
-  return {
-    brokerMs: processCpuMs(pid),
-    databaseMs: databasePid === undefined ? undefined : processCpuMs(databasePid),
-    machine: machineCpuTicks(),
-    at: performance.now(),
-    monotonicUs: Number(process.hrtime.bigint() / 1000n),
-  }
-}
-
-function cpuBetween (start: CpuSnapshot, end: CpuSnapshot): CpuWindow {
-  const wallMs = end.at - start.at
-  function percentOf (from: number | undefined, to: number | undefined): number | null {
-    return from === undefined || to === undefined ? null : Math.round(((to - from) / wallMs) * 100)
-  }
-  const machine = start.machine === undefined || end.machine === undefined
-    ? null
-    : Math.round(((end.machine.busy - start.machine.busy) / Math.max(1, end.machine.total - start.machine.total)) * 100)
-  return { brokerCpuPercent: percentOf(start.brokerMs, end.brokerMs), databaseCpuPercent: percentOf(start.databaseMs, end.databaseMs), machineCpuPercent: machine }
-}
-
-/** CPU time per acknowledged message, µs of one core: what one message costs a process at that rate. */
-function cpuMicrosPerMessage (cpuPercent: number | null, ackedPerSec: number): number | null {
-  if (cpuPercent === null || ackedPerSec <= 0) return null
-  return Math.round((cpuPercent * 10_000) / ackedPerSec)
-}
-
-type LoadRun = LoadResult & CpuWindow & { loadEndAtMs: number; span: ProfileWindow }
-
-/**
- * Runs the load generator against `url` and waits for its result. `onLoadEnd` runs the moment it
- * stops publishing (the spool depth is read there).
- */
-interface LoadPhase {
-  /** Open loop at this rate instead of closed loop. */
-  ratePerSec?: number
-  warmupSec?: number
-  durationSec?: number
-  /** Runs the moment the measured window starts; `stopLoad` ends the load before durationSec. */
-  onWindowStart?: (stopLoad: () => void) => Promise<void> | void
-  /** Runs the moment the generator stops publishing (the spool depth is read there). */
-  onLoadEnd?: () => Promise<void> | void
-  /** The InfluxDB the broker writes to: its CPU is measured over the same window. */
-  database?: LocalInfluxDb
-}
-
-async function runLoad (
-  name: string, url: string, brokerPid: number, devices: LoadSpec['devices'], settings: Settings, tmp: string,
-  phase: LoadPhase = {},
-): Promise<LoadRun> {
-  const warmupSec = phase.warmupSec ?? settings.warmupSec
-  const durationSec = phase.durationSec ?? settings.durationSec
-  const spec: LoadSpec = {
-    url,
-    devices,
-    warmupSec,
-    durationSec,
-    window: settings.window,
-    ...(phase.ratePerSec === undefined ? {} : { ratePerSec: phase.ratePerSec }),
-    connectConcurrency: 20,
-    drainTimeoutSec: 15,
-    seed: 7,
-  }
-  const specFile = join(tmp, `load-${name}.json`)
-  await writeFile(specFile, JSON.stringify(spec), { mode: 0o600 })
-  const generator = startProcess(`load generator (${name})`, ['--import', 'tsx', join(REPO_ROOT, 'test/bench/load-generator.ts'), specFile], { cwd: REPO_ROOT, env: process.env })
-  try {
-    const connectTimeoutMs = 30_000 + settings.devices * 100
-    const connected = await generator.waitForLine<{ connected: number; connectMs: number }>(function isConnected (l) { return l.type === 'connected' }, connectTimeoutMs)
-    say(`  ${connected.connected} connections in ${connected.connectMs} ms; warm-up ${warmupSec} s, then ${durationSec} s measured${phase.ratePerSec === undefined ? '' : ` at ${phase.ratePerSec} msgs/s`}`)
-    await generator.waitForLine(function isWindowStart (l) { return l.type === 'windowStart' }, (warmupSec + 30) * 1000)
-    const start = cpuSnapshot(brokerPid, phase.database?.pid)
-    await phase.onWindowStart?.(function stopLoad () { generator.child.stdin?.write('stop\n') })
-    await generator.waitForLine(function isLoadEnd (l) { return l.type === 'loadEnd' }, (durationSec + 30) * 1000)
-    const end = cpuSnapshot(brokerPid, phase.database?.pid)
-    const loadEndAtMs = performance.now()
-    await phase.onLoadEnd?.()
-    const result = await generator.waitForLine<LoadResult>(function isResult (l) { return l.type === 'result' }, (spec.drainTimeoutSec + 30) * 1000)
-    return { ...result, ...cpuBetween(start, end), loadEndAtMs, span: { startUs: start.monotonicUs, endUs: end.monotonicUs } }
-  } finally {
-    await generator.stop(3000)
-  }
-}
-
-function makeDevices (count: number): { id: string; kind: KindName; district: string }[] {
-  return Array.from({ length: count }, function makeDevice (_, i) {
-    return { id: `bench-${String(i).padStart(5, '0')}`, kind: KINDS[i % KINDS.length] as KindName, district: `district-${i % 8}` }
-  })
-}
-
 // ── baseline ─────────────────────────────────────────────────────────────────
 
-async function runBaseline (settings: Settings, devices: LoadSpec['devices'], tmp: string, openLoop?: { ratePerSec: number; durationSec: number }): Promise<LoadRun> {
+async function runBaseline (settings: Settings, devices: LoadDevices, tmp: string, openLoop?: { ratePerSec: number; durationSec: number }): Promise<LoadRun> {
   say(openLoop === undefined
     ? 'bare Aedes 1.2 (no auth, no validation, no storage)…'
     : `bare Aedes 1.2 again, open loop at the alarm phase's ${openLoop.ratePerSec} msgs/s (what that rate costs the broker alone)…`)
@@ -222,13 +72,6 @@ async function waitForPort (port: number, timeoutMs: number): Promise<void> {
   throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`)
 }
 
-/** Readings the bridge stored: one measurement `reading`; each kind's required field counts its points. */
-async function countPeerStored (influx: LocalInfluxDb, where = ''): Promise<number> {
-  let total = 0
-  for (const { field } of COUNTED) total += await countPoints(influx, 'reading', field, where)
-  return total
-}
-
 interface PeerRun {
   load: LoadRun
   /** Readings whose receive time lies in the measured window, per second. */
@@ -239,7 +82,7 @@ interface PeerRun {
   flushMs: number
 }
 
-async function runPeerBench (settings: Settings, devices: LoadSpec['devices'], tmp: string): Promise<PeerRun> {
+async function runPeerBench (settings: Settings, devices: LoadDevices, tmp: string): Promise<PeerRun> {
   const mosquitto = mosquittoPath()
   say('peer: Mosquitto + MQTT.js → @influxdata/influxdb-client bridge, InfluxDB 1.x…')
   const influx = await startLocalInfluxDb(join(tmp, 'influxdb-peer'), 'city') // killed on exit, like every child
@@ -294,48 +137,6 @@ async function runPeerBench (settings: Settings, devices: LoadSpec['devices'], t
 }
 
 // ── gateway ──────────────────────────────────────────────────────────────────
-
-interface SpoolDepth { records: number; bytes: number }
-
-/** One sample of a Prometheus text exposition: `name{labels} value` lines. */
-function metricValue (text: string, name: string, labels = ''): number | undefined {
-  const prefix = labels === '' ? `${name} ` : `${name}{${labels}} `
-  for (const line of text.split('\n')) {
-    if (line.startsWith(prefix)) return Number(line.slice(prefix.length))
-  }
-  return undefined
-}
-
-async function scrape (httpUrl: string): Promise<string> {
-  const res = await fetch(`${httpUrl}/metrics`, { signal: AbortSignal.timeout(5000) })
-  if (!res.ok) throw new Error(`/metrics answered ${res.status}`)
-  return res.text()
-}
-
-function spoolDepthOf (text: string): SpoolDepth {
-  return { records: metricValue(text, 'citygw_spool_depth_records') ?? Number.NaN, bytes: metricValue(text, 'citygw_spool_depth_bytes') ?? Number.NaN }
-}
-
-async function countStored (influx: LocalInfluxDb): Promise<{ total: number; byMeasurement: Record<string, number>; rejected: number }> {
-  const byMeasurement: Record<string, number> = {}
-  let total = 0
-  for (const { measurement, field } of COUNTED) {
-    const n = await countPoints(influx, measurement, field)
-    byMeasurement[measurement] = n
-    total += n
-  }
-  return { total, byMeasurement, rejected: await countPoints(influx, 'rejected', 'payload') }
-}
-
-async function countPoints (influx: LocalInfluxDb, measurement: string, field: string, where = ''): Promise<number> {
-  const body = await influx.query(`SELECT count("${field}") FROM "${measurement}"${where === '' ? '' : ` WHERE ${where}`}`, 'city') as {
-    results?: { series?: { values?: unknown[][] }[]; error?: string }[]
-  }
-  const result = body.results?.[0]
-  if (result?.error !== undefined) throw new Error(`InfluxDB: ${result.error}`)
-  const value = result?.series?.[0]?.values?.[0]?.[1]
-  return typeof value === 'number' ? value : 0
-}
 
 interface GatewayRun {
   load: LoadRun
@@ -415,7 +216,7 @@ const ALARM_IDLE_SEC = 3
  * engine does not judge a reading older than the newest it saw from a device).
  */
 async function runAlarmPhase (
-  mqttUrl: string, gatewayPid: number, database: LocalInfluxDb, loadDevices: LoadSpec['devices'], probeSpec: AlarmProbeSpec, rates: readonly number[], settings: Settings, tmp: string,
+  mqttUrl: string, gatewayPid: number, database: LocalInfluxDb, loadDevices: LoadDevices, probeSpec: AlarmProbeSpec, rates: readonly number[], settings: Settings, tmp: string,
 ): Promise<AlarmRun[]> {
   say(`alarm latency: ${probeSpec.devices.length} manholes cycling coverOpen, crew on alarms/#, load at ${rates.join(', then ')} msgs/s…`)
   const specFile = join(tmp, 'alarm-probe.json')
@@ -448,16 +249,6 @@ async function runAlarmPhase (
   }
 }
 
-/** Resident memory of a process (MB, from /proc); NaN off Linux. */
-function rssMb (pid: number): number {
-  try {
-    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return match === null ? Number.NaN : Math.round(Number(match[1]) / 102.4) / 10
-  } catch {
-    return Number.NaN
-  }
-}
-
 interface OutageRun {
   ratePerSec: number
   outageSec: number
@@ -483,7 +274,7 @@ const OUTAGE_PRE_SEC = 5
 
 /** Open-loop load at `ratePerSec`; influxd is stopped for `outageSec` in the middle of it. */
 async function runOutagePhase (
-  mqttUrl: string, gatewayPid: number, httpUrl: string, influx: LocalInfluxDb, loadDevices: LoadSpec['devices'], ratePerSec: number, settings: Settings, tmp: string,
+  mqttUrl: string, gatewayPid: number, httpUrl: string, influx: LocalInfluxDb, loadDevices: LoadDevices, ratePerSec: number, settings: Settings, tmp: string,
 ): Promise<OutageRun> {
   const outageSec = settings.outageSec
   const catchUpBudgetSec = Math.max(30, 2 * outageSec)
@@ -759,17 +550,6 @@ interface ConnectionsRun {
   errors: Record<string, number>
   gatewayWarnings: number
   gatewayErrors: number
-}
-
-/** Soft open-file limit of a process and its open fds, from /proc. */
-async function fdFigures (pid: number): Promise<{ limit: number | null; inUse: number | null }> {
-  try {
-    const limits = await readFile(`/proc/${pid}/limits`, 'utf8')
-    const match = /Max open files\s+(\d+)/.exec(limits)
-    return { limit: match === null ? null : Number(match[1]), inUse: (await readdir(`/proc/${pid}/fd`)).length }
-  } catch {
-    return { limit: null, inUse: null }
-  }
 }
 
 async function runConnectionsBench (tmp: string, influxUrl: string): Promise<ConnectionsRun> {
