@@ -1,9 +1,12 @@
 // Child processes of the bench runner: spawn with piped output (stdout split in lines, a tail of
 // stderr kept for error messages), wait for a line, stop (SIGTERM, then SIGKILL), and kill every
-// one still alive when the runner exits, whatever the reason. Plus per-process CPU from /proc.
+// one still alive when the runner exits, whatever the reason; stop a list of them newest first.
+// Plus per-process CPU, resident memory and open files, and the machine's CPU, from /proc.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { readdir, readFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
+import { say } from './say.ts'
 
 const live = new Set<ChildProcess>()
 let isExitHooked = false
@@ -102,6 +105,16 @@ export function startProcess (name: string, args: readonly string[], options: { 
   return { name, child, pid: child.pid, waitForLine, lines () { return parsed }, tail () { return tail }, exited, stop }
 }
 
+export type Stop = () => Promise<void>
+
+/**
+ * Runs `stops` newest first (what started last depends on what started before it), each awaited;
+ * a failing one is reported as `<label> failed: …` and does not keep the others from running.
+ */
+export async function stopInReverse (stops: Stop[], label: string): Promise<void> {
+  for (const stop of stops.reverse()) await stop().catch(function reportStop (err: unknown) { say(`${label} failed: ${String(err)}`) })
+}
+
 /** CPU time (user + system, ms) a process has used so far, from /proc; undefined off Linux. */
 export function processCpuMs (pid: number): number | undefined {
   try {
@@ -125,5 +138,26 @@ export function machineCpuTicks (): { busy: number; total: number } | undefined 
     return { busy: total - idle, total }
   } catch {
     return undefined
+  }
+}
+
+/** Resident memory of a process (MB, from /proc); NaN off Linux. */
+export function rssMb (pid: number): number {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return match === null ? Number.NaN : Math.round(Number(match[1]) / 102.4) / 10
+  } catch {
+    return Number.NaN
+  }
+}
+
+/** Soft open-file limit of a process and its open fds, from /proc. */
+export async function fdFigures (pid: number): Promise<{ limit: number | null; inUse: number | null }> {
+  try {
+    const limits = await readFile(`/proc/${pid}/limits`, 'utf8')
+    const match = /Max open files\s+(\d+)/.exec(limits)
+    return { limit: match === null ? null : Number(match[1]), inUse: (await readdir(`/proc/${pid}/fd`)).length }
+  } catch {
+    return { limit: null, inUse: null }
   }
 }

@@ -1,0 +1,88 @@
+// The table on stderr: bare Aedes beside the gateway, then each figure beside its target.
+import os from 'node:os'
+import { DRAIN_TIMEOUT_MS } from './phases/gateway-throughput.ts'
+import { SETTLE_MAX_SEC } from './phases/connections.ts'
+import type { BenchRun, Derived } from './results.ts'
+import { say } from './say.ts'
+import { TARGETS, TARGET_RATIO } from './settings.ts'
+
+function printThroughput (run: BenchRun, derived: Derived): void {
+  const { settings, baseline, throughput: gw, gatewayExit } = run
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
+  const rows: [string, string, string][] = [
+    ['acked msg/s (QoS 1)', String(baseline.ackedPerSec), String(gw.load.ackedPerSec)],
+    ['latency p50 ms', String(baseline.latencyMs.p50), String(gw.load.latencyMs.p50)],
+    ['latency p90 ms', String(baseline.latencyMs.p90), String(gw.load.latencyMs.p90)],
+    ['latency p99 ms', String(baseline.latencyMs.p99), String(gw.load.latencyMs.p99)],
+    ['latency max ms', String(baseline.latencyMs.max), String(gw.load.latencyMs.max)],
+    ['published / acked', `${baseline.published} / ${baseline.acked}`, `${gw.load.published} / ${gw.load.acked}`],
+    ['failed / unacked', `${baseline.failed} / ${baseline.unacked}`, `${gw.load.failed} / ${gw.load.unacked}`],
+    ['broker CPU % (100 = 1 core)', String(baseline.brokerCpuPercent), String(gw.load.brokerCpuPercent)],
+    ['generator CPU %', String(baseline.generatorCpuPercent), String(gw.load.generatorCpuPercent)],
+    ['machine CPU % (all cores)', String(baseline.machineCpuPercent), String(gw.load.machineCpuPercent)],
+  ]
+  const lossless = gw.stored.total === gw.load.acked
+  const log = gatewayExit.throughputLog
+  const firstProblems = log.first.slice(0, 3).map(function describe (l) {
+    const err = l.err as { message?: string } | undefined
+    return `${String(l.msg)}${typeof err?.message === 'string' ? `: ${err.message}` : ''}`
+  })
+  say('')
+  say(`city-sensor-gateway bench — ${settings.devices} devices × ${settings.window} in flight, QoS 1, ${settings.durationSec} s measured after ${settings.warmupSec} s warm-up`)
+  say(`${process.version} · ${cpu} · ${os.cpus().length} cores${settings.isProfiling ? ' · gateway under --cpu-prof (slower)' : ''}`)
+  say('')
+  say(`${''.padEnd(30)}${'bare Aedes'.padStart(16)}${'gateway'.padStart(16)}`)
+  for (const [label, a, b] of rows) say(`${label.padEnd(30)}${a.padStart(16)}${b.padStart(16)}`)
+  say('')
+  say(`ratio gateway / bare Aedes     ${derived.ratio.toFixed(2)}   (target ≥ ${TARGET_RATIO})`)
+  say(`stored in InfluxDB             ${gw.stored.total}   acked ${gw.load.acked}   ${lossless ? 'equal' : 'DIFFERENT'}   (${Object.entries(gw.stored.byMeasurement).map(function show ([m, n]) { return `${m} ${n}` }).join(', ')}; rejected ${gw.stored.rejected})`)
+  say(`spool depth at load end        ${gw.spoolAtLoadEnd.records} records, ${gw.spoolAtLoadEnd.bytes} bytes (max seen ${gw.spoolMax.records} records)`)
+  say(`spool drained                  ${gw.drainMs === null ? `not within ${DRAIN_TIMEOUT_MS} ms` : `${gw.drainMs} ms after load end`}`)
+  say(`gateway log                    ${log.warnings} warnings, ${log.errors} errors${firstProblems.length > 0 ? ` (${firstProblems.join('; ')})` : ''}; exit code ${String(gatewayExit.exitCode)}`)
+}
+
+function printTargets (run: BenchRun, derived: Derived): void {
+  const { peer, alarm: a, alarmQuarter: q, outage: o, connections } = run
+  const { perMessage } = derived
+  say('')
+  say(`${'figure'.padEnd(48)}${'measured'.padStart(22)}   target`)
+  say(`${'peer (Mosquitto + bridge) stored/s'.padEnd(48)}${String(peer.storedPerSec).padStart(22)}   (acked ${peer.load.ackedPerSec}/s; stored ${peer.stored} of ${peer.load.acked} acked)`)
+  say(`${'gateway acked=stored/s ÷ peer stored/s'.padEnd(48)}${derived.peerRatio.toFixed(2).padStart(22)}   ≥ ${TARGETS.gatewayToPeer}`)
+  say(`${`alarm latency p50/p99/max ms @${a.load.ackedPerSec}/s`.padEnd(48)}${`${a.probe.all.p50} / ${a.probe.all.p99} / ${a.probe.all.max}`.padStart(22)}   p99 < ${TARGETS.alarmP99Ms} ms`)
+  say(`${'  same, no other load: p50/p99/max ms'.padEnd(48)}${`${a.idle.all.p50} / ${a.idle.all.p99} / ${a.idle.all.max}`.padStart(22)}   (${a.idle.all.count} alarms, ${a.idle.missing} missing; load's own PUBACK p50/p99 ${a.load.latencyMs.p50} / ${a.load.latencyMs.p99} ms)`)
+  say(`${'  alarms received / missing'.padEnd(48)}${`${a.probe.all.count} / ${a.probe.missing}`.padStart(22)}   (raise p99 ${a.probe.raised.p99}, clear p99 ${a.probe.cleared.p99} ms)`)
+  say(`${`  same at a quarter of the rate (@${q.load.ackedPerSec}/s)`.padEnd(48)}${`${q.probe.all.p50} / ${q.probe.all.p99} / ${q.probe.all.max}`.padStart(22)}   (${q.probe.all.count} alarms, ${q.probe.missing} missing; load's own PUBACK p50/p99 ${q.load.latencyMs.p50} / ${q.load.latencyMs.p99} ms)`)
+  say(`${'  CPU per message, µs of a core: closed loop'.padEnd(48)}${`${String(perMessage.closedLoop.bareAedes)} / ${String(perMessage.closedLoop.gateway)}`.padStart(22)}   bare Aedes / gateway at their throughput; load generator ${String(perMessage.closedLoop.generatorWithBareAedes)} per bare Aedes message, ${String(perMessage.closedLoop.generatorWithGateway)} per gateway message; InfluxDB ${String(perMessage.closedLoop.influxdb)} per gateway message`)
+  say(`${`  same, open loop @${a.load.ackedPerSec}/s`.padEnd(48)}${`${String(perMessage.openLoop.bareAedes)} / ${String(perMessage.openLoop.gateway)}`.padStart(22)}   bare Aedes ${String(perMessage.openLoop.bareAedesCpuPercent)} % CPU, gateway ${String(a.load.brokerCpuPercent)} %, load generator ${String(a.load.generatorCpuPercent)} %, InfluxDB ${String(a.load.databaseCpuPercent)} %, machine ${String(a.load.machineCpuPercent)} % (bare Aedes' PUBACK p99 ${perMessage.openLoop.bareAedesLatencyMs.p99} ms)`)
+  const ingest = o.load.ackedPerSec
+  const laterLog = run.gatewayExit.laterLog
+  say(`${`outage ${o.outageSec} s @${ingest}/s: RSS before → max during MB`.padEnd(48)}${`${o.rssBeforeMb} → ${o.rssDuringMaxMb} (+${Math.round((o.rssDuringMaxMb - o.rssBeforeMb) * 10) / 10})`.padStart(22)}   ≤ +${TARGETS.outageMemoryMb} MB`)
+  say(`${'  catch-up after InfluxDB returns'.padEnd(48)}${(o.catchUpMs === null ? 'not within budget' : `${o.catchUpMs} ms`).padStart(22)}   (spool peak ${o.spoolPeakRecords} records, ${Math.round(o.spoolPeakBytes / 1048576)} MB; RSS max while catching up ${o.rssCatchUpMaxMb} MB; log ${String(laterLog.warnings)} warnings, ${String(laterLog.errors)} errors)`)
+  say(`${'  catch-up lines/s ÷ ingest msgs/s'.padEnd(48)}${`${o.catchUpLinesPerSec} / ${ingest} = ${(o.catchUpLinesPerSec / Math.max(1, ingest)).toFixed(2)}`.padStart(22)}   ≥ ${TARGETS.catchUpToIngest}`)
+  for (const level of connections.levels) {
+    const label = `connections ${level.requested}${level.attempted < level.requested ? ` (capped ${level.attempted})` : ''}: held, /s, B/conn`
+    const settled = level.settledBytesPerConnection === null ? `not settled in ${SETTLE_MAX_SEC} s` : String(level.settledBytesPerConnection)
+    const when = level.settledAfterSec === 0 ? '2 s after the last connect, under the target without settling' : `${level.bytesPerConnection} B/conn 2 s after the last connect`
+    say(`${label.padEnd(48)}${`${level.held} · ${level.connectPerSec}/s · ${settled}`.padStart(22)}   ≤ ${TARGETS.bytesPerConnection} B/conn settled, all held (${when})`)
+  }
+  say(`${'  connections: idle RSS, fd limit, errors'.padEnd(48)}${`${connections.idleRssMb} MB · ${String(connections.fdLimit)}`.padStart(22)}   ${JSON.stringify(connections.errors)}; gateway log ${connections.gatewayWarnings} warnings, ${connections.gatewayErrors} errors`)
+}
+
+function printProfile (run: BenchRun): void {
+  const { profile } = run.gatewayExit
+  if (profile === undefined) return
+  say('')
+  const { summary } = profile
+  say(`gateway CPU profile (${profile.file}), ${summary.isWindowed ? 'measured window only' : 'whole run'}: ${summary.totalMs - summary.idleMs} ms busy of ${summary.totalMs} ms; self time, % of busy:`)
+  for (const f of summary.topFunctions.slice(0, 15)) say(`  ${f.percent.toFixed(1).padStart(5)}%  ${f.name}`)
+  say('  by area:')
+  for (const a of summary.topAreas.slice(0, 10)) say(`  ${a.percent.toFixed(1).padStart(5)}%  ${a.name}`)
+}
+
+/** The whole table: throughput beside bare Aedes, each figure beside its target, the CPU profile if taken. */
+export function printTable (run: BenchRun, derived: Derived): void {
+  printThroughput(run, derived)
+  printTargets(run, derived)
+  printProfile(run)
+  say('')
+}
