@@ -4,4 +4,4 @@
 import { register } from 'tsx/esm/api'
 
 register()
-await import('../broker/cli.ts')
+await import('../cli/index.ts')

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 stamp=dist/.build-stamp
 if [ "${1:-}" = "--force" ] || [ ! -f "$stamp" ] \
-  || [ -n "$(find broker devices simulators tsconfig.json tsconfig.build.json package-lock.json -newer "$stamp" 2>/dev/null | head -1)" ]; then
+  || [ -n "$(find broker devices simulators cli tsconfig.json tsconfig.build.json package-lock.json -newer "$stamp" 2>/dev/null | head -1)" ]; then
   echo "build: compiling the gateway to dist/" >&2
   rm -rf dist
   npx tsc -p tsconfig.build.json >&2

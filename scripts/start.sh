@@ -11,4 +11,4 @@ cd "$(dirname "$0")/.."
 # CITYGW_NODE_ARGS: extra node flags, e.g. `--cpu-prof` (which NODE_OPTIONS does not accept).
 bash scripts/build.sh
 # shellcheck disable=SC2086 # word splitting of CITYGW_NODE_ARGS is wanted
-exec node --enable-source-maps ${CITYGW_NODE_ARGS:-} dist/broker/cli.js start "$@"
+exec node --enable-source-maps ${CITYGW_NODE_ARGS:-} dist/cli/index.js start "$@"

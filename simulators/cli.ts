@@ -1,4 +1,4 @@
-// `citygw simulate` (options declared in broker/cli.ts): checks the options, gets the fleet's
+// `citygw simulate` (options declared in cli/simulate.ts): checks the options, gets the fleet's
 // credentials (--provision registers a new fleet under DATA_DIR; --fleet reads a fleet file), runs
 // the district simulation or the load mode, shows a status line on a terminal and a summary
 // (--json: one JSON object on stdout). Simulated time never passes the real clock (see README).

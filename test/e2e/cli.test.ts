@@ -145,7 +145,7 @@ describe('citygw start', () => {
     onTestFinished(() => { gw.child.kill('SIGKILL') })
     // scripts/start.sh execs node: the pid is the gateway's own.
     const cmdline = (await readFile(`/proc/${String(gw.child.pid)}/cmdline`, 'utf8')).split('\0')
-    expect(cmdline).toContain('dist/broker/cli.js')
+    expect(cmdline).toContain('dist/cli/index.js')
     const page = await fetch(`${gw.httpUrl}/`)
     expect(page.status).toBe(200)
     expect(page.headers.get('content-type')).toMatch(/text\/html/)

@@ -1,0 +1,31 @@
+// `citygw crew add` and `citygw operator add`: people's accounts in the registry under DATA_DIR,
+// each secret printed once.
+import type { Command } from 'commander'
+import { addCrew, addOperator } from '../broker/registry/provision.ts'
+import { printCredential, registryFile } from './output.ts'
+
+export function addCrewCommands (program: Command): void {
+  program.command('crew')
+    .description('maintenance-crew accounts')
+    .command('add')
+    .description('register a crew and print its secret once')
+    .argument('<name>')
+    .option('--districts <list>', 'comma-separated districts whose alarms the crew sees (default: all)')
+    .option('--json', 'print {"id","secret"} as one JSON object')
+    .action(async function crewAdd (name: string, opts: { districts?: string; json?: boolean }) {
+      const districts = opts.districts?.split(',').map(function trim (d) { return d.trim() }).filter(Boolean)
+      printCredential(await addCrew(registryFile(), name, districts), opts.json === true, 'crew')
+    })
+}
+
+export function addOperatorCommands (program: Command): void {
+  program.command('operator')
+    .description('operator accounts for the HTTP API and console (all districts, all devices)')
+    .command('add')
+    .description('register an operator and print its secret once')
+    .argument('<name>')
+    .option('--json', 'print {"id","secret"} as one JSON object')
+    .action(async function operatorAdd (name: string, opts: { json?: boolean }) {
+      printCredential(await addOperator(registryFile(), name), opts.json === true, 'operator')
+    })
+}
