@@ -4,13 +4,13 @@
 import { open, unlink, type FileHandle } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import { GatewayError } from '../errors.ts'
-import { SpoolAppender } from './spool-appender.ts'
-import { readRecordTime, segmentPath } from './spool-files.ts'
-import { encodeRecord } from './spool-format.ts'
-import { SpoolLedger } from './spool-ledger.ts'
-import { batchMarkOf, SpoolReader, type BatchMark } from './spool-reader.ts'
-import { openCursorFile, type CursorFile } from './spool-cursor.ts'
-import { recover } from './spool-recovery.ts'
+import { SpoolAppender } from './appender.ts'
+import { readRecordTime, segmentPath } from './files.ts'
+import { encodeRecord } from './format.ts'
+import { SpoolLedger } from './ledger.ts'
+import { batchMarkOf, SpoolReader, type BatchMark } from './reader.ts'
+import { openCursorFile, type CursorFile } from './cursor.ts'
+import { recover } from './recovery.ts'
 
 export interface SpoolOptions {
   /** Directory of the segment and cursor files (e.g. `DATA_DIR/spool`); created if missing. */
@@ -98,8 +98,8 @@ function resolveOptions (options: SpoolInit): ResolvedOptions {
   return Object.freeze(o)
 }
 
-// The parts, in the order a record meets them: spool-format (bytes), spool-appender (group commit),
-// spool-ledger (what is on disk and undelivered), spool-reader (batches), spool-recovery (open), spool-cursor (where delivery stands).
+// The parts, in the order a record meets them: format.ts (bytes), appender.ts (group commit),
+// ledger.ts (what is on disk and undelivered), reader.ts (batches), recovery.ts (open), cursor.ts (where delivery stands).
 class FileSpool implements Spool {
   private readonly appender: SpoolAppender
   private readonly reader: SpoolReader

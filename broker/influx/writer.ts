@@ -7,7 +7,7 @@ import type { Logger } from 'pino'
 import { isGatewayError } from '../errors.ts'
 import type { Sink } from './sink.ts'
 import { SinkError } from './sink-http.ts'
-import type { Spool } from './spool.ts'
+import type { Spool } from '../spool/spool.ts'
 
 /** Metric hooks, so the caller wires prom-client without this module importing it. Must not throw. */
 export interface WriterMetrics {
