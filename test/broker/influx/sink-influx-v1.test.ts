@@ -2,7 +2,7 @@
 import { pino } from 'pino'
 import { afterAll, beforeAll } from 'vitest'
 import { createInfluxV1Sink } from '../../../broker/influx/sink-influx-v1.ts'
-import { createSink } from '../../../broker/influx/sink.ts'
+import { createSink } from '../../../broker/influx/create-sink.ts'
 import { startInfluxDb1, type InfluxDb1Server } from '../../helpers/influxdb.ts'
 import { describeSinkContract } from '../../contracts/sink.contract.ts'
 

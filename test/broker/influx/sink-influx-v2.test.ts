@@ -4,7 +4,7 @@
 import { pino } from 'pino'
 import { afterAll, beforeAll } from 'vitest'
 import { createInfluxV2Sink } from '../../../broker/influx/sink-influx-v2.ts'
-import { createSink } from '../../../broker/influx/sink.ts'
+import { createSink } from '../../../broker/influx/create-sink.ts'
 import { startVictoriaMetrics, type VictoriaMetricsServer } from '../../helpers/victoria-metrics.ts'
 import { describeSinkContract } from '../../contracts/sink.contract.ts'
 
