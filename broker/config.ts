@@ -32,7 +32,7 @@ export const configSchema = z.object({
   INFLUX_PASSWORD: nonEmpty.optional(),
   INFLUX_RETENTION_POLICY: nonEmpty.optional(),
   INFLUX_TIMEOUT_MS: positiveInt.default(10_000),
-  INFLUX_BATCH_LINES: positiveInt.default(20_000), // why this size: WRITER_DEFAULTS.batchLines (ingest/writer.ts)
+  INFLUX_BATCH_LINES: positiveInt.default(20_000), // why this size: WRITER_DEFAULTS.batchLines (influx/writer.ts)
   /** After a write that was not full, how long the next batch may gather; 0 = write at once. */
   INFLUX_FLUSH_MS: z.coerce.number().int().min(0).max(60_000).default(250),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

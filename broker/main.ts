@@ -11,9 +11,10 @@ import { createDeviceTable } from './api/device-table.ts'
 import { createSeriesReader } from './api/series.ts'
 import { createIngest } from './ingest/ingest.ts'
 import type { Notice } from './ingest/notices.ts'
-import { createSink } from './ingest/sink.ts'
-import { openSpool } from './ingest/spool.ts'
-import { createWriter, type Writer } from './ingest/writer.ts'
+import { influxConnectionOf } from './influx/connection.ts'
+import { createSink } from './influx/create-sink.ts'
+import { openSpool } from './spool/spool.ts'
+import { createWriter, type Writer } from './influx/writer.ts'
 import type { Logger } from './log.ts'
 import { startAlarms } from './alarms/index.ts'
 import { createBrokerOut } from './mqtt/broker-out.ts'
@@ -67,23 +68,12 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
     })
     closers.push({ name: 'spool', close () { return spool.close() } })
 
+    const influx = influxConnectionOf(config)
     let writer: Writer | undefined
-    if (config.INFLUX_URL === undefined) {
+    if (influx === undefined) {
       log.warn({ spoolDir: path.join(config.DATA_DIR, 'spool') }, 'INFLUX_URL is not set: readings wait in the spool')
     } else {
-      const sink = createSink({
-        api: config.INFLUX_API,
-        url: config.INFLUX_URL,
-        token: config.INFLUX_TOKEN,
-        org: config.INFLUX_ORG,
-        bucket: config.INFLUX_BUCKET,
-        database: config.INFLUX_DATABASE,
-        username: config.INFLUX_USERNAME,
-        password: config.INFLUX_PASSWORD,
-        retentionPolicy: config.INFLUX_RETENTION_POLICY,
-        timeoutMs: config.INFLUX_TIMEOUT_MS,
-        log,
-      })
+      const sink = createSink({ ...influx, log })
       closers.push({ name: 'sink', close () { return sink.close() } })
       writer = createWriter({
         spool,
@@ -232,19 +222,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
         registry,
         alarms,
         devices: deviceTable,
-        series: config.INFLUX_URL === undefined
-          ? undefined
-          : createSeriesReader({
-            api: config.INFLUX_API,
-            url: config.INFLUX_URL,
-            timeoutMs: config.INFLUX_TIMEOUT_MS,
-            database: config.INFLUX_DATABASE,
-            retentionPolicy: config.INFLUX_RETENTION_POLICY,
-            username: config.INFLUX_USERNAME,
-            password: config.INFLUX_PASSWORD,
-            bucket: config.INFLUX_BUCKET,
-            token: config.INFLUX_TOKEN,
-          }),
+        series: influx === undefined ? undefined : createSeriesReader(influx),
         sessionTtlMs: config.API_SESSION_TTL_SEC * 1000,
         failedSignInsPerMinute: config.API_SIGNIN_PER_MIN,
         streamBufferBytes: config.API_STREAM_BUFFER_BYTES,

@@ -2,7 +2,7 @@
 // webhooks and the offline timer. main.ts hands it accepted readings and crew acknowledgements.
 import { z } from 'zod'
 import type { ReadingView } from '../../devices/define-rule.ts'
-import type { Spool } from '../ingest/spool.ts'
+import type { Spool } from '../spool/spool.ts'
 import type { Logger } from '../log.ts'
 import type { CrewIdentity, DeviceIdentity } from '../mqtt/authenticate.ts'
 import type { BrokerOut } from '../mqtt/broker-out.ts'

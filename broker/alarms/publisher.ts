@@ -5,8 +5,8 @@
 // of one alarm (device and type) are serialised, so a crew never sees a clear before the raise it
 // clears; different alarms do not wait for each other.
 import type { Logger } from '../log.ts'
-import { encodeAlarm } from '../ingest/line-protocol.ts'
-import type { Spool } from '../ingest/spool.ts'
+import { encodeAlarm } from '../influx/line-protocol.ts'
+import type { Spool } from '../spool/spool.ts'
 import type { BrokerOut } from '../mqtt/broker-out.ts'
 import { formatAlarmTopic } from '../mqtt/topics.ts'
 import type { AlarmEvent, AlarmRecord } from './alarm.ts'

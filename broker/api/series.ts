@@ -2,6 +2,7 @@
 // (`/query`: InfluxDB 1.x with INFLUX_API=v1; the v1-compatible endpoint of 2.x, 3.x and 1.8 with a
 // token for v2), averaged into at most MAX_POINTS buckets. Identifiers come from the registry and
 // the kind's field list, never from the caller unchecked.
+import { basicAuthorization } from '../influx/basic-auth.ts'
 
 export interface SeriesOptions {
   api: 'v1' | 'v2'
@@ -38,9 +39,7 @@ interface QueryResponse {
 export function createSeriesReader (options: SeriesOptions): SeriesReader {
   const headers: Record<string, string> = { accept: 'application/json' }
   if (options.api === 'v2' && options.token !== undefined) headers.authorization = `Token ${options.token}`
-  if (options.api === 'v1' && options.username !== undefined) {
-    headers.authorization = `Basic ${Buffer.from(`${options.username}:${options.password ?? ''}`, 'utf8').toString('base64')}`
-  }
+  if (options.api === 'v1' && options.username !== undefined) headers.authorization = basicAuthorization(options.username, options.password)
   const base = new URL('query', options.url.endsWith('/') ? options.url : `${options.url}/`)
 
   return {

@@ -6,9 +6,9 @@ import type { DeviceIdentity } from '../mqtt/authenticate.ts'
 import { createLogThrottle, type LogThrottle } from '../mqtt/limits.ts'
 import type { Logger } from '../log.ts'
 import type { Metrics } from '../http/metrics.ts'
-import { encodeRejected, encodeTelemetryLine, telemetrySeriesKey } from './line-protocol.ts'
+import { encodeRejected, encodeTelemetryLine, telemetrySeriesKey } from '../influx/line-protocol.ts'
 import { createUnknownFieldThrottle, describeCounts, type Notice, type NoticeIssue } from './notices.ts'
-import type { Spool } from './spool.ts'
+import type { Spool } from '../spool/spool.ts'
 import { validateTelemetry, type ValidReading } from './validate.ts'
 
 export interface IngestOptions {

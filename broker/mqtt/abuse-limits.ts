@@ -3,7 +3,7 @@
 import type { Config } from '../config.ts'
 import type { Metrics } from '../http/metrics.ts'
 import type { Notice } from '../ingest/notices.ts'
-import type { Spool } from '../ingest/spool.ts'
+import type { Spool } from '../spool/spool.ts'
 import type { Logger } from '../log.ts'
 import type { DeviceIdentity } from './authenticate.ts'
 import type { HookOptions } from './hooks.ts'

@@ -4,7 +4,7 @@ import { rm } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { pino } from 'pino'
 import { bench, describe } from 'vitest'
-import { openSpool, type Spool } from '../../broker/ingest/spool.ts'
+import { openSpool, type Spool } from '../../broker/spool/spool.ts'
 
 const LINE = 'lamp_post,device_id=lp-000123,district=centre commandedLevel=80i,supplyVoltage=231.4,activePower=74.5 1732550400000'
 // One reused scratch dir in the git-ignored .bench/: the worker may exit before the last teardown is done.

@@ -1,11 +1,11 @@
-// The Sink contract (broker/ingest/sink.ts), run against every implementation and a real server:
+// The Sink contract (broker/influx/sink.ts), run against every implementation and a real server:
 // lines written are read back; failures are classified (refused, retryable, unauthorized), also
 // against a scripted HTTP stub for the statuses a real server will not produce on demand.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Sink } from '../../broker/ingest/sink.ts'
-import { SinkError } from '../../broker/ingest/sink.ts'
+import type { Sink } from '../../broker/influx/sink.ts'
+import { SinkError } from '../../broker/influx/sink.ts'
 
 export interface ReadBackPoint { tsMs: number, value: number }
 

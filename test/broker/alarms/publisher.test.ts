@@ -6,7 +6,7 @@ import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { AlarmEvent, AlarmRecord } from '../../../broker/alarms/alarm.ts'
 import { createAlarmPublisher } from '../../../broker/alarms/publisher.ts'
-import { openSpool, type Spool } from '../../../broker/ingest/spool.ts'
+import { openSpool, type Spool } from '../../../broker/spool/spool.ts'
 import type { BrokerOut } from '../../../broker/mqtt/broker-out.ts'
 import { makeTempDir, removeTempDir } from '../../helpers/server-process.ts'
 

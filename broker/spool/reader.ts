@@ -3,10 +3,10 @@
 // Reads are serialised; one file handle and one 1 MiB buffer, whatever the spool's depth.
 import { open, type FileHandle } from 'node:fs/promises'
 import type { Logger } from 'pino'
-import { HEADER_BYTES, recordLines } from './spool-format.ts'
-import { READ_CHUNK_BYTES, segmentPath, STOP, TAKE, TAKE_AND_STOP, walkRecords, type Verdict } from './spool-files.ts'
-import type { Position, SpoolLedger } from './spool-ledger.ts'
-import type { SpoolBatch } from './spool.ts'
+import type { SpoolBatch } from './batch.ts'
+import { HEADER_BYTES, recordLines } from './format.ts'
+import { READ_CHUNK_BYTES, segmentPath, STOP, TAKE, TAKE_AND_STOP, walkRecords, type Verdict } from './files.ts'
+import type { Position, SpoolLedger } from './ledger.ts'
 
 /** Where a batch starts and ends, as record ordinals and as a position; kept out of the writer's reach. */
 export interface BatchMark { readonly owner: SpoolReader, readonly startOrdinal: number, readonly end: Position, readonly endOrdinal: number }

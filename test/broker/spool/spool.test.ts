@@ -9,7 +9,7 @@ import fc from 'fast-check'
 import { pino, type Logger } from 'pino'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { isGatewayError } from '../../../broker/errors.ts'
-import { openSpool, SPOOL_DEFAULTS, type Spool, type SpoolBatch, type SpoolInit } from '../../../broker/ingest/spool.ts'
+import { openSpool, SPOOL_DEFAULTS, type Spool, type SpoolBatch, type SpoolInit } from '../../../broker/spool/spool.ts'
 
 const silent = pino({ level: 'silent' })
 const HEADER_BYTES = 17

@@ -2,7 +2,7 @@
 // timestamps in ms (the writer must send precision=ms). Every line is exactly one line: no raw
 // newline can leave here whatever the input, and field types follow the kind (CONTRACT.md "InfluxDB schema").
 import type { DeviceKind, FieldType } from '../../devices/define-kind.ts'
-import type { ValidReading } from './validate.ts'
+import type { ValidReading } from '../ingest/validate.ts'
 
 /** One field of a point; the type decides the encoding (`1i`, `1`, `true`, `"s"`). */
 export type PointField =

@@ -1,8 +1,8 @@
 // The v1 sink against a real influxd 1.6 (and a second one with auth enabled), through the contract.
 import { pino } from 'pino'
 import { afterAll, beforeAll } from 'vitest'
-import { createInfluxV1Sink } from '../../../broker/ingest/sink-influx-v1.ts'
-import { createSink } from '../../../broker/ingest/sink.ts'
+import { createInfluxV1Sink } from '../../../broker/influx/sink-influx-v1.ts'
+import { createSink } from '../../../broker/influx/create-sink.ts'
 import { startInfluxDb1, type InfluxDb1Server } from '../../helpers/influxdb.ts'
 import { describeSinkContract } from '../../contracts/sink.contract.ts'
 

@@ -4,13 +4,16 @@
 import { open, unlink, type FileHandle } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import { GatewayError } from '../errors.ts'
-import { SpoolAppender } from './spool-appender.ts'
-import { readRecordTime, segmentPath } from './spool-files.ts'
-import { encodeRecord } from './spool-format.ts'
-import { SpoolLedger } from './spool-ledger.ts'
-import { batchMarkOf, SpoolReader, type BatchMark } from './spool-reader.ts'
-import { openCursorFile, type CursorFile } from './spool-cursor.ts'
-import { recover } from './spool-recovery.ts'
+import { SpoolAppender } from './appender.ts'
+import type { SpoolBatch } from './batch.ts'
+import { readRecordTime, segmentPath } from './files.ts'
+import { encodeRecord } from './format.ts'
+import { SpoolLedger } from './ledger.ts'
+import { batchMarkOf, SpoolReader, type BatchMark } from './reader.ts'
+import { openCursorFile, type CursorFile } from './cursor.ts'
+import { recover } from './recovery.ts'
+
+export type { SpoolBatch } from './batch.ts'
 
 export interface SpoolOptions {
   /** Directory of the segment and cursor files (e.g. `DATA_DIR/spool`); created if missing. */
@@ -32,14 +35,6 @@ export const SPOOL_DEFAULTS: Readonly<Omit<SpoolOptions, 'dir' | 'log'>> = Objec
 
 /** What `openSpool` takes: `dir` and `log`, the rest defaults to SPOOL_DEFAULTS. */
 export type SpoolInit = Pick<SpoolOptions, 'dir' | 'log'> & Partial<Omit<SpoolOptions, 'dir' | 'log'>>
-
-/** A batch handed to the writer. Its end position is kept out of reach (opaque) and used by `commit`. */
-export interface SpoolBatch {
-  readonly lines: string[]
-  readonly records: number
-  /** Bytes on disk of these records, headers included. */
-  readonly bytes: number
-}
 
 export interface SpoolStats {
   /** Undelivered (uncommitted) bytes on disk: what the quota counts, fsynced appends only. */
@@ -98,8 +93,8 @@ function resolveOptions (options: SpoolInit): ResolvedOptions {
   return Object.freeze(o)
 }
 
-// The parts, in the order a record meets them: spool-format (bytes), spool-appender (group commit),
-// spool-ledger (what is on disk and undelivered), spool-reader (batches), spool-recovery (open), spool-cursor (where delivery stands).
+// The parts, in the order a record meets them: format.ts (bytes), appender.ts (group commit),
+// ledger.ts (what is on disk and undelivered), reader.ts (batches), recovery.ts (open), cursor.ts (where delivery stands).
 class FileSpool implements Spool {
   private readonly appender: SpoolAppender
   private readonly reader: SpoolReader

@@ -5,9 +5,8 @@ import { open } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { isGatewayError } from '../errors.ts'
-import type { Sink } from './sink.ts'
-import { SinkError } from './sink-http.ts'
-import type { Spool } from './spool.ts'
+import { SinkError, type Sink } from './sink.ts'
+import type { Spool } from '../spool/spool.ts'
 
 /** Metric hooks, so the caller wires prom-client without this module importing it. Must not throw. */
 export interface WriterMetrics {

@@ -1,10 +1,8 @@
 // The storage stage's interface: lines of InfluxDB line protocol (ms precision) → a database.
 // write() resolves only once the server accepted every line; it rejects with a SinkError whose
 // code classifies the failure (CSG_SINK_RETRYABLE / CSG_SINK_REFUSED / CSG_SINK_UNAUTHORIZED).
-import { createInfluxV1Sink, type InfluxV1SinkOptions } from './sink-influx-v1.ts'
-import { createInfluxV2Sink, type InfluxV2SinkOptions } from './sink-influx-v2.ts'
-
-export { SinkError, classifySinkFailure } from './sink-http.ts'
+// Implemented by sink-influx-v1.ts and sink-influx-v2.ts; create-sink.ts picks one.
+import { GatewayError, type ErrorCode } from '../errors.ts'
 
 export interface Sink {
   /** For logs and metrics, e.g. 'influx-v2'. */
@@ -23,13 +21,17 @@ export interface Sink {
   close(): Promise<void>
 }
 
-/** What main.ts knows from the configuration: both implementations' options and which to use. */
-export type SinkConfig = {
-  /** 'v2': POST /api/v2/write (InfluxDB 2.x, 3.x, 1.8+, VictoriaMetrics); 'v1': POST /write (InfluxDB 1.x). */
-  api: 'v1' | 'v2'
-} & InfluxV1SinkOptions & InfluxV2SinkOptions
+/** A classified sink failure: a GatewayError (CSG_SINK_*) with what the server said. */
+export class SinkError extends GatewayError {
+  /** HTTP status, when the server answered. */
+  readonly statusCode: number | undefined
+  /** The server's Retry-After (ms), when it sent one. */
+  readonly retryAfterMs: number | undefined
 
-/** Chooses the implementation for `config.api`. */
-export function createSink (config: SinkConfig): Sink {
-  return config.api === 'v1' ? createInfluxV1Sink(config) : createInfluxV2Sink(config)
+  constructor (code: ErrorCode, message: string, details: { statusCode?: number, retryAfterMs?: number, cause?: unknown }) {
+    super(code, message, { cause: details.cause })
+    this.name = 'SinkError'
+    this.statusCode = details.statusCode
+    this.retryAfterMs = details.retryAfterMs
+  }
 }

@@ -7,10 +7,10 @@ import { join } from 'node:path'
 import { pino } from 'pino'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { isGatewayError } from '../../../broker/errors.ts'
-import { SpoolAppender } from '../../../broker/ingest/spool-appender.ts'
-import { segmentPath } from '../../../broker/ingest/spool-files.ts'
-import { decodeRecord, encodeRecord, recordLines, type DecodedRecord } from '../../../broker/ingest/spool-format.ts'
-import { SpoolLedger } from '../../../broker/ingest/spool-ledger.ts'
+import { SpoolAppender } from '../../../broker/spool/appender.ts'
+import { segmentPath } from '../../../broker/spool/files.ts'
+import { decodeRecord, encodeRecord, recordLines, type DecodedRecord } from '../../../broker/spool/format.ts'
+import { SpoolLedger } from '../../../broker/spool/ledger.ts'
 
 interface Faults { write?: NodeJS.ErrnoException, datasync?: NodeJS.ErrnoException, truncate?: NodeJS.ErrnoException }
 

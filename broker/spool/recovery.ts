@@ -3,9 +3,9 @@
 // Guarantees: every record kept is whole, CRC-checked and fsynced.
 import { mkdir, open, readdir, unlink } from 'node:fs/promises'
 import type { Logger } from 'pino'
-import { readCursor } from './spool-cursor.ts'
-import { fsyncDir, READ_CHUNK_BYTES, segmentPath, segmentSeqs, TAKE, walkRecords, type Verdict } from './spool-files.ts'
-import type { Position, Segment } from './spool-ledger.ts'
+import { readCursor } from './cursor.ts'
+import { fsyncDir, READ_CHUNK_BYTES, segmentPath, segmentSeqs, TAKE, walkRecords, type Verdict } from './files.ts'
+import type { Position, Segment } from './ledger.ts'
 
 export interface Recovered {
   /** Never empty: an empty spool gets a fresh segment. */

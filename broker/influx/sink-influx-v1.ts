@@ -3,6 +3,7 @@
 // 2xx; failures reject classified (see sink-http.ts). influxd answers a bad line or a field type
 // conflict with 400 "partial write: …" after storing the other points; the writer's split copes.
 import type { Logger } from 'pino'
+import { basicAuthorization } from './basic-auth.ts'
 import type { Sink } from './sink.ts'
 import { createHttpSink, createInfluxHttp } from './sink-http.ts'
 
@@ -23,10 +24,7 @@ export interface InfluxV1SinkOptions {
 export function createInfluxV1Sink (options: InfluxV1SinkOptions): Sink {
   const log = options.log.child({ module: 'sink', sink: 'influx-v1', database: options.database })
   const headers: Record<string, string> = {}
-  if (options.username !== undefined) {
-    const credentials = `${options.username}:${options.password ?? ''}`
-    headers.authorization = `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}`
-  }
+  if (options.username !== undefined) headers.authorization = basicAuthorization(options.username, options.password)
   const http = createInfluxHttp({ url: options.url, headers, timeoutMs: options.timeoutMs, log })
   const query = new URLSearchParams({ db: options.database, precision: 'ms' })
   if (options.retentionPolicy !== undefined) query.set('rp', options.retentionPolicy)

@@ -3,8 +3,8 @@
 // "nothing good is lost"; a second instance with -httpAuth checks the 401 classification.
 import { pino } from 'pino'
 import { afterAll, beforeAll } from 'vitest'
-import { createInfluxV2Sink } from '../../../broker/ingest/sink-influx-v2.ts'
-import { createSink } from '../../../broker/ingest/sink.ts'
+import { createInfluxV2Sink } from '../../../broker/influx/sink-influx-v2.ts'
+import { createSink } from '../../../broker/influx/create-sink.ts'
 import { startVictoriaMetrics, type VictoriaMetricsServer } from '../../helpers/victoria-metrics.ts'
 import { describeSinkContract } from '../../contracts/sink.contract.ts'
 

@@ -5,8 +5,8 @@ import { open, type FileHandle } from 'node:fs/promises'
 import { setImmediate as nextIoTurn, setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { GatewayError } from '../errors.ts'
-import { fsyncDir, isDiskFull, segmentPath, writeFully } from './spool-files.ts'
-import type { Segment, SpoolLedger } from './spool-ledger.ts'
+import { fsyncDir, isDiskFull, segmentPath, writeFully } from './files.ts'
+import type { Segment, SpoolLedger } from './ledger.ts'
 
 // A burst of appends is copied into one buffer per write; cap it so a flood cannot build one huge buffer.
 const MAX_GROUP_BYTES = 16 * 1024 ** 2

@@ -2,7 +2,7 @@
 // and that a flipped payload byte, a foreign header and cut-short headers or payloads are each reported.
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { decodeHeader, decodeRecord, encodeRecord, hasValidChecksum, HEADER_BYTES, RECORD_MAGIC, recordLines, type DecodedRecord } from '../../../broker/ingest/spool-format.ts'
+import { decodeHeader, decodeRecord, encodeRecord, hasValidChecksum, HEADER_BYTES, RECORD_MAGIC, recordLines, type DecodedRecord } from '../../../broker/spool/format.ts'
 
 const APPENDED_AT_MS = 1_732_550_400_123 // needs more than 32 bits: both halves of the u64 are used
 

@@ -4,8 +4,8 @@ import { mkdtemp, open, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { segmentPath, segmentSeqs, STOP, TAKE, TAKE_AND_STOP, walkRecords, type Verdict, type Walk } from '../../../broker/ingest/spool-files.ts'
-import { encodeRecord, recordLines } from '../../../broker/ingest/spool-format.ts'
+import { segmentPath, segmentSeqs, STOP, TAKE, TAKE_AND_STOP, walkRecords, type Verdict, type Walk } from '../../../broker/spool/files.ts'
+import { encodeRecord, recordLines } from '../../../broker/spool/format.ts'
 
 let dir: string
 beforeEach(async () => {

@@ -5,23 +5,7 @@ import { Agent as HttpAgent } from 'node:http'
 import { Agent as HttpsAgent } from 'node:https'
 import { HttpError, InfluxDB, setLogger, type Transport } from '@influxdata/influxdb-client'
 import type { Logger } from 'pino'
-import { GatewayError, type ErrorCode } from '../errors.ts'
-import type { Sink } from './sink.ts'
-
-/** A classified sink failure: a GatewayError (CSG_SINK_*) with what the server said. */
-export class SinkError extends GatewayError {
-  /** HTTP status, when the server answered. */
-  readonly statusCode: number | undefined
-  /** The server's Retry-After (ms), when it sent one. */
-  readonly retryAfterMs: number | undefined
-
-  constructor (code: ErrorCode, message: string, details: { statusCode?: number, retryAfterMs?: number, cause?: unknown }) {
-    super(code, message, { cause: details.cause })
-    this.name = 'SinkError'
-    this.statusCode = details.statusCode
-    this.retryAfterMs = details.retryAfterMs
-  }
-}
+import { SinkError, type Sink } from './sink.ts'
 
 export interface InfluxHttpOptions {
   url: string

@@ -3,7 +3,7 @@
 // walkRecords streams through one caller-owned buffer: RAM stays flat however large a segment is.
 import { open, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import { decodeHeader, decodeRecord, hasValidChecksum, HEADER_BYTES, type DecodedRecord, type RecordFault, type RecordHeader } from './spool-format.ts'
+import { decodeHeader, decodeRecord, hasValidChecksum, HEADER_BYTES, type DecodedRecord, type RecordFault, type RecordHeader } from './format.ts'
 
 /** Size of the one read buffer a reader or a recovery scan owns. */
 export const READ_CHUNK_BYTES = 1024 ** 2

@@ -1,7 +1,7 @@
 // Enters: segment tables built in memory. Checks the ledger's bookkeeping: position normalizing across
 // sealed segments, undelivered bytes from the committed cursor, durable counts, and dropping delivered segments.
 import { describe, expect, it } from 'vitest'
-import { SpoolLedger } from '../../../broker/ingest/spool-ledger.ts'
+import { SpoolLedger } from '../../../broker/spool/ledger.ts'
 
 function threeSegments (): SpoolLedger {
   return new SpoolLedger([{ seq: 3, size: 100 }, { seq: 4, size: 50 }, { seq: 5, size: 20 }], { seq: 3, offset: 40 }, 7, 1000)

@@ -6,8 +6,8 @@ import { open, readFile, rm, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
 import type { Logger } from 'pino'
-import { fsyncDir } from './spool-files.ts'
-import type { Position } from './spool-ledger.ts'
+import { fsyncDir } from './files.ts'
+import type { Position } from './ledger.ts'
 
 export const CURSOR_FILE = 'cursor.slots'
 /** The former cursor (one JSON line, replaced through a temp file); read once, then removed. */

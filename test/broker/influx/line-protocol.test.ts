@@ -15,7 +15,7 @@ import {
   escapeMeasurement,
   escapeTag,
   type PointField,
-} from '../../../broker/ingest/line-protocol.ts'
+} from '../../../broker/influx/line-protocol.ts'
 import { validateTelemetry, type ValidReading } from '../../../broker/ingest/validate.ts'
 
 const TS = 1732550400000
