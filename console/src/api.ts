@@ -1,14 +1,9 @@
 // The console's side of the gateway API (/api/openapi.json): typed fetch wrappers that send the
 // session cookie, and the live alarm stream (EventSource on /api/alarms/stream).
 
-// The response types come from the API's own schemas (broker/api/types.ts); `import type` keeps
-// every line of broker/ out of the bundle.
-import type { Alarm, AlarmList, DeviceDetail, DeviceList, Principal, Series } from '../../broker/api/types.ts'
+import type { Alarm, AlarmList, DeviceDetail, DeviceList, Principal, Series } from './api-types.ts'
 
-export type { Alarm, Device, DeviceDetail, Principal, Series } from '../../broker/api/types.ts'
-export type Severity = Alarm['severity']
-export type Location = NonNullable<Alarm['location']>
-export type FieldInfo = DeviceDetail['fields'][number]
+export type { Alarm, Device, DeviceDetail, FieldInfo, Location, Principal, Series, Severity } from './api-types.ts'
 
 export class ApiError extends Error {
   constructor (readonly status: number, message: string) { super(message) }
