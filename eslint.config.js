@@ -24,6 +24,16 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-explicit-any': 'off', '@typescript-eslint/no-unsafe-assignment': 'off' },
   },
   {
+    // The console is a browser bundle: it takes the API's types from broker/ (erased at build),
+    // never its code.
+    files: ['console/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        patterns: [{ group: ['**/broker/**'], allowTypeImports: true, message: 'the console may import only types from broker/ (import type)' }],
+      }],
+    },
+  },
+  {
     files: ['test/**', 'simulators/**', 'scripts/**', 'bin/**'],
     rules: { 'no-console': 'off' },
   },

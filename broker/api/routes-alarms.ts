@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { AlarmRecord } from '../alarms/alarm.ts'
 import { canSee } from './auth.ts'
 import { sendError, type ApiContext } from './context.ts'
-import { errors, nameSchema, severityEnum, stateEnum } from './schemas.ts'
+import { alarmListSchema, errors, nameSchema, severityEnum, stateEnum } from './schemas.ts'
 
 const SEVERITY_ORDER: Record<string, number> = { critical: 0, major: 1, minor: 2, warning: 3 }
 
@@ -31,7 +31,7 @@ export function registerAlarmRoutes (app: FastifyInstance, ctx: ApiContext, requ
         },
         additionalProperties: false,
       },
-      response: { 200: { type: 'object', properties: { alarms: { type: 'array', items: { $ref: 'Alarm#' } } }, required: ['alarms'] }, ...errors(400, 401, 403, 429) },
+      response: { 200: alarmListSchema, ...errors(400, 401, 403, 429) },
     },
   }, async function listAlarms (request, reply) {
     const principal = ctx.principalOf(request)

@@ -7,7 +7,7 @@ import type { DeviceRecord } from '../registry/schema.ts'
 import { canSee } from './auth.ts'
 import { sendError, type ApiContext } from './context.ts'
 import { SeriesError } from './series.ts'
-import { errors, nameSchema } from './schemas.ts'
+import { deviceListSchema, errors, nameSchema } from './schemas.ts'
 
 const MAX_SERIES_MINUTES = 7 * 24 * 60
 
@@ -52,7 +52,7 @@ export function registerDeviceRoutes (app: FastifyInstance, ctx: ApiContext, req
       summary: 'Devices the caller may see (crews: their districts)',
       tags: ['devices'],
       querystring: { type: 'object', properties: { district: nameSchema, kind: { type: 'string' } }, additionalProperties: false },
-      response: { 200: { type: 'object', properties: { devices: { type: 'array', items: { $ref: 'Device#' } } }, required: ['devices'] }, ...errors(400, 401, 429) },
+      response: { 200: deviceListSchema, ...errors(400, 401, 429) },
     },
   }, function listDevices (request) {
     const principal = ctx.principalOf(request)

@@ -91,6 +91,12 @@ export const seriesSchema = {
   required: ['deviceId', 'field', 'minutes', 'bucketSec', 'points'],
 } as const
 
+/** GET /api/alarms: inline (no $id), so the OpenAPI document shows it under the route. */
+export const alarmListSchema = { type: 'object', properties: { alarms: { type: 'array', items: { $ref: 'Alarm#' } } }, required: ['alarms'] } as const
+
+/** GET /api/devices: inline, like the alarm list. */
+export const deviceListSchema = { type: 'object', properties: { devices: { type: 'array', items: { $ref: 'Device#' } } }, required: ['devices'] } as const
+
 export const sharedSchemas = [errorSchema, principalSchema, alarmSchema, deviceSchema, deviceDetailSchema, seriesSchema]
 
 /** `{ 401: Error, … }` for a route's response map. */

@@ -1,22 +1,9 @@
 // The console's side of the gateway API (/api/openapi.json): typed fetch wrappers that send the
 // session cookie, and the live alarm stream (EventSource on /api/alarms/stream).
 
-export type Severity = 'critical' | 'major' | 'minor' | 'warning'
-export interface Location { lat: number; lon: number }
-export interface Alarm {
-  id: string; type: string; severity: Severity; state: 'active' | 'acknowledged' | 'cleared'
-  deviceId: string; kind: string; district: string; location?: Location
-  value: number; threshold: number; message: string; raisedAt: string; updatedAt: string
-  ackedBy?: string; ackNote?: string; clearedAt?: string
-}
-export interface Principal { name: string; role: 'crew' | 'operator'; districts: string[] | null }
-export interface Device {
-  id: string; kind: string; district: string; location?: Location; online: boolean; lastSeen: string | null
-  latest: Record<string, { value: number | boolean; ts: string }>; openAlarms: number
-}
-export interface FieldInfo { name: string; type: 'integer' | 'float' | 'boolean'; unit?: string; description?: string }
-export interface DeviceDetail extends Device { fields: FieldInfo[] }
-export interface Series { field: string; minutes: number; bucketSec: number; points: { t: number; v: number }[] }
+import type { Alarm, AlarmList, DeviceDetail, DeviceList, Principal, Series } from './api-types.ts'
+
+export type { Alarm, Device, DeviceDetail, FieldInfo, Location, Principal, Series, Severity } from './api-types.ts'
 
 export class ApiError extends Error {
   constructor (readonly status: number, message: string) { super(message) }
@@ -39,9 +26,9 @@ export const api = {
   session () { return call<Principal>('GET', '/api/session') },
   signIn (name: string, secret: string) { return call<Principal>('POST', '/api/session', { name, secret }) },
   signOut () { return call<undefined>('DELETE', '/api/session') },
-  async openAlarms () { return (await call<{ alarms: Alarm[] }>('GET', '/api/alarms?state=open')).alarms },
+  async openAlarms () { return (await call<AlarmList>('GET', '/api/alarms?state=open')).alarms },
   acknowledge (id: string, note: string) { return call<Alarm>('POST', `/api/alarms/${encodeURIComponent(id)}/ack`, note === '' ? {} : { note }) },
-  async devices () { return (await call<{ devices: Device[] }>('GET', '/api/devices')).devices },
+  async devices () { return (await call<DeviceList>('GET', '/api/devices')).devices },
   device (id: string) { return call<DeviceDetail>('GET', `/api/devices/${encodeURIComponent(id)}`) },
   series (id: string, field: string, minutes: number) {
     return call<Series>('GET', `/api/devices/${encodeURIComponent(id)}/series?field=${encodeURIComponent(field)}&minutes=${minutes}`)
