@@ -2,7 +2,7 @@
 // InfluxDB series), the caller resolved by the auth hook, and one shape for error answers.
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { Alarms } from '../alarms/index.ts'
-import type { LogThrottle } from '../mqtt/limits.ts'
+import type { LogThrottle } from '../log-throttle.ts'
 import type { Registry } from '../registry/registry.ts'
 import type { Auth, Principal } from './auth.ts'
 import type { DropReason } from './bounded-writer.ts'

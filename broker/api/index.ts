@@ -4,7 +4,7 @@
 import fastifyCookie from '@fastify/cookie'
 import fastifySwagger from '@fastify/swagger'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { createLogThrottle } from '../mqtt/limits.ts'
+import { createLogThrottle } from '../log-throttle.ts'
 import { createAuth, parseBasic, type Principal } from './auth.ts'
 import { registerAlarmStream, type AlarmStreamStats } from './alarm-stream.ts'
 import type { ApiContext, ApiOptions } from './context.ts'

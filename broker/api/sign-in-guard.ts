@@ -1,7 +1,7 @@
 // Failed API sign-ins, counted per account and client address (names that are no account share one
 // count per address) in a window that starts with the first failure. Only failures are counted, and
 // only wrong secrets are refused beyond the limit: a guesser cannot lock a crew out of its own account.
-import { MAX_TRACKED_KEYS, remember } from '../mqtt/limits.ts'
+import { MAX_TRACKED_KEYS, remember } from '../bounded-table.ts'
 
 export interface SignInGuardOptions {
   /** Failures per key within the window that are still answered 401; further ones get 429. */

@@ -3,7 +3,7 @@
 // answered 401, or 429 beyond API_SIGNIN_PER_MIN. Every outcome is counted; refusals are logged once
 // per offender and period.
 import type { FastifyBaseLogger } from 'fastify'
-import type { LogThrottle } from '../mqtt/limits.ts'
+import type { LogThrottle } from '../log-throttle.ts'
 import type { Auth, Principal } from './auth.ts'
 import type { SignInGuard } from './sign-in-guard.ts'
 

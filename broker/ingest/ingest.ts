@@ -3,7 +3,7 @@
 // accepted readings for the alarm engine. Resolves only once the spool append is on disk, so the
 // caller (authorizePublish) can let the PUBACK go out.
 import type { DeviceIdentity } from '../mqtt/authenticate.ts'
-import { createLogThrottle, type LogThrottle } from '../mqtt/limits.ts'
+import { createLogThrottle, type LogThrottle } from '../log-throttle.ts'
 import type { Logger } from '../log.ts'
 import type { Metrics } from '../http/metrics.ts'
 import { encodeRejected, encodeTelemetryLine, telemetrySeriesKey } from '../influx/line-protocol.ts'

@@ -14,11 +14,11 @@ import type { Aedes } from 'aedes'
 import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws'
 import type { Logger } from '../log.ts'
 import { attachConnectionInfo, type ConnectionInfo } from './connection-info.ts'
-import { guardProtocolLevel } from './connect-preflight.ts'
-import type { ConnectionLimiter } from './limits.ts'
-import { guardPacketSize, PacketSizeCounter } from './packet-size-guard.ts'
+import { guardProtocolLevel } from './guards/protocol-level.ts'
+import type { ConnectionLimiter } from './guards/connection-limit.ts'
+import { guardPacketSize, PacketSizeCounter } from './guards/packet-size.ts'
 import { lightenParserBuffer } from './parser-buffer.ts'
-import { createConnectPriority } from './connect-priority.ts'
+import { createConnectPriority } from './guards/connect-priority.ts'
 
 export interface ListenerOptions {
   host: string

@@ -2,10 +2,10 @@
 // `rate_limited`, the refused payload) and one notice on devices/{id}/errors; called at most once
 // per device per log period by hooks.ts, so a flood cannot turn into spool writes. Resolves once
 // the point is on disk.
-import { encodeRejected } from '../influx/line-protocol.ts'
-import type { Notice } from '../ingest/notices.ts'
-import type { Spool } from '../spool/spool.ts'
-import type { DeviceIdentity } from './authenticate.ts'
+import { encodeRejected } from '../../influx/line-protocol.ts'
+import type { Notice } from '../../ingest/notices.ts'
+import type { Spool } from '../../spool/spool.ts'
+import type { DeviceIdentity } from '../authenticate.ts'
 
 export interface RateLimitRecordOptions {
   spool: Pick<Spool, 'append'>

@@ -5,7 +5,7 @@
 // CONNACK, and a level that does not match the protocol name is accepted.
 import type { Duplex } from 'node:stream'
 import type { Client } from 'aedes'
-import { wrapParse } from './aedes-internals.ts'
+import { wrapParse } from '../aedes-internals.ts'
 
 export type PreflightVerdict = 'undecided' | 'pass' | 'unacceptable_protocol'
 

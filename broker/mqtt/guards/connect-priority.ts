@@ -6,7 +6,7 @@
 // telemetry keeps a share of every turn, so a flood of connects slows it but cannot stop it.
 import { performance } from 'node:perf_hooks'
 import type { Client } from 'aedes'
-import { wrapParse } from './aedes-internals.ts'
+import { wrapParse } from '../aedes-internals.ts'
 
 export interface ConnectPriorityOptions {
   /** Length a loop turn aims at while connections keep arriving, ms. */

@@ -1,15 +1,16 @@
 // Config → the abuse-limit options of the listeners and the hooks, sharing one log throttle so an
 // offender is logged once per LIMIT_LOG_INTERVAL_SEC whichever stage meets it. Wired in main.ts.
-import type { Config } from '../config.ts'
-import type { Metrics } from '../http/metrics.ts'
-import type { Notice } from '../ingest/notices.ts'
-import type { Spool } from '../spool/spool.ts'
-import type { Logger } from '../log.ts'
-import type { DeviceIdentity } from './authenticate.ts'
-import type { HookOptions } from './hooks.ts'
-import { createConnectionLimiter, createLogThrottle } from './limits.ts'
-import type { ListenerOptions } from './listeners.ts'
-import { createRateLimitRecorder } from './rate-limit-record.ts'
+import type { Config } from '../../config.ts'
+import type { Metrics } from '../../http/metrics.ts'
+import type { Notice } from '../../ingest/notices.ts'
+import type { Spool } from '../../spool/spool.ts'
+import type { Logger } from '../../log.ts'
+import type { DeviceIdentity } from '../authenticate.ts'
+import type { HookOptions } from '../hooks.ts'
+import { createLogThrottle } from '../../log-throttle.ts'
+import { createConnectionLimiter } from './connection-limit.ts'
+import type { ListenerOptions } from '../listeners.ts'
+import { createRateLimitRecorder } from './publish-rate-record.ts'
 
 type LimitConfig = Pick<Config,
   'TLS_CA' | 'TLS_CLIENT_AUTH' | 'MAX_CONNECTIONS' | 'MAX_CONNECTIONS_PER_IP' | 'MQTT_CONNECT_TIMEOUT_MS' |

@@ -1,6 +1,6 @@
 import type { Client } from 'aedes'
 import { describe, expect, it } from 'vitest'
-import { createQos2Duplicates } from '../../../broker/mqtt/qos2-duplicates.ts'
+import { createQos2Duplicates } from '../../../../broker/mqtt/guards/qos2-duplicates.ts'
 
 /** Only identity matters here: claims are kept per client object. */
 function client (id: string): Client {

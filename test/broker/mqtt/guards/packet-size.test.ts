@@ -1,6 +1,6 @@
 import mqttPacket from 'mqtt-packet'
 import { describe, expect, it } from 'vitest'
-import { PacketSizeCounter } from '../../../broker/mqtt/packet-size-guard.ts'
+import { PacketSizeCounter } from '../../../../broker/mqtt/guards/packet-size.ts'
 
 function publish (payloadBytes: number): Buffer {
   return mqttPacket.generate({ cmd: 'publish', topic: 't', payload: Buffer.alloc(payloadBytes, 0x61), qos: 0, retain: false, dup: false })

@@ -1,9 +1,11 @@
 // Abuse-limit bookkeeping: connection counts, failed-login backoff and lockout, the log throttle,
 // the publish token bucket and topic limits, on a fake clock.
 import { describe, expect, it } from 'vitest'
-import { createConnectionLimiter, createLogThrottle, createLoginGuard } from '../../../broker/mqtt/limits.ts'
-import { createRateLimiter } from '../../../broker/mqtt/rate-limit.ts'
-import { topicLimitExceeded } from '../../../broker/mqtt/topics.ts'
+import { createConnectionLimiter } from '../../../../broker/mqtt/guards/connection-limit.ts'
+import { createLogThrottle } from '../../../../broker/log-throttle.ts'
+import { createLoginGuard } from '../../../../broker/mqtt/guards/login-guard.ts'
+import { createRateLimiter } from '../../../../broker/mqtt/guards/publish-rate.ts'
+import { topicLimitExceeded } from '../../../../broker/mqtt/topics.ts'
 
 function clock (startMs = 1_000_000) {
   let t = startMs

@@ -2,7 +2,7 @@
 // "remaining length" exceeds the limit closes the connection before its body is buffered. Aedes 1.x
 // (and mqtt-packet's parser) would otherwise accumulate packets of up to 256 MB in memory.
 import type { Client } from 'aedes'
-import { wrapParse } from './aedes-internals.ts'
+import { wrapParse } from '../aedes-internals.ts'
 
 /** Parser states; only the fixed header is decoded, bodies are skipped by counting. */
 const enum State { TypeByte, Length, Body }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { createCrewSessions, type CrewSessions } from '../../../broker/mqtt/crew-sessions.ts'
+import { createCrewSessions, type CrewSessions } from '../../../../broker/mqtt/guards/crew-sessions.ts'
 
 /** Crew sessions over a set of connected client ids the test controls; drops are recorded. */
 function sessions (maxPerCrew: number): { crews: CrewSessions; connected: Set<string>; dropped: string[] } {

@@ -1,45 +1,9 @@
-// Abuse limits that need memory of past events: open connections (total, per IP), failed logins
-// (per IP, per username: backoff, then lockout), and a log throttle (once per offender and period).
-// Every table is bounded: the oldest entries are evicted, so a spray of addresses cannot grow it.
-
-/** Most offenders each table remembers; beyond it the oldest entry is forgotten. */
-export const MAX_TRACKED_KEYS = 50_000
+// Failed logins per address and per username: refusals are delayed (backoff), then refused outright
+// (lockout), except for a username at the address it last logged in from. Tables are bounded.
+import { remember } from '../../bounded-table.ts'
 
 /** Names remembered with the address they last logged in from (only registered names get here). */
 const MAX_KNOWN_GOOD = 1_000_000
-
-export type ConnectionVerdict = 'ok' | 'connections' | 'connections_per_ip'
-
-export interface ConnectionLimiter {
-  /** Counts a new connection from `ip`, or says which limit refuses it (then nothing is counted). */
-  admit(ip: string): ConnectionVerdict
-  /** The connection admitted for `ip` closed. */
-  release(ip: string): void
-  readonly open: number
-}
-
-export function createConnectionLimiter (options: { maxTotal: number; maxPerIp: number }): ConnectionLimiter {
-  const perIp = new Map<string, number>()
-  let open = 0
-  return {
-    admit (ip) {
-      if (open >= options.maxTotal) return 'connections'
-      const current = perIp.get(ip) ?? 0
-      if (current >= options.maxPerIp) return 'connections_per_ip'
-      perIp.set(ip, current + 1)
-      open++
-      return 'ok'
-    },
-    release (ip) {
-      const current = perIp.get(ip)
-      if (current === undefined) return
-      open--
-      if (current <= 1) perIp.delete(ip)
-      else perIp.set(ip, current - 1)
-    },
-    get open () { return open },
-  }
-}
 
 export interface LoginGuardOptions {
   /** Failures within the window before refusals are delayed. */
@@ -147,40 +111,6 @@ export function createLoginGuard (options: LoginGuardOptions): LoginGuard {
     succeeded (ip, username) {
       lastGoodIp.delete(username)
       remember(lastGoodIp, username, ip, MAX_KNOWN_GOOD)
-    },
-  }
-}
-
-/** Sets `key` in a table of at most `max` entries, forgetting the oldest entry when it is full. */
-export function remember<V> (table: Map<string, V>, key: string, value: V, max = MAX_TRACKED_KEYS): void {
-  if (!table.has(key) && table.size >= max) {
-    const oldest = table.keys().next()
-    if (oldest.done !== true) table.delete(oldest.value)
-  }
-  table.set(key, value)
-}
-
-export interface LogThrottle {
-  /**
-   * Whether to log an event of `key` now: at most once per period. Returns the number of events
-   * suppressed since the last logged one (0 or more), or undefined when this one is suppressed.
-   */
-  take(key: string): number | undefined
-}
-
-export function createLogThrottle (periodMs: number, now: () => number = Date.now): LogThrottle {
-  const last = new Map<string, { atMs: number; suppressed: number }>()
-  return {
-    take (key) {
-      const nowMs = now()
-      const entry = last.get(key)
-      if (entry !== undefined && nowMs - entry.atMs < periodMs) {
-        entry.suppressed++
-        return undefined
-      }
-      last.delete(key)
-      remember(last, key, { atMs: nowMs, suppressed: 0 })
-      return entry?.suppressed ?? 0
     },
   }
 }

@@ -1,7 +1,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import type { Client } from 'aedes'
 import { expect, it } from 'vitest'
-import { createConnectPriority } from '../../../broker/mqtt/connect-priority.ts'
+import { createConnectPriority } from '../../../../broker/mqtt/guards/connect-priority.ts'
 
 /** The parts of an Aedes client the priority touches: its parser, connected and closed. */
 function fakeClient (name: string, parsed: string[], parseMs = 0) {

@@ -2,12 +2,13 @@
 // failed-login lockout and backoff around authenticateClient, then what the identity may ask for
 // at CONNECT (a will, a client id, a persistent session). Counts and logs (once per offender and
 // period) here; hooks.ts only turns the decision into Aedes' callback.
-import type { Metrics } from '../http/metrics.ts'
-import type { Logger } from '../log.ts'
-import type { Registry } from '../registry/registry.ts'
-import { authenticateClient, type Identity } from './authenticate.ts'
+import type { Metrics } from '../../http/metrics.ts'
+import type { Logger } from '../../log.ts'
+import type { Registry } from '../../registry/registry.ts'
+import { authenticateClient, type Identity } from '../authenticate.ts'
 import type { CrewSessions } from './crew-sessions.ts'
-import { createLoginGuard, type LogThrottle, type LoginGuardOptions } from './limits.ts'
+import type { LogThrottle } from '../../log-throttle.ts'
+import { createLoginGuard, type LoginGuardOptions } from './login-guard.ts'
 
 export interface ConnectAttempt {
   clientId: string

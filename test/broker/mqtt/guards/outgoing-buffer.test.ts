@@ -8,8 +8,8 @@ import type { Duplex } from 'node:stream'
 import { connect as connectTls, createServer as createTlsServer, type TLSSocket } from 'node:tls'
 import { WebSocket, WebSocketServer, createWebSocketStream } from 'ws'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { createCertificate } from '../../../broker/cert.ts'
-import { createOutgoingGuard, raiseWriteBuffer, type OutgoingCut, type OutgoingGuard } from '../../../broker/mqtt/outgoing-guard.ts'
+import { createCertificate } from '../../../../broker/cert.ts'
+import { createOutgoingGuard, raiseWriteBuffer, type OutgoingCut, type OutgoingGuard } from '../../../../broker/mqtt/guards/outgoing-buffer.ts'
 
 const MiB = 1024 * 1024
 const CHUNK = Buffer.alloc(64 * 1024, 0x61)

@@ -5,7 +5,7 @@ import fc from 'fast-check'
 import mqttPacket from 'mqtt-packet'
 import { connectAsync } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
-import { CONNACK_UNACCEPTABLE_PROTOCOL, ConnectPreflight, guardProtocolLevel, type PreflightVerdict } from '../../../broker/mqtt/connect-preflight.ts'
+import { CONNACK_UNACCEPTABLE_PROTOCOL, ConnectPreflight, guardProtocolLevel, type PreflightVerdict } from '../../../../broker/mqtt/guards/protocol-level.ts'
 
 interface ConnectOptions { protocolId: 'MQTT' | 'MQIsdp'; protocolVersion: 3 | 4 | 5; clientId?: string; username?: string; password?: Buffer; will?: boolean }
 
