@@ -38,7 +38,11 @@ export interface ConnectGuardOptions {
   crewSessions: CrewSessions
 }
 
-export function createConnectGuard (options: ConnectGuardOptions) {
+export interface ConnectGuard {
+  decide(attempt: ConnectAttempt): ConnectDecision
+}
+
+export function createConnectGuard (options: ConnectGuardOptions): ConnectGuard {
   const { registry, metrics, log, throttle } = options
   const logins = createLoginGuard(options.login)
 

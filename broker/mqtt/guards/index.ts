@@ -6,7 +6,7 @@ import type { Notice } from '../../ingest/notices.ts'
 import type { Spool } from '../../spool/spool.ts'
 import type { Logger } from '../../log.ts'
 import type { DeviceIdentity } from '../authenticate.ts'
-import type { HookOptions } from '../hooks.ts'
+import type { HookOptions } from '../hooks/index.ts'
 import { createLogThrottle } from '../../log-throttle.ts'
 import { createConnectionLimiter } from './connection-limit.ts'
 import type { ListenerOptions } from '../listeners.ts'
@@ -54,18 +54,25 @@ export function createAbuseLimits (config: LimitConfig, metrics: Metrics, rootLo
       throttle,
       limits: {
         keepaliveMaxSec: config.MQTT_KEEPALIVE_MAX_SEC,
-        maxTopicBytes: config.MAX_TOPIC_BYTES,
-        maxTopicLevels: config.MAX_TOPIC_LEVELS,
-        maxSubscriptions: config.MAX_SUBSCRIPTIONS_PER_CLIENT,
-        publishRatePerSec: config.PUBLISH_RATE_PER_SEC,
-        publishBurst: config.PUBLISH_BURST,
-        publishDelayMaxMs: config.PUBLISH_DELAY_MAX_SEC * 1000,
-        logIntervalMs: config.LIMIT_LOG_INTERVAL_SEC * 1000,
-        authBackoffAfter: config.AUTH_FAILURES_BEFORE_BACKOFF,
-        authLockoutAfter: config.AUTH_FAILURES_BEFORE_LOCKOUT,
-        authWindowMs: config.AUTH_FAILURE_WINDOW_SEC * 1000,
-        authLockoutMs: config.AUTH_LOCKOUT_SEC * 1000,
-        authBackoffMaxMs: config.AUTH_BACKOFF_MAX_MS,
+        login: {
+          backoffAfter: config.AUTH_FAILURES_BEFORE_BACKOFF,
+          lockoutAfter: config.AUTH_FAILURES_BEFORE_LOCKOUT,
+          windowMs: config.AUTH_FAILURE_WINDOW_SEC * 1000,
+          lockoutMs: config.AUTH_LOCKOUT_SEC * 1000,
+          backoffMaxMs: config.AUTH_BACKOFF_MAX_MS,
+        },
+        publish: {
+          maxTopicBytes: config.MAX_TOPIC_BYTES,
+          maxTopicLevels: config.MAX_TOPIC_LEVELS,
+          ratePerSec: config.PUBLISH_RATE_PER_SEC,
+          burst: config.PUBLISH_BURST,
+          maxDelayMs: config.PUBLISH_DELAY_MAX_SEC * 1000,
+        },
+        subscribe: {
+          maxTopicBytes: config.MAX_TOPIC_BYTES,
+          maxTopicLevels: config.MAX_TOPIC_LEVELS,
+          maxSubscriptions: config.MAX_SUBSCRIPTIONS_PER_CLIENT,
+        },
       },
       onRateLimited: createRateLimitRecorder({
         spool,

@@ -1,0 +1,26 @@
+// Delivery → Aedes' authorizeForward hook: every message on its way to a client passes here, also
+// what a persistent session queued. Only what the client may subscribe to now goes out (a session
+// resumed under another account's client id, or a crew whose districts changed, gets nothing else),
+// and a client that does not read what it was sent is cut before its buffer grows further.
+import type { Aedes, PublishPacket } from 'aedes'
+import type { OutgoingGuard } from '../guards/outgoing-buffer.ts'
+import { isCrewSubscriptionAllowed } from '../topics.ts'
+import type { ClientTable } from './client-table.ts'
+
+export function installAuthorizeForward (broker: Aedes, clients: ClientTable, outgoing: OutgoingGuard | undefined): void {
+  broker.authorizeForward = function authorizeForward (client, packet) {
+    const identity = clients.identityOf(client)
+    if (identity === undefined) return null
+    const mayReceive = identity.role === 'device'
+      ? packet.topic === identity.topics.errors || packet.topic.startsWith(identity.topics.commandsPrefix)
+      : isCrewSubscriptionAllowed(identity.districts, packet.topic)
+    if (!mayReceive) return null
+    if (outgoing !== undefined && !outgoing.admits(client.conn, wireBytes(packet))) return null
+    return packet
+  }
+}
+
+/** A little more than a PUBLISH takes on the wire: fixed header, topic, packet id, payload. */
+function wireBytes (packet: PublishPacket): number {
+  return 16 + packet.topic.length * 3 + (typeof packet.payload === 'string' ? packet.payload.length * 3 : packet.payload.length)
+}
