@@ -100,6 +100,21 @@ async function letGuardLook (looks: () => number, times = 3): Promise<void> {
   await until(() => looks() >= target, 'the guard to look')
 }
 
+/**
+ * A watched connection whose peer reads nothing, filled until bytes wait in the stream itself,
+ * with a guard on a hand-moved clock (stall limit 1 s) that has looked at it once the kernel took
+ * what it will.
+ */
+async function stalledUnderGuard (): Promise<{ serverSide: Socket; peer: Socket; guard: OutgoingGuard; cuts: Cut[]; clock: { ms: number }; looks: () => number }> {
+  const { serverSide, peer } = await tcpPair()
+  const watched = guardWithClock({ maxBufferBytes: 256 * MiB, stallMs: 1000 })
+  watched.guard.watch(serverSide)
+  fillUntilBuffered(serverSide)
+  await sleep(100)
+  await letGuardLook(watched.looks)
+  return { serverSide, peer, ...watched }
+}
+
 describe('raiseWriteBuffer', () => {
   let certDir: string
   let tls: { cert: Buffer; key: Buffer }
@@ -230,13 +245,8 @@ describe('createOutgoingGuard', () => {
   })
 
   it('cuts a stream whose waiting bytes have not shrunk for stallMs, not a moment before', async () => {
-    const { serverSide } = await tcpPair()
-    const { guard, cuts, clock, looks } = guardWithClock({ maxBufferBytes: 256 * MiB, stallMs: 1000 })
-    guard.watch(serverSide)
-    fillUntilBuffered(serverSide)
-    // Let the kernel take what it will, so the waiting bytes no longer move.
-    await sleep(100)
-    await letGuardLook(looks)
+    // The kernel took what it will: the waiting bytes no longer move.
+    const { serverSide, cuts, clock, looks } = await stalledUnderGuard()
 
     clock.ms = 999
     await letGuardLook(looks)
@@ -251,12 +261,7 @@ describe('createOutgoingGuard', () => {
   })
 
   it('counts a buffer that only grows as stalled: more written is not more read', async () => {
-    const { serverSide } = await tcpPair()
-    const { guard, cuts, clock, looks } = guardWithClock({ maxBufferBytes: 256 * MiB, stallMs: 1000 })
-    guard.watch(serverSide)
-    fillUntilBuffered(serverSide)
-    await sleep(100)
-    await letGuardLook(looks)
+    const { serverSide, cuts, clock, looks } = await stalledUnderGuard()
     for (const ms of [300, 600, 900]) {
       serverSide.write(CHUNK)
       clock.ms = ms
@@ -283,12 +288,7 @@ describe('createOutgoingGuard', () => {
   })
 
   it('measures a new stall from when bytes wait again, not from an earlier stall that was read away', async () => {
-    const { serverSide, peer } = await tcpPair()
-    const { guard, cuts, clock, looks } = guardWithClock({ maxBufferBytes: 256 * MiB, stallMs: 1000 })
-    guard.watch(serverSide)
-    fillUntilBuffered(serverSide)
-    await sleep(100)
-    await letGuardLook(looks)
+    const { serverSide, peer, cuts, clock, looks } = await stalledUnderGuard()
 
     // The peer reads everything; the guard sees an empty buffer.
     peer.on('data', () => {})
@@ -350,12 +350,7 @@ describe('createOutgoingGuard', () => {
   })
 
   it('forgets a stream once it closes: a stalled stream that closed is not cut', async () => {
-    const { serverSide } = await tcpPair()
-    const { guard, cuts, clock, looks } = guardWithClock({ maxBufferBytes: 256 * MiB, stallMs: 1000 })
-    guard.watch(serverSide)
-    fillUntilBuffered(serverSide)
-    await sleep(100)
-    await letGuardLook(looks)
+    const { serverSide, cuts, clock, looks } = await stalledUnderGuard()
     serverSide.destroy()
     await once(serverSide, 'close')
     clock.ms = 10_000
