@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { deviceTopics, formatAlarmTopic, isCrewSubscriptionAllowed, isOwnSubscription, parseAckTopic } from '../../../broker/mqtt/topics.ts'
+import { deviceTopics, formatAlarmTopic, isCrewSubscriptionAllowed, isOwnSubscription, parseAckTopic, topicLimitExceeded } from '../../../broker/mqtt/topics.ts'
 
 describe('device topics', () => {
   const topics = deviceTopics('lp-1')
@@ -44,5 +44,17 @@ describe('crew topics', () => {
     expect(parseAckTopic('alarms/north/manhole/mh-1/coverOpen/ack')).toEqual(alarm)
     expect(parseAckTopic('alarms/north/manhole/mh-1/coverOpen')).toBeUndefined()
     expect(parseAckTopic('alarms//manhole/mh-1/coverOpen/ack')).toBeUndefined()
+  })
+})
+
+describe('topic limits', () => {
+  it('measures length in UTF-8 bytes and depth in levels', () => {
+    expect(topicLimitExceeded('devices/a/telemetry', 256, 8)).toBeUndefined()
+    expect(topicLimitExceeded('x'.repeat(257), 256, 8)).toBe('topic_length')
+    expect(topicLimitExceeded('é'.repeat(129), 256, 8)).toBe('topic_length')
+    expect(topicLimitExceeded('é'.repeat(128), 256, 8)).toBeUndefined()
+    expect(topicLimitExceeded('a/b/c/d/e/f/g/h', 256, 8)).toBeUndefined()
+    expect(topicLimitExceeded('a/b/c/d/e/f/g/h/i', 256, 8)).toBe('topic_depth')
+    expect(topicLimitExceeded('////////', 256, 8)).toBe('topic_depth')
   })
 })
