@@ -57,11 +57,8 @@ export const deviceMemorySchema = z.object({
 })
 export type DeviceMemory = z.infer<typeof deviceMemorySchema>
 
-/** DATA_DIR/alarms.json. Version 1 also held every device's memory, now in its own file. */
-export const alarmsFileSchema = z.discriminatedUnion('version', [
-  z.object({ version: z.literal(1), alarms: z.array(openAlarmSchema), devices: z.array(deviceMemorySchema) }),
-  z.object({ version: z.literal(2), alarms: z.array(openAlarmSchema) }),
-])
+/** DATA_DIR/alarms.json: the open alarms only; device memory has its own file. */
+export const alarmsFileSchema = z.object({ version: z.literal(2), alarms: z.array(openAlarmSchema) })
 
 /** What the engine starts from after a restart. */
 export const engineSnapshotSchema = z.object({
