@@ -11,7 +11,7 @@ const optionalPort = port.optional()
 const positiveInt = z.coerce.number().int().positive()
 const nonEmpty = z.string().min(1)
 
-/** Every setting, by the environment variable that sets it. Defaults follow CONTRACT.md. */
+/** Every setting, by the environment variable that sets it. The README's Configuration table documents each default. */
 export const configSchema = z.object({
   MQTT_HOST: nonEmpty.default('0.0.0.0'),
   MQTT_PORT: port.default(1883),

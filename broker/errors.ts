@@ -14,7 +14,7 @@ export const ERROR_CODES = {
   CSG_REGISTRY_CONFLICT: 'an id or name is already registered',
   CSG_REGISTRY_NOT_FOUND: 'no such device or crew',
   CSG_IMPORT_INVALID: 'a line of a device import is invalid; nothing was imported',
-  CSG_PAYLOAD_TOO_LARGE: 'an MQTT packet exceeded the maximum message size',
+  CSG_PAYLOAD_TOO_LARGE: 'an MQTT packet exceeded MAX_PACKET_BYTES; its connection was closed',
   CSG_TOPIC_FORBIDDEN: 'a client published or subscribed outside its own topics',
   CSG_RULES_INVALID: 'the alarm rules file is invalid (the message names the rule and parameter)',
   CSG_ALARM_STATE_INVALID: 'the saved alarm state in DATA_DIR could not be read',

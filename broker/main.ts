@@ -123,7 +123,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
     })
     closers.push({ name: 'alarms', close () { return alarms.close() } })
 
-    // Online, last seen and latest values for the API (#6).
+    // Online, last seen and latest values for the API.
     const deviceTable = createDeviceTable()
     const ingest = createIngest({
       spool,
@@ -261,7 +261,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
   }
 }
 
-/** Shutdown order (STYLE.md §2): HTTP and listeners first, then broker, writer, spool, registry. */
+/** Shutdown order, the reverse of start-up: HTTP and listeners first, then broker, writer, spool, registry. */
 async function closeInReverse (closers: { name: string; close(): Promise<void> | void }[], log: Logger): Promise<void> {
   for (const closer of closers.reverse()) {
     try {

@@ -1,6 +1,6 @@
 // defineKind: a kind's own fields (a zod shape) and their InfluxDB types in; a frozen DeviceKind out.
 // Throws at definition time unless every field has exactly one InfluxDB type that agrees with its
-// zod schema, so no reading can ever cause a field type conflict (CONTRACT.md "InfluxDB schema").
+// zod schema, so no reading can ever cause a field type conflict in InfluxDB.
 import { z } from 'zod'
 import type { RuleDefinition } from './define-rule.ts'
 
@@ -12,7 +12,7 @@ export type KindShape = Readonly<Record<string, z.ZodType<number | boolean | und
 
 const TS_DESCRIPTION = 'Time of measurement: ISO-8601 date-time with Z or ±hh:mm offset, or epoch milliseconds (integer); absent = time of receipt'
 
-/** Fields any reading may carry whatever its kind (CONTRACT.md "MQTT (3.1.1) for devices"). */
+/** Fields any reading may carry whatever its kind (README "For devices"). */
 export const envelopeShape = {
   // A local time without offset is refused: a device's idea of "local" is exactly what drifts.
   ts: z.union([z.iso.datetime({ offset: true }), z.int().min(0)]).optional().meta({ description: TS_DESCRIPTION }),

@@ -1,5 +1,6 @@
 // The lamp-post kind: a street light's driver and photocell (TALQ / FIWARE Streetlight vocabulary).
-// Fields, units, ranges and required markers are exactly CONTRACT.md "Kinds and fields".
+// Fields, units, ranges and required markers are the device contract firmware is built against
+// (`citygw schema lamp-post` publishes them): a change here changes what deployed devices may send.
 import { z } from 'zod'
 import { defineKind } from './define-kind.ts'
 import { defineRule, flag, threshold, type ReadingView } from './define-rule.ts'
@@ -81,7 +82,8 @@ const lampPostRules = [
   threshold({ type: 'gearOverTemp', source: 'LED driver datasheets: lifetime halves above ~70 °C case temperature, shutdown near 85 °C', field: 'gearTemp', unit: '°C', label: 'Control gear temperature', direction: 'above', levels: { minor: 70, major: 85 }, clear: 60 }),
 ]
 
-// Trailing comments repeat the contract line so a review compares field by field.
+// Trailing comments give each field's unit, range and required marker at a glance, so a review can
+// compare the schema with the device contract field by field.
 export const lampPost = defineKind({
   name: 'lamp-post',
   measurement: 'lamp_post',

@@ -1,5 +1,6 @@
 // The manhole kind: a well-cover sensor with water level and gas detection.
-// Fields, units, ranges and required markers are exactly CONTRACT.md "Kinds and fields".
+// Fields, units, ranges and required markers are the device contract firmware is built against
+// (`citygw schema manhole` publishes them): a change here changes what deployed devices may send.
 import { z } from 'zod'
 import { defineKind } from './define-kind.ts'
 import { batteryLow, defineRule, outsideRange, threshold, type ReadingView } from './define-rule.ts'
@@ -50,7 +51,8 @@ const manholeRules = [
   batteryLow,
 ]
 
-// Trailing comments repeat the contract line so a review compares field by field.
+// Trailing comments give each field's unit, range and required marker at a glance, so a review can
+// compare the schema with the device contract field by field.
 export const manhole = defineKind({
   name: 'manhole',
   measurement: 'manhole',

@@ -1,5 +1,6 @@
 // The water-pipe kind: a pressure/quality probe on a distribution main.
-// Fields, units, ranges and required markers are exactly CONTRACT.md "Kinds and fields".
+// Fields, units, ranges and required markers are the device contract firmware is built against
+// (`citygw schema water-pipe` publishes them): a change here changes what deployed devices may send.
 import { z } from 'zod'
 import { defineKind } from './define-kind.ts'
 import { batteryLow, outsideRange, rateDrop, threshold } from './define-rule.ts'
@@ -19,7 +20,8 @@ const waterPipeRules = [
   batteryLow,
 ]
 
-// Trailing comments repeat the contract line so a review compares field by field.
+// Trailing comments give each field's unit, range and required marker at a glance, so a review can
+// compare the schema with the device contract field by field.
 export const waterPipe = defineKind({
   name: 'water-pipe',
   measurement: 'water_pipe',

@@ -1,5 +1,5 @@
 // A crew's view of the alarms: subscribes to its districts' `alarms/<district>/#` as a crew and turns each alarm message
-// (CONTRACT.md "MQTT for maintenance crews") into an AlarmEvent, counted by state and type.
+// (README "For maintenance crews") into an AlarmEvent, counted by state and type.
 // Retained messages are alarms that were open before we subscribed: reported, not counted as seen.
 import type { Connection } from './connection.ts'
 import { openConnection } from './connection.ts'

@@ -1,4 +1,4 @@
-// The alarm record crews receive (CONTRACT.md "MQTT for maintenance crews") and what the engine
+// The alarm record crews receive (README "For maintenance crews") and what the engine
 // persists. The zod schema validates alarm state read back from DATA_DIR; types flow from it.
 import { z } from 'zod'
 
@@ -20,7 +20,7 @@ export const alarmRecordSchema = z.object({
   raisedAt: z.string(),
   updatedAt: z.string(),
   ackedBy: z.string().optional(),
-  /** The crew's note with its acknowledgement (an addition to the contract's fields). */
+  /** The note a crew sent with its acknowledgement, if any. */
   ackNote: z.string().optional(),
   clearedAt: z.string().optional(),
 })
@@ -57,11 +57,8 @@ export const deviceMemorySchema = z.object({
 })
 export type DeviceMemory = z.infer<typeof deviceMemorySchema>
 
-/** DATA_DIR/alarms.json. Version 1 also held every device's memory, now in its own file. */
-export const alarmsFileSchema = z.discriminatedUnion('version', [
-  z.object({ version: z.literal(1), alarms: z.array(openAlarmSchema), devices: z.array(deviceMemorySchema) }),
-  z.object({ version: z.literal(2), alarms: z.array(openAlarmSchema) }),
-])
+/** DATA_DIR/alarms.json: the open alarms only; device memory has its own file. */
+export const alarmsFileSchema = z.object({ version: z.literal(2), alarms: z.array(openAlarmSchema) })
 
 /** What the engine starts from after a restart. */
 export const engineSnapshotSchema = z.object({

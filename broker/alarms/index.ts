@@ -69,8 +69,6 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   const engine = createAlarmEngine(rules, withRestartGrace(saved, Date.now()))
   const openAlarmsFile = createOpenAlarmsWriter(options.dataDir, function openEntries () { return engine.openEntries() }, log)
   const deviceMemoryFile = createDeviceMemoryWriter(options.dataDir, function deviceMemory () { return engine.deviceMemory() }, log)
-  // State saved by an older version kept the devices in alarms.json: give them their own file now.
-  if (saved !== undefined && saved.devices.length > 0) deviceMemoryFile.save()
   const webhooks = options.webhookUrls.length > 0 ? createWebhooks({ urls: options.webhookUrls, log }) : undefined
   const listeners = new Set<(event: AlarmEvent) => void>()
   const recentlyCleared: AlarmRecord[] = []

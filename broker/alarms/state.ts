@@ -6,7 +6,6 @@
 //   ≈ 9 MB: it is encoded a slice at a time so that alarms keep flowing while it is written.
 // Both are replaced atomically (temp file, fsync, rename, fsync of the directory); each writer
 // coalesces: at most one write in flight and one more queued.
-// Version 1 of alarms.json held the devices too; it is still read.
 import { randomBytes } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
@@ -51,15 +50,13 @@ export async function readAlarmState (dataDir: string): Promise<EngineSnapshot |
   if (alarmsText === undefined && devicesText === undefined) return undefined
 
   let alarms: OpenAlarm[] = []
-  let devices: DeviceMemory[] = []
+  const devices: DeviceMemory[] = []
   if (alarmsText !== undefined) {
     const parsed = alarmsFileSchema.safeParse(parseJson(alarmsFile, alarmsText))
     if (!parsed.success) throw invalid(alarmsFile, parsed.error.issues[0]?.message ?? 'invalid')
     alarms = parsed.data.alarms
-    if (parsed.data.version === 1) devices = parsed.data.devices
   }
   if (devicesText !== undefined) {
-    devices = []
     const lines = devicesText.split('\n')
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i] as string

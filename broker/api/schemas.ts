@@ -1,6 +1,6 @@
 // JSON Schemas of the API's requests and responses: fastify compiles them once at start-up to
 // validate input (400 with a reason) and serialise output, and @fastify/swagger publishes them
-// as /api/openapi.json. Shapes follow the alarm record of CONTRACT.md and the registry.
+// as /api/openapi.json. Shapes follow the alarm record crews receive over MQTT (alarms/alarm.ts) and the registry.
 import { z } from 'zod'
 import { alarmRecordSchema } from '../alarms/alarm.ts'
 

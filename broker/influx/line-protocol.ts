@@ -1,6 +1,6 @@
 // Pure encoders: points (telemetry, rejected input, later alarms) in; InfluxDB line protocol out,
 // timestamps in ms (the writer must send precision=ms). Every line is exactly one line: no raw
-// newline can leave here whatever the input, and field types follow the kind (CONTRACT.md "InfluxDB schema").
+// newline can leave here whatever the input, and field types follow the kind (README "InfluxDB").
 import type { DeviceKind, FieldType } from '../../devices/define-kind.ts'
 import type { ValidReading } from '../ingest/validate.ts'
 
@@ -10,7 +10,7 @@ export type PointField =
   | { readonly key: string, readonly type: 'boolean', readonly value: boolean }
   | { readonly key: string, readonly type: 'string', readonly value: string }
 
-/** Bytes of raw payload kept in a `rejected` point (CONTRACT.md: "cut to 4 KiB"). */
+/** Bytes of raw payload kept in a `rejected` point (README "InfluxDB": "cut to 4 KiB"). */
 export const REJECTED_PAYLOAD_MAX_BYTES = 4096
 /** The same cap on `issues`: a 100-reading batch can describe itself at length; the device notice has the full list. */
 export const REJECTED_ISSUES_MAX_BYTES = 4096
@@ -20,7 +20,7 @@ export const REJECTED_ISSUES_MAX_BYTES = 4096
 // Beyond the table:
 // - A backslash in names and tags is doubled. A lone trailing backslash would otherwise escape the
 //   separator after it and corrupt the line; InfluxDB 2.x/3.x read `\\` as one backslash (1.x may
-//   keep both). Device ids and districts cannot hold one (CONTRACT.md: `A-Z a-z 0-9 - _ .`).
+//   keep both). Device ids and districts cannot hold one (registry/schema.ts: `A-Z a-z 0-9 - _ .`).
 // - Line protocol cannot carry a newline in any element (InfluxDB docs: "does not support the
 //   newline character"), so CR and LF become the two-character text `\r` / `\n` in the stored value.
 //   That is lossy only for text that already held a literal backslash-n, which is fine for diagnostics.
@@ -150,7 +150,7 @@ export interface AlarmPoint {
   readonly tsMs: number
 }
 
-/** One alarm state change as one `alarms` line (CONTRACT.md "InfluxDB schema"). */
+/** One alarm state change as one `alarms` line (README "InfluxDB"). */
 export function encodeAlarm (point: AlarmPoint): string {
   const fields: PointField[] = [{ key: 'state', type: 'string', value: point.state }]
   // A value the rule could not compute (NaN) is left out rather than refused by InfluxDB.

@@ -1,5 +1,6 @@
 // What a device is told on devices/{id}/errors: one JSON object per message that had a problem.
-// Unknown fields are reported at most once per field per device per hour (CONTRACT.md).
+// Unknown fields are reported at most once per field per device per hour, so a device sending an
+// extra field with every reading is not told so with every message.
 
 export interface NoticeIssue { field: string; message: string }
 

@@ -1,6 +1,6 @@
 // validateTelemetry: the raw payload of one telemetry message of a known kind in; an outcome out.
 // Never throws on device input: a bad message as a whole is `{ ok: false, reason }`, otherwise every
-// reading of a batch is judged on its own (CONTRACT.md "MQTT (3.1.1) for devices", STYLE.md §5).
+// reading of a batch is judged on its own, so one bad reading never costs a device the others.
 import type { z } from 'zod'
 import type { DeviceKind } from '../../devices/define-kind.ts'
 import { compileReadingPrecheck, type ReadingPrecheck } from './reading-precheck.ts'
@@ -76,7 +76,7 @@ const TS_FORMAT = 'must be an ISO-8601 date-time with Z or ±hh:mm offset, or ep
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 const NO_FIELDS: readonly string[] = Object.freeze([])
 
-// Built once per kind, not per message (STYLE.md §2: per-message code only looks up).
+// Built once per kind, not per message: per-message code only looks up.
 interface CompiledKind {
   readonly knownKeys: ReadonlySet<string>
   readonly precheck: ReadingPrecheck | undefined
@@ -271,7 +271,7 @@ function typeName (value: unknown): string {
   return typeof value
 }
 
-/** Zod's issues rewritten in the words devices are told (CONTRACT.md: "what was wrong, per field"). */
+/** Zod's issues rewritten in the words devices are told: what is wrong, per field (README "What a device is told"). */
 function issueMessage (issue: z.core.$ZodRawIssue): string {
   const { input } = issue
   switch (issue.code) {

@@ -4,9 +4,10 @@
 // to Aedes' persistence directly, before the publish. Aedes numbers a publish when it is called and
 // hands it to subscribers only after some async steps — one more for a retained publish — and a
 // client drops any message numbered below one it already got (lib/client.js `dedupe`). A retained
-// raise overtaken by a plain clear issued in the same tick was lost that way; with one path for all,
-// messages reach subscribers in the order they were numbered. Removing a retained message also goes
-// straight to the persistence, so subscribers do not receive an empty message.
+// raise published as such could be overtaken by a plain clear issued in the same tick and dropped;
+// with one path for all, messages reach subscribers in the order they were numbered. Removing a
+// retained message also goes straight to the persistence, so subscribers do not receive an empty
+// message.
 import type { Aedes } from 'aedes'
 import { retainedStoreOf } from './aedes-internals.ts'
 

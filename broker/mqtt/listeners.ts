@@ -12,6 +12,7 @@ import { Duplex } from 'node:stream'
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls'
 import type { Aedes } from 'aedes'
 import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws'
+import { GatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { attachConnectionInfo, type ConnectionInfo } from './connection-info.ts'
 import { guardProtocolLevel } from './guards/protocol-level.ts'
@@ -39,8 +40,8 @@ export interface ListenerOptions {
   connectTimeoutMs?: number | undefined
   /** Counts sockets; a refused one is closed at once. */
   limiter?: ConnectionLimiter | undefined
-  /** A limit refused or cut a connection (for metrics and throttled logs). */
-  onLimit?(limit: 'connections' | 'connections_per_ip' | 'packet_size' | 'tls_handshake', ip: string): void
+  /** A limit refused or cut a connection (for metrics and throttled logs); `err` says why, when a code names it. */
+  onLimit?(limit: 'connections' | 'connections_per_ip' | 'packet_size' | 'tls_handshake', ip: string, err?: GatewayError): void
   /** Bounds what waits to be sent to each connection. */
   outgoing?: { watch(stream: Duplex): void } | undefined
   /** A CONNECT asked for a protocol level this broker does not speak (answered with CONNACK 0x01). */
@@ -69,8 +70,8 @@ export async function startListeners (broker: Aedes, options: ListenerOptions): 
   const acceptedAt = new WeakMap<Socket, number>()
   // A TLSSocket is not the socket the server accepted, so its accept time is found by peer address.
   const tlsAcceptedAt = new Map<string, number>()
-  function onLimit (limit: Parameters<NonNullable<ListenerOptions['onLimit']>>[0], ip: string): void {
-    options.onLimit?.(limit, ip)
+  function onLimit (limit: Parameters<NonNullable<ListenerOptions['onLimit']>>[0], ip: string, err?: GatewayError): void {
+    options.onLimit?.(limit, ip, err)
   }
 
   /** Raw socket accepted by any server: count it, or close it at once when a limit says no. */
@@ -107,8 +108,12 @@ export async function startListeners (broker: Aedes, options: ListenerOptions): 
     }
     // Innermost, so the guards below see bytes as they arrive (and the preflight can unwrap itself).
     priority.attach(client)
-    guardPacketSize(client, new PacketSizeCounter(options.maxPacketBytes), function packetTooLarge () {
-      onLimit('packet_size', info.remoteAddress)
+    const sizeCounter = new PacketSizeCounter(options.maxPacketBytes)
+    guardPacketSize(client, sizeCounter, function packetTooLarge () {
+      // The error goes to the limit's log line; the socket is destroyed without it, so Aedes does
+      // not log the same refusal a second time as a client error.
+      onLimit('packet_size', info.remoteAddress, new GatewayError('CSG_PAYLOAD_TOO_LARGE',
+        `a packet announced at least ${sizeCounter.oversizeBytes} bytes, above MAX_PACKET_BYTES (${options.maxPacketBytes})`))
       stream.destroy()
     })
     guardProtocolLevel(client, stream, function unacceptableProtocol () { options.onUnacceptableProtocol?.(info.remoteAddress) })

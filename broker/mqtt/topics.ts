@@ -1,4 +1,5 @@
-// Topic names of CONTRACT.md: parse and format `devices/{id}/…` and `alarms/{district}/…`.
+// The gateway's topic names (README "For devices", "For maintenance crews"): parse and format
+// `devices/{id}/…` and `alarms/{district}/…`.
 // Per-device topic strings are built once at CONNECT (deviceTopics); per-message code compares.
 
 export interface DeviceTopics {

@@ -9,7 +9,7 @@ import { readRegistry } from './store.ts'
 export interface Registry {
   getDevice(id: string): DeviceRecord | undefined
   getCrew(name: string): CrewRecord | undefined
-  /** Operator accounts sign in to the HTTP API and console only (#6). */
+  /** Operator accounts sign in to the HTTP API and console only. */
   getOperator(name: string): OperatorRecord | undefined
   /** Every registered device, in registry order (the API's device list). */
   listDevices(): IterableIterator<[string, DeviceRecord]>

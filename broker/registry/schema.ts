@@ -3,7 +3,7 @@
 import { z } from 'zod'
 import { kindNames } from '../../devices/index.ts'
 
-/** Device ids, crew names and districts: 1–64 of `A-Z a-z 0-9 - _ .` (CONTRACT.md). */
+/** Device ids, crew names and districts: 1–64 of `A-Z a-z 0-9 - _ .` (README "Provisioning"). */
 // Names that are properties of every JS object are refused, so no lookup can reach a prototype.
 const RESERVED_IDS = new Set(['__proto__', 'constructor', 'prototype', 'hasOwnProperty', 'toString', 'valueOf'])
 export const idSchema = z.string()
@@ -46,7 +46,7 @@ export const crewRecordSchema = z.object({
 })
 export type CrewRecord = z.infer<typeof crewRecordSchema>
 
-/** An operator account (HTTP API and console, #6): sees every district and every device. */
+/** An operator account (HTTP API and console): sees every district and every device. */
 export const operatorRecordSchema = z.object({
   secretHash: storedHash,
   createdAt: z.string(),

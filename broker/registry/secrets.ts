@@ -1,5 +1,5 @@
 // Generated secrets and their stored form: `s256$<salt>$<HMAC-SHA256(salt, secret)>`.
-// Secrets carry ≥128 random bits, so a fast keyed hash is enough (CONTRACT.md, Provisioning) and
+// Secrets carry ≥128 random bits, so a fast keyed hash is enough (README "Provisioning") and
 // keeps a reconnect storm of 20,000 devices cheap; comparison is constant-time.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 

@@ -2,7 +2,7 @@
 // that are overwritten in place: a commit needs no new disk space, so a full disk can still advance
 // the cursor and free delivered segments. Each write goes to the other slot with a higher counter
 // and a CRC; after a torn write the intact slot wins.
-import { open, readFile, rm, type FileHandle } from 'node:fs/promises'
+import { open, readFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
 import type { Logger } from 'pino'
@@ -10,8 +10,6 @@ import { fsyncDir } from './files.ts'
 import type { Position } from './ledger.ts'
 
 export const CURSOR_FILE = 'cursor.slots'
-/** The former cursor (one JSON line, replaced through a temp file); read once, then removed. */
-const LEGACY_CURSOR_FILE = 'cursor.json'
 const SLOT_BYTES = 32
 const MAGIC = 0x43534743 // "CSGC"
 
@@ -42,33 +40,11 @@ export async function readCursor (dir: string, log: Logger): Promise<Position> {
     if (err.code === 'ENOENT') return undefined
     throw err
   })
-  if (slots !== undefined) {
-    const valid = [decodeSlot(slots, 0), decodeSlot(slots, SLOT_BYTES)].filter(function isSlot (s): s is Slot { return s !== undefined })
-    const newest = valid.sort(function byCounter (a, b) { return a.counter > b.counter ? -1 : 1 })[0]
-    if (newest !== undefined) return { seq: newest.seq, offset: newest.offset }
-    log.warn({ file: CURSOR_FILE }, 'spool cursor unreadable; re-delivering from the first segment')
-    return { seq: 0, offset: 0 }
-  }
-  return readLegacyCursor(dir, log)
-}
-
-async function readLegacyCursor (dir: string, log: Logger): Promise<Position> {
-  let text: string
-  try {
-    text = await readFile(join(dir, LEGACY_CURSOR_FILE), 'utf8')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { seq: 0, offset: 0 }
-    throw err
-  }
-  try {
-    const parsed = JSON.parse(text) as { segment?: unknown, offset?: unknown }
-    if (Number.isSafeInteger(parsed.segment) && Number.isSafeInteger(parsed.offset) && (parsed.segment as number) >= 0 && (parsed.offset as number) >= 0) {
-      return { seq: parsed.segment as number, offset: parsed.offset as number }
-    }
-  } catch {
-    // fall through to the warning below
-  }
-  log.warn({ file: LEGACY_CURSOR_FILE }, 'spool cursor unreadable; re-delivering from the first segment')
+  if (slots === undefined) return { seq: 0, offset: 0 }
+  const valid = [decodeSlot(slots, 0), decodeSlot(slots, SLOT_BYTES)].filter(function isSlot (s): s is Slot { return s !== undefined })
+  const newest = valid.sort(function byCounter (a, b) { return a.counter > b.counter ? -1 : 1 })[0]
+  if (newest !== undefined) return { seq: newest.seq, offset: newest.offset }
+  log.warn({ file: CURSOR_FILE }, 'spool cursor unreadable; re-delivering from the first segment')
   return { seq: 0, offset: 0 }
 }
 
@@ -93,8 +69,6 @@ export async function openCursorFile (dir: string, position: Position): Promise<
     await handle.sync()
     await fsyncDir(dir)
   }
-  await rm(join(dir, LEGACY_CURSOR_FILE), { force: true })
-  await rm(join(dir, `${LEGACY_CURSOR_FILE}.tmp`), { force: true })
   return {
     async write (next) {
       counter++

@@ -1,6 +1,6 @@
 // Lamp-post model: a 60–120 W LED street light with a dusk-to-dawn schedule from the sun's
 // elevation, a night dimming profile, mains voltage with noise, and cumulative energy and hours.
-// Normal output stays clear of every default alarm of issue 3 (lamps are off whenever ambient
+// Normal output stays clear of every default alarm (lamps are off whenever ambient
 // light could exceed dayBurner's 50 lx; voltage stays within 207–253 V; tilt under 5°).
 import { between, clamp, createRandom, deviceSeed, gaussian, round } from '../random.ts'
 import { hoursSince, type DeviceModel, type ModelContext } from './model.ts'

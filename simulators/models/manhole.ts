@@ -1,6 +1,6 @@
 // Manhole model: a well-cover sensor. The cover sits near its baseline angle with small jolts from
 // traffic; rain events raise the water level and let it drain away; gases stay near zero with small
-// excursions; the battery drains slowly. Normal output stays clear of issue 3's defaults: angle < 6°,
+// excursions; the battery drains slowly. Normal output stays clear of the default alarms: angle < 6°,
 // water < 0.9 m, H2S < 5 ppm, CH4 < 5 %LEL, O2 20.5–21.3 %vol, battery > 25 %.
 import { between, clamp, createRandom, deviceSeed, gaussian, round } from '../random.ts'
 import { hoursSince, type DeviceModel, type ModelContext } from './model.ts'

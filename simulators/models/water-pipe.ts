@@ -1,6 +1,6 @@
 // Water-pipe model: a pressure/quality probe on a distribution main. Demand follows a diurnal curve
 // with morning and evening peaks; pressure dips as flow rises. Normal output stays clear of every
-// default alarm of issue 3: pressure 300–500 kPa (alarms < 241, > 550), no 50 kPa drop within
+// default alarm: pressure 300–500 kPa (alarms < 241, > 550), no 50 kPa drop within
 // 5 min, turbidity ≤ 0.6 NTU, chlorine 0.3–1.2 mg/L, pH 6.9–8.1, leakScore < 30, battery > 25 %.
 import { between, clamp, createRandom, deviceSeed, gaussian, round } from '../random.ts'
 import { hoursSince, type DeviceModel, type ModelContext } from './model.ts'

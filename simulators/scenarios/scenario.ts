@@ -1,6 +1,6 @@
 // A scenario: a field fault injected on one device from a simulated time on. In: the reading the
 // healthy model produced and how long the fault has lasted. Out: the reading to send instead, no
-// reading (silence), or a raw payload (broken firmware). Each names the alarm it must raise (#3).
+// reading (silence), or a raw payload (broken firmware). Each names the alarm it must raise (a default rule of devices/).
 import type { KindName } from '../../devices/index.ts'
 import type { ReadingByKind } from '../models/index.ts'
 
@@ -24,7 +24,7 @@ export type FaultHandler<K extends KindName> = (reading: ReadingByKind[K], ctx: 
 
 export interface Scenario {
   readonly name: string
-  /** The alarm type (issue 3) this fault raises; undefined when it must raise none. */
+  /** The default alarm type this fault raises; undefined when it must raise none. */
   readonly alarm: string | undefined
   readonly description: string
   /** Default length of the fault in simulated ms; undefined = until the end of the run. */

@@ -1,4 +1,4 @@
-// The three kinds against CONTRACT.md "Kinds and fields": a fixture table per kind, every required
+// The three kinds against the device contract (a fixture table per kind, transcribed below), every required
 // field, every range boundary, integer-ness, inferred types, and defineKind's definition-time checks.
 import { describe, it, expect, expectTypeOf } from 'vitest'
 import { z } from 'zod'

@@ -1,4 +1,4 @@
-// Alarms over HTTP (#6) with a real gateway and MQTT.js devices: the list (filters, order, district
+// Alarms over HTTP with a real gateway and MQTT.js devices: the list (filters, order, district
 // visibility), acknowledgement with the MQTT rules (ackedBy = signed-in name; other districts 404;
 // twice 409), the server-sent event stream filtered to the viewer's districts, and bad input.
 import type { MqttClient } from 'mqtt'

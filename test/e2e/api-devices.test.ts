@@ -1,4 +1,4 @@
-// Devices over HTTP (#6) against a real gateway and a real InfluxDB 1.x (INFLUX_API=v1): the list
+// Devices over HTTP against a real gateway and a real InfluxDB 1.x (INFLUX_API=v1): the list
 // and detail (online, last seen, latest readings, district visibility), the series endpoint read
 // back from influxd with InfluxQL, and bad input or a missing InfluxDB answered with a reason.
 import type { MqttClient } from 'mqtt'

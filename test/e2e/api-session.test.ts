@@ -1,4 +1,4 @@
-// The HTTP API's door (#6): nothing under /api is open without a crew or operator account;
+// The HTTP API's door: nothing under /api is open without a crew or operator account;
 // sign-in sets an HttpOnly, SameSite=Strict cookie, HTTP Basic works for scripts, sign-out ends
 // the session, `citygw operator add` creates operators, bad input gets 400, and failed sign-ins are limited.
 import { execFile } from 'node:child_process'

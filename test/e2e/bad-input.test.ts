@@ -131,7 +131,9 @@ describe('bad input', () => {
     await closed
     await expectOthersServed()
     // Logged once, for this connection; normal disconnects (earlier tests) are not mistaken for it.
-    expect(gw.logs().filter((l) => l.msg === 'connection closed: packet too large')).toHaveLength(1)
+    const refusals = gw.logs().filter((l) => l.msg === 'connection closed: packet too large')
+    expect(refusals).toHaveLength(1)
+    expect(refusals[0]).toMatchObject({ reason: 'packet_size', err: { code: 'CSG_PAYLOAD_TOO_LARGE' } })
     const body = await (await fetch(`${gw.httpUrl}/healthz`)).json() as { status: string }
     expect(body.status).toBe('ok')
   })

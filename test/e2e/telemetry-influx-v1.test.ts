@@ -1,5 +1,5 @@
 // A valid reading of each kind, published by a real MQTT.js device, lands in a real InfluxDB 1.x
-// (Debian influxd, v1 /write API) with the contract's measurement, tags, fields, types and time.
+// (Debian influxd, v1 /write API) with the measurement, tags, fields, types and time of README "InfluxDB".
 import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startInfluxDb1, type InfluxDb1Server } from '../helpers/influxdb.ts'

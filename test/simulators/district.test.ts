@@ -1,6 +1,6 @@
 // A normal run of a whole district against a real gateway with its alarm engine, time-compressed to
 // cover a night and a day (24 simulated hours in ~6 s): every reading is valid and acknowledged,
-// no threshold of issue 3 is crossed, and the crew sees no alarm.
+// no default alarm threshold is crossed, and the crew sees no alarm.
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { runSimulation, type SimulationSummary } from '../../simulators/simulate.ts'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts'

@@ -1,5 +1,5 @@
 // The device models (simulators/models): over random seeds, places and times, every reading passes
-// its kind's zod schema and crosses none of issue 3's default alarm thresholds; counters only grow;
+// its kind's zod schema and crosses none of the default alarm thresholds; counters only grow;
 // lamps burn at night and are off in daylight. Property tests with fast-check.
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'

@@ -1,7 +1,7 @@
-// Every scenario of issue 4 against a real gateway (alarm engine included) and InfluxDB, with a fixed
+// Every scenario (simulators/scenarios) against a real gateway (alarm engine included) and InfluxDB, with a fixed
 // seed, in one time-compressed run of 40 simulated minutes starting mid-morning: each fault raises
 // its named alarm on its device and no other alarm anywhere; the readings cross exactly that rule's
-// threshold of issue 3; bad firmware gets notices, lands in `rejected` and raises nothing.
+// default threshold; bad firmware gets notices, lands in `rejected` and raises nothing.
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'

@@ -1,6 +1,6 @@
-// The default alarm thresholds of issue 3, judged directly on a device's readings (in ts order):
-// which rule types the readings cross. Independent of broker/alarms, so the simulator's models and
-// faults are checked against the issue's numbers, not against the engine's reading of them.
+// The default alarm thresholds (README "Default rules"), judged directly on a device's readings (in
+// ts order): which rule types the readings cross. Independent of broker/alarms, so the simulator's
+// models and faults are checked against the documented numbers, not against the engine's reading of them.
 // deviceOffline is wall-clock based in the gateway and is checked separately.
 
 type Reading = Record<string, unknown> & { ts: number }
@@ -42,7 +42,7 @@ function cmp (field: string, op: '<' | '>' | '>=', limit: number): (r: Reading) 
   }
 }
 
-/** Rule types of issue 3's defaults that these readings of one device cross. */
+/** Rule types of the default rules that these readings of one device cross. */
 export function crossedRules (kind: string, readings: readonly Reading[]): string[] {
   const crossed: string[] = []
   const check = (type: string, isCrossed: boolean): void => { if (isCrossed) crossed.push(type) }

@@ -35,12 +35,13 @@ export function createAbuseLimits (config: LimitConfig, metrics: Metrics, rootLo
     tlsClientAuth: config.TLS_CLIENT_AUTH,
     connectTimeoutMs: config.MQTT_CONNECT_TIMEOUT_MS,
     limiter,
-    onLimit (limit, ip) {
+    onLimit (limit, ip, err) {
       metrics.limitsExceeded.inc({ limit })
       const suppressed = throttle.take(`${limit}:${ip}`)
       if (suppressed === undefined) return
       const max = limit === 'connections' ? config.MAX_CONNECTIONS : limit === 'connections_per_ip' ? config.MAX_CONNECTIONS_PER_IP : undefined
-      log.warn({ ip, reason: limit, max, suppressedSinceLast: suppressed }, LIMIT_MESSAGES[limit])
+      const error = err === undefined ? undefined : { message: err.message, code: err.code }
+      log.warn({ ip, reason: limit, max, err: error, suppressedSinceLast: suppressed }, LIMIT_MESSAGES[limit])
     },
     onUnacceptableProtocol (ip) {
       metrics.protocolErrors.inc({ reason: 'unacceptable_protocol' })

@@ -60,9 +60,9 @@ export class PacketSizeCounter {
 
 /**
  * Puts the counter in front of this Aedes client's packet parser. Aedes 1.2 offers no hook between
- * the socket and its parser; the earlier way, a Transform plus Duplex wrapper around every
- * connection, cost a stream hop per chunk and defeated socket corking for PUBACKs (measured with
- * `npm run bench`: see the README's Performance section).
+ * the socket and its parser. Wrapping the parser rather than the socket matters: a Transform plus
+ * Duplex wrapper around every connection costs a stream hop per chunk and defeats socket corking
+ * for PUBACKs (measured with `npm run bench`: see the README's Performance section).
  */
 export function guardPacketSize (client: Client, counter: PacketSizeCounter, onTooLarge: () => void): void {
   wrapParse(client, function sizeGuard (parse) {

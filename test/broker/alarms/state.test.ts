@@ -1,5 +1,5 @@
-// Alarm state files: open alarms and device memory saved apart, read back together; the old
-// single-file layout still read; a device file of city size written a slice at a time.
+// Alarm state files: open alarms and device memory saved apart, read back together; a device file
+// of city size written a slice at a time.
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -45,18 +45,6 @@ describe('alarm state files', () => {
     expect(again.evaluate(manhole(0), [{ tsMs: 10_000, values: { coverAngle: 130 } }], 10_000)).toEqual([])
     // Older than the newest reading seen before the restart: not evaluated.
     expect(again.evaluate(manhole(5), [{ tsMs: 900, values: { coverAngle: 120 } }], 10_000)).toEqual([])
-  })
-
-  it('reads the version 1 layout (devices inside alarms.json); a device file, once written, wins', async () => {
-    const engine = createAlarmEngine(rules, undefined, () => 'id-1')
-    engine.evaluate(manhole(1), [{ tsMs: 1_000, values: { coverAngle: 120 } }], 2_000)
-    const old = { version: 1, ...engine.snapshot() }
-    await writeFile(path.join(dataDir, ALARM_STATE_FILE), JSON.stringify(old))
-    expect(await readAlarmState(dataDir)).toEqual(engine.snapshot())
-
-    const newer: DeviceMemory = { device: manhole(1), newestTsMs: 7_000, lastSeenMs: 8_000 }
-    await writeFile(path.join(dataDir, DEVICE_MEMORY_FILE), `${JSON.stringify(newer)}\n`)
-    expect((await readAlarmState(dataDir))?.devices).toEqual([newer])
   })
 
   it('has nothing to restore on a first start, and refuses a damaged file by name', async () => {

@@ -74,6 +74,6 @@ describe('spool files: walkRecords', () => {
 describe('spool files: naming', () => {
   it('names segments with 20 digits and lists only segment files, ascending', () => {
     expect(segmentPath('/d', 42)).toBe(join('/d', '00000000000000000042.seg'))
-    expect(segmentSeqs(['00000000000000000010.seg', 'cursor.json', '00000000000000000002.seg', '2.seg', '00000000000000000003.seg.tmp'])).toEqual([2, 10])
+    expect(segmentSeqs(['00000000000000000010.seg', 'cursor.slots', '00000000000000000002.seg', '2.seg', '00000000000000000003.seg.tmp'])).toEqual([2, 10])
   })
 })

@@ -386,21 +386,6 @@ describe('spool', () => {
     await spool.close()
   })
 
-  it('takes over the cursor of an older spool (cursor.json)', async () => {
-    let spool = await openTest()
-    await spool.append(['a'])
-    await spool.append(['b'])
-    await spool.close()
-    const [segment] = (await readdir(dir)).filter((f) => f.endsWith('.seg')).sort()
-    await rm(join(dir, 'cursor.slots'))
-    const firstRecordBytes = (await readFile(join(dir, segment!))).length / 2
-    await writeFile(join(dir, 'cursor.json'), `${JSON.stringify({ version: 1, segment: Number.parseInt(segment!, 10), offset: firstRecordBytes })}\n`)
-    spool = await openTest()
-    expect(await drain(spool)).toEqual(['b'])
-    await spool.close()
-    expect(await readdir(dir)).not.toContain('cursor.json')
-  })
-
   it('validates options and documents defaults', async () => {
     expect(SPOOL_DEFAULTS).toEqual({ maxBytes: 1024 ** 3, segmentBytes: 64 * 1024 ** 2, groupCommitMs: 0 })
     await expect(openTest({ maxBytes: 0 })).rejects.toSatisfy(expectCode('CSG_CONFIG_INVALID'))
