@@ -3,7 +3,7 @@
 // accepted readings for the alarm engine. Resolves only once the spool append is on disk, so the
 // caller (authorizePublish) can let the PUBACK go out.
 import type { DeviceIdentity } from '../mqtt/authenticate.ts'
-import { createLogThrottle, type LogThrottle } from '../log-throttle.ts'
+import type { LogThrottle } from '../log-throttle.ts'
 import type { Logger } from '../log.ts'
 import type { Metrics } from '../http/metrics.ts'
 import { encodeRejected, encodeTelemetryLine, telemetrySeriesKey } from '../influx/line-protocol.ts'
@@ -20,12 +20,14 @@ export interface IngestOptions {
   maxBatchReadings: number
   backfillMs: number
   maxFutureMs: number
+  /** A device is told about the same unknown field at most once per this period, ms. */
+  unknownFieldNoticeIntervalMs: number
   /** Delivers a notice to the device (devices/{id}/errors). Must not throw. */
   publishNotice(device: DeviceIdentity, notice: Notice): void
   /** Called with the valid readings as soon as they are known, before the spool append (the alarm engine's entry). */
   onReadings?(device: DeviceIdentity, readings: readonly ValidReading[]): void
   /** Rejections are logged once per device and period (the device is told, and they are counted, every time). */
-  throttle?: LogThrottle
+  throttle: LogThrottle
   now?: () => number
 }
 
@@ -38,8 +40,8 @@ export function createIngest (options: IngestOptions): Ingest {
   const { spool } = options
   const tally = options.metrics.telemetry
   const now = options.now ?? function systemClock () { return Date.now() }
-  const unknownFieldThrottle = createUnknownFieldThrottle()
-  const logThrottle = options.throttle ?? createLogThrottle(60_000)
+  const unknownFieldThrottle = createUnknownFieldThrottle(options.unknownFieldNoticeIntervalMs)
+  const logThrottle = options.throttle
   const receiptClock = createReceiptClock()
   // One options object, its clock set per message (an object spread per message showed in the
   // bench's allocation profile; validateTelemetry reads it synchronously).

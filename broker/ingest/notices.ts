@@ -1,5 +1,5 @@
 // What a device is told on devices/{id}/errors: one JSON object per message that had a problem.
-// Unknown fields are reported at most once per field per device per hour (CONTRACT.md).
+// Unknown fields are reported at most once per field per device and period (an hour: CONTRACT.md).
 
 export interface NoticeIssue { field: string; message: string }
 
@@ -20,10 +20,8 @@ export interface Notice {
   unknownFields?: readonly string[]
 }
 
-const UNKNOWN_FIELD_NOTICE_INTERVAL_MS = 60 * 60 * 1000
-
-/** Remembers, per device and field, when the device was last told about an unknown field. */
-export function createUnknownFieldThrottle (intervalMs = UNKNOWN_FIELD_NOTICE_INTERVAL_MS) {
+/** Remembers, per device and field, when the device was last told about an unknown field (at most once per `intervalMs`). */
+export function createUnknownFieldThrottle (intervalMs: number) {
   const lastNoticeMs = new Map<string, Map<string, number>>()
   return {
     /** The fields the device should hear about now; marks them as told. */
