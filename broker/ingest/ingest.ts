@@ -7,6 +7,7 @@ import type { LogThrottle } from '../log-throttle.ts'
 import type { Logger } from '../log.ts'
 import type { Metrics } from '../http/metrics.ts'
 import { encodeRejected, encodeTelemetryLine, telemetrySeriesKey } from '../influx/line-protocol.ts'
+import { rejectMessage } from './reject.ts'
 import { createUnknownFieldThrottle, describeCounts, type Notice, type NoticeIssue } from './notices.ts'
 import type { Spool } from '../spool/spool.ts'
 import { validateTelemetry, type ValidReading } from './validate.ts'
@@ -68,14 +69,14 @@ export function createIngest (options: IngestOptions): Ingest {
 
     if (payload.length > options.maxMessageBytes) {
       const message = `payload of ${payload.length} bytes exceeds the limit of ${options.maxMessageBytes} bytes`
-      await rejectMessage(device, payload, receivedMs, 'too_large', [{ field: '', message }])
+      await refuseMessage(device, payload, receivedMs, 'too_large', [{ field: '', message }])
       return
     }
 
     validateOptions.nowMs = receivedMs
     const outcome = validateTelemetry(device.kind, payload, validateOptions)
     if (!outcome.ok) {
-      await rejectMessage(device, payload, receivedMs, outcome.reason, outcome.issues)
+      await refuseMessage(device, payload, receivedMs, outcome.reason, outcome.issues)
       return
     }
 
@@ -129,27 +130,19 @@ export function createIngest (options: IngestOptions): Ingest {
     }
   }
 
-  async function rejectMessage (
+  async function refuseMessage (
     device: DeviceIdentity,
     payload: Buffer,
     receivedMs: number,
     reason: string,
     issues: readonly NoticeIssue[],
   ): Promise<void> {
-    const line = encodeRejected({ deviceId: device.id, reason, payload, issues: JSON.stringify(issues), tsMs: receiptClock.next(device.id, receivedMs) })
+    const { line, notice } = rejectMessage({ deviceId: device.id, payload, reason, issues, receivedMs, pointMs: receiptClock.next(device.id, receivedMs) })
     await spool.append([line])
     tally.messagesRejected++
     const suppressed = logThrottle.take(`message_rejected:${device.id}`)
     if (suppressed !== undefined) device.log.info({ reason, bytes: payload.length, suppressedSinceLast: suppressed }, 'message rejected')
-    options.publishNotice(device, {
-      status: 'rejected',
-      reason,
-      message: issues[0]?.message ?? reason,
-      receivedAt: new Date(receivedMs).toISOString(),
-      accepted: 0,
-      rejected: 1,
-      issues,
-    })
+    options.publishNotice(device, notice)
   }
 
   return {
