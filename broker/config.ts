@@ -32,8 +32,21 @@ export const configSchema = z.object({
   INFLUX_PASSWORD: nonEmpty.optional(),
   INFLUX_RETENTION_POLICY: nonEmpty.optional(),
   INFLUX_TIMEOUT_MS: positiveInt.default(10_000),
-  INFLUX_BATCH_LINES: positiveInt.default(20_000), // why this size: WRITER_DEFAULTS.batchLines (influx/writer.ts)
-  /** After a write that was not full, how long the next batch may gather; 0 = write at once. */
+  /**
+   * Most lines per sink write: the size of the batches a backlog is sent in (under steady load a
+   * batch holds what gathered in INFLUX_FLUSH_MS). 20,000 because each write also costs a spool
+   * commit and InfluxDB a WAL sync, so after an outage 20,000 caught up 1.5–1.8× faster than
+   * 5,000 (catch-up at 2.9–3.5× instead of 1.9× the ingest rate, `npm run bench`; 40,000 gained
+   * nothing more). 3–7 MB of line protocol (lamp-post lines are the longest), below the default
+   * request limits of InfluxDB 1.x (25 MB), InfluxDB 3 (10 MiB) and VictoriaMetrics (32 MB); a
+   * server that answers 413 anyway gets the batch in halves (CSG_SINK_REFUSED).
+   */
+  INFLUX_BATCH_LINES: positiveInt.default(20_000),
+  /**
+   * After a write that was not full, how long the next batch may gather; 0 = write at once.
+   * Without it the writer sends whatever one fsync group holds, as often as it can: under steady
+   * load that cost the gateway more CPU than everything else (`npm run bench`).
+   */
   INFLUX_FLUSH_MS: z.coerce.number().int().min(0).max(60_000).default(250),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Largest telemetry payload that is parsed; larger ones get a notice and are kept in `rejected`. */
@@ -145,6 +158,43 @@ export const configSchema = z.object({
 })
 
 export type Config = Readonly<z.infer<typeof configSchema>>
+
+// Fixed values no operator needs to tune; main.ts passes them down with the settings, so that no
+// module keeps a default of its own.
+
+/** How far a reading's ts may be ahead of the gateway's clock, ms. */
+export const MAX_FUTURE_MS = 5 * 60_000
+
+/** How the InfluxDB writer retries, ms. */
+export const INFLUX_RETRY = Object.freeze({
+  /** First retry delay cap (full jitter, doubling per failure). */
+  retryInitialMs: 100,
+  /**
+   * Largest retry delay. One gateway probing one database: a short cap costs InfluxDB nothing and
+   * gets the backlog moving within seconds of its return (a 30 s cap left the bench's catch-up waiting).
+   */
+  retryMaxMs: 5_000,
+  /** Retry period while the server refuses the credentials. */
+  unauthorizedRetryMs: 30_000,
+  /** Longest Retry-After honoured. */
+  retryAfterMaxMs: 300_000,
+})
+
+/** Alarm webhooks: per-request timeout (ms), attempts per alarm change, changes queued per URL. */
+export const WEBHOOK_LIMITS = Object.freeze({
+  timeoutMs: 5000,
+  maxAttempts: 8,
+  maxQueued: 1000,
+})
+
+/** Live API sessions at most; beyond it the oldest is ended. */
+export const API_MAX_SESSIONS = 10_000
+
+/** Keep-alive comment interval of alarm streams (SSE), ms; each also re-checks the session. */
+export const API_STREAM_HEARTBEAT_MS = 20_000
+
+/** A device is told about the same unknown field at most once per this period, ms (CONTRACT.md). */
+export const UNKNOWN_FIELD_NOTICE_INTERVAL_MS = 60 * 60 * 1000
 export type ConfigInput = Record<string, string | number | undefined>
 
 /** Names of the settings, for the README and `citygw config`. */

@@ -2,7 +2,7 @@
 // (listeners → authentication → topic → validation → spool → writer) and closes them in reverse.
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
-import type { Config } from './config.ts'
+import { API_MAX_SESSIONS, API_STREAM_HEARTBEAT_MS, INFLUX_RETRY, MAX_FUTURE_MS, UNKNOWN_FIELD_NOTICE_INTERVAL_MS, WEBHOOK_LIMITS, type Config } from './config.ts'
 import { GatewayError } from './errors.ts'
 import { acquireLockFile, lockHolder } from './lock-file.ts'
 import { createMetrics, registerGauges } from './http/metrics.ts'
@@ -39,7 +39,6 @@ export interface Gateway {
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000
-const MAX_FUTURE_MS = 5 * 60 * 1000
 const BACKLOG_LOG_INTERVAL_MS = 60_000
 
 export async function startGateway (config: Config, rootLog: Logger): Promise<Gateway> {
@@ -80,6 +79,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
         sink,
         batchLines: config.INFLUX_BATCH_LINES,
         flushIntervalMs: config.INFLUX_FLUSH_MS,
+        ...INFLUX_RETRY,
         quarantinePath: path.join(config.DATA_DIR, 'quarantine.jsonl'),
         log,
         metrics: {
@@ -114,6 +114,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       rulesFile: config.ALARM_RULES_FILE,
       pollMs: config.REGISTRY_POLL_MS,
       webhookUrls: config.ALARM_WEBHOOK_URLS,
+      webhookLimits: WEBHOOK_LIMITS,
       offlineCheckMs: config.ALARM_OFFLINE_CHECK_MS,
       out,
       spool,
@@ -133,6 +134,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       maxBatchReadings: config.MAX_BATCH_READINGS,
       backfillMs: config.BACKFILL_DAYS * DAY_MS,
       maxFutureMs: MAX_FUTURE_MS,
+      unknownFieldNoticeIntervalMs: UNKNOWN_FIELD_NOTICE_INTERVAL_MS,
       publishNotice,
       throttle: abuseLimits.throttle,
       onReadings (device, readings) {
@@ -224,6 +226,8 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
         devices: deviceTable,
         series: influx === undefined ? undefined : createSeriesReader(influx),
         sessionTtlMs: config.API_SESSION_TTL_SEC * 1000,
+        maxSessions: API_MAX_SESSIONS,
+        heartbeatMs: API_STREAM_HEARTBEAT_MS,
         failedSignInsPerMinute: config.API_SIGNIN_PER_MIN,
         streamBufferBytes: config.API_STREAM_BUFFER_BYTES,
         streamDrainTimeoutMs: config.API_STREAM_DRAIN_TIMEOUT_MS,

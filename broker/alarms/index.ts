@@ -6,27 +6,29 @@ import type { Spool } from '../spool/spool.ts'
 import type { Logger } from '../log.ts'
 import type { CrewIdentity, DeviceIdentity } from '../mqtt/authenticate.ts'
 import type { BrokerOut } from '../mqtt/broker-out.ts'
-import { createLogThrottle, type LogThrottle } from '../log-throttle.ts'
+import type { LogThrottle } from '../log-throttle.ts'
 import type { AlarmTopic } from '../mqtt/topics.ts'
 import type { AlarmDevice, AlarmEvent, AlarmRecord, EngineSnapshot } from './alarm.ts'
 import { createAlarmEngine } from './engine.ts'
 import { createAlarmPublisher } from './publisher.ts'
 import { openRuleBook } from './rules-config.ts'
 import { createDeviceMemoryWriter, createOpenAlarmsWriter, readAlarmState } from './state.ts'
-import { createWebhooks } from './webhooks.ts'
+import { createWebhooks, type WebhookOptions } from './webhooks.ts'
 
 export interface AlarmsOptions {
   dataDir: string
   rulesFile: string | undefined
   pollMs: number
   webhookUrls: readonly string[]
+  /** Per-request timeout, attempts and queue of each webhook. */
+  webhookLimits: Pick<WebhookOptions, 'timeoutMs' | 'maxAttempts' | 'maxQueued'>
   /** How often silent devices are looked for. */
   offlineCheckMs: number
   out: BrokerOut
   spool: Spool
   log: Logger
   /** Ignored acknowledgements are logged once per crew and period. */
-  throttle?: LogThrottle
+  throttle: LogThrottle
   onEvent?: (event: AlarmEvent) => void
 }
 
@@ -59,7 +61,7 @@ const LAST_SEEN_SAVE_MS = 30_000
 
 export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   const log = options.log.child({ module: 'alarms' })
-  const throttle = options.throttle ?? createLogThrottle(60_000)
+  const { throttle } = options
   function ignoreAck (crew: CrewIdentity, target: AlarmTopic, reason: string, detail: Record<string, unknown> = {}): void {
     const suppressed = throttle.take(`ack_ignored:${crew.name}`)
     if (suppressed !== undefined) crew.log.info({ target, reason, suppressedSinceLast: suppressed, ...detail }, 'acknowledgement ignored')
@@ -69,7 +71,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   const engine = createAlarmEngine(rules, withRestartGrace(saved, Date.now()))
   const openAlarmsFile = createOpenAlarmsWriter(options.dataDir, function openEntries () { return engine.openEntries() }, log)
   const deviceMemoryFile = createDeviceMemoryWriter(options.dataDir, function deviceMemory () { return engine.deviceMemory() }, log)
-  const webhooks = options.webhookUrls.length > 0 ? createWebhooks({ urls: options.webhookUrls, log }) : undefined
+  const webhooks = options.webhookUrls.length > 0 ? createWebhooks({ urls: options.webhookUrls, log, ...options.webhookLimits }) : undefined
   const listeners = new Set<(event: AlarmEvent) => void>()
   const recentlyCleared: AlarmRecord[] = []
   const publisher = createAlarmPublisher({

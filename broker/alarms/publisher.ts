@@ -4,6 +4,7 @@
 // is delivered: no delivery, slow or failed, can hold up or lose the record of a change. Deliveries
 // of one alarm (device and type) are serialised, so a crew never sees a clear before the raise it
 // clears; different alarms do not wait for each other.
+import { createIncreasingClock } from '../increasing-clock.ts'
 import type { Logger } from '../log.ts'
 import { encodeAlarm } from '../influx/line-protocol.ts'
 import type { Spool } from '../spool/spool.ts'
@@ -34,16 +35,11 @@ export function createAlarmPublisher (options: AlarmPublisherOptions): AlarmPubl
   const log = options.log.child({ module: 'alarms' })
   /** The last delivery queued per alarm (device + type); removed once it is done and still the last. */
   const chains = new Map<string, Promise<void>>()
-  /** Last point time per alarm series, so two changes in one millisecond stay two points. */
-  const lastPointMs = new Map<string, number>()
+  /** Point times per alarm series, so two changes in one millisecond stay two points. */
+  const pointClock = createIncreasingClock()
 
   function pointTime (alarm: AlarmRecord): number {
-    const key = `${alarm.deviceId}\n${alarm.type}\n${alarm.severity}`
-    const wanted = Date.parse(alarm.updatedAt)
-    const previous = lastPointMs.get(key)
-    const ts = previous !== undefined && wanted <= previous ? previous + 1 : wanted
-    lastPointMs.set(key, ts)
-    return ts
+    return pointClock.next(`${alarm.deviceId}\n${alarm.type}\n${alarm.severity}`, Date.parse(alarm.updatedAt))
   }
 
   /** Logs the change and appends its point; resolves once the point is on disk (or failed, logged). */

@@ -2,13 +2,13 @@
 // optional rules file (YAML or JSON) per kind, district and device — later scopes win. Validated by
 // zod; an error names the scope, rule and parameter. The file is re-read when it changes.
 import { readFile } from 'node:fs/promises'
-import { unwatchFile, watchFile, type Stats } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { getKind, kindNames } from '../../devices/index.ts'
 import { DEVICE_OFFLINE, type CompiledRule, type RuleDefinition } from '../../devices/define-rule.ts'
 import { GatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
+import { watchFileChanges } from '../watched-file.ts'
 import type { AlarmDevice } from './alarm.ts'
 import type { RuleSource } from './engine.ts'
 
@@ -145,10 +145,7 @@ export async function openRuleBook (options: RuleBookOptions): Promise<RuleBook>
     }
   }
 
-  function onFileChange (current: Stats, previous: Stats): void {
-    if (current.mtimeMs !== previous.mtimeMs || current.size !== previous.size || current.ino !== previous.ino) void reload()
-  }
-  if (options.file !== undefined) watchFile(options.file, { interval: options.pollMs, persistent: false }, onFileChange)
+  const watched = options.file === undefined ? undefined : watchFileChanges(options.file, options.pollMs, function rulesChanged () { void reload() })
 
   return {
     rulesFor (device) {
@@ -182,8 +179,6 @@ export async function openRuleBook (options: RuleBookOptions): Promise<RuleBook>
     },
     onChange (listener) { listeners.push(listener) },
     reload,
-    close () {
-      if (options.file !== undefined) unwatchFile(options.file, onFileChange)
-    },
+    close () { watched?.close() },
   }
 }

@@ -9,9 +9,12 @@ import type { AlarmEvent } from './alarm.ts'
 export interface WebhookOptions {
   urls: readonly string[]
   log: Logger
-  timeoutMs?: number
-  maxAttempts?: number
-  maxQueued?: number
+  /** Per request, ms. */
+  timeoutMs: number
+  /** Attempts per alarm change before it is given up (logged). */
+  maxAttempts: number
+  /** Changes queued per URL; beyond it the oldest is dropped. */
+  maxQueued: number
   onFailure?: () => void
 }
 
@@ -23,9 +26,7 @@ export interface Webhooks {
 
 export function createWebhooks (options: WebhookOptions): Webhooks {
   const log = options.log.child({ module: 'webhooks' })
-  const timeoutMs = options.timeoutMs ?? 5000
-  const maxAttempts = options.maxAttempts ?? 8
-  const maxQueued = options.maxQueued ?? 1000
+  const { timeoutMs, maxAttempts, maxQueued } = options
   const stopping = new AbortController()
   const queues = options.urls.map(function makeQueue (url) { return { url, items: [] as AlarmEvent[], running: undefined as Promise<void> | undefined } })
 

@@ -11,8 +11,6 @@ import { sendError, type ApiContext } from './context.ts'
 import { resolvePrincipal } from './routes-session.ts'
 import { errors } from './schemas.ts'
 
-const DEFAULT_HEARTBEAT_MS = 20_000
-
 export interface AlarmStreamStats {
   /** Streams open now. */
   open(): number
@@ -75,7 +73,7 @@ export function registerAlarmStream (app: FastifyInstance, ctx: ApiContext, requ
       // A signed-out, expired or removed account stops receiving.
       if (resolvePrincipal(ctx, request)?.name !== name) end()
       else writer.write(': keep-alive\n\n')
-    }, ctx.heartbeatMs ?? DEFAULT_HEARTBEAT_MS)
+    }, ctx.heartbeatMs)
     heartbeat.unref()
     function end (): void {
       if (!open.delete(end)) return

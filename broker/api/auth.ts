@@ -17,7 +17,7 @@ export interface AuthOptions {
   /** Session lifetime, ms (a shift). */
   sessionTtlMs: number
   /** Most sessions kept at once; the oldest is dropped beyond it (memory stays bounded). */
-  maxSessions?: number
+  maxSessions: number
   now?: () => number
 }
 
@@ -41,7 +41,7 @@ const TOKEN_BYTES = 32 // 256 bits
 
 export function createAuth (options: AuthOptions): Auth {
   const now = options.now ?? Date.now
-  const maxSessions = options.maxSessions ?? 10_000
+  const { maxSessions } = options
   const sessions = new Map<string, Session>()
 
   /** The current account behind a name: its hash and what it may see. */

@@ -18,6 +18,8 @@ export interface ApiOptions {
   series: SeriesReader | undefined
   /** Session lifetime, ms. */
   sessionTtlMs: number
+  /** Most live sessions; beyond it the oldest is ended. */
+  maxSessions: number
   /** Failed sign-ins (Basic or session) per account and client address and minute still answered 401; more get 429. */
   failedSignInsPerMinute: number
   /** Most unsent bytes an alarm stream may hold for its client before it is closed. */
@@ -29,7 +31,7 @@ export interface ApiOptions {
   /** Refusals and dropped streams are logged once per offender and this period, ms. */
   limitLogIntervalMs: number
   /** SSE keep-alive comment interval, ms (also re-checks the session). */
-  heartbeatMs?: number
+  heartbeatMs: number
   onSignIn?: (method: SignInMethod, outcome: SignInOutcome) => void
   /** An alarm stream was closed because its client did not read. */
   onStreamDropped?: (reason: DropReason) => void

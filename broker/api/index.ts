@@ -45,7 +45,7 @@ export async function registerApi (app: FastifyInstance, options: ApiOptions): P
   const principals = new WeakMap<FastifyRequest, Principal>()
   const log = app.log.child({ module: 'api' })
   const throttle = createLogThrottle(options.limitLogIntervalMs)
-  const auth = createAuth({ registry: options.registry, sessionTtlMs: options.sessionTtlMs })
+  const auth = createAuth({ registry: options.registry, sessionTtlMs: options.sessionTtlMs, maxSessions: options.maxSessions })
   const guard = createSignInGuard({ maxFailures: options.failedSignInsPerMinute, windowMs: 60_000, isAccount (name) { return auth.hasAccount(name) } })
   const ctx: ApiContext = {
     ...options,

@@ -24,43 +24,20 @@ export interface WriterOptions {
   log: Logger
   /** JSON-lines file receiving refused lines, e.g. `${DATA_DIR}/quarantine.jsonl`. */
   quarantinePath: string
-  /**
-   * Most lines per sink write: the size of the batches a backlog is sent in (under steady load a
-   * batch holds what gathered in `flushIntervalMs`). Default 20,000: each write also costs a spool
-   * commit and InfluxDB a WAL sync, so after an outage 20,000 caught up 1.5–1.8× faster than
-   * 5,000 (catch-up at 2.9–3.5× instead of 1.9× the ingest rate, `npm run bench`; 40,000 gained
-   * nothing more). 3–7 MB of line protocol (lamp-post lines are the longest), below the default
-   * request limits of InfluxDB 1.x (25 MB), InfluxDB 3 (10 MiB) and VictoriaMetrics (32 MB); a
-   * server that answers 413 anyway gets the batch in halves (CSG_SINK_REFUSED).
-   */
-  batchLines?: number
-  /**
-   * After a write that was not full, how long to let the spool fill before the next one, ms.
-   * Default 250. Without it the writer sends whatever one fsync group holds, as often as it can:
-   * under steady load that cost the gateway more CPU than everything else (`npm run bench`).
-   */
-  flushIntervalMs?: number
+  /** Most lines per sink write (INFLUX_BATCH_LINES). */
+  batchLines: number
+  /** After a write that was not full, how long to let the spool fill before the next one, ms (INFLUX_FLUSH_MS). */
+  flushIntervalMs: number
   metrics?: WriterMetrics
-  /** First retry delay cap, ms. Default 100. */
-  retryInitialMs?: number
-  /** Largest retry delay, ms. Default 5000. */
-  retryMaxMs?: number
-  /** Retry period while the server refuses the credentials, ms. Default 30000. */
-  unauthorizedRetryMs?: number
-  /** Longest Retry-After honoured, ms. Default 300000. */
-  retryAfterMaxMs?: number
+  /** First retry delay cap, ms. */
+  retryInitialMs: number
+  /** Largest retry delay, ms. */
+  retryMaxMs: number
+  /** Retry period while the server refuses the credentials, ms. */
+  unauthorizedRetryMs: number
+  /** Longest Retry-After honoured, ms. */
+  retryAfterMaxMs: number
 }
-
-export const WRITER_DEFAULTS = Object.freeze({
-  batchLines: 20_000,
-  flushIntervalMs: 250,
-  retryInitialMs: 100,
-  // One gateway probing one database: a short cap costs InfluxDB nothing and gets the backlog
-  // moving within seconds of its return (a 30 s cap left the bench's catch-up waiting).
-  retryMaxMs: 5_000,
-  unauthorizedRetryMs: 30_000,
-  retryAfterMaxMs: 300_000,
-})
 
 export interface WriterState {
   /** The server answered the last write (accepted or refused lines). */
@@ -94,12 +71,12 @@ export function backoffDelayMs (failures: number, initialMs: number, maxMs: numb
 
 export function createWriter (options: WriterOptions): Writer {
   const settings = Object.freeze({
-    batchLines: options.batchLines ?? WRITER_DEFAULTS.batchLines,
-    flushIntervalMs: options.flushIntervalMs ?? WRITER_DEFAULTS.flushIntervalMs,
-    retryInitialMs: options.retryInitialMs ?? WRITER_DEFAULTS.retryInitialMs,
-    retryMaxMs: options.retryMaxMs ?? WRITER_DEFAULTS.retryMaxMs,
-    unauthorizedRetryMs: options.unauthorizedRetryMs ?? WRITER_DEFAULTS.unauthorizedRetryMs,
-    retryAfterMaxMs: options.retryAfterMaxMs ?? WRITER_DEFAULTS.retryAfterMaxMs,
+    batchLines: options.batchLines,
+    flushIntervalMs: options.flushIntervalMs,
+    retryInitialMs: options.retryInitialMs,
+    retryMaxMs: options.retryMaxMs,
+    unauthorizedRetryMs: options.unauthorizedRetryMs,
+    retryAfterMaxMs: options.retryAfterMaxMs,
   })
   const { spool, sink } = options
   const metrics = options.metrics ?? {}

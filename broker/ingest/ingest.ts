@@ -3,10 +3,12 @@
 // accepted readings for the alarm engine. Resolves only once the spool append is on disk, so the
 // caller (authorizePublish) can let the PUBACK go out.
 import type { DeviceIdentity } from '../mqtt/authenticate.ts'
-import { createLogThrottle, type LogThrottle } from '../log-throttle.ts'
+import { createIncreasingClock } from '../increasing-clock.ts'
+import type { LogThrottle } from '../log-throttle.ts'
 import type { Logger } from '../log.ts'
 import type { Metrics } from '../http/metrics.ts'
 import { encodeRejected, encodeTelemetryLine, telemetrySeriesKey } from '../influx/line-protocol.ts'
+import { rejectMessage } from './reject.ts'
 import { createUnknownFieldThrottle, describeCounts, type Notice, type NoticeIssue } from './notices.ts'
 import type { Spool } from '../spool/spool.ts'
 import { validateTelemetry, type ValidReading } from './validate.ts'
@@ -20,12 +22,14 @@ export interface IngestOptions {
   maxBatchReadings: number
   backfillMs: number
   maxFutureMs: number
+  /** A device is told about the same unknown field at most once per this period, ms. */
+  unknownFieldNoticeIntervalMs: number
   /** Delivers a notice to the device (devices/{id}/errors). Must not throw. */
   publishNotice(device: DeviceIdentity, notice: Notice): void
   /** Called with the valid readings as soon as they are known, before the spool append (the alarm engine's entry). */
   onReadings?(device: DeviceIdentity, readings: readonly ValidReading[]): void
   /** Rejections are logged once per device and period (the device is told, and they are counted, every time). */
-  throttle?: LogThrottle
+  throttle: LogThrottle
   now?: () => number
 }
 
@@ -38,9 +42,11 @@ export function createIngest (options: IngestOptions): Ingest {
   const { spool } = options
   const tally = options.metrics.telemetry
   const now = options.now ?? function systemClock () { return Date.now() }
-  const unknownFieldThrottle = createUnknownFieldThrottle()
-  const logThrottle = options.throttle ?? createLogThrottle(60_000)
-  const receiptClock = createReceiptClock()
+  const unknownFieldThrottle = createUnknownFieldThrottle(options.unknownFieldNoticeIntervalMs)
+  const logThrottle = options.throttle
+  // Points that take the time of receipt, per device: two messages in the same millisecond (or a
+  // batch without `ts`) never collapse into one InfluxDB point.
+  const receiptClock = createIncreasingClock()
   // One options object, its clock set per message (an object spread per message showed in the
   // bench's allocation profile; validateTelemetry reads it synchronously).
   const validateOptions = {
@@ -66,14 +72,14 @@ export function createIngest (options: IngestOptions): Ingest {
 
     if (payload.length > options.maxMessageBytes) {
       const message = `payload of ${payload.length} bytes exceeds the limit of ${options.maxMessageBytes} bytes`
-      await rejectMessage(device, payload, receivedMs, 'too_large', [{ field: '', message }])
+      await refuseMessage(device, payload, receivedMs, 'too_large', [{ field: '', message }])
       return
     }
 
     validateOptions.nowMs = receivedMs
     const outcome = validateTelemetry(device.kind, payload, validateOptions)
     if (!outcome.ok) {
-      await rejectMessage(device, payload, receivedMs, outcome.reason, outcome.issues)
+      await refuseMessage(device, payload, receivedMs, outcome.reason, outcome.issues)
       return
     }
 
@@ -127,27 +133,19 @@ export function createIngest (options: IngestOptions): Ingest {
     }
   }
 
-  async function rejectMessage (
+  async function refuseMessage (
     device: DeviceIdentity,
     payload: Buffer,
     receivedMs: number,
     reason: string,
     issues: readonly NoticeIssue[],
   ): Promise<void> {
-    const line = encodeRejected({ deviceId: device.id, reason, payload, issues: JSON.stringify(issues), tsMs: receiptClock.next(device.id, receivedMs) })
+    const { line, notice } = rejectMessage({ deviceId: device.id, payload, reason, issues, receivedMs, pointMs: receiptClock.next(device.id, receivedMs) })
     await spool.append([line])
     tally.messagesRejected++
     const suppressed = logThrottle.take(`message_rejected:${device.id}`)
     if (suppressed !== undefined) device.log.info({ reason, bytes: payload.length, suppressedSinceLast: suppressed }, 'message rejected')
-    options.publishNotice(device, {
-      status: 'rejected',
-      reason,
-      message: issues[0]?.message ?? reason,
-      receivedAt: new Date(receivedMs).toISOString(),
-      accepted: 0,
-      rejected: 1,
-      issues,
-    })
+    options.publishNotice(device, notice)
   }
 
   return {
@@ -156,27 +154,5 @@ export function createIngest (options: IngestOptions): Ingest {
       unknownFieldThrottle.forget(deviceId)
       receiptClock.forget(deviceId)
     },
-  }
-}
-
-/**
- * Timestamps for points that take the time of receipt: strictly increasing per device, so two
- * messages in the same millisecond (or a batch without `ts`) never collapse into one InfluxDB point.
- */
-function createReceiptClock () {
-  // A box per device, updated in place: a Map of epoch-ms numbers would allocate a heap number per set.
-  const lastMs = new Map<string, { ms: number }>()
-  return {
-    next (deviceId: string, candidateMs: number): number {
-      const previous = lastMs.get(deviceId)
-      if (previous === undefined) {
-        lastMs.set(deviceId, { ms: candidateMs })
-        return candidateMs
-      }
-      const ts = candidateMs <= previous.ms ? previous.ms + 1 : candidateMs
-      previous.ms = ts
-      return ts
-    },
-    forget (deviceId: string): void { lastMs.delete(deviceId) },
   }
 }

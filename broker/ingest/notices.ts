@@ -21,10 +21,8 @@ export interface Notice {
   unknownFields?: readonly string[]
 }
 
-const UNKNOWN_FIELD_NOTICE_INTERVAL_MS = 60 * 60 * 1000
-
-/** Remembers, per device and field, when the device was last told about an unknown field. */
-export function createUnknownFieldThrottle (intervalMs = UNKNOWN_FIELD_NOTICE_INTERVAL_MS) {
+/** Remembers, per device and field, when the device was last told about an unknown field (at most once per `intervalMs`). */
+export function createUnknownFieldThrottle (intervalMs: number) {
   const lastNoticeMs = new Map<string, Map<string, number>>()
   return {
     /** The fields the device should hear about now; marks them as told. */

@@ -53,19 +53,13 @@ export type ValidationOutcome =
 export interface ValidateOptions {
   /** The gateway's clock at receipt, epoch ms. */
   readonly nowMs: number
-  /** How far a `ts` may be ahead of `nowMs`; default 5 min. */
+  /** How far a `ts` may be ahead of `nowMs`, ms. */
   readonly maxFutureMs: number
-  /** How far a `ts` may be behind `nowMs`; default 30 days. */
+  /** How far a `ts` may be behind `nowMs`, ms (BACKFILL_DAYS). */
   readonly backfillMs: number
-  /** Most readings in one array message; default 100. */
+  /** Most readings in one array message (MAX_BATCH_READINGS). */
   readonly maxBatch: number
 }
-
-export const VALIDATE_DEFAULTS = Object.freeze({
-  maxFutureMs: 5 * 60_000,
-  backfillMs: 30 * 86_400_000,
-  maxBatch: 100,
-})
 
 /** Keys that could reach an object's prototype if some later code merged the parsed value. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
@@ -95,12 +89,9 @@ function compile (kind: DeviceKind): CompiledKind {
 export function validateTelemetry (
   kind: DeviceKind,
   payload: Uint8Array,
-  options: Pick<ValidateOptions, 'nowMs'> & Partial<ValidateOptions>,
+  options: ValidateOptions,
 ): ValidationOutcome {
-  const { nowMs } = options
-  const maxFutureMs = options.maxFutureMs ?? VALIDATE_DEFAULTS.maxFutureMs
-  const backfillMs = options.backfillMs ?? VALIDATE_DEFAULTS.backfillMs
-  const maxBatch = options.maxBatch ?? VALIDATE_DEFAULTS.maxBatch
+  const { nowMs, maxFutureMs, backfillMs, maxBatch } = options
 
   let text: string
   try {

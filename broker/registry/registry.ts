@@ -1,8 +1,8 @@
 // The running gateway's read-only view of DATA_DIR/registry.json. Reloads when the CLI changes the
 // file (stat polling survives the atomic rename) and reports devices and crews that went away, so
 // their sessions can be closed. A bad file is logged and the last good view kept.
-import { unwatchFile, watchFile, type Stats } from 'node:fs'
 import type { Logger } from '../log.ts'
+import { watchFileChanges } from '../watched-file.ts'
 import type { CrewRecord, DeviceRecord, OperatorRecord, RegistryData } from './schema.ts'
 import { readRegistry } from './store.ts'
 
@@ -69,15 +69,9 @@ export async function openRegistry (options: RegistryOptions): Promise<Registry>
     return reloading
   }
 
-  function onFileChange (current: Stats, previous: Stats): void {
-    if (current.mtimeMs !== previous.mtimeMs || current.ino !== previous.ino || current.size !== previous.size) {
-      void reload()
-    }
-  }
-
   install(await readRegistry(options.file))
   log.info({ devices: devices.size, crews: crews.size }, 'registry loaded')
-  watchFile(options.file, { interval: options.pollMs, persistent: false }, onFileChange)
+  const watched = watchFileChanges(options.file, options.pollMs, function registryChanged () { void reload() })
 
   return {
     getDevice (id) { return devices.get(id) },
@@ -87,6 +81,6 @@ export async function openRegistry (options: RegistryOptions): Promise<Registry>
     size () { return { devices: devices.size, crews: crews.size } },
     onRevoked (listener) { revokedListeners.push(listener) },
     reload,
-    close () { unwatchFile(options.file, onFileChange) },
+    close () { watched.close() },
   }
 }

@@ -18,23 +18,14 @@ export type { SpoolBatch } from './batch.ts'
 export interface SpoolOptions {
   /** Directory of the segment and cursor files (e.g. `DATA_DIR/spool`); created if missing. */
   dir: string
-  /** Quota in bytes of undelivered records on disk; an append beyond it rejects with CSG_SPOOL_FULL. Default 1 GiB. */
+  /** Quota in bytes of undelivered records on disk; an append beyond it rejects with CSG_SPOOL_FULL (SPOOL_MAX_BYTES). */
   maxBytes: number
-  /** A segment file is rolled once the next group would take it past this size. Default 64 MiB. */
+  /** A segment file is rolled once the next group would take it past this size (SPOOL_SEGMENT_BYTES). */
   segmentBytes: number
-  /** Extra batching window in ms before a group is written and fsynced. Default 0: natural group commit. */
+  /** Extra batching window in ms before a group is written and fsynced; 0: natural group commit (SPOOL_GROUP_COMMIT_MS). */
   groupCommitMs: number
   log: Logger
 }
-
-export const SPOOL_DEFAULTS: Readonly<Omit<SpoolOptions, 'dir' | 'log'>> = Object.freeze({
-  maxBytes: 1024 ** 3,
-  segmentBytes: 64 * 1024 ** 2,
-  groupCommitMs: 0,
-})
-
-/** What `openSpool` takes: `dir` and `log`, the rest defaults to SPOOL_DEFAULTS. */
-export type SpoolInit = Pick<SpoolOptions, 'dir' | 'log'> & Partial<Omit<SpoolOptions, 'dir' | 'log'>>
 
 export interface SpoolStats {
   /** Undelivered (uncommitted) bytes on disk: what the quota counts, fsynced appends only. */
@@ -65,7 +56,7 @@ export interface Spool {
 
 type ResolvedOptions = Readonly<Omit<SpoolOptions, 'log'>>
 
-export async function openSpool (options: SpoolInit): Promise<Spool> {
+export async function openSpool (options: SpoolOptions): Promise<Spool> {
   const opts = resolveOptions(options)
   const log = options.log.child({ module: 'spool' })
   const recovered = await recover(opts.dir, log)
@@ -77,12 +68,12 @@ export async function openSpool (options: SpoolInit): Promise<Spool> {
   return spool
 }
 
-function resolveOptions (options: SpoolInit): ResolvedOptions {
+function resolveOptions (options: SpoolOptions): ResolvedOptions {
   const o = {
     dir: options.dir,
-    maxBytes: options.maxBytes ?? SPOOL_DEFAULTS.maxBytes,
-    segmentBytes: options.segmentBytes ?? SPOOL_DEFAULTS.segmentBytes,
-    groupCommitMs: options.groupCommitMs ?? SPOOL_DEFAULTS.groupCommitMs,
+    maxBytes: options.maxBytes,
+    segmentBytes: options.segmentBytes,
+    groupCommitMs: options.groupCommitMs,
   }
   const bad = o.dir === '' ? 'dir'
     : !(Number.isSafeInteger(o.maxBytes) && o.maxBytes > 0) ? 'maxBytes'

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { pino } from 'pino'
 import { bench, describe } from 'vitest'
 import { openSpool, type Spool } from '../../broker/spool/spool.ts'
+import { spoolDefaults } from '../helpers/default-options.ts'
 
 const LINE = 'lamp_post,device_id=lp-000123,district=centre commandedLevel=80i,supplyVoltage=231.4,activePower=74.5 1732550400000'
 // One reused scratch dir in the git-ignored .bench/: the worker may exit before the last teardown is done.
@@ -19,7 +20,7 @@ const hooks = {
     await closing
     await rm(DIR, { recursive: true, force: true })
     // Big quota: the bench appends without draining.
-    spool = await openSpool({ dir: DIR, log: pino({ level: 'silent' }), maxBytes: 8 * 1024 ** 3 })
+    spool = await openSpool({ ...spoolDefaults, dir: DIR, log: pino({ level: 'silent' }), maxBytes: 8 * 1024 ** 3 })
   },
   teardown: (): Promise<void> => {
     const done = spool

@@ -12,6 +12,7 @@ import { startInfluxDb1, type InfluxDb1Server } from '../helpers/influxdb.ts'
 import { registerDevice, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 import { collect, connectDevice } from '../helpers/mqtt.ts'
 import { eventually } from '../helpers/wait.ts'
+import { validateDefaults } from '../helpers/default-options.ts'
 
 let influx: InfluxDb1Server
 beforeAll(async () => { influx = await startInfluxDb1({ databases: ['city', 'fc'] }) })
@@ -79,7 +80,7 @@ describe('decoding and encoding arbitrary readings', () => {
     let rejected = 0
     fc.assert(fc.property(fc.oneof(fc.array(reading, { minLength: 1, maxLength: 3 }), fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b))), (input) => {
       const payload = Buffer.isBuffer(input) ? input : Buffer.from(JSON.stringify(input))
-      const outcome = validateTelemetry(kind, payload, { nowMs })
+      const outcome = validateTelemetry(kind, payload, { ...validateDefaults, nowMs })
       if (!outcome.ok) { rejected++; return }
       rejected += outcome.rejections.length
       for (const r of outcome.readings) {

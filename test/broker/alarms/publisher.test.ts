@@ -9,6 +9,7 @@ import { createAlarmPublisher } from '../../../broker/alarms/publisher.ts'
 import { openSpool, type Spool } from '../../../broker/spool/spool.ts'
 import type { BrokerOut } from '../../../broker/mqtt/broker-out.ts'
 import { makeTempDir, removeTempDir } from '../../helpers/server-process.ts'
+import { spoolDefaults } from '../../helpers/default-options.ts'
 
 const silent = pino({ level: 'silent' })
 const cleanups: (() => Promise<void>)[] = []
@@ -16,7 +17,7 @@ afterEach(async () => { for (const cleanup of cleanups.splice(0).reverse()) awai
 
 async function tempSpool (): Promise<Spool> {
   const dir = await makeTempDir('csg-publisher-')
-  const spool = await openSpool({ dir: join(dir, 'spool'), log: silent })
+  const spool = await openSpool({ ...spoolDefaults, dir: join(dir, 'spool'), log: silent })
   cleanups.push(async () => { await spool.close(); await removeTempDir(dir) })
   return spool
 }

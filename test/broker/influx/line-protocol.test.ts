@@ -17,6 +17,7 @@ import {
   type PointField,
 } from '../../../broker/influx/line-protocol.ts'
 import { validateTelemetry, type ValidReading } from '../../../broker/ingest/validate.ts'
+import { validateDefaults } from '../../helpers/default-options.ts'
 
 const TS = 1732550400000
 const TAGS = { deviceId: 'lp-1', district: 'north' }
@@ -247,7 +248,7 @@ describe('properties', () => {
     const kind = kinds[name]
     const tag = fc.string({ unit: 'binary', minLength: 1, maxLength: 20 })
     fc.assert(fc.property(arbitraryPayload(name), tag, tag, fc.integer({ min: TS - 86_400_000, max: TS }), (payload, deviceId, district, ts) => {
-      const outcome = validateTelemetry(kind, Buffer.from(JSON.stringify({ ...payload, ts })), { nowMs: TS })
+      const outcome = validateTelemetry(kind, Buffer.from(JSON.stringify({ ...payload, ts })), { ...validateDefaults, nowMs: TS })
       if (!outcome.ok) throw new Error(outcome.reason)
       const valid = outcome.readings[0]
       expect(valid).toBeDefined()

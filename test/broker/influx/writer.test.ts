@@ -11,6 +11,7 @@ import { openSpool, type Spool } from '../../../broker/spool/spool.ts'
 import { backoffDelayMs, createWriter, type QuarantineEntry, type Writer, type WriterOptions } from '../../../broker/influx/writer.ts'
 import { startInfluxDb1, type InfluxDb1Server } from '../../helpers/influxdb.ts'
 import { makeTempDir, removeTempDir } from '../../helpers/server-process.ts'
+import { spoolDefaults, writerDefaults } from '../../helpers/default-options.ts'
 
 interface LogEntry { level: number, msg: string, [key: string]: unknown }
 
@@ -40,10 +41,11 @@ interface Harness { spool: Spool, writer: Writer, dir: string, quarantinePath: s
 async function harness (sink: Sink, overrides: Partial<WriterOptions> = {}): Promise<Harness> {
   const dir = await makeTempDir('csg-writer-')
   const logs = captureLog()
-  const spool = await openSpool({ dir: join(dir, 'spool'), log: logs.log })
+  const spool = await openSpool({ ...spoolDefaults, dir: join(dir, 'spool'), log: logs.log })
   const counters = { written: 0, retries: 0, quarantined: 0, writes: 0 }
   const quarantinePath = join(dir, 'quarantine.jsonl')
   const writer = createWriter({
+    ...writerDefaults,
     spool,
     sink,
     log: logs.log,
@@ -188,10 +190,10 @@ describe('writer → real influxd 1.6 with the real spool', () => {
     cleanups.push(() => removeTempDir(dir))
     const spoolDir = join(dir, 'spool')
     const sink = sinkFor()
-    const spool = await openSpool({ dir: spoolDir, log: silent })
+    const spool = await openSpool({ ...spoolDefaults, dir: spoolDir, log: silent })
     let retries = 0
     const writer = createWriter({
-      spool, sink, log: silent, quarantinePath: join(dir, 'q.jsonl'), retryInitialMs: 1000, retryMaxMs: 30_000,
+      ...writerDefaults, spool, sink, log: silent, quarantinePath: join(dir, 'q.jsonl'), retryInitialMs: 1000, retryMaxMs: 30_000,
       metrics: { onRetry () { retries++ } },
     })
     await influx.stop()
@@ -207,7 +209,7 @@ describe('writer → real influxd 1.6 with the real spool', () => {
     } finally {
       await influx.start()
     }
-    const reopened = await openSpool({ dir: spoolDir, log: silent })
+    const reopened = await openSpool({ ...spoolDefaults, dir: spoolDir, log: silent })
     try {
       expect(reopened.stats().depthRecords).toBe(30)
       const batch = await reopened.read(10_000)

@@ -3,7 +3,8 @@
 import { describe, it, expect } from 'vitest'
 import { lampPost } from '../../../devices/lamp-post.ts'
 import { manhole } from '../../../devices/manhole.ts'
-import { validateTelemetry, VALIDATE_DEFAULTS, type ValidationOutcome } from '../../../broker/ingest/validate.ts'
+import { validateTelemetry, type ValidationOutcome } from '../../../broker/ingest/validate.ts'
+import { validateDefaults } from '../../helpers/default-options.ts'
 
 const NOW = Date.parse('2024-11-25T16:00:00Z')
 const MINUTE = 60_000
@@ -12,7 +13,7 @@ const LAMP = { commandedLevel: 80, supplyVoltage: 231.5, activePower: 42 }
 
 function validate (payload: unknown, options: Partial<{ maxFutureMs: number, backfillMs: number, maxBatch: number }> = {}): ValidationOutcome {
   const bytes = Buffer.isBuffer(payload) ? payload : Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload))
-  return validateTelemetry(lampPost, bytes, { nowMs: NOW, ...options })
+  return validateTelemetry(lampPost, bytes, { ...validateDefaults, nowMs: NOW, ...options })
 }
 
 function accepted (outcome: ValidationOutcome) {
@@ -58,7 +59,7 @@ describe('message-level reasons', () => {
     ])
   })
 
-  it('accepts 100 readings and refuses 101', () => {
+  it('with the default MAX_BATCH_READINGS, accepts 100 readings and refuses 101', () => {
     const hundred = Array.from({ length: 100 }, (_, seq) => ({ ...LAMP, seq }))
     const outcome = accepted(validate(hundred))
     expect(outcome.readings).toHaveLength(100)
@@ -66,7 +67,6 @@ describe('message-level reasons', () => {
     const tooMany = refused(validate([...hundred, LAMP]))
     expect(tooMany.reason).toBe('batch_too_large')
     expect(tooMany.issues[0]?.message).toBe('a batch holds at most 100 readings, got 101')
-    expect(VALIDATE_DEFAULTS.maxBatch).toBe(100)
   })
 
   it('honours a smaller maxBatch', () => {
@@ -90,7 +90,7 @@ describe('message-level reasons', () => {
   it('never throws on garbage', () => {
     for (let seed = 0; seed < 200; seed++) {
       const bytes = Buffer.from(Array.from({ length: seed % 40 }, (_, i) => (seed * 31 + i * 17) % 256))
-      expect(() => validateTelemetry(lampPost, bytes, { nowMs: NOW })).not.toThrow()
+      expect(() => validateTelemetry(lampPost, bytes, { ...validateDefaults, nowMs: NOW })).not.toThrow()
     }
   })
 })
@@ -230,8 +230,8 @@ describe('timestamps', () => {
 describe('kinds', () => {
   it('validates with the kind it is given', () => {
     const payload = Buffer.from(JSON.stringify({ coverAngle: 95, coverOpen: true }))
-    expect(accepted(validateTelemetry(manhole, payload, { nowMs: NOW })).readings[0]?.values).toEqual({ coverAngle: 95, coverOpen: true })
-    const asLamp = accepted(validateTelemetry(lampPost, payload, { nowMs: NOW }))
+    expect(accepted(validateTelemetry(manhole, payload, { ...validateDefaults, nowMs: NOW })).readings[0]?.values).toEqual({ coverAngle: 95, coverOpen: true })
+    const asLamp = accepted(validateTelemetry(lampPost, payload, { ...validateDefaults, nowMs: NOW }))
     expect(asLamp.rejections[0]?.reason).toBe('invalid_reading')
     expect(asLamp.unknownFields).toEqual(['coverAngle', 'coverOpen'])
   })

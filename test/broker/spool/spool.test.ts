@@ -9,7 +9,8 @@ import fc from 'fast-check'
 import { pino, type Logger } from 'pino'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { isGatewayError } from '../../../broker/errors.ts'
-import { openSpool, SPOOL_DEFAULTS, type Spool, type SpoolBatch, type SpoolInit } from '../../../broker/spool/spool.ts'
+import { openSpool, type Spool, type SpoolBatch, type SpoolOptions } from '../../../broker/spool/spool.ts'
+import { spoolDefaults } from '../../helpers/default-options.ts'
 
 const silent = pino({ level: 'silent' })
 const HEADER_BYTES = 17
@@ -22,8 +23,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-function openTest (options: Partial<SpoolInit> = {}): Promise<Spool> {
-  return openSpool({ dir, log: silent, ...options })
+function openTest (options: Partial<SpoolOptions> = {}): Promise<Spool> {
+  return openSpool({ ...spoolDefaults, dir, log: silent, ...options })
 }
 
 function captureLog (): { log: Logger, entries: Array<Record<string, unknown>> } {
@@ -386,8 +387,20 @@ describe('spool', () => {
     await spool.close()
   })
 
-  it('validates options and documents defaults', async () => {
-    expect(SPOOL_DEFAULTS).toEqual({ maxBytes: 1024 ** 3, segmentBytes: 64 * 1024 ** 2, groupCommitMs: 0 })
+  it('with the default settings, megabytes of appends are taken into one segment, none refused', async () => {
+    const spool = await openTest()
+    const line = 'x'.repeat(1024)
+    for (let i = 0; i < 64; i++) {
+      await Promise.all(Array.from({ length: 32 }, () => spool.append([line])))
+    }
+    const stats = spool.stats()
+    expect(stats.depthRecords).toBe(64 * 32)
+    expect(stats.depthBytes).toBeGreaterThan(2 * 1024 ** 2)
+    expect(stats.segments).toBe(1)
+    await spool.close()
+  })
+
+  it('validates options', async () => {
     await expect(openTest({ maxBytes: 0 })).rejects.toSatisfy(expectCode('CSG_CONFIG_INVALID'))
     await expect(openTest({ groupCommitMs: -1 })).rejects.toSatisfy(expectCode('CSG_CONFIG_INVALID'))
     const spool = await openTest({ groupCommitMs: 5 })
@@ -443,7 +456,7 @@ describe('spool', () => {
 
     await fc.assert(fc.asyncProperty(fc.array(opArb, { maxLength: 40 }), fc.integer({ min: 40, max: 400 }), async (ops, segmentBytes) => {
       const runDir = await mkdtemp(join(tmpdir(), 'csg-spool-prop-'))
-      const options = { dir: runDir, log: silent, segmentBytes }
+      const options = { ...spoolDefaults, dir: runDir, log: silent, segmentBytes }
       let spool = await openSpool(options)
       const records: string[][] = []
       let readIdx = 0

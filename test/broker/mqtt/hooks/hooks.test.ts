@@ -8,9 +8,10 @@ import { Aedes } from 'aedes'
 import { connectAsync, type MqttClient } from 'mqtt'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { configSchema } from '../../../../broker/config.ts'
+import { configSchema, MAX_FUTURE_MS, UNKNOWN_FIELD_NOTICE_INTERVAL_MS } from '../../../../broker/config.ts'
 import { createMetrics } from '../../../../broker/http/metrics.ts'
 import { createIngest } from '../../../../broker/ingest/ingest.ts'
+import { createLogThrottle } from '../../../../broker/log-throttle.ts'
 import { createCrewSessions } from '../../../../broker/mqtt/guards/crew-sessions.ts'
 import { createAbuseLimits } from '../../../../broker/mqtt/guards/index.ts'
 import { createQos2Duplicates } from '../../../../broker/mqtt/guards/qos2-duplicates.ts'
@@ -19,6 +20,7 @@ import { addCrew, addDevice } from '../../../../broker/registry/provision.ts'
 import { openRegistry, type Registry } from '../../../../broker/registry/registry.ts'
 import { registryPath } from '../../../../broker/registry/store.ts'
 import { openSpool, type Spool } from '../../../../broker/spool/spool.ts'
+import { spoolDefaults } from '../../../helpers/default-options.ts'
 import { makeTempDir, removeTempDir } from '../../../helpers/server-process.ts'
 
 const silent = pino({ level: 'silent' })
@@ -45,13 +47,14 @@ describe('MQTT hooks', () => {
     secrets.device = (await addDevice(file, { id: 'mh-1', kind: 'manhole', district: 'north' })).secret
     secrets.north = (await addCrew(file, 'crew-north', ['north'])).secret
     registry = await openRegistry({ file, pollMs: 60_000, log: silent })
-    spool = await openSpool({ dir: path.join(dir, 'spool'), log: silent })
+    spool = await openSpool({ ...spoolDefaults, dir: path.join(dir, 'spool'), log: silent })
     const metrics = createMetrics()
     const config = configSchema.parse({})
     const limits = createAbuseLimits(config, metrics, silent)
     broker = await Aedes.createBroker()
     const ingest = createIngest({
-      spool, metrics, log: silent, maxMessageBytes: 65_536, maxBatchReadings: 100, backfillMs: 86_400_000, maxFutureMs: 300_000,
+      spool, metrics, log: silent, maxMessageBytes: 65_536, maxBatchReadings: 100, backfillMs: 86_400_000, maxFutureMs: MAX_FUTURE_MS,
+      unknownFieldNoticeIntervalMs: UNKNOWN_FIELD_NOTICE_INTERVAL_MS, throttle: createLogThrottle(60_000),
       publishNotice () {},
     })
     hooks = installHooks(broker, {
