@@ -193,7 +193,7 @@ export const API_MAX_SESSIONS = 10_000
 /** Keep-alive comment interval of alarm streams (SSE), ms; each also re-checks the session. */
 export const API_STREAM_HEARTBEAT_MS = 20_000
 
-/** A device is told about the same unknown field at most once per this period, ms (CONTRACT.md). */
+/** A device is told about the same unknown field at most once per this period, ms: an extra field in every reading is not worth a notice with every message. */
 export const UNKNOWN_FIELD_NOTICE_INTERVAL_MS = 60 * 60 * 1000
 export type ConfigInput = Record<string, string | number | undefined>
 
