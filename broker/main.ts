@@ -2,30 +2,27 @@
 // (listeners → authentication → topic → validation → spool → writer) and closes them in reverse.
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
-import { API_MAX_SESSIONS, API_STREAM_HEARTBEAT_MS, INFLUX_RETRY, MAX_FUTURE_MS, UNKNOWN_FIELD_NOTICE_INTERVAL_MS, WEBHOOK_LIMITS, type Config } from './config.ts'
+import { MAX_FUTURE_MS, UNKNOWN_FIELD_NOTICE_INTERVAL_MS, WEBHOOK_LIMITS, type Config } from './config.ts'
 import { GatewayError } from './errors.ts'
 import { acquireLockFile, lockHolder } from './lock-file.ts'
 import { createMetrics, registerGauges } from './http/metrics.ts'
 import { startHttpServer } from './http/server.ts'
 import { createDeviceTable } from './api/device-table.ts'
+import { apiSettingsOf } from './api/settings.ts'
 import { createSeriesReader } from './api/series.ts'
 import { createIngest } from './ingest/ingest.ts'
 import type { Notice } from './ingest/notices.ts'
-import { influxConnectionOf } from './influx/connection.ts'
-import { createSink } from './influx/create-sink.ts'
+import { startInfluxOutput } from './influx/output.ts'
+import { logSpoolBacklog } from './spool/backlog-log.ts'
 import { openSpool } from './spool/spool.ts'
-import { createWriter, type Writer } from './influx/writer.ts'
 import type { Logger } from './log.ts'
 import { startAlarms } from './alarms/index.ts'
 import { createBrokerOut } from './mqtt/broker-out.ts'
 import type { DeviceIdentity } from './mqtt/authenticate.ts'
 import { createAbuseLimits } from './mqtt/guards/index.ts'
 import { startBroker } from './mqtt/broker.ts'
-import { observeConnackLatency } from './mqtt/connack-latency.ts'
 import { installHooks } from './mqtt/hooks/index.ts'
-import { listenBacklog } from './mqtt/listen-backlog.ts'
-import { watchListenOverflows } from './mqtt/listen-overflows.ts'
-import { startListeners } from './mqtt/listeners.ts'
+import { startMqttListeners } from './mqtt/start-listeners.ts'
 import { openRegistry } from './registry/registry.ts'
 import { registryPath } from './registry/store.ts'
 
@@ -67,34 +64,9 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
     })
     closers.push({ name: 'spool', close () { return spool.close() } })
 
-    const influx = influxConnectionOf(config)
-    let writer: Writer | undefined
-    if (influx === undefined) {
-      log.warn({ spoolDir: path.join(config.DATA_DIR, 'spool') }, 'INFLUX_URL is not set: readings wait in the spool')
-    } else {
-      const sink = createSink({ ...influx, log })
-      closers.push({ name: 'sink', close () { return sink.close() } })
-      writer = createWriter({
-        spool,
-        sink,
-        batchLines: config.INFLUX_BATCH_LINES,
-        flushIntervalMs: config.INFLUX_FLUSH_MS,
-        ...INFLUX_RETRY,
-        quarantinePath: path.join(config.DATA_DIR, 'quarantine.jsonl'),
-        log,
-        metrics: {
-          onWrite (lines, seconds) {
-            metrics.influxLinesWritten.inc(lines)
-            metrics.influxWriteSeconds.observe(seconds)
-          },
-          onRetry () { metrics.influxRetries.inc() },
-          onQuarantine (lines) { metrics.influxQuarantined.inc(lines) },
-        },
-      })
-      writer.start()
-      const runningWriter = writer
-      closers.push({ name: 'writer', close: function closeWriter () { return runningWriter.close() } })
-    }
+    const output = startInfluxOutput(config, spool, metrics, log)
+    if (output !== undefined) closers.push({ name: 'influx output', close () { return output.close() } })
+    const writer = output?.writer
 
     const abuseLimits = createAbuseLimits(config, metrics, log)
     const mqtt = await startBroker(config, metrics, abuseLimits.throttle, log)
@@ -169,50 +141,17 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       if (identity?.role === 'device') deviceTable.onDisconnected(identity.id)
     })
 
-    observeConnackLatency(broker, function connackLatency (seconds) { metrics.connackSeconds.observe(seconds) })
-    const { backlog, wanted: wantedBacklog, somaxconn } = listenBacklog(config.LISTEN_BACKLOG ?? config.MAX_CONNECTIONS)
-    if (backlog < wantedBacklog) {
-      log.info({ module: 'listeners', reason: 'somaxconn', wanted: wantedBacklog, backlog, somaxconn },
-        'listen backlog capped by the kernel (net.core.somaxconn): a reconnect storm of more devices than this may be dropped and retried')
-    }
-    const listeners = await startListeners(broker, {
-      host: config.MQTT_HOST,
-      mqttPort: config.MQTT_PORT,
-      mqttsPort: config.MQTTS_PORT,
-      tlsCert: config.TLS_CERT,
-      tlsKey: config.TLS_KEY,
-      wsPort: config.WS_PORT,
-      maxPacketBytes: config.MAX_PACKET_BYTES,
-      backlog,
-      onAccept (transport) { metrics.connectionsAccepted.inc({ transport }) },
-      ...abuseLimits.listeners,
-      outgoing: mqtt.outgoing,
-      log,
-    })
+    const listeners = await startMqttListeners(broker, config, { ...abuseLimits.listeners, outgoing: mqtt.outgoing }, metrics, log)
     closers.push({ name: 'listeners', close () { return listeners.close() } })
-    const overflowWatch = watchListenOverflows({
-      backlog,
-      logIntervalMs: config.LIMIT_LOG_INTERVAL_SEC * 1000,
-      onOverflows (count) { metrics.listenOverflows.inc(count) },
-      log,
-    })
-    if (overflowWatch !== undefined) closers.push({ name: 'listen overflow watch', close () { overflowWatch.close() } })
 
-    const runningWriter = writer
-    // While readings pile up (InfluxDB down or unset), say so regularly: depth and age of the backlog.
-    const backlogTimer = setInterval(function logBacklog () {
-      const stats = spool.stats()
-      if (stats.depthRecords === 0 || runningWriter?.state().connected === true) return
-      log.warn({ depthRecords: stats.depthRecords, depthBytes: stats.depthBytes, oldestAgeSec: Math.round((stats.oldestRecordAgeMs ?? 0) / 1000) }, 'readings waiting in the spool')
-    }, BACKLOG_LOG_INTERVAL_MS)
-    backlogTimer.unref()
-    closers.push({ name: 'backlog log', close () { clearInterval(backlogTimer) } })
+    const backlogLog = logSpoolBacklog(spool, function isDelivering () { return writer?.state().connected === true }, BACKLOG_LOG_INTERVAL_MS, log)
+    closers.push({ name: 'backlog log', close () { backlogLog.close() } })
 
     registerGauges(metrics, {
       connections () { return listeners.connections() },
       spool () { return spool.stats() },
       alarmsActive () { return alarms.activeCount() },
-      influxConnected () { return runningWriter?.state().connected ?? false },
+      influxConnected () { return writer?.state().connected ?? false },
     })
 
     const http = await startHttpServer({
@@ -224,15 +163,8 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
         registry,
         alarms,
         devices: deviceTable,
-        series: influx === undefined ? undefined : createSeriesReader(influx),
-        sessionTtlMs: config.API_SESSION_TTL_SEC * 1000,
-        maxSessions: API_MAX_SESSIONS,
-        heartbeatMs: API_STREAM_HEARTBEAT_MS,
-        failedSignInsPerMinute: config.API_SIGNIN_PER_MIN,
-        streamBufferBytes: config.API_STREAM_BUFFER_BYTES,
-        streamDrainTimeoutMs: config.API_STREAM_DRAIN_TIMEOUT_MS,
-        streamsPerAccount: config.API_STREAMS_PER_ACCOUNT,
-        limitLogIntervalMs: config.LIMIT_LOG_INTERVAL_SEC * 1000,
+        series: output === undefined ? undefined : createSeriesReader(output.connection),
+        ...apiSettingsOf(config),
         onSignIn (method, outcome) { metrics.apiSignIns.inc({ method, outcome }) },
         onStreamDropped (reason) { metrics.apiStreamDrops.inc({ reason }) },
         onLimit (limit) { metrics.limitsExceeded.inc({ limit }) },
@@ -240,8 +172,8 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       readiness: {
         brokerListening () { return !broker.closed },
         storage () {
-          if (runningWriter === undefined) return { state: 'spooling', detail: 'INFLUX_URL not set' }
-          const state = runningWriter.state()
+          if (writer === undefined) return { state: 'spooling', detail: 'INFLUX_URL not set' }
+          const state = writer.state()
           return state.connected ? { state: 'reachable' } : { state: 'spooling', detail: state.lastError ?? 'InfluxDB unreachable' }
         },
       },
