@@ -5,7 +5,7 @@
 export const MAX_TRACKED_KEYS = 50_000
 
 /** Sets `key` in a table of at most `max` entries, forgetting the oldest entry when it is full. */
-export function remember<V> (table: Map<string, V>, key: string, value: V, max = MAX_TRACKED_KEYS): void {
+export function remember<V> (table: Map<string, V>, key: string, value: V, max: number): void {
   if (!table.has(key) && table.size >= max) {
     const oldest = table.keys().next()
     if (oldest.done !== true) table.delete(oldest.value)

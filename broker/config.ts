@@ -180,11 +180,17 @@ export const INFLUX_RETRY = Object.freeze({
   retryAfterMaxMs: 300_000,
 })
 
-/** Alarm webhooks: per-request timeout (ms), attempts per alarm change, changes queued per URL. */
+/**
+ * Alarm webhooks: per-request timeout (ms), attempts per alarm change, changes queued per URL, and
+ * the jittered backoff between attempts (from 200 ms, doubling, at most 30 s: eight attempts span
+ * about a minute, long enough for a receiver's restart).
+ */
 export const WEBHOOK_LIMITS = Object.freeze({
   timeoutMs: 5000,
   maxAttempts: 8,
   maxQueued: 1000,
+  retryBaseMs: 200,
+  retryMaxMs: 30_000,
 })
 
 /** Live API sessions at most; beyond it the oldest is ended. */

@@ -1,6 +1,6 @@
 // At most one log line per offender and period, with the number held back since the last one:
 // a flood of refusals must not become a flood of log lines. Bounded like every offender table.
-import { remember } from './bounded-table.ts'
+import { MAX_TRACKED_KEYS, remember } from './bounded-table.ts'
 
 export interface LogThrottle {
   /**
@@ -21,7 +21,7 @@ export function createLogThrottle (periodMs: number, now: () => number = Date.no
         return undefined
       }
       last.delete(key)
-      remember(last, key, { atMs: nowMs, suppressed: 0 })
+      remember(last, key, { atMs: nowMs, suppressed: 0 }, MAX_TRACKED_KEYS)
       return entry?.suppressed ?? 0
     },
   }

@@ -21,7 +21,7 @@ export interface AlarmsOptions {
   pollMs: number
   webhookUrls: readonly string[]
   /** Per-request timeout, attempts and queue of each webhook. */
-  webhookLimits: Pick<WebhookOptions, 'timeoutMs' | 'maxAttempts' | 'maxQueued'>
+  webhookLimits: Pick<WebhookOptions, 'timeoutMs' | 'maxAttempts' | 'maxQueued' | 'retryBaseMs' | 'retryMaxMs'>
   /** How often silent devices are looked for. */
   offlineCheckMs: number
   out: BrokerOut

@@ -15,6 +15,10 @@ export interface WebhookOptions {
   maxAttempts: number
   /** Changes queued per URL; beyond it the oldest is dropped. */
   maxQueued: number
+  /** Backoff between attempts: from this, doubling, jittered, ms. */
+  retryBaseMs: number
+  /** Longest backoff between two attempts, ms. */
+  retryMaxMs: number
   onFailure?: () => void
 }
 
@@ -26,7 +30,7 @@ export interface Webhooks {
 
 export function createWebhooks (options: WebhookOptions): Webhooks {
   const log = options.log.child({ module: 'webhooks' })
-  const { timeoutMs, maxAttempts, maxQueued } = options
+  const { timeoutMs, maxAttempts, maxQueued, retryBaseMs, retryMaxMs } = options
   const stopping = new AbortController()
   const queues = options.urls.map(function makeQueue (url) { return { url, items: [] as AlarmEvent[], running: undefined as Promise<void> | undefined } })
 
@@ -49,7 +53,7 @@ export function createWebhooks (options: WebhookOptions): Webhooks {
         if (stopping.signal.aborted) return
         if (attempt === 0) log.warn({ url, err: { message: (err as Error).message } }, 'webhook unreachable, retrying')
       }
-      await sleep(backoffDelayMs(attempt, 200, 30_000), undefined, { signal: stopping.signal }).catch(function stopped () { /* closing */ })
+      await sleep(backoffDelayMs(attempt, retryBaseMs, retryMaxMs), undefined, { signal: stopping.signal }).catch(function stopped () { /* closing */ })
     }
     options.onFailure?.()
     log.error({ url, alarmId: event.alarm.id, attempts: maxAttempts }, 'webhook gave up on an alarm')

@@ -1,6 +1,7 @@
 // The HTTP API on the gateway's fastify instance: cookies, shared schemas, the auth hook (session
 // cookie or HTTP Basic, under the failed-sign-in limit; nothing under /api is open except sign-in/out
 // and the OpenAPI description), the routes, and /api/openapi.json.
+import { MAX_TRACKED_KEYS } from '../bounded-table.ts'
 import fastifyCookie from '@fastify/cookie'
 import fastifySwagger from '@fastify/swagger'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -46,7 +47,7 @@ export async function registerApi (app: FastifyInstance, options: ApiOptions): P
   const log = app.log.child({ module: 'api' })
   const throttle = createLogThrottle(options.limitLogIntervalMs)
   const auth = createAuth({ registry: options.registry, sessionTtlMs: options.sessionTtlMs, maxSessions: options.maxSessions })
-  const guard = createSignInGuard({ maxFailures: options.failedSignInsPerMinute, windowMs: 60_000, isAccount (name) { return auth.hasAccount(name) } })
+  const guard = createSignInGuard({ maxFailures: options.failedSignInsPerMinute, windowMs: 60_000, maxTracked: MAX_TRACKED_KEYS, isAccount (name) { return auth.hasAccount(name) } })
   const ctx: ApiContext = {
     ...options,
     auth,

@@ -1,7 +1,7 @@
 // Failed API sign-ins, counted per account and client address (names that are no account share one
 // count per address) in a window that starts with the first failure. Only failures are counted, and
 // only wrong secrets are refused beyond the limit: a guesser cannot lock a crew out of its own account.
-import { MAX_TRACKED_KEYS, remember } from '../bounded-table.ts'
+import { remember } from '../bounded-table.ts'
 
 export interface SignInGuardOptions {
   /** Failures per key within the window that are still answered 401; further ones get 429. */
@@ -10,7 +10,7 @@ export interface SignInGuardOptions {
   /** Whether a name is a crew or operator; other names share one key per address. */
   isAccount(name: string): boolean
   /** Most keys remembered; beyond it the oldest is forgotten. */
-  maxTracked?: number
+  maxTracked: number
   now?: () => number
 }
 
@@ -30,7 +30,7 @@ interface Window { startMs: number; failures: number }
 
 export function createSignInGuard (options: SignInGuardOptions): SignInGuard {
   const now = options.now ?? Date.now
-  const maxTracked = options.maxTracked ?? MAX_TRACKED_KEYS
+  const { maxTracked } = options
   const windows = new Map<string, Window>()
 
   return {

@@ -1,6 +1,6 @@
 // Failed logins per address and per username: refusals are delayed (backoff), then refused outright
 // (lockout), except for a username at the address it last logged in from. Tables are bounded.
-import { remember } from '../../bounded-table.ts'
+import { MAX_TRACKED_KEYS, remember } from '../../bounded-table.ts'
 
 /** Names remembered with the address they last logged in from (only registered names get here). */
 const MAX_KNOWN_GOOD = 1_000_000
@@ -61,7 +61,7 @@ export function createLoginGuard (options: LoginGuardOptions): LoginGuard {
     let record = active(table, key, nowMs)
     if (record === undefined || (record.lockedUntilMs <= nowMs && nowMs - record.windowStartMs > options.windowMs)) {
       record = { windowStartMs: nowMs, failures: 0, lockedUntilMs: 0 }
-      remember(table, key, record)
+      remember(table, key, record, MAX_TRACKED_KEYS)
     }
     record.failures++
     const backoff = record.failures === options.backoffAfter + 1

@@ -1,12 +1,13 @@
 // The failed-sign-in count: per account and address, one shared count per address for names that are
 // no account, a window that starts with the first failure, a bounded table.
+import { MAX_TRACKED_KEYS } from '../../../broker/bounded-table.ts'
 import { describe, expect, it } from 'vitest'
 import { createSignInGuard } from '../../../broker/api/sign-in-guard.ts'
 
 const accounts = new Set(['crew-a', 'crew-b'])
 
 function guard (clock: { ms: number }, maxTracked?: number) {
-  return createSignInGuard({ maxFailures: 3, windowMs: 60_000, isAccount: (name) => accounts.has(name), now: () => clock.ms, ...(maxTracked === undefined ? {} : { maxTracked }) })
+  return createSignInGuard({ maxFailures: 3, windowMs: 60_000, isAccount: (name) => accounts.has(name), now: () => clock.ms, maxTracked: maxTracked ?? MAX_TRACKED_KEYS })
 }
 
 describe('sign-in guard', () => {
