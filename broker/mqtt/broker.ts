@@ -4,7 +4,7 @@
 import type { Duplex } from 'node:stream'
 import { Aedes, type Client } from 'aedes'
 import type { AedesPacket } from 'aedes-packet'
-import type { Config } from '../config.ts'
+import { OUTGOING_STALL_CHECK_MS, type Config } from '../config.ts'
 import type { Metrics } from '../http/metrics.ts'
 import { checkAedesVersion } from './aedes-internals.ts'
 import type { Logger } from '../log.ts'
@@ -48,6 +48,7 @@ export async function startBroker (config: BrokerConfig, metrics: Metrics, throt
   const outgoing = createOutgoingGuard({
     maxBufferBytes: config.MQTT_CLIENT_BUFFER_BYTES,
     stallMs: config.MQTT_WRITE_STALL_SEC * 1000,
+    checkIntervalMs: OUTGOING_STALL_CHECK_MS,
     onCut (stream: Duplex, reason, bufferedBytes) {
       metrics.limitsExceeded.inc({ limit: reason })
       const ip = connectionInfoOf(stream).remoteAddress

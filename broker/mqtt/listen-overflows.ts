@@ -11,8 +11,8 @@ export const NETSTAT_FILE = '/proc/net/netstat'
 export interface ListenOverflowWatchOptions {
   /** The listeners' backlog, for the log line. */
   backlog: number
-  /** How often the counter is read, ms. Default 5,000. */
-  pollMs?: number
+  /** How often the counter is read, ms. */
+  pollMs: number
   /** At most one warning per this period, ms (further overflows are summed into the next one). */
   logIntervalMs: number
   /** Overflows seen since the last poll (for the metric). */
@@ -67,7 +67,7 @@ export function watchListenOverflows (options: ListenOverflowWatchOptions): List
       log.debug({ err, file }, 'listen overflow counter unreadable')
     })
   }
-  const timer = setInterval(pollLogged, options.pollMs ?? 5000)
+  const timer = setInterval(pollLogged, options.pollMs)
   timer.unref()
   return {
     poll,

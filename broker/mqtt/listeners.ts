@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks'
 import { Duplex } from 'node:stream'
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls'
 import type { Aedes } from 'aedes'
+import { CONNECT_PRIORITY } from '../config.ts'
 import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws'
 import { GatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
@@ -37,7 +38,7 @@ export interface ListenerOptions {
   /** A listener accepted a socket (before limits, TLS handshake or CONNECT). */
   onAccept?(transport: ConnectionInfo['transport']): void
   /** Bound on the TLS handshake and the WebSocket upgrade request (Aedes bounds the CONNECT). */
-  connectTimeoutMs?: number | undefined
+  connectTimeoutMs: number
   /** Counts sockets; a refused one is closed at once. */
   limiter?: ConnectionLimiter | undefined
   /** A limit refused or cut a connection (for metrics and throttled logs); `err` says why, when a code names it. */
@@ -57,7 +58,6 @@ export interface Listeners {
   close(): Promise<void>
 }
 
-const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
 
 export async function startListeners (broker: Aedes, options: ListenerOptions): Promise<Listeners> {
   const log = options.log.child({ module: 'listeners' })
@@ -65,8 +65,8 @@ export async function startListeners (broker: Aedes, options: ListenerOptions): 
   // Said once, not per connection: the swap is the same for every client of this process.
   let hasWarnedParser = false
   const sockets = new Set<Socket>()
-  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
-  const priority = createConnectPriority()
+  const { connectTimeoutMs } = options
+  const priority = createConnectPriority(CONNECT_PRIORITY)
   const acceptedAt = new WeakMap<Socket, number>()
   // A TLSSocket is not the socket the server accepted, so its accept time is found by peer address.
   const tlsAcceptedAt = new Map<string, number>()

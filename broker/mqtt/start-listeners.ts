@@ -2,7 +2,7 @@
 // by the kernel, said once), the abuse limits at accept, every connection's outgoing buffer
 // watched, accepts and CONNACK latency in the metrics, and the host's listen-queue overflows watched.
 import type { Aedes } from 'aedes'
-import type { Config } from '../config.ts'
+import { LISTEN_OVERFLOW_POLL_MS, type Config } from '../config.ts'
 import type { Metrics } from '../http/metrics.ts'
 import type { Logger } from '../log.ts'
 import { observeConnackLatency } from './connack-latency.ts'
@@ -46,6 +46,7 @@ export async function startMqttListeners (
   })
   const overflowWatch = watchListenOverflows({
     backlog,
+    pollMs: LISTEN_OVERFLOW_POLL_MS,
     logIntervalMs: config.LIMIT_LOG_INTERVAL_SEC * 1000,
     onOverflows (count) { metrics.listenOverflows.inc(count) },
     log,

@@ -17,16 +17,6 @@ export interface ConnectPriorityOptions {
   maxHeldBytesPerClient: number
 }
 
-/**
- * Measured with 200 publishers at full speed and 2,000 connects at once on 2 cores: 2 ms / 0.25 ms
- * accepted 380–520 connections/s and kept 60–85 % of the telemetry rate during the storm; 4 ms /
- * 0.5 ms accepted about 290/s.
- */
-export const CONNECT_PRIORITY_DEFAULTS: Readonly<ConnectPriorityOptions> = Object.freeze({
-  stormTurnMs: 2,
-  minParseMs: 0.25,
-  maxHeldBytesPerClient: 64 * 1024,
-})
 
 export interface ConnectPriority {
   /** A listener accepted a socket: its accept queue may hold more. */
@@ -48,8 +38,8 @@ interface Held {
   isQueued: boolean
 }
 
-export function createConnectPriority (options: Partial<ConnectPriorityOptions> = {}): ConnectPriority {
-  const { stormTurnMs, minParseMs, maxHeldBytesPerClient } = { ...CONNECT_PRIORITY_DEFAULTS, ...options }
+export function createConnectPriority (options: ConnectPriorityOptions): ConnectPriority {
+  const { stormTurnMs, minParseMs, maxHeldBytesPerClient } = options
   let isStorm = false
   let hasAcceptedThisTurn = false
   let lastTurnEndMs = 0

@@ -19,8 +19,8 @@ export type OutgoingCut = 'outgoing_buffer' | 'write_stall'
 export interface OutgoingGuardOptions {
   maxBufferBytes: number
   stallMs: number
-  /** How often buffers are looked at for stalls. Default 1 s. */
-  checkIntervalMs?: number
+  /** How often buffers are looked at for stalls, ms. */
+  checkIntervalMs: number
   /** A connection was cut (after it was destroyed). */
   onCut(stream: Duplex, reason: OutgoingCut, bufferedBytes: number): void
   now?: () => number
@@ -70,7 +70,7 @@ export function createOutgoingGuard (options: OutgoingGuardOptions): OutgoingGua
         last.queuedBytes = queuedBytes
       }
     }
-  }, options.checkIntervalMs ?? 1000)
+  }, options.checkIntervalMs)
   timer.unref()
 
   return {

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { expect, it, onTestFinished } from 'vitest'
 import { createLogger } from '../../../broker/log.ts'
 import { parseListenOverflows, watchListenOverflows } from '../../../broker/mqtt/listen-overflows.ts'
+import { LISTEN_OVERFLOW_POLL_MS } from '../../../broker/config.ts'
 
 /** The shape of /proc/net/netstat: a header and a values line per group. */
 function netstat (listenOverflows: number): string {
@@ -28,7 +29,7 @@ it('counts overflows since start and warns at most once per period, naming the h
   const log = createLogger('info', { write (line: string) { lines.push(JSON.parse(line) as Record<string, unknown>) } })
   let nowMs = 0
   const counted: number[] = []
-  const watch = watchListenOverflows({ backlog: 4096, logIntervalMs: 60_000, onOverflows (n) { counted.push(n) }, log, file, now: () => nowMs })
+  const watch = watchListenOverflows({ pollMs: LISTEN_OVERFLOW_POLL_MS, backlog: 4096, logIntervalMs: 60_000, onOverflows (n) { counted.push(n) }, log, file, now: () => nowMs })
   if (watch === undefined) throw new Error('no watch')
   onTestFinished(() => watch.close())
 
@@ -51,5 +52,5 @@ it('counts overflows since start and warns at most once per period, naming the h
 
 it('does nothing where /proc/net/netstat is missing', () => {
   const log = createLogger('silent')
-  expect(watchListenOverflows({ backlog: 511, logIntervalMs: 1000, onOverflows () {}, log, file: '/nonexistent/netstat' })).toBeUndefined()
+  expect(watchListenOverflows({ pollMs: LISTEN_OVERFLOW_POLL_MS, backlog: 511, logIntervalMs: 1000, onOverflows () {}, log, file: '/nonexistent/netstat' })).toBeUndefined()
 })

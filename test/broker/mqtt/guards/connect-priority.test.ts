@@ -2,6 +2,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 import type { Client } from 'aedes'
 import { expect, it } from 'vitest'
 import { createConnectPriority } from '../../../../broker/mqtt/guards/connect-priority.ts'
+import { CONNECT_PRIORITY } from '../../../../broker/config.ts'
 
 /** The parts of an Aedes client the priority touches: its parser, connected and closed. */
 function fakeClient (name: string, parsed: string[], parseMs = 0) {
@@ -22,7 +23,7 @@ function fakeClient (name: string, parsed: string[], parseMs = 0) {
 
 it('parses at once while no connection is arriving', () => {
   const parsed: string[] = []
-  const priority = createConnectPriority()
+  const priority = createConnectPriority(CONNECT_PRIORITY)
   const a = fakeClient('a', parsed)
   priority.attach(a.asClient)
   a.feed('1')
@@ -32,7 +33,7 @@ it('parses at once while no connection is arriving', () => {
 
 it('holds a connected client\'s bytes during a storm, never a CONNECT, and parses them in order once it ends', async () => {
   const parsed: string[] = []
-  const priority = createConnectPriority()
+  const priority = createConnectPriority(CONNECT_PRIORITY)
   const established = fakeClient('old', parsed)
   const connecting = fakeClient('new', parsed)
   connecting.client.connected = false
@@ -54,7 +55,7 @@ it('holds a connected client\'s bytes during a storm, never a CONNECT, and parse
 
 it('gives held clients a share of every storm turn, first come first served', async () => {
   const parsed: string[] = []
-  const priority = createConnectPriority({ stormTurnMs: 2, minParseMs: 0.25 })
+  const priority = createConnectPriority({ ...CONNECT_PRIORITY, stormTurnMs: 2, minParseMs: 0.25 })
   const clients = Array.from({ length: 20 }, (_, i) => fakeClient(`c${i}`, parsed, 1))
   for (const c of clients) priority.attach(c.asClient)
   priority.noteAccept()
@@ -76,7 +77,7 @@ it('gives held clients a share of every storm turn, first come first served', as
 
 it('parses a client\'s bytes at once when more than the cap wait, and drops those of a closed client', async () => {
   const parsed: string[] = []
-  const priority = createConnectPriority({ maxHeldBytesPerClient: 4 })
+  const priority = createConnectPriority({ ...CONNECT_PRIORITY, maxHeldBytesPerClient: 4 })
   const big = fakeClient('big', parsed)
   const gone = fakeClient('gone', parsed)
   priority.attach(big.asClient)
