@@ -1,11 +1,7 @@
 // One log line per offender and period, with the count held back.
 import { describe, expect, it } from 'vitest'
 import { createLogThrottle } from '../../broker/log-throttle.ts'
-
-function clock (startMs = 1_000_000) {
-  let t = startMs
-  return { now: () => t, advance (ms: number) { t += ms } }
-}
+import { clock } from '../helpers/clock.ts'
 
 describe('log throttle', () => {
   it('lets one event per key and period through and reports how many it held back', () => {

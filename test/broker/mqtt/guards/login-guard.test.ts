@@ -1,11 +1,7 @@
 // Failed logins: backoff, lockout, and the known-good address of a username.
 import { describe, expect, it } from 'vitest'
 import { createLoginGuard } from '../../../../broker/mqtt/guards/login-guard.ts'
-
-function clock (startMs = 1_000_000) {
-  let t = startMs
-  return { now: () => t, advance (ms: number) { t += ms } }
-}
+import { clock } from '../../../helpers/clock.ts'
 
 describe('login guard', () => {
   const options = { backoffAfter: 2, lockoutAfter: 5, windowMs: 60_000, lockoutMs: 300_000, backoffMaxMs: 4000 }

@@ -1,11 +1,7 @@
 // The publish token bucket: bursts, paced delays and refusals beyond the longest delay.
 import { describe, expect, it } from 'vitest'
 import { createRateLimiter } from '../../../../broker/mqtt/guards/publish-rate.ts'
-
-function clock (startMs = 1_000_000) {
-  let t = startMs
-  return { now: () => t, advance (ms: number) { t += ms } }
-}
+import { clock } from '../../../helpers/clock.ts'
 
 describe('publish token bucket', () => {
   it('allows a burst, then paces the sustained rate by delays, and refuses beyond the longest delay', () => {
