@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the gateway's demo and tests need on a fresh Debian machine with Node 20:
-# npm packages (npm ci), when missing Debian's influxdb, victoria-metrics, mosquitto-clients and
-# chromium (console browser tests), and the built console (console/dist). Without root or apt
-# it says exactly what to install and fails.
+# npm packages (npm ci), when missing Debian's influxdb, victoria-metrics, mosquitto-clients,
+# chromium (console browser tests) and nats-server, and the built console (console/dist).
+# Without root or apt it says exactly what to install and fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,10 +15,11 @@ if need_node_modules; then
 fi
 
 # Debian package → the command it provides. The demo needs only InfluxDB; the tests need them all
-# (openssl for `citygw cert` and the TLS tests, chromium for the console's browser test).
+# (openssl for `citygw cert` and the TLS tests, chromium for the console's browser test,
+# nats-server for the JetStream cluster test that prepares the coming cluster mode).
 # The bench (--bench) needs InfluxDB and the Mosquitto broker for its peer baseline.
-declare -A provides=([influxdb]=influxd [victoria-metrics]=victoria-metrics [mosquitto-clients]=mosquitto_pub [chromium]=chromium [openssl]=openssl [mosquitto]=mosquitto)
-wanted=(influxdb victoria-metrics mosquitto-clients chromium openssl)
+declare -A provides=([influxdb]=influxd [victoria-metrics]=victoria-metrics [mosquitto-clients]=mosquitto_pub [chromium]=chromium [openssl]=openssl [mosquitto]=mosquitto [nats-server]=nats-server)
+wanted=(influxdb victoria-metrics mosquitto-clients chromium openssl nats-server)
 [ "${1:-}" = "--demo" ] && wanted=(influxdb)
 [ "${1:-}" = "--bench" ] && wanted=(influxdb mosquitto)
 packages=()
