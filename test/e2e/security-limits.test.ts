@@ -88,6 +88,14 @@ describe('publish rate, topics and subscriptions', () => {
   let influx: InfluxDb1Server
   let gw: TestGateway
   const clients: MqttClient[] = []
+  /** Registers a manhole, connects it (kept for the cleanup) and returns its client. */
+  async function newDevice (id: string): Promise<MqttClient> {
+    const { secret } = await registerDevice(gw.dataDir, id, 'manhole')
+    await gw.gateway.reloadRegistry()
+    const client = await connectDevice(gw.mqttUrl, id, secret)
+    clients.push(client)
+    return client
+  }
   beforeAll(async () => {
     influx = await startInfluxDb1({ databases: ['city'] })
     closers.push(() => influx.close())
@@ -99,10 +107,7 @@ describe('publish rate, topics and subscriptions', () => {
   })
 
   it('acknowledges messages above the rate later instead of dropping them: every acknowledged reading is stored', async () => {
-    const { secret } = await registerDevice(gw.dataDir, 'flood-1', 'manhole')
-    await gw.gateway.reloadRegistry()
-    const client = await connectDevice(gw.mqttUrl, 'flood-1', secret)
-    clients.push(client)
+    const client = await newDevice('flood-1')
     const base = Date.now() - 60_000
     const started = Date.now()
     // Burst 3, then 1/s: the 4th and 5th PUBACKs come about 1 s and 2 s later.
@@ -115,10 +120,7 @@ describe('publish rate, topics and subscriptions', () => {
   })
 
   it('refuses without PUBACK what lies beyond the longest delay, closes the connection and records it once', async () => {
-    const { secret } = await registerDevice(gw.dataDir, 'flood-2', 'manhole')
-    await gw.gateway.reloadRegistry()
-    const client = await connectDevice(gw.mqttUrl, 'flood-2', secret)
-    clients.push(client)
+    const client = await newDevice('flood-2')
     const closed = new Promise<void>((resolve) => { client.once('close', () => { resolve() }) })
     let pubacks = 0
     client.on('packetreceive', (packet) => { if (packet.cmd === 'puback') pubacks++ })
@@ -139,10 +141,7 @@ describe('publish rate, topics and subscriptions', () => {
   })
 
   it('logs refused subscriptions once per offender and period, however many', async () => {
-    const { secret } = await registerDevice(gw.dataDir, 'nosy-1', 'manhole')
-    await gw.gateway.reloadRegistry()
-    const client = await connectDevice(gw.mqttUrl, 'nosy-1', secret)
-    clients.push(client)
+    const client = await newDevice('nosy-1')
     const deniedBefore = await aclDenials(gw, 'subscribe')
     for (let i = 0; i < 20; i++) {
       const codes = await subscribeCodes(client, Array.from({ length: 50 }, (_, j) => `devices/other-${j}/errors`))
@@ -154,10 +153,7 @@ describe('publish rate, topics and subscriptions', () => {
   })
 
   it('tells a device about every bad message but logs its rejections once per period', async () => {
-    const { secret } = await registerDevice(gw.dataDir, 'bad-fw-1', 'manhole')
-    await gw.gateway.reloadRegistry()
-    const client = await connectDevice(gw.mqttUrl, 'bad-fw-1', secret)
-    clients.push(client)
+    const client = await newDevice('bad-fw-1')
     const notices = await collect(client, 'devices/bad-fw-1/errors')
     // Within the burst: 3 tokens, so three messages, each a different kind of rejection.
     await client.publishAsync('devices/bad-fw-1/telemetry', 'not json', { qos: 1 })
@@ -169,10 +165,7 @@ describe('publish rate, topics and subscriptions', () => {
   })
 
   it('refuses subscriptions beyond MAX_SUBSCRIPTIONS_PER_CLIENT and filters too deep or too long', async () => {
-    const { secret } = await registerDevice(gw.dataDir, 'subs-1', 'manhole')
-    await gw.gateway.reloadRegistry()
-    const client = await connectDevice(gw.mqttUrl, 'subs-1', secret)
-    clients.push(client)
+    const client = await newDevice('subs-1')
     const own = 'devices/subs-1/commands/'
     expect(await subscribeCodes(client, ['devices/subs-1/errors', `${own}a`, `${own}b`, `${own}c`])).toEqual([1, 1, 1, 128])
     await client.unsubscribeAsync(`${own}a`)
