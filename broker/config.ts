@@ -142,6 +142,28 @@ export const configSchema = z.object({
   API_STREAM_DRAIN_TIMEOUT_MS: positiveInt.default(20_000),
   /** Alarm streams one account may hold open at once (phones and consoles sharing it); more get 429. Default 20. */
   API_STREAMS_PER_ACCOUNT: positiveInt.default(20),
+  /**
+   * Cluster mode: comma-separated NATS servers (nats:// or tls://) of a JetStream cluster. Unset =
+   * single node (local spool, registry.json, alarms.json).
+   */
+  NATS_URL: z.string().optional().transform(function splitServers (text, ctx) {
+    const servers = (text ?? '').split(',').map(function trim (u) { return u.trim() }).filter(Boolean)
+    for (const server of servers) {
+      if (!/^(nats|tls):\/\/[^\s/]+$/.test(server)) ctx.addIssue({ code: 'custom', message: `not a nats:// or tls:// server address: ${server}` })
+    }
+    return servers
+  }),
+  /** User and password for the NATS servers (with NATS_PASSWORD). */
+  NATS_USER: nonEmpty.optional(),
+  NATS_PASSWORD: nonEmpty.optional(),
+  /** Token for the NATS servers (instead of NATS_USER / NATS_PASSWORD). */
+  NATS_TOKEN: nonEmpty.optional(),
+  /** CA certificate (PEM) that signs the NATS servers' certificates. */
+  NATS_TLS_CA: nonEmpty.optional(),
+  /** Copies JetStream keeps of each stream and bucket: 1, 3 or 5. Default 3 when the NATS cluster has at least 3 servers, else 1. */
+  NATS_REPLICAS: z.coerce.number().int().refine(function isOdd (n) { return n === 1 || n === 3 || n === 5 }, 'must be 1, 3 or 5').optional(),
+  /** This gateway node's name in logs, metrics and `citygw cluster status`. Default: host name and MQTT port. */
+  NODE_NAME: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1–64 characters of A-Z a-z 0-9 - _ .').optional(),
 }).superRefine(function checkCombinations (cfg, ctx) {
   if (cfg.MAX_PACKET_BYTES < cfg.MAX_MESSAGE_BYTES) {
     ctx.addIssue({ code: 'custom', path: ['MAX_PACKET_BYTES'], message: 'must be at least MAX_MESSAGE_BYTES' })
@@ -151,6 +173,16 @@ export const configSchema = z.object({
   }
   if (cfg.TLS_CLIENT_AUTH !== 'off' && (cfg.TLS_CA === undefined || cfg.MQTTS_PORT === undefined)) {
     ctx.addIssue({ code: 'custom', path: ['TLS_CLIENT_AUTH'], message: 'needs TLS_CA and MQTTS_PORT' })
+  }
+  if ((cfg.NATS_USER === undefined) !== (cfg.NATS_PASSWORD === undefined)) {
+    ctx.addIssue({ code: 'custom', path: [cfg.NATS_USER === undefined ? 'NATS_PASSWORD' : 'NATS_USER'], message: 'NATS_USER and NATS_PASSWORD go together' })
+  }
+  if (cfg.NATS_TOKEN !== undefined && cfg.NATS_USER !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['NATS_TOKEN'], message: 'use either NATS_TOKEN or NATS_USER / NATS_PASSWORD' })
+  }
+  const natsOnly = (['NATS_USER', 'NATS_TOKEN', 'NATS_TLS_CA', 'NATS_REPLICAS'] as const).filter(function isSet (key) { return cfg[key] !== undefined })
+  if (cfg.NATS_URL.length === 0 && natsOnly.length > 0) {
+    ctx.addIssue({ code: 'custom', path: [natsOnly[0] as string], message: 'needs NATS_URL (cluster mode)' })
   }
   if (cfg.AUTH_FAILURES_BEFORE_LOCKOUT < cfg.AUTH_FAILURES_BEFORE_BACKOFF) {
     ctx.addIssue({ code: 'custom', path: ['AUTH_FAILURES_BEFORE_LOCKOUT'], message: 'must be at least AUTH_FAILURES_BEFORE_BACKOFF' })

@@ -21,6 +21,10 @@ export const ERROR_CODES = {
   CSG_PROTOCOL_VIOLATION: 'a client broke the MQTT protocol (e.g. packet identifier 0 on a QoS 1 or 2 PUBLISH); its connection was closed',
   CSG_AEDES_UNSUPPORTED: 'the installed aedes is not the version whose internals the gateway was written for',
   CSG_PUBLISH_RATE: 'a client published further above its rate than the longest delay allows; its connection was closed without acknowledging',
+  CSG_NATS_UNREACHABLE: 'no NATS server of NATS_URL could be reached at start, or JetStream is not enabled there',
+  CSG_NATS_AUTH: 'the NATS servers refused the credentials (NATS_USER / NATS_PASSWORD or NATS_TOKEN)',
+  CSG_NATS_MISMATCH: 'a JetStream stream or bucket exists with settings other than the configuration asks for (e.g. replicas); it is not changed',
+  CSG_NATS_UNAVAILABLE: 'JetStream did not acknowledge in time (no quorum, all servers down); readings are not acknowledged to devices',
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

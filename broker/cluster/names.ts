@@ -1,0 +1,26 @@
+// Everything the gateway nodes of one cluster share in NATS, by name: JetStream streams and
+// consumers, KV buckets and core NATS subjects. `citygw cluster status` and the README use these.
+
+/** Accepted telemetry (and `rejected` / `alarms` points) as line protocol, one message per group commit. Work-queue retention: a message leaves once the InfluxDB writer acknowledged it. */
+export const TELEMETRY_STREAM = 'CSG_TELEMETRY'
+export const TELEMETRY_SUBJECT = 'csg.telemetry'
+/** The durable consumer every node's InfluxDB writer pulls from. */
+export const WRITER_CONSUMER = 'influx-writer'
+
+/** Lines InfluxDB refused, with the reason (the cluster's quarantine). */
+export const QUARANTINE_STREAM = 'CSG_QUARANTINE'
+export const QUARANTINE_SUBJECT = 'csg.quarantine'
+
+/** Devices, crews and operators (keys `device.<id>`, `crew.<name>`, `operator.<name>`). */
+export const REGISTRY_BUCKET = 'csg-registry'
+/** Open (and last cleared) alarm per device and type, changed by compare-and-set. */
+export const ALARMS_BUCKET = 'csg-alarms'
+/** Leases (the offline check), kept alive by their holder; a key expires when it stops renewing. */
+export const LEASES_BUCKET = 'csg-leases'
+/** One key per live gateway node, renewed by the node; expires when the node is gone. */
+export const NODES_BUCKET = 'csg-nodes'
+
+/** Core NATS: a node announces each MQTT client id it accepted, so other nodes drop an older connection of the same id. */
+export const SESSION_CLAIM_SUBJECT = 'csg.session.claim'
+/** Core NATS: each node's digest of the devices it heard from in the last interval (shared last-seen). */
+export const SEEN_SUBJECT = 'csg.seen'
