@@ -175,7 +175,7 @@ export const configSchema = z.object({
     ctx.addIssue({ code: 'custom', path: ['TLS_CLIENT_AUTH'], message: 'needs TLS_CA and MQTTS_PORT' })
   }
   if ((cfg.NATS_USER === undefined) !== (cfg.NATS_PASSWORD === undefined)) {
-    ctx.addIssue({ code: 'custom', path: [cfg.NATS_USER === undefined ? 'NATS_PASSWORD' : 'NATS_USER'], message: 'NATS_USER and NATS_PASSWORD go together' })
+    ctx.addIssue({ code: 'custom', path: [cfg.NATS_USER === undefined ? 'NATS_USER' : 'NATS_PASSWORD'], message: 'NATS_USER and NATS_PASSWORD go together' })
   }
   if (cfg.NATS_TOKEN !== undefined && cfg.NATS_USER !== undefined) {
     ctx.addIssue({ code: 'custom', path: ['NATS_TOKEN'], message: 'use either NATS_TOKEN or NATS_USER / NATS_PASSWORD' })

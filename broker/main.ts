@@ -4,6 +4,8 @@ import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { MAX_FUTURE_MS, UNKNOWN_FIELD_NOTICE_INTERVAL_MS, WEBHOOK_LIMITS, type Config } from './config.ts'
 import { GatewayError } from './errors.ts'
+import { joinCluster, type ClusterNode } from './cluster/node.ts'
+import { startSessionClaims } from './cluster/session-claims.ts'
 import { acquireLockFile, lockHolder } from './lock-file.ts'
 import { createMetrics, registerGauges } from './http/metrics.ts'
 import { startHttpServer } from './http/server.ts'
@@ -39,7 +41,7 @@ const DAY_MS = 24 * 60 * 60 * 1000
 const BACKLOG_LOG_INTERVAL_MS = 60_000
 
 export async function startGateway (config: Config, rootLog: Logger): Promise<Gateway> {
-  const log = rootLog
+  let log = rootLog
   await mkdir(config.DATA_DIR, { recursive: true, mode: 0o700 })
   const closers: { name: string; close(): Promise<void> | void }[] = []
   // Two gateways on one DATA_DIR would interleave spool writes and deliver each other's records.
@@ -50,7 +52,16 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
   }
   closers.push({ name: 'data-dir lock', close: releaseLock })
   try {
+    // Cluster mode (NATS_URL): the node joins first and leaves last; every stage shares through it.
+    let cluster: ClusterNode | undefined
+    if (config.NATS_URL.length > 0) {
+      cluster = await joinCluster(config, rootLog)
+      const node = cluster
+      closers.push({ name: 'cluster', close () { return node.close() } })
+      log = rootLog.child({ node: node.nodeName })
+    }
     const metrics = createMetrics()
+    if (cluster !== undefined) metrics.registry.setDefaultLabels({ node: cluster.nodeName })
 
     const registry = await openRegistry({ file: registryPath(config.DATA_DIR), pollMs: config.REGISTRY_POLL_MS, log })
     closers.push({ name: 'registry', close () { registry.close() } })
@@ -72,6 +83,11 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
     const mqtt = await startBroker(config, metrics, abuseLimits.throttle, log)
     const broker = mqtt.broker
     closers.push({ name: 'broker', close () { return mqtt.close() } })
+
+    if (cluster !== undefined) {
+      const claims = startSessionClaims({ nc: cluster.nc, broker, nodeName: cluster.nodeName, log })
+      closers.push({ name: 'session claims', close () { return claims.close() } })
+    }
 
     const out = createBrokerOut(broker)
     function publishNotice (device: DeviceIdentity, notice: Notice): void {
@@ -180,6 +196,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
     })
     closers.push({ name: 'http', close () { return http.close() } })
 
+    cluster?.startHeartbeat({ ...listeners.ports, http: http.port }, function connections () { return listeners.connections() })
     log.info({ ports: { ...listeners.ports, http: http.port }, dataDir: config.DATA_DIR, influx: config.INFLUX_URL ?? null }, 'gateway started')
     let closing: Promise<void> | undefined
     return {

@@ -4,6 +4,7 @@
 import { Command } from 'commander'
 import { addCrewCommands, addOperatorCommands } from './accounts.ts'
 import { addCertCommand } from './cert.ts'
+import { addClusterCommands } from './cluster.ts'
 import { addDeviceCommands } from './device.ts'
 import { addSchemaCommand } from './schema.ts'
 import { addSimulateCommand } from './simulate.ts'
@@ -19,6 +20,7 @@ export function createProgram (): Command {
   addDeviceCommands(program)
   addCrewCommands(program)
   addOperatorCommands(program)
+  addClusterCommands(program)
   addCertCommand(program)
   addSimulateCommand(program)
   return program

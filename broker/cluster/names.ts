@@ -24,3 +24,6 @@ export const NODES_BUCKET = 'csg-nodes'
 export const SESSION_CLAIM_SUBJECT = 'csg.session.claim'
 /** Core NATS: each node's digest of the devices it heard from in the last interval (shared last-seen). */
 export const SEEN_SUBJECT = 'csg.seen'
+
+/** The key of the offline-check lease in LEASES_BUCKET; its value names the holder. */
+export const OFFLINE_LEASE_KEY = 'offline-check'

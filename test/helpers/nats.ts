@@ -37,6 +37,8 @@ export interface NatsClusterOptions {
   nodes?: number
   /** Bound on waiting for a meta leader, at start-up and after start(). Default 20000. */
   readyTimeoutMs?: number
+  /** Clients must sign in with this user and password. Default: no authentication. */
+  auth?: { user: string, password: string }
 }
 
 interface NodePorts { client: number, cluster: number, monitor: number }
@@ -66,8 +68,10 @@ export async function startNatsCluster (options: NatsClusterOptions = {}): Promi
       const args = [
         '-a', '127.0.0.1', '-p', String(own.client), '-m', String(own.monitor),
         '-js', '-sd', join(dir, 'store'),
-        '--server_name', name, '--cluster_name', CLUSTER_NAME,
-        '--cluster', `nats://127.0.0.1:${own.cluster}`, '--routes', routes.join(','),
+        '--server_name', name,
+        // One node is a plain JetStream server: a cluster of one has no routes to agree over.
+        ...(count === 1 ? [] : ['--cluster_name', CLUSTER_NAME, '--cluster', `nats://127.0.0.1:${own.cluster}`, '--routes', routes.join(',')]),
+        ...(options.auth === undefined ? [] : ['--user', options.auth.user, '--pass', options.auth.password]),
       ]
       function launch (): Promise<ServerProcess> {
         return launchServer(NATS_SERVER, args, `nats-server ${name}`, dir, async function isListening () {
@@ -113,6 +117,7 @@ export async function startNatsCluster (options: NatsClusterOptions = {}): Promi
  * Clients can then create R3 streams; before that the JetStream API answers "no leader".
  */
 async function waitForMetaLeader (nodes: readonly NatsNode[], size: number, timeoutMs: number): Promise<void> {
+  if (size === 1) return // no meta group: ready once listening
   const deadline = Date.now() + timeoutMs
   let last: MetaCluster[] = []
   while (Date.now() < deadline) {
