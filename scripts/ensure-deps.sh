@@ -16,12 +16,13 @@ fi
 
 # Debian package → the command it provides. The demo needs only InfluxDB; the tests need them all
 # (openssl for `citygw cert` and the TLS tests, chromium for the console's browser test,
-# nats-server for the JetStream cluster test that prepares the coming cluster mode).
-# The bench (--bench) needs InfluxDB and the Mosquitto broker for its peer baseline.
+# nats-server for the cluster mode tests). The cluster demo (--demo-cluster) needs InfluxDB and nats-server.
+# The bench (--bench) needs InfluxDB, the Mosquitto broker for its peer baseline and nats-server for --cluster.
 declare -A provides=([influxdb]=influxd [victoria-metrics]=victoria-metrics [mosquitto-clients]=mosquitto_pub [chromium]=chromium [openssl]=openssl [mosquitto]=mosquitto [nats-server]=nats-server)
 wanted=(influxdb victoria-metrics mosquitto-clients chromium openssl nats-server)
 [ "${1:-}" = "--demo" ] && wanted=(influxdb)
-[ "${1:-}" = "--bench" ] && wanted=(influxdb mosquitto)
+[ "${1:-}" = "--demo-cluster" ] && wanted=(influxdb nats-server)
+[ "${1:-}" = "--bench" ] && wanted=(influxdb mosquitto nats-server)
 packages=()
 for p in "${wanted[@]}"; do
   command -v "${provides[$p]}" >/dev/null 2>&1 || packages+=("$p")
@@ -41,4 +42,4 @@ fi
 
 # The demo runs the gateway from the sources (tsx) and needs only the console; tests and the bench
 # also start the compiled gateway the way `npm start` does.
-if [ "${1:-}" = "--demo" ]; then bash scripts/build-console.sh; else bash scripts/build.sh; fi
+if [ "${1:-}" = "--demo" ] || [ "${1:-}" = "--demo-cluster" ]; then bash scripts/build-console.sh; else bash scripts/build.sh; fi

@@ -4,7 +4,10 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 
 export interface ConnectionOptions {
+  /** One broker, or several comma-separated (the nodes of a cluster): after a lost connection the client tries the next. */
   readonly url: string
+  /** With several brokers, which one to try first (taken modulo their number), so that a fleet spreads over them. */
+  readonly firstServer?: number
   readonly clientId: string
   readonly username: string
   readonly password: string
@@ -30,6 +33,12 @@ export interface Connection {
   end(isForced?: boolean): Promise<void>
 }
 
+function serverOf (url: string): { host: string, port: number, protocol: 'mqtt' | 'mqtts' | 'ws' | 'wss' } {
+  const parsed = new URL(url)
+  const protocol = parsed.protocol.replace(':', '') as 'mqtt' | 'mqtts' | 'ws' | 'wss'
+  return { host: parsed.hostname, port: Number(parsed.port), protocol }
+}
+
 export function openConnection (options: ConnectionOptions): Connection {
   const baseMs = options.backoffBaseMs ?? 500
   const maxMs = options.backoffMaxMs ?? 30_000
@@ -39,7 +48,12 @@ export function openConnection (options: ConnectionOptions): Connection {
   let lastError: string | undefined
   let retryTimer: NodeJS.Timeout | undefined
 
-  const client = mqtt.connect(options.url, {
+  const urls = options.url.split(',').map(function trim (u) { return u.trim() }).filter(Boolean)
+  const first = (options.firstServer ?? 0) % urls.length
+  const ordered = [...urls.slice(first), ...urls.slice(0, first)]
+  const client = mqtt.connect(ordered[0] as string, {
+    // MQTT.js moves to the next of `servers` each time it opens a new connection.
+    ...(ordered.length > 1 ? { servers: ordered.map(serverOf) } : {}),
     clientId: options.clientId,
     username: options.username,
     password: options.password,

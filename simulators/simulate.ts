@@ -99,10 +99,11 @@ export async function runSimulation (options: SimulationOptions): Promise<Simula
       options.onAlarm?.(event)
     }, options.mqttOptions)
 
-  const live: LiveDevice[] = options.devices.map(function startDevice (device) {
+  const live: LiveDevice[] = options.devices.map(function startDevice (device, index) {
     const script = createDeviceScript(device, options.seed, options.injections)
     const connection = openConnection({
       url: options.url,
+      firstServer: index,
       clientId: device.id,
       username: device.id,
       password: device.secret,

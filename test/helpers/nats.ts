@@ -3,12 +3,11 @@
 // startNatsCluster() resolves once every node sees the same JetStream meta leader; a node can be
 // stopped and started again on the same dir and ports; close() kills every node and removes its dir.
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { natsServerArgs, waitForMetaLeader as waitForMonitors } from '../../simulators/local-nats.ts'
 import { freePort } from './ports.ts'
 import { launchServer, makeTempDir, requireBinary, startRestartable, type RestartableServer, type ServerProcess } from './server-process.ts'
 
 const NATS_SERVER = '/usr/sbin/nats-server'
-const CLUSTER_NAME = 'csg-test'
 
 export interface NatsNode {
   /** The node's server name, e.g. `n0`; JetStream names stream peers by it. */
@@ -43,8 +42,6 @@ export interface NatsClusterOptions {
 
 interface NodePorts { client: number, cluster: number, monitor: number }
 
-interface MetaCluster { leader?: string, cluster_size?: number, error?: string }
-
 export async function startNatsCluster (options: NatsClusterOptions = {}): Promise<NatsCluster> {
   requireBinary(NATS_SERVER, 'nats-server')
   const count = options.nodes ?? 3
@@ -64,15 +61,7 @@ export async function startNatsCluster (options: NatsClusterOptions = {}): Promi
       const name = `n${index}`
       const dir = await makeTempDir(`csg-nats-${name}-`)
       const monitorUrl = `http://127.0.0.1:${own.monitor}`
-      const routes = ports.filter((other) => other !== own).map((other) => `nats://127.0.0.1:${other.cluster}`)
-      const args = [
-        '-a', '127.0.0.1', '-p', String(own.client), '-m', String(own.monitor),
-        '-js', '-sd', join(dir, 'store'),
-        '--server_name', name,
-        // One node is a plain JetStream server: a cluster of one has no routes to agree over.
-        ...(count === 1 ? [] : ['--cluster_name', CLUSTER_NAME, '--cluster', `nats://127.0.0.1:${own.cluster}`, '--routes', routes.join(',')]),
-        ...(options.auth === undefined ? [] : ['--user', options.auth.user, '--pass', options.auth.password]),
-      ]
+      const args = natsServerArgs(name, own, ports, join(dir, 'store'), options.auth)
       function launch (): Promise<ServerProcess> {
         return launchServer(NATS_SERVER, args, `nats-server ${name}`, dir, async function isListening () {
           const res = await fetch(`${monitorUrl}/varz`, { signal: AbortSignal.timeout(1000) })
@@ -112,28 +101,7 @@ export async function startNatsCluster (options: NatsClusterOptions = {}): Promi
   }
 }
 
-/**
- * Polls /jsz of every running node until all name the same meta leader in a cluster of `size`.
- * Clients can then create R3 streams; before that the JetStream API answers "no leader".
- */
+/** Waits until the running nodes agree on a JetStream meta leader (see simulators/local-nats.ts). */
 async function waitForMetaLeader (nodes: readonly NatsNode[], size: number, timeoutMs: number): Promise<void> {
-  if (size === 1) return // no meta group: ready once listening
-  const deadline = Date.now() + timeoutMs
-  let last: MetaCluster[] = []
-  while (Date.now() < deadline) {
-    const running = nodes.filter((node) => node.isRunning)
-    last = await Promise.all(running.map(async function readMeta (node): Promise<MetaCluster> {
-      try {
-        const res = await fetch(`${node.monitorUrl}/jsz`, { signal: AbortSignal.timeout(1000) })
-        return (await res.json() as { meta_cluster?: MetaCluster }).meta_cluster ?? {}
-      } catch (err) {
-        return { error: err instanceof Error ? err.message : String(err) }
-      }
-    }))
-    const leader = last[0]?.leader
-    const isAgreed = last.every((meta) => meta.cluster_size === size && meta.leader === leader)
-    if (running.length > 0 && isAgreed && leader !== undefined && leader !== '') return
-    await sleep(100)
-  }
-  throw new Error(`nats-server cluster had no agreed JetStream meta leader after ${timeoutMs} ms; /jsz meta_cluster of running nodes: ${JSON.stringify(last)}`)
+  await waitForMonitors(nodes.filter((node) => node.isRunning).map((node) => node.monitorUrl), size, timeoutMs)
 }
