@@ -40,9 +40,11 @@ export type AlarmChange = 'raised' | 'escalated' | 'acknowledged' | 'cleared'
 export interface AlarmEvent {
   readonly change: AlarmChange
   readonly alarm: AlarmRecord
+  /** On `raised` only: what the raise captured for its clear condition (a cluster stores it with the alarm). */
+  readonly captured?: Readonly<Record<string, number>>
 }
 
-const openAlarmSchema = z.object({
+export const openAlarmSchema = z.object({
   alarm: alarmRecordSchema,
   /** Remembered at raise for the clear condition (e.g. the pressure before a drop). */
   captured: z.record(z.string(), z.number()),

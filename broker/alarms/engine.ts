@@ -21,10 +21,20 @@ export interface AlarmEngine {
   /** Evaluates a device's accepted readings (a batch, any order); readings older than the newest seen only mark the device alive. */
   evaluate(device: AlarmDevice, readings: readonly ReadingView[], nowMs: number): AlarmEvent[]
   acknowledge(crew: string, deviceId: string, type: string, note: string | undefined, nowMs: number): AckOutcome
-  /** Raises `deviceOffline` for watched devices silent for too long. */
-  checkOffline(nowMs: number): AlarmEvent[]
+  /**
+   * Raises `deviceOffline` for watched devices silent for too long. `slackMs` is added to every
+   * device's limit: where last-seen times arrive late (from other nodes) they are that much old.
+   */
+  checkOffline(nowMs: number, slackMs?: number): AlarmEvent[]
   /** After a rules change: clears alarms whose rule is no longer in force. */
   reconcile(nowMs: number): AlarmEvent[]
+  /**
+   * Takes another node's version of the alarm of a device and type (cluster): it becomes the open
+   * entry, or there is none when `entry` is undefined or cleared. Rule progress is left as it is.
+   */
+  adopt(deviceId: string, type: string, entry: OpenAlarm | undefined): void
+  /** Another node heard from the device at `atMs` (cluster): it counts as seen for the offline check. */
+  markSeen(device: AlarmDevice, atMs: number): void
   openAlarms(): AlarmRecord[]
   /** Open alarms with what they captured at raise: what DATA_DIR/alarms.json holds. */
   openEntries(): OpenAlarm[]
@@ -96,7 +106,7 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
     }
     open.set(keyOf(device.id, type), { alarm, captured })
     countOpen(device.id, 1)
-    return { change: 'raised', alarm }
+    return { change: 'raised', alarm, captured }
   }
 
   function clear (entry: OpenAlarm, value: number, message: string, atMs: number): AlarmEvent {
@@ -225,12 +235,12 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
       return { ok: true, event: { change: 'acknowledged', alarm: entry.alarm } }
     },
 
-    checkOffline (nowMs) {
+    checkOffline (nowMs, slackMs = 0) {
       const events: AlarmEvent[] = []
       for (const state of devices.values()) {
         if (state.lastSeenMs === undefined || open.has(keyOf(state.device.id, DEVICE_OFFLINE.type))) continue
         const limitMs = rules.offlineAfterMs(state.device)
-        if (limitMs === undefined || nowMs - state.lastSeenMs <= limitMs) continue
+        if (limitMs === undefined || nowMs - state.lastSeenMs <= limitMs + slackMs) continue
         const silentSec = Math.round((nowMs - state.lastSeenMs) / 1000)
         const message = `No reading from ${state.device.id} for ${formatSpan(silentSec)} (alarm after ${formatSpan(limitMs / 1000)}).`
         events.push(raise(state.device, DEVICE_OFFLINE.type, DEVICE_OFFLINE.severity, silentSec, Math.round(limitMs / 1000), message, nowMs, {}))
@@ -250,6 +260,25 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
         if (!inForce) events.push(clear(entry, entry.alarm.value, `The ${entry.alarm.type} rule was switched off.`, nowMs))
       }
       return events
+    },
+
+    adopt (deviceId, type, entry) {
+      const key = keyOf(deviceId, type)
+      const wasOpen = open.has(key)
+      if (entry === undefined || entry.alarm.state === 'cleared') {
+        if (!wasOpen) return
+        open.delete(key)
+        countOpen(deviceId, -1)
+        return
+      }
+      // A wrapper of its own: acknowledge and escalation replace `alarm` on the entry in place.
+      open.set(key, { alarm: entry.alarm, captured: entry.captured })
+      if (!wasOpen) countOpen(deviceId, 1)
+    },
+
+    markSeen (device, atMs) {
+      const state = stateOf(device)
+      if (state.lastSeenMs === undefined || atMs > state.lastSeenMs) state.lastSeenMs = atMs
     },
 
     openAlarms () {

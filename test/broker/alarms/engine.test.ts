@@ -116,4 +116,38 @@ describe('alarm engine', () => {
     const [cleared] = engine.reconcile(5)
     expect(cleared?.alarm).toMatchObject({ type: 'ch4', state: 'cleared', message: 'The ch4 rule was switched off.' })
   })
+
+  it('adopts another node\'s version of an alarm: it replaces, clears and opens entries', () => {
+    const engine = createAlarmEngine(source(), undefined, ids)
+    const [raised] = engine.evaluate(manhole, [{ ...at(0), values: { coverAngle: 120 } }], 0)
+    expect(raised?.captured).toEqual({})
+    const acked = { alarm: { ...raised!.alarm, state: 'acknowledged' as const, ackedBy: 'crew-b' }, captured: {} }
+    engine.adopt('mh-1', 'coverOpen', acked)
+    expect(engine.acknowledge('crew-a', 'mh-1', 'coverOpen', undefined, 1)).toEqual({ ok: false, reason: 'already_acknowledged' })
+    expect(acked.alarm.ackedBy).toBe('crew-b') // the engine works on its own entry, not the caller's
+    engine.adopt('mh-1', 'coverOpen', { alarm: { ...acked.alarm, state: 'cleared' }, captured: {} })
+    expect(engine.openAlarms()).toEqual([])
+    // A condition still holding on this node raises again with its next reading.
+    expect(engine.evaluate(manhole, [{ ...at(1000), values: { coverAngle: 120 } }], 0).map((e) => e.change)).toEqual(['raised'])
+    engine.adopt('mh-1', 'coverOpen', undefined)
+    engine.adopt('mh-2', 'h2s', { alarm: { ...raised!.alarm, deviceId: 'mh-2', type: 'h2s' }, captured: {} })
+    expect(engine.openAlarms().map((a) => `${a.deviceId}:${a.type}`)).toEqual(['mh-2:h2s'])
+  })
+
+  it('clears an adopted deviceOffline when the device reports here', () => {
+    const engine = createAlarmEngine(source(), undefined, ids)
+    const offline = { id: 'off-1', type: 'deviceOffline', severity: 'major' as const, state: 'active' as const, deviceId: 'mh-1', kind: 'manhole', district: 'north', value: 20, threshold: 10, message: 'm', raisedAt: 'x', updatedAt: 'x' }
+    engine.adopt('mh-1', 'deviceOffline', { alarm: offline, captured: {} })
+    const [back] = engine.evaluate(manhole, [{ ...at(1), values: { coverAngle: 1 } }], 60_000)
+    expect(back).toMatchObject({ change: 'cleared', alarm: { id: 'off-1', state: 'cleared' } })
+  })
+
+  it('counts a device seen elsewhere as seen, and checks its silence with the slack given', () => {
+    const engine = createAlarmEngine(source(), undefined, ids)
+    engine.markSeen(manhole, 1_000)
+    engine.markSeen(manhole, 500) // an older digest does not move last-seen back
+    expect(engine.checkOffline(11_000)).toEqual([])
+    expect(engine.checkOffline(12_000, 1_000)).toEqual([])
+    expect(engine.checkOffline(12_001, 1_000).map((e) => e.alarm.type)).toEqual(['deviceOffline'])
+  })
 })
