@@ -4,6 +4,8 @@
 // is delivered: no delivery, slow or failed, can hold up or lose the record of a change. Deliveries
 // of one alarm (device and type) are serialised, so a crew never sees a clear before the raise it
 // clears; different alarms do not wait for each other.
+// In a cluster every node delivers every change to its own crews, but only the node whose change it
+// was records it and sends its webhooks (`isOwn`); the others relay it.
 import { createIncreasingClock } from '../increasing-clock.ts'
 import type { Logger } from '../log.ts'
 import { encodeAlarm } from '../influx/line-protocol.ts'
@@ -18,12 +20,26 @@ export interface AlarmPublisherOptions {
   spool: Spool
   log: Logger
   webhooks?: Webhooks | undefined
-  onDelivered?: (event: AlarmEvent) => void
+  /** After a change went to crews; `isOwn`: this node made it (see DeliveryOptions). */
+  onDelivered?: (event: AlarmEvent, isOwn: boolean) => void
+}
+
+export interface DeliveryOptions {
+  /**
+   * This node made the change (default): it logs it, appends its `alarms` point and sends its
+   * webhooks. Another node's change (cluster) only goes to this node's crews and listeners.
+   */
+  isOwn?: boolean
+  /** A newer state of the alarm already went to crews: nothing is published or passed to listeners. */
+  isSuperseded?: boolean
 }
 
 export interface AlarmPublisher {
-  deliver(events: readonly AlarmEvent[]): void
-  /** Puts the retained message of each open alarm back (the broker keeps them in memory only). */
+  deliver(events: readonly AlarmEvent[], options?: DeliveryOptions): void
+  /**
+   * Puts the retained message of each open alarm back (the broker keeps them in memory only),
+   * each ahead of any later change of its alarm.
+   */
   restoreRetained(alarms: readonly AlarmRecord[]): Promise<void>
   /** Resolves once everything handed to deliver() was recorded and went out. */
   flush(): Promise<void>
@@ -52,44 +68,57 @@ export function createAlarmPublisher (options: AlarmPublisherOptions): AlarmPubl
     })
   }
 
-  async function deliverOne (event: AlarmEvent): Promise<void> {
+  async function deliverOne (event: AlarmEvent, isOwn: boolean, isSuperseded: boolean): Promise<void> {
     const { alarm } = event
-    const topic = formatAlarmTopic(alarm)
-    const payload = Buffer.from(JSON.stringify(alarm))
-    try {
-      if (alarm.state === 'cleared') {
-        await options.out.publish(topic, payload, false)
-        await options.out.removeRetained(topic)
-      } else {
-        await options.out.publish(topic, payload, true)
+    if (!isSuperseded) {
+      const topic = formatAlarmTopic(alarm)
+      const payload = Buffer.from(JSON.stringify(alarm))
+      try {
+        if (alarm.state === 'cleared') {
+          await options.out.publish(topic, payload, false)
+          await options.out.removeRetained(topic)
+        } else {
+          await options.out.publish(topic, payload, true)
+        }
+      } catch (err) {
+        log.error({ err, deviceId: alarm.deviceId, alarmId: alarm.id }, 'alarm not published over MQTT')
       }
-    } catch (err) {
-      log.error({ err, deviceId: alarm.deviceId, alarmId: alarm.id }, 'alarm not published over MQTT')
     }
-    options.webhooks?.send(event)
-    options.onDelivered?.(event)
+    if (isOwn) options.webhooks?.send(event)
+    if (!isSuperseded) options.onDelivered?.(event, isOwn)
+  }
+
+  /** Runs `step` after everything queued before for the alarm; the chain never stays rejected. */
+  function enqueue (alarm: AlarmRecord, step: () => Promise<void>): Promise<void> {
+    const key = `${alarm.deviceId}\n${alarm.type}`
+    const next = (chains.get(key) ?? Promise.resolve())
+      .then(step)
+      .catch(function deliveryFailed (err: unknown) {
+        // Never leaves the chain rejected: later changes of this alarm must still go out.
+        log.error({ err, deviceId: alarm.deviceId, alarmId: alarm.id }, 'alarm delivery failed')
+      })
+    chains.set(key, next)
+    void next.finally(function forgetDone () { if (chains.get(key) === next) chains.delete(key) })
+    return next
   }
 
   return {
-    deliver (events) {
+    deliver (events, { isOwn = true, isSuperseded = false } = {}) {
       for (const event of events) {
-        const key = `${event.alarm.deviceId}\n${event.alarm.type}`
-        const recorded = record(event)
-        const next = (chains.get(key) ?? Promise.resolve())
-          .then(function afterRecorded () { return recorded })
-          .then(function deliverNext () { return deliverOne(event) })
-          .catch(function deliveryFailed (err: unknown) {
-            // Never leaves the chain rejected: later changes of this alarm must still go out.
-            log.error({ err, deviceId: event.alarm.deviceId, alarmId: event.alarm.id }, 'alarm delivery failed')
-          })
-        chains.set(key, next)
-        void next.finally(function forgetDone () { if (chains.get(key) === next) chains.delete(key) })
+        if (!isOwn) log.debug({ deviceId: event.alarm.deviceId, alarmId: event.alarm.id, state: event.alarm.state }, 'alarm change of another node relayed')
+        const recorded = isOwn ? record(event) : Promise.resolve()
+        void enqueue(event.alarm, async function deliverNext () {
+          await recorded
+          await deliverOne(event, isOwn, isSuperseded)
+        })
       }
     },
     async restoreRetained (alarms) {
-      for (const alarm of alarms) {
-        await options.out.publish(formatAlarmTopic(alarm), Buffer.from(JSON.stringify(alarm)), true)
-      }
+      await Promise.all(alarms.map(function restore (alarm) {
+        return enqueue(alarm, function publishRetained () {
+          return options.out.publish(formatAlarmTopic(alarm), Buffer.from(JSON.stringify(alarm)), true)
+        })
+      }))
     },
     async flush () {
       while (chains.size > 0) await Promise.all(chains.values())

@@ -99,4 +99,32 @@ describe('alarm publisher', () => {
     await publisher.flush()
     expect(out.sent).toEqual(['mh-1:active:coverOpen', 'mh-2:active:coverOpen', 'mh-1:cleared:coverOpen'])
   })
+
+  it('relays another node\'s change without a point or webhook, and drops a superseded one for crews only', async () => {
+    const out = scriptedOut(new Set())
+    const spool = await tempSpool()
+    const hooked: string[] = []
+    const delivered: string[] = []
+    const webhooks = { send: (e: AlarmEvent) => { hooked.push(`${e.alarm.deviceId}:${e.change}`) }, close: async () => {} }
+    const publisher = createAlarmPublisher({ out, spool, log: silent, webhooks, onDelivered: (e, isOwn) => delivered.push(`${e.alarm.deviceId}:${e.change}:${isOwn ? 'own' : 'peer'}`) })
+    publisher.deliver([{ change: 'raised', alarm: alarm('mh-peer', 'active') }], { isOwn: false })
+    publisher.deliver([{ change: 'raised', alarm: alarm('mh-own', 'active') }])
+    publisher.deliver([{ change: 'cleared', alarm: alarm('mh-late', 'cleared') }], { isSuperseded: true })
+    await publisher.flush()
+    expect(out.sent).toEqual(['mh-peer:active:coverOpen', 'mh-own:active:coverOpen'])
+    expect(delivered).toEqual(['mh-peer:raised:peer', 'mh-own:raised:own'])
+    expect(hooked.sort()).toEqual(['mh-late:cleared', 'mh-own:raised'])
+    expect(spool.stats().depthRecords).toBe(2) // mh-own and mh-late: the node that made a change records it
+  })
+
+  it('restores a retained alarm ahead of a later change of the same alarm', async () => {
+    const out = scriptedOut(new Set(['mh-1']))
+    const publisher = createAlarmPublisher({ out, spool: await tempSpool(), log: silent })
+    const restoring = publisher.restoreRetained([alarm('mh-1', 'active')])
+    publisher.deliver([{ change: 'cleared', alarm: alarm('mh-1', 'cleared') }], { isOwn: false })
+    out.release()
+    await restoring
+    await publisher.flush()
+    expect(out.sent).toEqual(['mh-1:active:coverOpen', 'mh-1:cleared:coverOpen'])
+  })
 })
