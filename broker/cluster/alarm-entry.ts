@@ -1,0 +1,68 @@
+// One alarm as the cluster keeps it in the ALARMS_BUCKET, and how one node's change is laid over
+// the bucket's current version of it. Pure: the compare-and-set around it is alarm-sync.ts.
+import { z } from 'zod'
+import { SEVERITY_RANK } from '../../devices/define-rule.ts'
+import { openAlarmSchema, type AlarmEvent, type OpenAlarm } from '../alarms/alarm.ts'
+
+/** The value under an alarm's key: the open (or last cleared) alarm, the change that made it and who made it. */
+export const storedAlarmSchema = openAlarmSchema.extend({
+  change: z.enum(['raised', 'escalated', 'acknowledged', 'cleared']),
+  /** The node run that wrote it (`<NODE_NAME>#<random>`): tells a node its own changes on the watch. */
+  writer: z.string(),
+})
+export type StoredAlarm = z.infer<typeof storedAlarmSchema>
+
+/**
+ * `<base64url(deviceId)>.<type>`: device ids may contain `.`, which separates key tokens; rule
+ * types are plain identifiers.
+ */
+export function alarmKey (deviceId: string, type: string): string {
+  return `${Buffer.from(deviceId, 'utf8').toString('base64url')}.${type}`
+}
+
+/** The device id and type of a key made by alarmKey; undefined for any other key. */
+export function parseAlarmKey (key: string): { deviceId: string, type: string } | undefined {
+  const dot = key.indexOf('.')
+  if (dot <= 0 || dot === key.length - 1) return undefined
+  return { deviceId: Buffer.from(key.slice(0, dot), 'base64url').toString('utf8'), type: key.slice(dot + 1) }
+}
+
+export type MergeOutcome =
+  | { write: true, event: AlarmEvent, entry: OpenAlarm }
+  | { write: false, reason: 'superseded' | 'already_acknowledged' | 'not_found' }
+
+/**
+ * The version to write for `proposed` (a change the local engine made) over `current` (the
+ * bucket's version; undefined when the key is missing or deleted). A raise takes an empty or
+ * cleared slot; every other change applies only to the alarm it was made on (same id) while that
+ * is open, and takes from the proposal only what it changes — whatever else another node changed
+ * meanwhile (an acknowledgement, an escalation) is kept. A raise or escalation that does not apply
+ * is dropped: the device's next reading on its node re-evaluates the rule.
+ */
+export function mergeChange (proposed: AlarmEvent, current: OpenAlarm | undefined): MergeOutcome {
+  const p = proposed.alarm
+  const open = current !== undefined && current.alarm.state !== 'cleared' ? current : undefined
+  if (proposed.change === 'raised') {
+    if (open !== undefined) return { write: false, reason: 'superseded' }
+    return { write: true, event: { change: 'raised', alarm: p }, entry: { alarm: p, captured: { ...proposed.captured } } }
+  }
+  const same = open !== undefined && open.alarm.id === p.id ? open : undefined
+  switch (proposed.change) {
+    case 'escalated': {
+      if (same === undefined || SEVERITY_RANK[p.severity] <= SEVERITY_RANK[same.alarm.severity]) return { write: false, reason: 'superseded' }
+      const alarm = { ...same.alarm, severity: p.severity, state: 'active' as const, value: p.value, threshold: p.threshold, message: p.message, updatedAt: p.updatedAt }
+      return { write: true, event: { change: 'escalated', alarm }, entry: { alarm, captured: same.captured } }
+    }
+    case 'acknowledged': {
+      if (same === undefined) return { write: false, reason: 'not_found' }
+      if (same.alarm.state === 'acknowledged') return { write: false, reason: 'already_acknowledged' }
+      const alarm = { ...same.alarm, state: 'acknowledged' as const, ackedBy: p.ackedBy, ...(p.ackNote === undefined ? {} : { ackNote: p.ackNote }), updatedAt: p.updatedAt }
+      return { write: true, event: { change: 'acknowledged', alarm }, entry: { alarm, captured: same.captured } }
+    }
+    case 'cleared': {
+      if (same === undefined) return { write: false, reason: 'superseded' }
+      const alarm = { ...same.alarm, state: 'cleared' as const, value: p.value, message: p.message, updatedAt: p.updatedAt, ...(p.clearedAt === undefined ? {} : { clearedAt: p.clearedAt }) }
+      return { write: true, event: { change: 'cleared', alarm }, entry: { alarm, captured: same.captured } }
+    }
+  }
+}
