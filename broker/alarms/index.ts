@@ -1,5 +1,8 @@
 // The alarm stage assembled: rules (defaults + rules file), engine, persisted state, publisher,
 // webhooks and the offline timer. main.ts hands it accepted readings and crew acknowledgements.
+// With `cluster`, open alarms live in the cluster's alarms bucket instead of DATA_DIR/alarms.json
+// and every change goes through it first (broker/cluster/cluster-alarms.ts); device memory stays
+// in DATA_DIR.
 import { z } from 'zod'
 import type { ReadingView } from '../../devices/define-rule.ts'
 import type { Spool } from '../spool/spool.ts'
@@ -8,6 +11,7 @@ import type { CrewIdentity, DeviceIdentity } from '../mqtt/authenticate.ts'
 import type { BrokerOut } from '../mqtt/broker-out.ts'
 import type { LogThrottle } from '../log-throttle.ts'
 import type { AlarmTopic } from '../mqtt/topics.ts'
+import { startAlarmCluster, type AlarmCluster, type AlarmClusterOptions } from '../cluster/cluster-alarms.ts'
 import type { AlarmDevice, AlarmEvent, AlarmRecord, EngineSnapshot } from './alarm.ts'
 import { createAlarmEngine } from './engine.ts'
 import { createAlarmPublisher } from './publisher.ts'
@@ -29,7 +33,10 @@ export interface AlarmsOptions {
   log: Logger
   /** Ignored acknowledgements are logged once per crew and period. */
   throttle: LogThrottle
+  /** Every change this node made (in a cluster: whose compare-and-set won), once it was delivered. */
   onEvent?: (event: AlarmEvent) => void
+  /** Run as one node of a cluster: alarms shared through NATS JetStream KV. */
+  cluster?: AlarmClusterOptions | undefined
 }
 
 export interface Alarms {
@@ -40,18 +47,23 @@ export interface Alarms {
    * Acknowledges by alarm id for an HTTP client (the console): the same rules as over MQTT —
    * only an open, active alarm in one of the crew's districts (undefined = all districts).
    */
-  acknowledgeById(crewName: string, districts: readonly string[] | undefined, alarmId: string, note: string | undefined): AckByIdOutcome
+  acknowledgeById(crewName: string, districts: readonly string[] | undefined, alarmId: string, note: string | undefined): Promise<AckByIdOutcome>
   /** Open alarms, then the most recently cleared ones (newest first), at most `RECENT_CLEARED` of those. */
   list(): AlarmRecord[]
   /** Called with every alarm change after it was published; returns an unsubscribe function. */
   subscribe(listener: (event: AlarmEvent) => void): () => void
   activeCount(): number
+  /** Whether this node runs the offline check now: always without a cluster, the lease holder in one. */
+  holdsOfflineCheck(): boolean
+  /** The node running the offline check (cluster: the lease holder, undefined while none); undefined without a cluster. */
+  offlineCheckHolder(): Promise<string | undefined>
   close(): Promise<void>
 }
 
 export type AckByIdOutcome =
   | { ok: true; alarm: AlarmRecord }
-  | { ok: false; reason: 'not_found' | 'forbidden' | 'already_acknowledged' }
+  /** `unavailable`: cluster only, the alarms bucket could not be written (NATS down). */
+  | { ok: false; reason: 'not_found' | 'forbidden' | 'already_acknowledged' | 'unavailable' }
 
 /** How many cleared alarms `list()` keeps for the console. */
 export const RECENT_CLEARED = 200
@@ -68,7 +80,8 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   }
   const rules = await openRuleBook({ file: options.rulesFile, pollMs: options.pollMs, log })
   const saved = await readAlarmState(options.dataDir)
-  const engine = createAlarmEngine(rules, withRestartGrace(saved, Date.now()))
+  // In a cluster the open alarms come from the bucket; alarms.json is neither read nor written.
+  const engine = createAlarmEngine(rules, withRestartGrace(options.cluster === undefined ? saved : { alarms: [], devices: saved?.devices ?? [] }, Date.now()))
   const openAlarmsFile = createOpenAlarmsWriter(options.dataDir, function openEntries () { return engine.openEntries() }, log)
   const deviceMemoryFile = createDeviceMemoryWriter(options.dataDir, function deviceMemory () { return engine.deviceMemory() }, log)
   const webhooks = options.webhookUrls.length > 0 ? createWebhooks({ urls: options.webhookUrls, log, ...options.webhookLimits }) : undefined
@@ -79,12 +92,12 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
     spool: options.spool,
     log,
     webhooks,
-    onDelivered (event) {
+    onDelivered (event, isOwn) {
       if (event.alarm.state === 'cleared') {
         recentlyCleared.unshift(event.alarm)
         if (recentlyCleared.length > RECENT_CLEARED) recentlyCleared.pop()
       }
-      options.onEvent?.(event)
+      if (isOwn) options.onEvent?.(event)
       for (const listener of listeners) {
         try {
           listener(event)
@@ -95,14 +108,41 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
     },
   })
 
-  const restored = engine.openAlarms()
-  await publisher.restoreRetained(restored)
-  if (restored.length > 0) log.info({ open: restored.length }, 'open alarms restored')
+  let cluster: AlarmCluster | undefined
+  if (options.cluster === undefined) {
+    const restored = engine.openAlarms()
+    await publisher.restoreRetained(restored)
+    if (restored.length > 0) log.info({ open: restored.length }, 'open alarms restored')
+  } else {
+    try {
+      cluster = await startAlarmCluster({ ...options.cluster, engine, publisher, log, offlineCheckMs: options.offlineCheckMs })
+    } catch (err) {
+      rules.close()
+      await webhooks?.close()
+      throw err
+    }
+    recentlyCleared.push(...cluster.cleared.slice(0, RECENT_CLEARED))
+  }
 
   function handle (events: readonly AlarmEvent[]): void {
     if (events.length === 0) return
-    publisher.deliver(events)
-    openAlarmsFile.save()
+    if (cluster === undefined) {
+      publisher.deliver(events)
+      openAlarmsFile.save()
+      return
+    }
+    for (const event of events) void cluster.propose(event)
+  }
+
+  /** Applies an acknowledgement the engine accepted: at once alone, by compare-and-set in a cluster. */
+  async function commitAck (event: AlarmEvent): Promise<{ ok: true, alarm: AlarmRecord } | { ok: false, reason: 'not_found' | 'already_acknowledged' | 'unavailable' }> {
+    if (cluster === undefined) {
+      handle([event])
+      return { ok: true, alarm: event.alarm }
+    }
+    const outcome = await cluster.propose(event)
+    if (outcome.ok) return { ok: true, alarm: outcome.event.alarm }
+    return { ok: false, reason: outcome.reason === 'superseded' ? 'not_found' : outcome.reason }
   }
 
   // The engine's view of a device, made once per connection: the engine keeps the latest one it
@@ -118,7 +158,10 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   }
 
   let isSeenDirty = false
-  const offlineTimer = setInterval(function checkOffline () { handle(engine.checkOffline(Date.now())) }, options.offlineCheckMs)
+  const offlineTimer = setInterval(function checkOffline () {
+    const nowMs = Date.now()
+    handle(cluster === undefined ? engine.checkOffline(nowMs) : cluster.tick(nowMs))
+  }, options.offlineCheckMs)
   const seenTimer = setInterval(function saveLastSeen () {
     if (isSeenDirty) deviceMemoryFile.save()
     isSeenDirty = false
@@ -130,6 +173,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   return {
     onReadings (device, readings) {
       isSeenDirty = true
+      cluster?.heard(device.id)
       handle(engine.evaluate(subjectOf(device), readings, Date.now()))
     },
     acknowledge (crew, target, payload) {
@@ -153,16 +197,17 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
         ignoreAck(crew, target, outcome.reason)
         return
       }
-      handle([outcome.event])
+      void commitAck(outcome.event).then(function committed (result) {
+        if (!result.ok) ignoreAck(crew, target, result.reason)
+      })
     },
-    acknowledgeById (crewName, districts, alarmId, note) {
+    async acknowledgeById (crewName, districts, alarmId, note) {
       const alarm = engine.openAlarms().find(function byId (a) { return a.id === alarmId })
       if (alarm === undefined) return { ok: false, reason: 'not_found' }
       if (districts !== undefined && !districts.includes(alarm.district)) return { ok: false, reason: 'forbidden' }
       const outcome = engine.acknowledge(crewName, alarm.deviceId, alarm.type, note, Date.now())
       if (!outcome.ok) return { ok: false, reason: outcome.reason === 'not_found' ? 'not_found' : 'already_acknowledged' }
-      handle([outcome.event])
-      return { ok: true, alarm: outcome.event.alarm }
+      return commitAck(outcome.event)
     },
     list () { return [...engine.openAlarms(), ...recentlyCleared] },
     subscribe (listener) {
@@ -170,12 +215,15 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
       return function unsubscribe () { listeners.delete(listener) }
     },
     activeCount () { return engine.openAlarms().length },
+    holdsOfflineCheck () { return cluster?.holdsOfflineCheck() ?? true },
+    offlineCheckHolder () { return cluster?.offlineCheckHolder() ?? Promise.resolve(undefined) },
     async close () {
       clearInterval(offlineTimer)
       clearInterval(seenTimer)
       rules.close()
+      await cluster?.close()
       await publisher.flush()
-      openAlarmsFile.save()
+      if (cluster === undefined) openAlarmsFile.save()
       deviceMemoryFile.save()
       await Promise.all([openAlarmsFile.flush(), deviceMemoryFile.flush()])
       await webhooks?.close()

@@ -1,6 +1,7 @@
 // GET /api/alarms (filter by state, district, severity; sorted by severity, then oldest first)
 // and POST /api/alarms/:id/ack with the MQTT acknowledgement's rules: only an active alarm in
-// one of the caller's districts; ackedBy is the signed-in name, never taken from the body.
+// one of the caller's districts; ackedBy is the signed-in name, never taken from the body. In a
+// cluster the acknowledgement is stored by compare-and-set first: 503 when NATS cannot store it.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { AlarmRecord } from '../alarms/alarm.ts'
 import { canSee } from './auth.ts'
@@ -52,18 +53,19 @@ export function registerAlarmRoutes (app: FastifyInstance, ctx: ApiContext, requ
       tags: ['alarms'],
       params: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 128 } }, required: ['id'] },
       body: { type: 'object', properties: { note: { type: 'string', maxLength: 500 } }, additionalProperties: false },
-      response: { 200: { $ref: 'Alarm#' }, ...errors(400, 401, 404, 409, 429) },
+      response: { 200: { $ref: 'Alarm#' }, ...errors(400, 401, 404, 409, 429, 503) },
     },
   }, async function acknowledge (request, reply) {
     const principal = ctx.principalOf(request)
     const note = request.body?.note?.trim()
-    const outcome = ctx.alarms.acknowledgeById(principal.name, principal.districts, request.params.id, note === '' ? undefined : note)
+    const outcome = await ctx.alarms.acknowledgeById(principal.name, principal.districts, request.params.id, note === '' ? undefined : note)
     if (outcome.ok) {
       request.log.info({ alarmId: request.params.id, by: principal.name }, 'alarm acknowledged over HTTP')
       return outcome.alarm
     }
     // An alarm in another district is not the caller's to see: the same 404 as an unknown id.
     if (outcome.reason === 'already_acknowledged') return sendError(reply, 409, 'the alarm is already acknowledged')
+    if (outcome.reason === 'unavailable') return sendError(reply, 503, 'the acknowledgement could not be stored (cluster storage unreachable); try again')
     const cleared = ctx.alarms.list().find(function byId (a) { return a.id === request.params.id && a.state === 'cleared' })
     if (cleared !== undefined && canSee(principal, cleared.district)) return sendError(reply, 409, 'the alarm is already cleared')
     return sendError(reply, 404, `no open alarm ${request.params.id}`)
