@@ -1,7 +1,7 @@
 // The alarms bucket between the nodes of a cluster. A node's change is written by compare-and-set
-// on the alarm's key (create when missing, update at the revision last seen); when another node's
-// write came first, the change is merged over the new version and tried again, or dropped
-// (alarm-entry.ts). Every node watches the bucket.
+// on the alarm's key at the revision last seen (kv-cas.ts); when another node's write came first,
+// the change is merged over the new version and tried again, or dropped (alarm-entry.ts). Every
+// node watches the bucket.
 //
 // Order of one change: the KV write (replicated) comes first; the winning node then hands its
 // change on (its `alarms` point, its crews, its webhooks) and every other node hands it on from
@@ -13,15 +13,18 @@
 // The local engine applies its own changes at once (it must go on evaluating) and takes the
 // bucket's version of an alarm (onSettled) once none of its own changes to that alarm is in flight.
 import { setTimeout as sleep } from 'node:timers/promises'
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream'
 import type { KV, KvEntry } from '@nats-io/kv'
 import { GatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { AlarmEvent } from '../alarms/alarm.ts'
 import { alarmKey, mergeChange, parseAlarmKey, storedAlarmSchema, type StoredAlarm } from './alarm-entry.ts'
+import type { KvKeys } from './kv-cas.ts'
 
 export interface AlarmSyncOptions {
+  /** The alarms bucket: watched through it. */
   kv: KV
+  /** Its keys written and read one at a time (kv-cas.ts). */
+  keys: KvKeys
   /** This run of this node (`<NODE_NAME>#<random>`), written with each of its changes. */
   writer: string
   log: Logger
@@ -78,6 +81,7 @@ export function createAlarmSync (options: AlarmSyncOptions): AlarmSync {
   const followGate = new Promise<void>(function gate (resolve) { releaseFollow = resolve })
   let watcher: { stop(): void } | undefined
   let watching: Promise<void> | undefined
+  const closing = new AbortController()
   let onWatched: (() => void) | undefined
 
   function remember (key: string, revision: number, stored: StoredAlarm | undefined): void {
@@ -85,14 +89,14 @@ export function createAlarmSync (options: AlarmSyncOptions): AlarmSync {
     if (before === undefined || revision > before.revision) known.set(key, { revision, stored })
   }
 
-  function storedOf (entry: KvEntry): StoredAlarm | undefined {
-    if (entry.operation !== 'PUT') return undefined
+  function storedOf (key: string, revision: number, value: Uint8Array | undefined): StoredAlarm | undefined {
+    if (value === undefined) return undefined
     try {
-      const parsed = storedAlarmSchema.safeParse(entry.json())
+      const parsed = storedAlarmSchema.safeParse(JSON.parse(Buffer.from(value).toString('utf8')))
       if (parsed.success) return parsed.data
-      log.error({ key: entry.key, revision: entry.revision, reason: parsed.error.issues[0]?.message }, 'alarm in the bucket not readable; ignored')
+      log.error({ key, revision, reason: parsed.error.issues[0]?.message }, 'alarm in the bucket not readable; ignored')
     } catch (err) {
-      log.error({ key: entry.key, revision: entry.revision, err }, 'alarm in the bucket not readable; ignored')
+      log.error({ key, revision, err, reason: 'not JSON' }, 'alarm in the bucket not readable; ignored')
     }
     return undefined
   }
@@ -116,7 +120,7 @@ export function createAlarmSync (options: AlarmSyncOptions): AlarmSync {
 
   function onEntry (entry: KvEntry): void {
     watchedRevision = Math.max(watchedRevision, entry.revision)
-    const stored = storedOf(entry)
+    const stored = storedOf(entry.key, entry.revision, entry.operation === 'PUT' ? entry.value : undefined)
     remember(entry.key, entry.revision, stored)
     if (!isFollowing) {
       handed.set(entry.key, Math.max(handed.get(entry.key) ?? 0, entry.revision))
@@ -131,29 +135,33 @@ export function createAlarmSync (options: AlarmSyncOptions): AlarmSync {
   }
 
   async function watchBucket (): Promise<void> {
+    let failures = 0
     while (!isClosing) {
+      let failure: unknown = 'the watch ended'
       try {
         const iterator = await kv.watch(watchedRevision === 0 ? {} : { resumeFromRevision: watchedRevision + 1 })
         watcher = iterator
         if (isClosing) iterator.stop()
         for await (const entry of iterator) {
+          failures = 0
           if (!isFollowing && onWatched === undefined) await followGate // loaded: later changes wait for follow()
           onEntry(entry)
           onWatched?.()
         }
       } catch (err) {
-        if (!isClosing) log.warn({ err, reason: 'watch failed' }, 'alarm bucket watch failed; watching again')
+        failure = err
       }
       if (isClosing) break
-      log.warn({ fromRevision: watchedRevision + 1, reason: 'watch ended' }, 'alarm bucket watch ended; watching again')
-      await sleep(REWATCH_MS)
+      // Once per outage: while NATS is away every attempt fails the same way.
+      if (failures++ === 0) log.warn({ err: failure, fromRevision: watchedRevision + 1, reason: 'watch ended' }, 'alarm bucket watch ended; watching again')
+      await sleep(REWATCH_MS, undefined, { signal: closing.signal }).catch(function closed () { /* closing */ })
     }
   }
 
+  /** Learns the key's latest version (never forgets a newer one the watch brought meanwhile). */
   async function refresh (key: string): Promise<void> {
-    const entry = await kv.get(key)
-    if (entry === null) known.delete(key)
-    else remember(key, entry.revision, storedOf(entry))
+    const latest = await options.keys.readLatest(key)
+    if (latest !== undefined) remember(key, latest.revision, storedOf(key, latest.revision, latest.value))
   }
 
   async function attempt (key: string, event: AlarmEvent): Promise<ProposalOutcome> {
@@ -167,32 +175,34 @@ export function createAlarmSync (options: AlarmSyncOptions): AlarmSync {
         return { ok: false, reason: merged.reason }
       }
       const stored: StoredAlarm = { ...merged.entry, change: merged.event.change, writer }
-      const value = JSON.stringify(stored)
+      let failure: unknown
       try {
-        const revision = current === undefined ? await kv.create(key, value) : await kv.update(key, value, current.revision)
-        remember(key, revision, stored)
-        hand(key, revision, stored)
-        return { ok: true, event: merged.event }
-      } catch (err) {
-        const isConflict = err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-        try {
-          await refresh(key)
-        } catch (refreshErr) {
-          log.warn({ err: refreshErr, deviceId, type, alarmId, change: event.change, reason: 'NATS unavailable' }, 'alarm change not stored')
-          return { ok: false, reason: 'unavailable' }
-        }
-        const now = known.get(key)
-        if (!isConflict && now?.stored !== undefined && isSameWrite(now.stored, stored)) {
-          // The write landed; only its acknowledgement was lost.
-          hand(key, now.revision, now.stored)
+        const revision = await options.keys.compareAndSet(key, JSON.stringify(stored), current?.revision ?? 0)
+        if (revision !== undefined) {
+          remember(key, revision, stored)
+          hand(key, revision, stored)
           return { ok: true, event: merged.event }
         }
-        if (tries >= MAX_ATTEMPTS) {
-          log.warn({ err, deviceId, type, alarmId, change: event.change, tries, reason: isConflict ? 'conflicts' : 'NATS errors' }, 'alarm change not stored')
-          return { ok: false, reason: 'unavailable' }
-        }
-        if (!isConflict) log.warn({ err, deviceId, type, alarmId, change: event.change, reason: 'write failed' }, 'alarm change not stored yet; trying again')
+      } catch (err) {
+        failure = err
       }
+      try {
+        await refresh(key)
+      } catch (err) {
+        log.warn({ err, deviceId, type, alarmId, change: event.change, reason: 'NATS unavailable' }, 'alarm change not stored')
+        return { ok: false, reason: 'unavailable' }
+      }
+      const now = known.get(key)
+      if (now?.stored !== undefined && isSameWrite(now.stored, stored)) {
+        // The write landed; only its acknowledgement was lost (a timeout, or a retry seen as a duplicate).
+        hand(key, now.revision, now.stored)
+        return { ok: true, event: merged.event }
+      }
+      if (tries >= MAX_ATTEMPTS) {
+        log.warn({ err: failure, deviceId, type, alarmId, change: event.change, tries, reason: failure === undefined ? 'conflicts' : 'NATS errors' }, 'alarm change not stored')
+        return { ok: false, reason: 'unavailable' }
+      }
+      if (failure !== undefined) log.warn({ err: failure, deviceId, type, alarmId, change: event.change, reason: 'write failed' }, 'alarm change not stored yet; trying again')
     }
   }
 
@@ -220,8 +230,10 @@ export function createAlarmSync (options: AlarmSyncOptions): AlarmSync {
         await loaded
       } catch (err) {
         isClosing = true
+        closing.abort()
         watcher?.stop()
         releaseFollow()
+        await watching
         throw err
       }
       return [...known.values()].flatMap(function readable (entry) { return entry.stored === undefined ? [] : [entry.stored] })
@@ -260,6 +272,7 @@ export function createAlarmSync (options: AlarmSyncOptions): AlarmSync {
     async close () {
       while (chains.size > 0) await Promise.all(chains.values())
       isClosing = true
+      closing.abort()
       watcher?.stop()
       releaseFollow()
       await watching

@@ -3,7 +3,7 @@
 // publisher. Rule progress (held durations, rates) stays in the engine of the node the device is
 // connected to; only open alarms and last-seen times are shared.
 import { randomBytes } from 'node:crypto'
-import { jetstreamManager } from '@nats-io/jetstream'
+import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { DEVICE_OFFLINE } from '../../devices/define-rule.ts'
 import type { Logger } from '../log.ts'
@@ -13,6 +13,7 @@ import type { AlarmPublisher } from '../alarms/publisher.ts'
 import type { StoredAlarm } from './alarm-entry.ts'
 import { createAlarmSync, type ProposalOutcome } from './alarm-sync.ts'
 import { ensureBucket } from './jetstream-setup.ts'
+import { openKvKeys } from './kv-cas.ts'
 import { ALARMS_BUCKET, LEASES_BUCKET } from './names.ts'
 import { startOfflineLease } from './offline-lease.ts'
 import { createSeenDigest } from './seen-digest.ts'
@@ -80,8 +81,10 @@ export async function startAlarmCluster (options: AlarmClusterStart): Promise<Al
     for (const event of engine.evaluate(device, [], Date.now())) void propose(event)
   }
 
+  const js = jetstream(nc)
   const sync = createAlarmSync({
     kv: alarmsKv,
+    keys: openKvKeys(js, jsm, ALARMS_BUCKET),
     writer,
     log,
     onChange (event, origin) {
@@ -108,7 +111,7 @@ export async function startAlarmCluster (options: AlarmClusterStart): Promise<Al
 
   let lease: Awaited<ReturnType<typeof startOfflineLease>>
   try {
-    lease = await startOfflineLease({ kv: leasesKv, nodeName, writer, log })
+    lease = await startOfflineLease({ kv: leasesKv, keys: openKvKeys(js, jsm, LEASES_BUCKET), nodeName, writer, log })
   } catch (err) {
     await sync.close()
     throw err

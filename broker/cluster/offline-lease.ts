@@ -3,11 +3,11 @@
 // of it; when the holder stops (dies, loses NATS) the server drops the key and another node's
 // create() takes it — within 4/3 of the max age. The lease only spares work: two nodes that both
 // believe they hold it still raise each alarm once (the alarms bucket's compare-and-set).
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream'
-import type { KV, KvEntry } from '@nats-io/kv'
+import type { KV } from '@nats-io/kv'
 import { z } from 'zod'
 import { GatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
+import { isConflict, type KeyVersion, type KvKeys } from './kv-cas.ts'
 
 export const OFFLINE_LEASE_KEY = 'offline-check'
 
@@ -16,6 +16,8 @@ const leaseValueSchema = z.object({ node: z.string(), writer: z.string(), since:
 export interface OfflineLeaseOptions {
   /** The LEASES_BUCKET, created with a max age. */
   kv: KV
+  /** Its keys written and read one at a time (kv-cas.ts). */
+  keys: KvKeys
   nodeName: string
   /** This run of this node (`<NODE_NAME>#<random>`). */
   writer: string
@@ -34,7 +36,7 @@ export interface OfflineLease {
 }
 
 export async function startOfflineLease (options: OfflineLeaseOptions): Promise<OfflineLease> {
-  const { kv, nodeName, writer } = options
+  const { kv, keys, nodeName, writer } = options
   const log = options.log.child({ module: 'offline-lease' })
   const status = await kv.status()
   const leaseMs = status.ttl
@@ -44,45 +46,43 @@ export async function startOfflineLease (options: OfflineLeaseOptions): Promise<
   const value = JSON.stringify({ node: nodeName, writer, since: new Date().toISOString() })
   /** The key's revision while this node holds it. */
   let revision: number | undefined
+  /** Revision to take the lease at while nobody holds it: 0, or the hand-back's delete marker. */
+  let expectedWhenFree = 0
   let validUntilMs = 0
   let isFailing = false
   let timer: NodeJS.Timeout | undefined
   let ticking: Promise<void> | undefined
   let isClosed = false
 
-  function isConflict (err: unknown): boolean {
-    return err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-  }
-
   async function renewOrTake (): Promise<void> {
     const startedAtMs = Date.now() // the key cannot expire before this plus the lease time
+    let written: number | undefined
     try {
-      if (revision === undefined) {
-        revision = await kv.create(OFFLINE_LEASE_KEY, value)
-        log.info({ node: nodeName, leaseMs }, 'offline check lease taken: this node checks for silent devices')
-      } else {
-        revision = await kv.update(OFFLINE_LEASE_KEY, value, revision)
-      }
-      validUntilMs = startedAtMs + leaseMs
-      isFailing = false
+      written = await keys.compareAndSet(OFFLINE_LEASE_KEY, value, revision ?? expectedWhenFree)
     } catch (err) {
-      if (!isConflict(err)) {
-        if (!isFailing) log.warn({ err, node: nodeName, reason: 'NATS unavailable' }, 'offline check lease not renewed or taken')
-        isFailing = true
-        return // a held lease lapses by itself at validUntilMs
-      }
-      if (revision === undefined) return // another node holds it
-      // A renewal whose acknowledgement was lost may have landed: the key may still be ours.
-      const entry = await kv.get(OFFLINE_LEASE_KEY).catch(function unknown () { return null })
-      const lease = leaseIn(entry)
-      if (entry !== null && lease?.writer === writer) {
-        revision = entry.revision
-        return
-      }
-      log.warn({ node: nodeName, holder: lease?.node, reason: 'lease taken by another node' }, 'offline check lease lost')
-      revision = undefined
-      validUntilMs = 0
+      if (!isFailing) log.warn({ err, node: nodeName, reason: 'NATS unavailable' }, 'offline check lease not renewed or taken')
+      isFailing = true
+      return // a held lease lapses by itself at validUntilMs
     }
+    isFailing = false
+    if (written !== undefined) {
+      if (revision === undefined) log.info({ node: nodeName, leaseMs }, 'offline check lease taken: this node checks for silent devices')
+      revision = written
+      validUntilMs = startedAtMs + leaseMs
+      return
+    }
+    // Not at the revision expected: held by another node, handed back (a delete), or this node's
+    // own earlier write whose acknowledgement was lost.
+    const latest = await keys.readLatest(OFFLINE_LEASE_KEY).catch(function unknown () { return undefined })
+    const lease = leaseIn(latest)
+    if (latest !== undefined && lease?.writer === writer) {
+      revision = latest.revision
+      return
+    }
+    expectedWhenFree = latest !== undefined && latest.value === undefined ? latest.revision : 0
+    if (revision !== undefined) log.warn({ node: nodeName, holder: lease?.node, reason: 'lease taken by another node' }, 'offline check lease lost')
+    revision = undefined
+    validUntilMs = 0
   }
 
   function schedule (): void {
@@ -103,7 +103,7 @@ export async function startOfflineLease (options: OfflineLeaseOptions): Promise<
       return revision !== undefined && Date.now() < validUntilMs
     },
     async holder () {
-      return leaseIn(await kv.get(OFFLINE_LEASE_KEY))?.node
+      return leaseIn(await keys.readLatest(OFFLINE_LEASE_KEY))?.node
     },
     async close () {
       isClosed = true
@@ -122,10 +122,10 @@ export async function startOfflineLease (options: OfflineLeaseOptions): Promise<
   }
 }
 
-function leaseIn (entry: KvEntry | null): z.infer<typeof leaseValueSchema> | undefined {
-  if (entry?.operation !== 'PUT') return undefined
+function leaseIn (latest: KeyVersion | undefined): z.infer<typeof leaseValueSchema> | undefined {
+  if (latest?.value === undefined) return undefined
   try {
-    return leaseValueSchema.safeParse(entry.json()).data
+    return leaseValueSchema.safeParse(JSON.parse(Buffer.from(latest.value).toString('utf8'))).data
   } catch {
     return undefined // not JSON: nobody this version knows
   }
