@@ -76,7 +76,7 @@ export function createSeenDigest (options: SeenDigestOptions): SeenDigest {
       send(body)
     },
     async close () {
-      subscription.unsubscribe()
+      if (!nc.isClosed()) subscription.unsubscribe()
       await subscription.closed
     },
   }
