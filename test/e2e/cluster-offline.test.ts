@@ -5,8 +5,12 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { AlarmDevice } from '../../broker/alarms/alarm.ts'
+import { alarmKey, type StoredAlarm } from '../../broker/cluster/alarm-entry.ts'
+import { openKvKeys } from '../../broker/cluster/kv-cas.ts'
+import { ALARMS_BUCKET } from '../../broker/cluster/names.ts'
 import { startNatsCluster, type NatsCluster } from '../helpers/nats.ts'
 import { pointsOf, startAlarmNode, type AlarmNode } from '../helpers/alarm-node.ts'
 import { makeTempDir, removeTempDir } from '../helpers/server-process.ts'
@@ -92,9 +96,34 @@ describe('deviceOffline in a cluster', () => {
     expect(pointsOf(a.points, 'mh-silent')).toEqual(['deviceOffline:active'])
   })
 
+  it('a deviceOffline raised elsewhere for a device that reported here meanwhile is cleared here', async () => {
+    // The holder raised from a last-seen time this node's digest had not yet updated: written here
+    // as another node's raise, straight into the bucket.
+    const device = manhole('mh-transit')
+    b.reading(device, { coverAngle: 1 })
+    const now = new Date().toISOString()
+    const raised: StoredAlarm = {
+      alarm: { id: 'transit-1', type: 'deviceOffline', severity: 'major', state: 'active', deviceId: device.id, kind: 'manhole', district: 'north', value: 5, threshold: 2, message: 'No reading', raisedAt: now, updatedAt: now },
+      captured: {},
+      change: 'raised',
+      writer: 'gw-x#00000000',
+    }
+    const keys = openKvKeys(jetstream(b.nc), await jetstreamManager(b.nc), ALARMS_BUCKET)
+    expect(await keys.compareAndSet(alarmKey(device.id, 'deviceOffline'), JSON.stringify(raised), 0)).toBeGreaterThan(0)
+    for (const node of [a, b]) {
+      await eventually(() => offlineStates(node, device.id), (states) => states.includes('cleared'), { what: `cleared on ${node.name}`, timeoutMs: 5000, intervalMs: 20 })
+      expect(offlineStates(node, device.id)).toEqual(['active', 'cleared'])
+    }
+    expect(pointsOf(b.points, device.id)).toEqual(['deviceOffline:cleared'])
+    expect(pointsOf(a.points, device.id)).toEqual([])
+  })
+
   it('when the holder dies, another node takes the check over within two check intervals and raises for it', async () => {
     const later = manhole('mh-later')
+    const lifted = manhole('mh-lifted')
     b.reading(later, { coverAngle: 1 })
+    b.reading(lifted, { coverAngle: 120 })
+    const alarm = await eventually(() => a.alarms.list().find((x) => x.deviceId === lifted.id), (x) => x !== undefined, { what: 'mh-lifted listed on gw-a', timeoutMs: 5000, intervalMs: 20 })
     const diedAt = Date.now()
     await a.nc.close() // gw-a is gone: no hand-back, its lease key expires
     const tookOverAt = await eventually(() => b.alarms.holdsOfflineCheck() ? Date.now() : undefined, (at) => at !== undefined,
@@ -105,5 +134,10 @@ describe('deviceOffline in a cluster', () => {
     await eventually(() => offlineStates(b, later.id), (states) => states.length === 1, { what: 'mh-later raised by gw-b', timeoutMs: 10_000, intervalMs: 50 })
     expect(offlineStates(b, later.id)).toEqual(['active'])
     expect(pointsOf(b.points, later.id)).toEqual(['deviceOffline:active'])
+
+    // The node without NATS cannot store an acknowledgement: the API is told so (503), and the
+    // node goes back to the alarm as it last knew it.
+    expect(await a.alarms.acknowledgeById('crew-a', undefined, alarm!.id, undefined)).toEqual({ ok: false, reason: 'unavailable' })
+    expect(a.alarms.list().find((x) => x.id === alarm!.id)).toMatchObject({ state: 'active' })
   })
 })
