@@ -83,6 +83,20 @@ export function createAlarmSync (options: AlarmSyncOptions): AlarmSync {
   let watching: Promise<void> | undefined
   const closing = new AbortController()
   let onWatched: (() => void) | undefined
+  /** Writes are failing: every reading of an alarming device tries again, logged once per outage. */
+  let isUnwritable = false
+
+  function unwritable (detail: Record<string, unknown>, message: string): ProposalOutcome {
+    if (isUnwritable) log.debug(detail, message)
+    else log.warn(detail, `${message} (further failures until the bucket is writable again are logged at debug)`)
+    isUnwritable = true
+    return { ok: false, reason: 'unavailable' }
+  }
+
+  function written (): void {
+    if (isUnwritable) log.info('alarm bucket writable again')
+    isUnwritable = false
+  }
 
   function remember (key: string, revision: number, stored: StoredAlarm | undefined): void {
     const before = known.get(key)
@@ -179,6 +193,7 @@ export function createAlarmSync (options: AlarmSyncOptions): AlarmSync {
       try {
         const revision = await options.keys.compareAndSet(key, JSON.stringify(stored), current?.revision ?? 0)
         if (revision !== undefined) {
+          written()
           remember(key, revision, stored)
           hand(key, revision, stored)
           return { ok: true, event: merged.event }
@@ -189,17 +204,18 @@ export function createAlarmSync (options: AlarmSyncOptions): AlarmSync {
       try {
         await refresh(key)
       } catch (err) {
-        log.warn({ err, deviceId, type, alarmId, change: event.change, reason: 'NATS unavailable' }, 'alarm change not stored')
-        return { ok: false, reason: 'unavailable' }
+        return unwritable({ err, deviceId, type, alarmId, change: event.change, reason: 'NATS unavailable' }, 'alarm change not stored')
       }
       const now = known.get(key)
       if (now?.stored !== undefined && isSameWrite(now.stored, stored)) {
         // The write landed; only its acknowledgement was lost (a timeout, or a retry seen as a duplicate).
+        written()
         hand(key, now.revision, now.stored)
         return { ok: true, event: merged.event }
       }
       if (tries >= MAX_ATTEMPTS) {
-        log.warn({ err: failure, deviceId, type, alarmId, change: event.change, tries, reason: failure === undefined ? 'conflicts' : 'NATS errors' }, 'alarm change not stored')
+        if (failure !== undefined) return unwritable({ err: failure, deviceId, type, alarmId, change: event.change, tries, reason: 'NATS errors' }, 'alarm change not stored')
+        log.warn({ deviceId, type, alarmId, change: event.change, tries, reason: 'conflicts' }, 'alarm change not stored: the alarm kept changing under it')
         return { ok: false, reason: 'unavailable' }
       }
       if (failure !== undefined) log.warn({ err: failure, deviceId, type, alarmId, change: event.change, reason: 'write failed' }, 'alarm change not stored yet; trying again')

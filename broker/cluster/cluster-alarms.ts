@@ -111,7 +111,7 @@ export async function startAlarmCluster (options: AlarmClusterStart): Promise<Al
 
   let lease: Awaited<ReturnType<typeof startOfflineLease>>
   try {
-    lease = await startOfflineLease({ kv: leasesKv, keys: openKvKeys(js, jsm, LEASES_BUCKET), nodeName, writer, log })
+    lease = await startOfflineLease({ kv: leasesKv, keys: openKvKeys(js, jsm, LEASES_BUCKET, { messageIds: false }), nodeName, writer, log })
   } catch (err) {
     await sync.close()
     throw err

@@ -29,10 +29,20 @@ export interface KvKeys {
   readLatest(key: string): Promise<KeyVersion | undefined>
 }
 
+export interface KvKeysOptions {
+  /**
+   * Send the message id (default true). Leave it out for keys that expire and are created again
+   * (a lease): an id from the key's earlier life could be taken for a duplicate. Two writers may
+   * then both win a race on a server that has the gap described above; only for keys where that
+   * is harmless.
+   */
+  messageIds?: boolean
+}
+
 /** Newer servers answer a duplicate of a write still in flight with this error rather than a duplicate ack. */
 const DUPLICATE_MESSAGE_CONFLICT = 10158
 
-export function openKvKeys (js: JetStreamClient, jsm: JetStreamManager, bucket: string): KvKeys {
+export function openKvKeys (js: JetStreamClient, jsm: JetStreamManager, bucket: string, { messageIds = true }: KvKeysOptions = {}): KvKeys {
   const stream = `KV_${bucket}`
   function subjectOf (key: string): string {
     return `$KV.${bucket}.${key}`
@@ -40,7 +50,7 @@ export function openKvKeys (js: JetStreamClient, jsm: JetStreamManager, bucket: 
   return {
     async compareAndSet (key, value, expectedRevision) {
       try {
-        const ack = await js.publish(subjectOf(key), value, { msgID: `${key}@${expectedRevision}`, expect: { lastSubjectSequence: expectedRevision } })
+        const ack = await js.publish(subjectOf(key), value, { ...(messageIds ? { msgID: `${key}@${expectedRevision}` } : {}), expect: { lastSubjectSequence: expectedRevision } })
         return ack.duplicate ? undefined : ack.seq
       } catch (err) {
         if (isConflict(err)) return undefined

@@ -1,8 +1,10 @@
 // Which node runs the offline check: the holder of one key in the LEASES_BUCKET. The bucket's
 // max age (its `ttl`) is the lease time: the holder renews the key by compare-and-set every third
 // of it; when the holder stops (dies, loses NATS) the server drops the key and another node's
-// create() takes it — within 4/3 of the max age. The lease only spares work: two nodes that both
-// believe they hold it still raise each alarm once (the alarms bucket's compare-and-set).
+// compare-and-set takes it — within 4/3 of the max age. The lease only spares work: two nodes that
+// both believe they hold it still raise each alarm once (the alarms bucket's compare-and-set), and
+// the one whose write was not the last finds out at its next renewal. Its writes carry no message
+// id (kv-cas.ts): the key is created again after each expiry.
 import type { KV } from '@nats-io/kv'
 import { z } from 'zod'
 import { GatewayError } from '../errors.ts'
