@@ -3,6 +3,7 @@
 import { z } from 'zod'
 import { SEVERITY_RANK } from '../../devices/define-rule.ts'
 import { openAlarmSchema, type AlarmEvent, type OpenAlarm } from '../alarms/alarm.ts'
+import { kvKeyOf, nameOfKvKey } from './kv-key.ts'
 
 /** The value under an alarm's key: the open (or last cleared) alarm, the change that made it and who made it. */
 export const storedAlarmSchema = openAlarmSchema.extend({
@@ -12,19 +13,16 @@ export const storedAlarmSchema = openAlarmSchema.extend({
 })
 export type StoredAlarm = z.infer<typeof storedAlarmSchema>
 
-/**
- * `<base64url(deviceId)>.<type>`: device ids may contain `.`, which separates key tokens; rule
- * types are plain identifiers.
- */
+/** `<base64url(deviceId)>.<type>` (kv-key.ts): rule types are plain identifiers. */
 export function alarmKey (deviceId: string, type: string): string {
-  return `${Buffer.from(deviceId, 'utf8').toString('base64url')}.${type}`
+  return `${kvKeyOf(deviceId)}.${type}`
 }
 
 /** The device id and type of a key made by alarmKey; undefined for any other key. */
 export function parseAlarmKey (key: string): { deviceId: string, type: string } | undefined {
   const dot = key.indexOf('.')
   if (dot <= 0 || dot === key.length - 1) return undefined
-  return { deviceId: Buffer.from(key.slice(0, dot), 'base64url').toString('utf8'), type: key.slice(dot + 1) }
+  return { deviceId: nameOfKvKey(key.slice(0, dot)), type: key.slice(dot + 1) }
 }
 
 export type MergeOutcome =

@@ -10,9 +10,9 @@ import { z } from 'zod'
 import { GatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { isConflict, type KeyVersion, type KvKeys } from './kv-cas.ts'
+import { OFFLINE_LEASE_KEY } from './names.ts'
 
-export const OFFLINE_LEASE_KEY = 'offline-check'
-
+/** `node` is what `citygw cluster status` shows (status.ts). */
 const leaseValueSchema = z.object({ node: z.string(), writer: z.string(), since: z.string() })
 
 export interface OfflineLeaseOptions {
