@@ -5,6 +5,7 @@ import { Command } from 'commander'
 import { addCrewCommands, addOperatorCommands } from './accounts.ts'
 import { addCertCommand } from './cert.ts'
 import { addDeviceCommands } from './device.ts'
+import { addRegistryCommands } from './registry.ts'
 import { addSchemaCommand } from './schema.ts'
 import { addSimulateCommand } from './simulate.ts'
 import { addStartCommand } from './start.ts'
@@ -19,6 +20,7 @@ export function createProgram (): Command {
   addDeviceCommands(program)
   addCrewCommands(program)
   addOperatorCommands(program)
+  addRegistryCommands(program)
   addCertCommand(program)
   addSimulateCommand(program)
   return program

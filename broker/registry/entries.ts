@@ -25,6 +25,11 @@ export function * registryEntries (data: RegistryData): Generator<RegistryEntry>
   }
 }
 
+export function getEntry (data: RegistryData, kind: EntryKind, name: string): EntryRecord | undefined {
+  const section = data[SECTION_OF[kind]] as Record<string, EntryRecord>
+  return Object.hasOwn(section, name) ? section[name] : undefined
+}
+
 /** Sets (or, with `undefined`, deletes) one entry of `data`. */
 export function setEntry (data: RegistryData, kind: EntryKind, name: string, record: EntryRecord | undefined): void {
   const section = data[SECTION_OF[kind]] as Record<string, EntryRecord>
