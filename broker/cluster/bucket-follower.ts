@@ -47,6 +47,7 @@ export async function followBucket (kv: KV, onEntry: (entry: KvWatchEntry) => vo
   }
 
   function handOver (entry: KvWatchEntry): void {
+    if (isStopped) return // entries the watch still held: whoever stopped it has taken its view
     try {
       onEntry(entry)
     } catch (err) {

@@ -1,9 +1,10 @@
 // The registry in the cluster's NATS KV bucket as a RegistryStore, for provisioning (the CLI).
 // `update` reads the whole bucket, runs `mutate` on it and writes only the keys it changed, each by
-// compare-and-set (registry-kv-writes.ts): two `device add` of one id cannot both succeed, and a
-// change someone else made since the read is not overwritten. The shared namespace of devices,
-// crews and operators is checked on the read, not by the server: two writers adding the same name
-// as different kinds at the same moment can both succeed (the MQTT login prefers the device).
+// compare-and-set (registry-kv-writes.ts, with its limit): two `device add` of one id cannot both
+// succeed, and a change someone else made since the read is not overwritten. The shared namespace
+// of devices, crews and operators is checked on the read, not by the server: two writers adding the
+// same name as different kinds at the same moment can both succeed (MQTT logins then find the
+// device first, API sign-ins the crew).
 import { GatewayError, isGatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { registryEntries, setEntry } from '../registry/entries.ts'
@@ -17,14 +18,14 @@ import { applyWrites, planWrites, type StoredEntries } from './registry-kv-write
 /** Longest wait for the bucket's contents before a command gives up. */
 const READ_TIMEOUT_MS = 30_000
 
-export interface RegistrySnapshot {
+interface RegistrySnapshot {
   data: RegistryData
   /** Revision of every key holding a value, usable or not. */
   revisions: Map<string, number>
 }
 
 /** Every entry of the bucket now. Unusable entries are logged and left out (their revisions kept). */
-export async function readRegistryBucket ({ kv, name: bucket }: RegistryBucket, log: Logger): Promise<RegistrySnapshot> {
+async function readRegistryBucket ({ kv, name: bucket }: RegistryBucket, log: Logger): Promise<RegistrySnapshot> {
   const data = emptyRegistry()
   const revisions = new Map<string, number>()
   const follower = await followBucket(kv, function collect (entry) {

@@ -81,7 +81,7 @@ async function performAll (kv: KV, writes: readonly PlannedWrite[], stopOnFailur
   return { applied, failures }
 }
 
-export function isWrongRevision (err: unknown): boolean {
+function isWrongRevision (err: unknown): boolean {
   return err instanceof JetStreamApiError &&
     (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
 }
@@ -100,8 +100,10 @@ function writeError (write: PlannedWrite, err: unknown, undo: string): GatewayEr
 /**
  * Applies `writes`, or none of them: after a failure, undoes those made (each again by
  * compare-and-set, so a key someone changed in between is left alone) and throws the failure,
- * telling how many could not be undone. A crash (or lost connection) midway leaves the writes made
- * so far in the bucket: for an import, devices registered whose secrets nobody received.
+ * telling how many could not be undone. A crash of the writer midway (or a connection lost for
+ * good) leaves the writes made so far in the bucket and undoes nothing: for an import, devices
+ * registered whose secrets nobody received. They share one createdAt, so `citygw device list --json`
+ * finds them for `citygw device remove`; the import can then run again.
  */
 export async function applyWrites (kv: KV, writes: readonly PlannedWrite[], log: Logger): Promise<void> {
   const { applied, failures } = await performAll(kv, writes, true)

@@ -54,7 +54,9 @@ export async function addOperator (target: RegistryTarget, name: string): Promis
 
 /**
  * Registers every device of a CSV (`id,kind,district,lat,lon` with a header) or JSON-lines text.
- * All or nothing: one invalid or duplicate line refuses the whole import, naming the line.
+ * All or nothing: one invalid or duplicate line refuses the whole import, naming the line. (The
+ * cluster's store writes the devices one key each; cluster/registry-kv-writes.ts says what a crash
+ * midway leaves.)
  */
 export async function importDevices (target: RegistryTarget, text: string): Promise<Credential[]> {
   const devices = parseImport(text)
