@@ -13,7 +13,9 @@ import type { Logger } from '../log.ts'
 
 /**
  * Writes in flight at once: each is one JetStream publish awaiting its acknowledgement, so a large
- * import is bound by round trips, not by the server (see the import figure in the tests).
+ * import is bound by round trips. A 10,000-device import into an R3 bucket on three local
+ * nats-servers (2 cores) took about 8.5 s one write at a time, 2.9 s with 4, 1.7 s with 16, 1.2 s
+ * with 64 and 1.0 s with 256 in flight.
  */
 export const WRITE_CONCURRENCY = 64
 
