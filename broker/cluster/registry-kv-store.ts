@@ -5,7 +5,7 @@
 // of devices, crews and operators is checked on the read, not by the server: two writers adding the
 // same name as different kinds at the same moment can both succeed (MQTT logins then find the
 // device first, API sign-ins the crew).
-import { GatewayError, isGatewayError } from '../errors.ts'
+import { GatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { registryEntries, setEntry } from '../registry/entries.ts'
 import type { RegistryStore } from '../registry/registry-store.ts'
@@ -25,10 +25,10 @@ interface RegistrySnapshot {
 }
 
 /** Every entry of the bucket now. Unusable entries are logged and left out (their revisions kept). */
-async function readRegistryBucket ({ kv, name: bucket }: RegistryBucket, log: Logger): Promise<RegistrySnapshot> {
+async function readRegistryBucket (bucket: RegistryBucket, log: Logger): Promise<RegistrySnapshot> {
   const data = emptyRegistry()
   const revisions = new Map<string, number>()
-  const follower = await followBucket(kv, function collect (entry) {
+  const follower = followBucket(bucket, function collect (entry) {
     const decoded = decodeRegistryEntry(entry)
     if (decoded === undefined) {
       log.warn({ key: entry.key }, 'registry bucket: key outside the layout ignored')
@@ -41,7 +41,7 @@ async function readRegistryBucket ({ kv, name: bucket }: RegistryBucket, log: Lo
   }, log)
   try {
     if (!await follower.loaded(READ_TIMEOUT_MS)) {
-      throw new GatewayError('CSG_NATS_UNAVAILABLE', `the registry bucket ${bucket} could not be read within ${READ_TIMEOUT_MS / 1000} s`)
+      throw new GatewayError('CSG_NATS_UNAVAILABLE', `the registry bucket ${bucket.name} could not be read within ${READ_TIMEOUT_MS / 1000} s`)
     }
   } finally {
     follower.stop()
@@ -58,26 +58,12 @@ function storedEntries (data: RegistryData): StoredEntries {
   return stored
 }
 
-/** JetStream failures while reading (no quorum, timeouts) as the gateway's code for them. */
-function readError (err: unknown, bucket: string): unknown {
-  if (isGatewayError(err)) return err
-  const reason = err instanceof Error ? err.message : String(err)
-  return new GatewayError('CSG_NATS_UNAVAILABLE', `the registry bucket ${bucket} could not be read (${reason})`, { cause: err })
-}
-
 export function kvRegistryStore (bucket: RegistryBucket, log: Logger): RegistryStore {
-  async function snapshot (): Promise<RegistrySnapshot> {
-    try {
-      return await readRegistryBucket(bucket, log)
-    } catch (err) {
-      throw readError(err, bucket.name)
-    }
-  }
   return {
     describe: `NATS KV bucket ${bucket.name}`,
-    async read () { return (await snapshot()).data },
+    async read () { return (await readRegistryBucket(bucket, log)).data },
     async update (mutate) {
-      const { data, revisions } = await snapshot()
+      const { data, revisions } = await readRegistryBucket(bucket, log)
       const before = storedEntries(data)
       const result = mutate(data)
       await applyWrites(bucket.kv, planWrites(before, storedEntries(data), revisions), log)

@@ -1,12 +1,14 @@
 // The running gateway's registry in cluster mode: the registry bucket followed by a KV watch. Every
 // node loads all entries at start, then applies each change as the watch delivers it (within
 // milliseconds of the write), so a removed device or a changed secret is reported by onRevoked on
-// every node and its sessions are closed there. An invalid entry is logged and counts as absent,
-// as it does for the CLI and for a node that starts later. Memory holds what the bucket holds.
+// every node and its sessions are closed there. When the NATS server hosting a node's watch is
+// lost, that node applies the changes about 2 s late (bucket-follower.ts notices the stall and
+// reads the missed revisions). An invalid entry is logged and counts as absent, as it does for the
+// CLI and for a node that starts later. Memory holds what the bucket holds.
 import { GatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { createRegistryView, type Registry } from '../registry/registry-view.ts'
-import { followBucket, type BucketFollower } from './bucket-follower.ts'
+import { followBucket } from './bucket-follower.ts'
 import type { RegistryBucket } from './registry-bucket.ts'
 import { decodeRegistryEntry } from './registry-kv-entries.ts'
 
@@ -26,22 +28,17 @@ export async function openKvRegistry (options: KvRegistryOptions): Promise<Regis
   const view = createRegistryView(log)
   let isLoaded = false
 
-  let follower: BucketFollower
-  try {
-    follower = await followBucket(bucket.kv, function applyEntry (entry) {
-      const decoded = decodeRegistryEntry(entry)
-      if (decoded === undefined) {
-        log.warn({ key: entry.key }, 'registry bucket: key outside the layout ignored')
-        return
-      }
-      if (decoded.problem !== undefined) log.warn({ key: entry.key, problem: decoded.problem }, 'registry bucket: invalid entry, treated as absent')
-      const revoked = view.apply(decoded.kind, decoded.name, decoded.record)
-      if (revoked.length > 0) log.info({ kind: decoded.kind, name: decoded.name }, 'registry entry revoked')
-      else if (isLoaded) log.debug({ kind: decoded.kind, name: decoded.name, removed: decoded.record === undefined }, 'registry entry changed')
-    }, log)
-  } catch (err) {
-    throw new GatewayError('CSG_NATS_UNAVAILABLE', `the registry bucket ${bucket.name} could not be read (${err instanceof Error ? err.message : String(err)})`, { cause: err })
-  }
+  const follower = followBucket(bucket, function applyEntry (entry) {
+    const decoded = decodeRegistryEntry(entry)
+    if (decoded === undefined) {
+      log.warn({ key: entry.key }, 'registry bucket: key outside the layout ignored')
+      return
+    }
+    if (decoded.problem !== undefined) log.warn({ key: entry.key, problem: decoded.problem }, 'registry bucket: invalid entry, treated as absent')
+    const revoked = view.apply(decoded.kind, decoded.name, decoded.record)
+    if (revoked.length > 0) log.info({ kind: decoded.kind, name: decoded.name }, 'registry entry revoked')
+    else if (isLoaded) log.debug({ kind: decoded.kind, name: decoded.name, removed: decoded.record === undefined }, 'registry entry changed')
+  }, log)
   if (!await follower.loaded(LOAD_TIMEOUT_MS)) {
     follower.stop()
     throw new GatewayError('CSG_NATS_UNAVAILABLE', `the registry bucket ${bucket.name} could not be read within ${LOAD_TIMEOUT_MS / 1000} s`)
