@@ -29,7 +29,9 @@ export function addRegistryCommands (program: Command): void {
     .description('print the registry, or write it to a new file (mode 0600)')
     .option('--out <file>', 'write it there instead of stdout')
     .action(async function registryExport (opts: { out?: string }) {
-      const data = await withRegistryStore(exportRegistry)
+      const { data, source } = await withRegistryStore(async function readAll (store) {
+        return { data: await exportRegistry(store), source: store.describe }
+      })
       if (opts.out === undefined) {
         process.stdout.write(registryText(data))
         return
@@ -40,7 +42,7 @@ export function addRegistryCommands (program: Command): void {
       } finally {
         await out.close()
       }
-      print(`registry (${sizes(data)}) written to ${opts.out}`)
+      print(`registry of ${source} (${sizes(data)}) written to ${opts.out}`)
     })
 
   registry.command('import')
@@ -49,7 +51,10 @@ export function addRegistryCommands (program: Command): void {
     .option('--replace', 'take the file\'s secret hash for ids registered with another one')
     .action(async function registryImport (file: string, opts: { replace?: boolean }) {
       const incoming = parseRegistry(await readFile(file, 'utf8'), file)
-      const counts = await withRegistryStore(function importInto (store) { return importRegistry(store, incoming, { replace: opts.replace === true }) })
+      const { counts, target } = await withRegistryStore(async function importInto (store) {
+        return { counts: await importRegistry(store, incoming, { replace: opts.replace === true }), target: store.describe }
+      })
+      print(`${file} imported into ${target}`)
       print(describeCounts(counts))
     })
 }
