@@ -1,8 +1,9 @@
-// `citygw crew add` and `citygw operator add`: people's accounts in the registry under DATA_DIR,
-// each secret printed once.
+// `citygw crew add` and `citygw operator add`: people's accounts in the registry (DATA_DIR, or the
+// cluster's bucket when NATS_URL is set), each secret printed once.
 import type { Command } from 'commander'
 import { addCrew, addOperator } from '../broker/registry/provision.ts'
-import { printCredential, registryFile } from './output.ts'
+import { printCredential } from './output.ts'
+import { withRegistryStore } from './registry-store.ts'
 
 export function addCrewCommands (program: Command): void {
   program.command('crew')
@@ -14,7 +15,8 @@ export function addCrewCommands (program: Command): void {
     .option('--json', 'print {"id","secret"} as one JSON object')
     .action(async function crewAdd (name: string, opts: { districts?: string; json?: boolean }) {
       const districts = opts.districts?.split(',').map(function trim (d) { return d.trim() }).filter(Boolean)
-      printCredential(await addCrew(registryFile(), name, districts), opts.json === true, 'crew')
+      const credential = await withRegistryStore(function addTo (store) { return addCrew(store, name, districts) })
+      printCredential(credential, opts.json === true, 'crew')
     })
 }
 
@@ -26,6 +28,7 @@ export function addOperatorCommands (program: Command): void {
     .argument('<name>')
     .option('--json', 'print {"id","secret"} as one JSON object')
     .action(async function operatorAdd (name: string, opts: { json?: boolean }) {
-      printCredential(await addOperator(registryFile(), name), opts.json === true, 'operator')
+      const credential = await withRegistryStore(function addTo (store) { return addOperator(store, name) })
+      printCredential(credential, opts.json === true, 'operator')
     })
 }

@@ -1,11 +1,12 @@
-// `citygw device add|list|remove|import`: the device registry under DATA_DIR. Secrets are printed
-// once and stored only as hashes (broker/registry/provision.ts).
-import { readFile, writeFile } from 'node:fs/promises'
+// `citygw device add|list|remove|import`: the device registry (DATA_DIR/registry.json, or the
+// cluster's bucket when NATS_URL is set). Secrets are printed once and stored only as hashes
+// (broker/registry/provision.ts).
+import { open, readFile, rm } from 'node:fs/promises'
 import { Option, type Command } from 'commander'
 import { kindNames } from '../devices/index.ts'
-import { addDevice, importDevices, removeDevice } from '../broker/registry/provision.ts'
-import { readRegistry } from '../broker/registry/store.ts'
-import { parseNumber, print, printCredential, registryFile } from './output.ts'
+import { addDevice, importDevices, removeDevice, type Credential } from '../broker/registry/provision.ts'
+import { parseNumber, print, printCredential } from './output.ts'
+import { withRegistryStore } from './registry-store.ts'
 
 export function addDeviceCommands (program: Command): void {
   const device = program.command('device').description('register, list, remove and import devices')
@@ -19,7 +20,8 @@ export function addDeviceCommands (program: Command): void {
     .option('--lon <deg>', 'longitude', parseNumber)
     .option('--json', 'print {"id","secret"} as one JSON object')
     .action(async function deviceAdd (id: string, opts: { kind: string; district: string; lat?: number; lon?: number; json?: boolean }) {
-      const credential = await addDevice(registryFile(), { id, kind: opts.kind, district: opts.district, lat: opts.lat, lon: opts.lon })
+      const device = { id, kind: opts.kind, district: opts.district, lat: opts.lat, lon: opts.lon }
+      const credential = await withRegistryStore(function addTo (store) { return addDevice(store, device) })
       printCredential(credential, opts.json === true, 'device')
     })
 
@@ -27,7 +29,7 @@ export function addDeviceCommands (program: Command): void {
     .description('list registered devices')
     .option('--json', 'one JSON object per line')
     .action(async function deviceList (opts: { json?: boolean }) {
-      const data = await readRegistry(registryFile())
+      const data = await withRegistryStore(function readFrom (store) { return store.read() })
       for (const [id, record] of Object.entries(data.devices)) {
         const { secretHash: _hash, ...visible } = record
         print(opts.json === true
@@ -40,7 +42,7 @@ export function addDeviceCommands (program: Command): void {
     .description('remove a device; a running gateway disconnects it')
     .argument('<id>')
     .action(async function deviceRemove (id: string) {
-      await removeDevice(registryFile(), id)
+      await withRegistryStore(function removeFrom (store) { return removeDevice(store, id) })
       print(`device ${id} removed`)
     })
 
@@ -49,13 +51,31 @@ export function addDeviceCommands (program: Command): void {
     .argument('<file>')
     .option('--out <file>', 'write the secrets there (mode 0600) instead of stdout')
     .action(async function deviceImport (file: string, opts: { out?: string }) {
-      const credentials = await importDevices(registryFile(), await readFile(file, 'utf8'))
-      const text = credentials.map(function asLine (c) { return JSON.stringify(c) }).join('\n') + '\n'
+      const text = await readFile(file, 'utf8')
       if (opts.out === undefined) {
-        process.stdout.write(text)
-      } else {
-        await writeFile(opts.out, text, { mode: 0o600, flag: 'wx' })
-        print(`${credentials.length} devices registered; secrets written to ${opts.out}`)
+        const credentials = await withRegistryStore(function importInto (store) { return importDevices(store, text) })
+        process.stdout.write(secretLines(credentials))
+        return
       }
+      // Opened before the import: once devices are registered, their secrets must have a place to go.
+      const out = await open(opts.out, 'wx', 0o600)
+      let credentials: Credential[]
+      try {
+        credentials = await withRegistryStore(function importInto (store) { return importDevices(store, text) })
+      } catch (err) {
+        await out.close()
+        await rm(opts.out, { force: true })
+        throw err
+      }
+      try {
+        await out.writeFile(secretLines(credentials))
+      } finally {
+        await out.close()
+      }
+      print(`${credentials.length} devices registered; secrets written to ${opts.out}`)
     })
+}
+
+function secretLines (credentials: Credential[]): string {
+  return credentials.map(function asLine (c) { return JSON.stringify(c) }).join('\n') + '\n'
 }

@@ -1,17 +1,10 @@
 // What the provisioning commands share: printing to stdout (the output people and scripts read),
-// printing a new credential, the registry file under DATA_DIR, and commander value parsers.
+// printing a new credential, and commander value parsers.
 import { InvalidArgumentError } from 'commander'
-import { loadConfig } from '../broker/config.ts'
 import type { Credential } from '../broker/registry/provision.ts'
-import { registryPath } from '../broker/registry/store.ts'
 
 export function print (text: string): void {
   process.stdout.write(`${text}\n`)
-}
-
-/** The registry under DATA_DIR; the configuration is read only when a command runs. */
-export function registryFile (): string {
-  return registryPath(loadConfig().DATA_DIR)
 }
 
 export function printCredential (credential: Credential, asJson: boolean, what: string): void {

@@ -6,6 +6,7 @@ import { addCrewCommands, addOperatorCommands } from './accounts.ts'
 import { addCertCommand } from './cert.ts'
 import { addClusterCommands } from './cluster.ts'
 import { addDeviceCommands } from './device.ts'
+import { addRegistryCommands } from './registry.ts'
 import { addSchemaCommand } from './schema.ts'
 import { addSimulateCommand } from './simulate.ts'
 import { addStartCommand } from './start.ts'
@@ -20,6 +21,7 @@ export function createProgram (): Command {
   addDeviceCommands(program)
   addCrewCommands(program)
   addOperatorCommands(program)
+  addRegistryCommands(program)
   addClusterCommands(program)
   addCertCommand(program)
   addSimulateCommand(program)

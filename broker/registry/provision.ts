@@ -1,34 +1,35 @@
 // Registry changes made by operators through the CLI: add, remove and import devices, add crews
 // and operator accounts.
-// Each returns the new secret in plain text exactly once; only its hash is kept.
+// Each returns the new secret in plain text exactly once; only its hash is kept. They work on a
+// RegistryStore (registry.json or the cluster's KV bucket); a path stands for its registry.json.
 import { parse as parseCsv } from 'csv-parse/sync'
 import type { z } from 'zod'
 import { GatewayError } from '../errors.ts'
 import { deviceInputSchema, idSchema, type DeviceInput, type RegistryData } from './schema.ts'
 import { generateSecret, hashSecret } from './secrets.ts'
-import { updateRegistry } from './store.ts'
+import { registryStoreOf, type RegistryTarget } from './registry-store.ts'
 
 export interface Credential { id: string; secret: string }
 
-export async function addDevice (file: string, input: unknown): Promise<Credential> {
+export async function addDevice (target: RegistryTarget, input: unknown): Promise<Credential> {
   const device = parseDeviceInput(input, 'device')
-  const [credential] = await updateRegistry(file, function addOne (data) {
+  const [credential] = await registryStoreOf(target).update(function addOne (data) {
     return registerDevices(data, [device])
   })
   return credential as Credential
 }
 
-export async function removeDevice (file: string, id: string): Promise<void> {
-  await updateRegistry(file, function removeOne (data) {
+export async function removeDevice (target: RegistryTarget, id: string): Promise<void> {
+  await registryStoreOf(target).update(function removeOne (data) {
     if (!Object.hasOwn(data.devices, id)) throw new GatewayError('CSG_REGISTRY_NOT_FOUND', `no device ${id}`)
     delete data.devices[id]
   })
 }
 
-export async function addCrew (file: string, name: string, districts?: string[]): Promise<Credential> {
+export async function addCrew (target: RegistryTarget, name: string, districts?: string[]): Promise<Credential> {
   const crewName = parseWith(idSchema, name, 'crew name')
   const crewDistricts = districts?.map(function checkDistrict (d) { return parseWith(idSchema, d, 'district') })
-  return updateRegistry(file, function addOneCrew (data) {
+  return registryStoreOf(target).update(function addOneCrew (data) {
     assertNameFree(data, crewName)
     const secret = generateSecret()
     data.crews[crewName] = {
@@ -41,9 +42,9 @@ export async function addCrew (file: string, name: string, districts?: string[])
 }
 
 /** Registers an operator account (HTTP API and console: all districts, all devices). */
-export async function addOperator (file: string, name: string): Promise<Credential> {
+export async function addOperator (target: RegistryTarget, name: string): Promise<Credential> {
   const operatorName = parseWith(idSchema, name, 'operator name')
-  return updateRegistry(file, function addOneOperator (data) {
+  return registryStoreOf(target).update(function addOneOperator (data) {
     assertNameFree(data, operatorName)
     const secret = generateSecret()
     data.operators[operatorName] = { secretHash: hashSecret(secret), createdAt: new Date().toISOString() }
@@ -53,11 +54,13 @@ export async function addOperator (file: string, name: string): Promise<Credenti
 
 /**
  * Registers every device of a CSV (`id,kind,district,lat,lon` with a header) or JSON-lines text.
- * All or nothing: one invalid or duplicate line refuses the whole import, naming the line.
+ * All or nothing: one invalid or duplicate line refuses the whole import, naming the line. (The
+ * cluster's store writes the devices one key each; cluster/registry-kv-writes.ts says what a crash
+ * midway leaves.)
  */
-export async function importDevices (file: string, text: string): Promise<Credential[]> {
+export async function importDevices (target: RegistryTarget, text: string): Promise<Credential[]> {
   const devices = parseImport(text)
-  return updateRegistry(file, function addMany (data) {
+  return registryStoreOf(target).update(function addMany (data) {
     return registerDevices(data, devices)
   })
 }

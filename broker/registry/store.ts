@@ -41,6 +41,11 @@ export function parseRegistry (text: string, file: string): RegistryData {
   return parsed.data
 }
 
+/** The registry.json text of a registry (also what `citygw registry export` prints). */
+export function registryText (data: RegistryData): string {
+  return `${JSON.stringify(data, null, 1)}\n`
+}
+
 /**
  * Runs `mutate` on the current registry while holding DATA_DIR/registry.lock, then replaces
  * the file atomically. Returns what `mutate` returns; if it throws, nothing is written.
@@ -54,7 +59,7 @@ export async function updateRegistry<T> (file: string, mutate: (data: RegistryDa
   try {
     const data = await readRegistry(file)
     const result = mutate(data)
-    await writeAtomically(file, `${JSON.stringify(data, null, 1)}\n`)
+    await writeAtomically(file, registryText(data))
     return result
   } finally {
     await release()
