@@ -5,6 +5,8 @@ import path from 'node:path'
 import { MAX_FUTURE_MS, UNKNOWN_FIELD_NOTICE_INTERVAL_MS, WEBHOOK_LIMITS, type Config } from './config.ts'
 import { GatewayError } from './errors.ts'
 import { joinCluster, type ClusterNode } from './cluster/node.ts'
+import { openRegistryBucket } from './cluster/registry-bucket.ts'
+import { openKvRegistry } from './cluster/registry-kv.ts'
 import { startSessionClaims } from './cluster/session-claims.ts'
 import { acquireLockFile, lockHolder } from './lock-file.ts'
 import { createMetrics, registerGauges } from './http/metrics.ts'
@@ -63,7 +65,9 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
     const metrics = createMetrics()
     if (cluster !== undefined) metrics.registry.setDefaultLabels({ node: cluster.nodeName })
 
-    const registry = await openRegistry({ file: registryPath(config.DATA_DIR), pollMs: config.REGISTRY_POLL_MS, log })
+    const registry = cluster === undefined
+      ? await openRegistry({ file: registryPath(config.DATA_DIR), pollMs: config.REGISTRY_POLL_MS, log })
+      : await openKvRegistry({ bucket: await openRegistryBucket(cluster.nc, cluster.replicas), log })
     closers.push({ name: 'registry', close () { registry.close() } })
 
     const spool = await openSpool({
@@ -109,6 +113,18 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       log,
       throttle: abuseLimits.throttle,
       onEvent (event) { metrics.alarmChanges.inc({ change: event.change, severity: event.alarm.severity }) },
+      cluster: cluster === undefined
+        ? undefined
+        : {
+            nc: cluster.nc,
+            replicas: cluster.replicas,
+            nodeName: cluster.nodeName,
+            deviceOf (id) {
+              const device = registry.getDevice(id)
+              if (device === undefined) return undefined
+              return { id, kind: device.kind, district: device.district, location: device.lat === undefined || device.lon === undefined ? undefined : { lat: device.lat, lon: device.lon } }
+            },
+          },
     })
     closers.push({ name: 'alarms', close () { return alarms.close() } })
 

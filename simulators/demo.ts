@@ -2,8 +2,9 @@
 // report every simulated minute at 60× (one reading per device per real second), with a few
 // faults injected, and every alarm printed in one line as the demo crew receives it (raised,
 // cleared). Starts a private InfluxDB when Debian's influxd is installed, else says the data stays
-// in the spool. Usage: npm run demo [-- --duration <seconds>] [--seed <n>]
-import { mkdtemp, writeFile } from 'node:fs/promises'
+// in the spool. Usage: npm run demo [-- --duration <seconds>] [--seed <n>] [--cluster]
+// (--cluster: simulators/demo-cluster.ts)
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -12,31 +13,23 @@ import { createLogger } from '../broker/log.ts'
 import { startGateway, type Gateway } from '../broker/main.ts'
 import { registryPath } from '../broker/registry/store.ts'
 import { formatAlarm } from './alarm-watcher.ts'
+import { clock, describeStorage, DISTRICT, FLEET_ORIGIN, FLEET_SIZE, INTERVAL_MS, SCENARIOS, say, SPEED, writeDemoRules } from './demo-district.ts'
 import { planFleet, provisionFleet } from './fleet.ts'
 import { startLocalInfluxDb, type LocalInfluxDb } from './local-influxdb.ts'
 import { parseScenarioSpec, planInjections } from './scenarios/index.ts'
 import { runSimulation } from './simulate.ts'
 
-const DISTRICT = 'old-town'
-const SPEED = 60
-const INTERVAL_MS = 60_000
-/** Faults at simulated offsets; with --duration 20 (20 simulated minutes) the first four raise and clear. */
-const SCENARIOS = ['cover-lifted@1m+3m', 'sewer-gas@2m+8m', 'device-silent@4m+5m', 'pipe-burst@6m', 'voltage-sag@3m+14m', 'bad-firmware@0m']
-
-function say (text: string): void {
-  process.stdout.write(`${text}\n`)
-}
-
-function clock (ms: number): string {
-  return new Date(ms).toISOString().slice(11, 19)
-}
-
 async function main (): Promise<void> {
-  const { values } = parseArgs({ options: { duration: { type: 'string' }, seed: { type: 'string' } } })
+  const { values } = parseArgs({ options: { duration: { type: 'string' }, seed: { type: 'string' }, cluster: { type: 'boolean' } } })
   const durationSec = values.duration === undefined ? undefined : Number(values.duration)
   if (durationSec !== undefined && !(durationSec > 0)) throw new Error('--duration must be a positive number of seconds')
   const seed = values.seed === undefined ? 42 : Number(values.seed)
   const dataDir = process.env.DATA_DIR ?? await mkdtemp(join(tmpdir(), 'citygw-demo-'))
+  if (values.cluster === true) {
+    const { runClusterDemo } = await import('./demo-cluster.ts')
+    await runClusterDemo({ durationSec, seed, dataDir })
+    process.exit(0)
+  }
 
   let influx: LocalInfluxDb | undefined
   try {
@@ -46,11 +39,7 @@ async function main (): Promise<void> {
     say(`Data stays in the gateway's spool under ${join(dataDir, 'spool')}: no local InfluxDB (${(err as Error).message}). Set INFLUX_URL to use yours.`)
   }
 
-  // Time runs 60× faster, but the offline detector watches the wall clock: a device's expected
-  // interval becomes its real one (1 s), so a silent device is noticed within seconds.
-  const rulesFile = join(dataDir, 'demo-rules.json')
-  const offline = { offline: { expectedIntervalSec: Math.max(1, INTERVAL_MS / 1000 / SPEED), missedIntervals: 3 } }
-  await writeFile(rulesFile, JSON.stringify({ kinds: { 'lamp-post': offline, 'water-pipe': offline, manhole: offline } }, null, 2))
+  const rulesFile = await writeDemoRules(dataDir)
 
   const config = loadConfig({
     ...process.env,
@@ -69,7 +58,7 @@ async function main (): Promise<void> {
   const mqttUrl = `mqtt://127.0.0.1:${gateway.ports.mqtt}`
   say(`Gateway up: MQTT ${mqttUrl}, HTTP http://127.0.0.1:${gateway.ports.http}/metrics, logs in ${logFile}`)
 
-  const devices = planFleet(DISTRICT, { 'lamp-post': 3, 'water-pipe': 2, manhole: 2 }, 52.37, 4.89, seed)
+  const devices = planFleet(DISTRICT, FLEET_SIZE, FLEET_ORIGIN.lat, FLEET_ORIGIN.lon, seed)
   const fleetFile = join(dataDir, 'fleet.json')
   const fleet = await provisionFleet(registryPath(dataDir), devices, fleetFile, 'demo-crew')
   await gateway.reloadRegistry()
@@ -115,17 +104,6 @@ async function main (): Promise<void> {
   await influx?.stop()
   say(`Data kept in ${dataDir}`)
   process.exit(0)
-}
-
-async function describeStorage (influx: LocalInfluxDb | undefined): Promise<string> {
-  if (influx === undefined) return 'InfluxDB not configured: data waits in the spool'
-  const counts: string[] = []
-  for (const [measurement, field] of [['lamp_post', 'supplyVoltage'], ['water_pipe', 'pressure'], ['manhole', 'coverAngle'], ['rejected', 'payload'], ['alarms', 'message']] as const) {
-    const body = await influx.query(`SELECT count("${field}") FROM "${measurement}"`, 'city').catch(function unreachable () { return undefined }) as
-      { results?: { series?: { values: [number, number][] }[] }[] } | undefined
-    counts.push(`${measurement} ${body?.results?.[0]?.series?.[0]?.values[0]?.[1] ?? 0}`)
-  }
-  return `in InfluxDB: ${counts.join(', ')}`
 }
 
 await main()

@@ -4,6 +4,7 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { z } from 'zod'
 import { addCrew, importDevices } from '../broker/registry/provision.ts'
+import type { RegistryTarget } from '../broker/registry/registry-store.ts'
 import { kindNames, type KindName } from '../devices/index.ts'
 import type { SimDevice } from './device-script.ts'
 import { createRandom, deviceSeed } from './random.ts'
@@ -47,12 +48,12 @@ export type FleetFile = z.infer<typeof fleetFileSchema>
 export type FleetDevice = FleetFile['devices'][number]
 
 /** Registers the devices and a crew `<district>-crew` for their district; writes the fleet file (0600, never overwritten). */
-export async function provisionFleet (registryFile: string, devices: readonly SimDevice[], fleetFile: string, crewName: string | undefined): Promise<FleetFile> {
+export async function provisionFleet (registry: RegistryTarget, devices: readonly SimDevice[], fleetFile: string, crewName: string | undefined): Promise<FleetFile> {
   const lines = devices.map(function toImportLine (d) { return JSON.stringify({ id: d.id, kind: d.kind, district: d.district, lat: d.lat, lon: d.lon }) })
-  const credentials = await importDevices(registryFile, lines.join('\n'))
+  const credentials = await importDevices(registry, lines.join('\n'))
   const secretOf = new Map(credentials.map(function byId (c) { return [c.id, c.secret] as const }))
   const districts = [...new Set(devices.map(function districtOf (d) { return d.district }))]
-  const crew = crewName === undefined ? undefined : await addCrew(registryFile, crewName, districts)
+  const crew = crewName === undefined ? undefined : await addCrew(registry, crewName, districts)
   const fleet: FleetFile = {
     devices: devices.map(function withSecret (d) { return { ...d, secret: secretOf.get(d.id) ?? '' } }),
     ...(crew === undefined ? {} : { crew: { name: crew.id, secret: crew.secret } }),
