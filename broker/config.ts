@@ -212,6 +212,38 @@ export const INFLUX_RETRY = Object.freeze({
   retryAfterMaxMs: 300_000,
 })
 
+/** The cluster's telemetry log (a JetStream stream in place of the spool): timings and bounds. */
+export const TELEMETRY_LOG = Object.freeze({
+  /** An append JetStream has not acknowledged this long after it was made is refused (the device sends it again), ms. */
+  appendTimeoutMs: 10_000,
+  /** Longest wait for one PubAck before the message is sent again with the same id, ms. */
+  attemptTimeoutMs: 2_000,
+  /** Pause before the first resend, doubling up to retryMaxMs, ms: a leader election takes a second or two. */
+  retryInitialMs: 50,
+  retryMaxMs: 1_000,
+  /** Publishes awaiting their PubAck at once (pipelining); appends arriving meanwhile form the next messages. */
+  maxInFlight: 4,
+  /** Largest message (a group of records) and the stream's max_msg_size, bytes: well below NATS's 1 MiB max_payload, and fetches are sized by it. */
+  maxMessageBytes: 256 * 1024,
+  /** Bytes of appends awaiting their acknowledgement beyond which appends are refused at once. */
+  maxPendingBytes: 64 * 1024 ** 2,
+  /** The stream's duplicate window: a message id seen within it is not stored again, ms. */
+  duplicateWindowMs: 120_000,
+  /** ack_wait of the writers' consumer: a dead node's messages go to the other nodes after it, ms. */
+  ackWaitMs: 30_000,
+  /** Messages delivered to writers and not yet acknowledged, all nodes together (each takes at most a batch and its prefetch). */
+  maxAckPending: 10_000,
+  /** Bytes and messages a node fetches ahead of its writer at most. */
+  prefetchBytes: 8 * 1024 ** 2,
+  prefetchMessages: 1_000,
+  /** How long one pull request waits on the server for messages, ms; closing waits for the last one to end. */
+  pullExpiresMs: 2_000,
+  /** Longest wait for the server to confirm an acknowledgement, ms. */
+  ackTimeoutMs: 5_000,
+  /** How often the stream's depth is read for the figures, ms. */
+  statsIntervalMs: 1_000,
+})
+
 /**
  * Alarm webhooks: per-request timeout (ms), attempts per alarm change, changes queued per URL, and
  * the jittered backoff between attempts (from 200 ms, doubling, at most 30 s: eight attempts span
