@@ -244,6 +244,14 @@ export const TELEMETRY_LOG = Object.freeze({
   statsIntervalMs: 1_000,
 })
 
+/** The cluster's quarantine stream: lines InfluxDB refused are kept for people to look at, the oldest dropped first. */
+export const CLUSTER_QUARANTINE = Object.freeze({
+  maxBytes: 1024 ** 3,
+  maxAgeMs: 30 * 24 * 60 * 60 * 1000,
+  /** Longest wait for one entry's PubAck; the writer keeps the batch and tries again after it, ms. */
+  publishTimeoutMs: 5_000,
+})
+
 /**
  * Alarm webhooks: per-request timeout (ms), attempts per alarm change, changes queued per URL, and
  * the jittered backoff between attempts (from 200 ms, doubling, at most 30 s: eight attempts span
