@@ -231,11 +231,15 @@ export const TELEMETRY_LOG = Object.freeze({
   duplicateWindowMs: 120_000,
   /** ack_wait of the writers' consumer: a dead node's messages go to the other nodes after it, ms. */
   ackWaitMs: 30_000,
-  /** Messages delivered to writers and not yet acknowledged, all nodes together (each takes at most a batch and its prefetch). */
-  maxAckPending: 10_000,
-  /** Bytes and messages a node fetches ahead of its writer at most. */
-  prefetchBytes: 8 * 1024 ** 2,
-  prefetchMessages: 1_000,
+  /**
+   * Messages delivered to writers and not yet acknowledged, all nodes together. A node holds at most
+   * its writer's batch and what it fetched ahead (each at most prefetchMessages): room for several
+   * nodes, so that one whose InfluxDB is out of reach cannot hold up the others.
+   */
+  maxAckPending: 50_000,
+  /** Bytes and messages a node fetches ahead of its writer at most (a batch is cut from them). */
+  prefetchBytes: 16 * 1024 ** 2,
+  prefetchMessages: 5_000,
   /** How long one pull request waits on the server for messages, ms; closing waits for the last one to end. */
   pullExpiresMs: 2_000,
   /** Longest wait for the server to confirm an acknowledgement, ms. */

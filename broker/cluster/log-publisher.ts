@@ -12,6 +12,8 @@ import type { Logger } from '../log.ts'
 /** Server error codes of a stream refusing a message for lack of room (JSStreamStoreFailedF, JSInsufficientResourcesErr). */
 const STORE_FAILED = 10077
 const INSUFFICIENT_RESOURCES = 10023
+/** Server error code of a message larger than the stream's max_msg_size (JSStreamMessageExceedsMaximumErr). */
+const MESSAGE_TOO_LARGE = 10054
 
 export interface PublisherOptions {
   readonly js: JetStreamClient
@@ -47,7 +49,11 @@ interface PendingAppend {
 export function isStreamFull (err: unknown): boolean {
   if (!(err instanceof JetStreamApiError)) return false
   if (err.code === INSUFFICIENT_RESOURCES) return true
-  return err.code === STORE_FAILED && /maximum (bytes|messages|message size) exceeded/i.test(err.message)
+  return err.code === STORE_FAILED && /maximum (bytes|messages) exceeded/i.test(err.message)
+}
+
+function isTooLarge (err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === MESSAGE_TOO_LARGE
 }
 
 /** Payload bytes of a record: its lines and the newlines between and after them. */
@@ -97,8 +103,12 @@ export class LogPublisher {
     if (this.failingSinceMs !== null && sinceMs > this.failingSinceMs) this.markReachable()
   }
 
-  /** Call with a record of at least one line whose bytes (recordBytes) fit maxMessageBytes. */
+  /** Call with a record of at least one line and its recordBytes. */
   append (lines: readonly string[], bytes: number): Promise<void> {
+    if (bytes > this.opts.maxMessageBytes) {
+      // It could never be stored whole; splitting it would acknowledge part of an MQTT message.
+      return Promise.reject(new GatewayError('CSG_PAYLOAD_TOO_LARGE', `a record of ${bytes} bytes of line protocol exceeds the largest telemetry message (${this.opts.maxMessageBytes} bytes)`))
+    }
     if (this.pendingBytes + bytes > this.opts.maxPendingBytes) {
       return Promise.reject(new GatewayError('CSG_NATS_UNAVAILABLE', `${this.pendingBytes} bytes of telemetry await JetStream's acknowledgement; refusing more until it answers`))
     }
@@ -173,6 +183,10 @@ export class LogPublisher {
       } catch (err) {
         if (isStreamFull(err)) {
           outcome = { err: new GatewayError('CSG_SPOOL_FULL', 'the telemetry stream is full (its max_bytes or the servers\' storage); readings are refused until the writers catch up', { cause: err }) }
+          break
+        }
+        if (isTooLarge(err)) {
+          outcome = { err: new GatewayError('CSG_PAYLOAD_TOO_LARGE', 'the telemetry stream refused a message as larger than its max_msg_size', { cause: err }) }
           break
         }
         this.markFailing(err, id)

@@ -6,11 +6,15 @@
 // JetStream redelivers them to the other nodes after ack_wait. Fetched-ahead bytes are bounded.
 import { setImmediate as nextIoTurn, setTimeout as sleep } from 'node:timers/promises'
 import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream'
+import type { NatsConnection } from '@nats-io/transport-node'
 import { GatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { SpoolBatch } from '../spool/batch.ts'
+import { confirmAck } from './confirm-ack.ts'
 
 export interface LogReaderOptions {
+  /** The connection the consumer's messages come on; acknowledgements are sent on it. */
+  readonly nc: NatsConnection
   readonly consumer: Consumer
   /** The consumer's ack_wait, ms: held messages are kept alive every third of it. */
   readonly ackWaitMs: number
@@ -22,7 +26,7 @@ export interface LogReaderOptions {
   readonly maxMessageBytes: number
   /** How long one pull request waits on the server for messages, ms (at least 1000). */
   readonly pullExpiresMs: number
-  /** Longest wait for the server to confirm an acknowledgement, ms. */
+  /** Longest wait for the server to confirm an acknowledgement (sent again meanwhile while no server answers), ms. */
   readonly ackTimeoutMs: number
   readonly log: Logger
 }
@@ -36,6 +40,8 @@ const batchMarks = new WeakMap<SpoolBatch, BatchMark>()
 
 /** Pause after a failed fetch before the next, ms. */
 const FETCH_RETRY_MS = 1000
+/** How long gathering a batch waits for the next message of a backlog, ms. */
+const GATHER_WAIT_MS = 20
 /** Time for the server's end of a pull request (its 408) to reach us, ms. */
 const REQUEST_END_MARGIN_MS = 500
 
@@ -44,6 +50,9 @@ export class LogReader {
   private readonly held = new Set<JsMsg>()
   private readonly unread: Fetched[] = []
   private unreadBytes = 0
+  private unreadLines = 0
+  /** Messages the consumer had not delivered yet when it sent the last one we received (to any node). */
+  private backlog = 0
   private readonly waiters = new Set<() => void>()
   private readsWaiting = 0
   private lastReadMs = 0
@@ -82,8 +91,7 @@ export class LogReader {
         this.lastReadMs = Date.now()
         if (this.isEnded(signal)) return null
         if (this.unread.length > 0) {
-          // One fetch's messages come in one burst: let the rest of it land before cutting the batch.
-          await nextIoTurn()
+          await this.gather(maxLines, signal)
           if (this.isEnded(signal)) return null
           if (this.unread.length > 0) return this.take(maxLines)
         }
@@ -93,6 +101,21 @@ export class LogReader {
     } finally {
       this.readsWaiting--
       this.lastReadMs = Date.now()
+    }
+  }
+
+  // One fetch's messages come in one burst: let the rest of it land before cutting the batch. In a
+  // backlog of small messages a batch of what one fetch brought would be small, and the writer waits
+  // its flush interval after a batch that is not full: while the consumer reports more messages
+  // waiting, keep collecting until the batch is full or the fetch-ahead room is used.
+  private async gather (maxLines: number, signal: AbortSignal | undefined): Promise<void> {
+    await nextIoTurn()
+    while (!this.isEnded(signal) && this.backlog > 0 && this.unreadLines < maxLines && this.fetchSize() >= 1) {
+      const receivedBefore = this.received
+      this.pull()
+      await this.waitForData(signal, GATHER_WAIT_MS)
+      if (this.received === receivedBefore) return // the rest went to other nodes
+      await nextIoTurn()
     }
   }
 
@@ -115,16 +138,21 @@ export class LogReader {
   private async acknowledge (messages: readonly JsMsg[]): Promise<void> {
     const mine = messages.filter((msg) => this.held.has(msg))
     if (mine.length < messages.length) throw new Error('telemetry log: this batch was rewound; read again and commit the new batch')
-    const timeout = this.opts.ackTimeoutMs
-    const results = await Promise.allSettled(mine.map(function confirmAck (msg) { return msg.ackAck({ timeout }) }))
-    // Whatever the answer, a message can be acknowledged only once: if the ack was lost, JetStream
-    // delivers it again after ack_wait (to any node), and InfluxDB takes the rewrite as the same points.
-    for (const msg of mine) this.held.delete(msg)
-    const failed = results.filter(function isUnconfirmed (r) { return r.status === 'rejected' || !r.value })
-    if (failed.length > 0) {
-      const first = failed[0]
-      const cause: unknown = first?.status === 'rejected' ? first.reason : undefined
-      throw new GatewayError('CSG_NATS_UNAVAILABLE', `JetStream did not confirm the acknowledgement of ${failed.length} of ${mine.length} messages; unless it took them, they are delivered again after ack_wait`, { cause })
+    const { nc, ackTimeoutMs } = this.opts
+    const results = await Promise.allSettled(mine.map(function acknowledgeOne (msg) { return confirmAck(nc, msg, ackTimeoutMs) }))
+    // Unconfirmed ones stay held: the writer rewinds after a failed commit, handing them back. If an
+    // ack did land but its answer was lost, they are gone already and nothing comes back.
+    let failed = 0
+    let cause: unknown
+    results.forEach((result, i) => {
+      if (result.status === 'fulfilled') this.held.delete(mine[i] as JsMsg)
+      else {
+        failed++
+        cause ??= result.reason
+      }
+    })
+    if (failed > 0) {
+      throw new GatewayError('CSG_NATS_UNAVAILABLE', `JetStream did not confirm the acknowledgement of ${failed} of ${mine.length} messages`, { cause })
     }
   }
 
@@ -159,6 +187,7 @@ export class LogReader {
     for (const item of this.unread) this.tell(item.msg, 'nak')
     this.unread.length = 0
     this.unreadBytes = 0
+    this.unreadLines = 0
     this.rewind()
   }
 
@@ -171,6 +200,7 @@ export class LogReader {
       if (messages.length > 0 && lines.length + next.lines.length > maxLines) break
       this.unread.shift()
       this.unreadBytes -= next.bytes
+      this.unreadLines -= next.lines.length
       messages.push(next.msg)
       this.held.add(next.msg)
       for (const line of next.lines) lines.push(line)
@@ -240,8 +270,11 @@ export class LogReader {
       this.tell(msg, 'ack') // nothing to write; this gateway never publishes an empty message
       return
     }
-    this.unread.push({ msg, lines: text.split('\n'), bytes: msg.data.length, receivedAtMs: Date.now() })
+    const lines = text.split('\n')
+    this.unread.push({ msg, lines, bytes: msg.data.length, receivedAtMs: Date.now() })
     this.unreadBytes += msg.data.length
+    this.unreadLines += lines.length
+    this.backlog = msg.info.pending
     this.wake()
   }
 
@@ -264,6 +297,7 @@ export class LogReader {
     while (this.unread.length > 0 && (this.unread[0] as Fetched).receivedAtMs < staleBeforeMs && this.readsWaiting === 0) {
       const item = this.unread.shift() as Fetched
       this.unreadBytes -= item.bytes
+      this.unreadLines -= item.lines.length
       this.tell(item.msg, 'nak')
       released++
     }
@@ -285,15 +319,19 @@ export class LogReader {
     for (const wake of [...this.waiters]) wake()
   }
 
-  private waitForData (signal: AbortSignal | undefined): Promise<void> {
+  /** Resolves on the next wake, abort, or after timeoutMs when given. */
+  private waitForData (signal: AbortSignal | undefined, timeoutMs?: number): Promise<void> {
     const waitForWake = (resolve: () => void): void => {
+      let timer: NodeJS.Timeout | undefined
       const wake = (): void => {
         this.waiters.delete(wake)
         signal?.removeEventListener('abort', wake)
+        clearTimeout(timer)
         resolve()
       }
       this.waiters.add(wake)
       signal?.addEventListener('abort', wake, { once: true })
+      if (timeoutMs !== undefined) timer = setTimeout(wake, timeoutMs)
     }
     return new Promise<void>(waitForWake)
   }

@@ -121,6 +121,7 @@ export async function openTelemetryLog (options: TelemetryLogOptions): Promise<T
     log,
   })
   const reader = new LogReader({
+    nc,
     consumer,
     ackWaitMs: options.ackWaitMs,
     prefetchBytes: Math.max(options.prefetchBytes, 2 * streamMessageCap),

@@ -1,11 +1,14 @@
-// The telemetry log through the loss of every NATS server: appends are refused with
-// CSG_NATS_UNAVAILABLE within their deadline and the log says it is unavailable; once the servers
-// are back it acknowledges again by itself, a read that waited through the outage gets data, and
-// every record acknowledged before the outage is read back exactly once.
+// The telemetry log through the loss of NATS servers. One of three: the R3 stream keeps
+// acknowledging (appends caught by the election are resent with the same message id). All three:
+// appends are refused with CSG_NATS_UNAVAILABLE within their deadline and the log says it is
+// unavailable; once the servers are back it acknowledges again by itself, a read that waited
+// through the outage gets data, and every record acknowledged before is read back exactly once.
+import { jetstreamManager } from '@nats-io/jetstream'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { pino } from 'pino'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { openTelemetryLog, type TelemetryLog } from '../../../broker/cluster/telemetry-log.ts'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { TELEMETRY_STREAM } from '../../../broker/cluster/names.ts'
+import { openTelemetryLog, type TelemetryLog, type TelemetryLogOptions } from '../../../broker/cluster/telemetry-log.ts'
 import { isGatewayError } from '../../../broker/errors.ts'
 import { startNatsCluster, type NatsCluster } from '../../helpers/nats.ts'
 import { telemetryLogDefaults } from '../../helpers/default-options.ts'
@@ -15,29 +18,69 @@ const APPEND_TIMEOUT_MS = 3000
 
 let cluster: NatsCluster | undefined
 let nc: NatsConnection | undefined
-let log: TelemetryLog | undefined
+const logs: TelemetryLog[] = []
 beforeAll(async () => {
   cluster = await startNatsCluster({ nodes: 3 })
   nc = await connect({ servers: [...cluster.urls], maxReconnectAttempts: -1, reconnectTimeWait: 100 })
 })
+afterEach(async () => {
+  for (const log of logs.splice(0)) await log.close()
+  if (nc !== undefined) await (await jetstreamManager(nc)).streams.delete(TELEMETRY_STREAM).catch(() => false)
+})
 afterAll(async () => {
-  await log?.close()
+  for (const log of logs.splice(0)) await log.close()
   await nc?.close()
   await cluster?.close()
 })
+
+async function openLog (overrides: Partial<TelemetryLogOptions>): Promise<TelemetryLog> {
+  if (nc === undefined) throw new Error('not connected')
+  const log = await openTelemetryLog({ ...telemetryLogDefaults, nc, replicas: 3, nodeName: 'node-a', maxBytes: 64 * 1024 ** 2, log: pino({ level: 'silent' }), pullExpiresMs: 1000, ...overrides })
+  logs.push(log)
+  return log
+}
 
 function lineOf (record: number): string {
   return `manhole,device_id=mh-${record % 20},district=south coverAngle=${record % 180}i ${1_700_000_000_000 + record}`
 }
 
-describe('telemetry log with every NATS server down', () => {
-  it('refuses appends with CSG_NATS_UNAVAILABLE within the deadline, resumes by itself, and loses nothing acknowledged', async () => {
+/** Reads and commits until every expected line came (or the deadline); returns `read` with the lines read added. */
+async function readUntil (log: TelemetryLog, expected: readonly string[], timeoutMs: number, read: string[] = []): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs
+  while (!expected.every((line) => read.includes(line)) && Date.now() < deadline) {
+    const batch = await log.read(1000, AbortSignal.timeout(Math.max(1, deadline - Date.now())))
+    if (batch === null) break
+    read.push(...batch.lines)
+    await log.commit(batch)
+  }
+  return read
+}
+
+describe('telemetry log with NATS servers down', () => {
+  it('an R3 stream keeps acknowledging with its leader stopped, and everything is read back once', async () => {
     if (cluster === undefined || nc === undefined) throw new Error('cluster not started')
+    const log = await openLog({ appendTimeoutMs: 15_000 })
+    for (let r = 0; r < 10; r++) await log.append([lineOf(r)])
+    const leader = (await (await jetstreamManager(nc)).streams.info(TELEMETRY_STREAM)).cluster?.leader
+    const victim = cluster.servers.find((server) => server.name === leader) ?? cluster.servers[0]
+    if (victim === undefined) throw new Error('no server')
+    await victim.stop()
+    try {
+      // Appends made during the election are resent with the same message id until acknowledged.
+      await Promise.all(Array.from({ length: 100 }, (_, i) => log.append([lineOf(10 + i)])))
+      expect(log.stats().appendedRecords).toBe(110)
+      const expected = Array.from({ length: 110 }, (_, r) => lineOf(r))
+      const read = await readUntil(log, expected, 15_000)
+      expect(read.sort()).toEqual(expected.sort())
+    } finally {
+      await victim.start()
+    }
+  }, 40_000)
+
+  it('all three stopped: refuses appends with CSG_NATS_UNAVAILABLE within the deadline, resumes by itself, and loses nothing acknowledged', async () => {
+    if (cluster === undefined) throw new Error('cluster not started')
     const servers = cluster.servers
-    log = await openTelemetryLog({
-      ...telemetryLogDefaults, nc, replicas: 3, nodeName: 'node-a', maxBytes: 64 * 1024 ** 2, log: pino({ level: 'silent' }),
-      appendTimeoutMs: APPEND_TIMEOUT_MS, attemptTimeoutMs: 500, pullExpiresMs: 1000, ackWaitMs: 5000,
-    })
+    const log = await openLog({ appendTimeoutMs: APPEND_TIMEOUT_MS, attemptTimeoutMs: 500, ackWaitMs: 5000 })
     const acknowledged: string[] = []
     for (let r = 0; r < 50; r++) {
       await log.append([lineOf(r)])
@@ -68,29 +111,20 @@ describe('telemetry log with every NATS server down', () => {
     let after = 2000
     await eventually(async function appendAgain () {
       const record = after++
-      await log?.append([lineOf(record)])
+      await log.append([lineOf(record)])
       acknowledged.push(lineOf(record))
       return true
     }, (ok) => ok, { what: 'an append acknowledged after the restart', timeoutMs: 25_000, intervalMs: 200 })
-    await eventually(() => log?.available(), (isAvailable) => isAvailable === true, { what: 'available again', timeoutMs: 5000 })
+    await eventually(() => log.available(), (isAvailable) => isAvailable, { what: 'available again', timeoutMs: 5000 })
 
-    const read: string[] = []
     const first = await waitingRead
     if (first === null) throw new Error('the read waiting through the outage ended without data')
-    read.push(...first.lines)
     await log.commit(first)
-    const deadline = Date.now() + 15_000
-    while (!acknowledged.every((line) => read.includes(line)) && Date.now() < deadline) {
-      const batch = await log.read(1000, AbortSignal.timeout(Math.max(1, deadline - Date.now())))
-      if (batch === null) break
-      read.push(...batch.lines)
-      await log.commit(batch)
-    }
-    const missing = acknowledged.filter((line) => !read.includes(line))
-    expect(missing).toEqual([])
+    const read = await readUntil(log, acknowledged, 15_000, [...first.lines])
+    expect(acknowledged.filter((line) => !read.includes(line))).toEqual([])
     for (const line of acknowledged) expect(read.filter((l) => l === line)).toHaveLength(1)
-    // The refused record may have been stored after all (its publish was buffered by the client):
-    // the device resends it, so at most a duplicate, never a loss.
+    // The refused record may have been stored after all (the client sent its buffered publish on
+    // reconnecting): the device resends it, so at most a duplicate, never a loss.
     expect(read.filter((l) => l === lineOf(1000)).length).toBeLessThanOrEqual(1)
   }, 60_000)
 })
