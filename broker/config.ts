@@ -221,7 +221,13 @@ export const TELEMETRY_LOG = Object.freeze({
   /** Pause before the first resend, doubling up to retryMaxMs, ms: a leader election takes a second or two. */
   retryInitialMs: 50,
   retryMaxMs: 1_000,
-  /** Publishes awaiting their PubAck at once (pipelining); appends arriving meanwhile form the next messages. */
+  /**
+   * Publishes awaiting their PubAck at once (pipelining); appends arriving meanwhile form the next
+   * messages. Measured (test/bench/telemetry-log-throughput.ts: R3 on a 3-server loopback cluster on
+   * the same 2 cores, one-line records in open loop): every setting kept up with 120,000 appends/s;
+   * at 60,000–120,000/s one in flight doubled the median ack latency (1.9–2.9 ms against 0.9–1.1 ms
+   * with 4) and its p99 (30–33 ms against 11–16 ms); 8 and 16 did no better than 4.
+   */
   maxInFlight: 4,
   /** Largest message (a group of records) and the stream's max_msg_size, bytes: well below NATS's 1 MiB max_payload, and fetches are sized by it. */
   maxMessageBytes: 256 * 1024,
