@@ -132,10 +132,10 @@ export class LogPublisher {
   private schedule (): void {
     if (this.scheduled || this.inFlight >= this.opts.maxInFlight) return
     this.scheduled = true
-    nextIoTurn().then(() => {
+    void nextIoTurn().then(() => {
       this.scheduled = false
       this.startPublishes()
-    }, function neverRejects () { /* setImmediate's promise does not reject */ })
+    })
   }
 
   private startPublishes (): void {

@@ -203,7 +203,7 @@ class JetStreamTelemetryLog implements TelemetryLog {
       publishesInFlight: publisher.publishesInFlight,
       duplicates: publisher.duplicates,
       heldMessages: reader.heldMessages,
-      redeliveredMessages: reader.redelivered,
+      redeliveredMessages: reader.receivedMessages.redelivered,
     }
   }
 

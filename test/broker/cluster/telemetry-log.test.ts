@@ -77,6 +77,7 @@ async function drain (log: TelemetryLog, count: number, timeoutMs = 10_000): Pro
   return lines
 }
 
+/** Messages in the stream: a confirmed ack removes its message from the work queue a moment later. */
 async function streamMessages (): Promise<number> {
   return (await jsm.streams.info(TELEMETRY_STREAM)).state.messages
 }
@@ -109,7 +110,7 @@ describe('telemetry log on a 3-node JetStream cluster', () => {
     const all = [...first.lines, ...rest]
     expect(all).toHaveLength(records * 2)
     expect(new Set(all).size).toBe(records * 2)
-    expect(await streamMessages()).toBe(0)
+    await eventually(streamMessages, (n) => n === 0, { what: 'stream empty', timeoutMs: 5000 })
     await eventually(() => log.stats(), (s) => s.depthRecords === 0 && s.depthBytes === 0 && s.oldestRecordAgeMs === null, { what: 'empty depth in stats', timeoutMs: 5000 })
     expect(log.stats().heldMessages).toBe(0)
   })
@@ -129,7 +130,7 @@ describe('telemetry log on a 3-node JetStream cluster', () => {
     const again = await drain(log, 5, 5000)
     expect(again.sort()).toEqual(lines.sort())
     expect(log.stats().redeliveredMessages).toBe(5)
-    expect(await streamMessages()).toBe(0)
+    await eventually(streamMessages, (n) => n === 0, { what: 'stream empty', timeoutMs: 5000 })
     // A batch handed back cannot be committed any more: its messages belong to the new reads.
     await expect(log.commit(first as SpoolBatch)).rejects.toThrow(/rewound/)
   })
@@ -193,7 +194,7 @@ describe('telemetry log on a 3-node JetStream cluster', () => {
     const stolen = await readWithin(b.log, 100, ACK_WAIT_MS * 2.5)
     expect(stolen).toBeNull()
     for (const batch of held) await a.log.commit(batch)
-    expect(await streamMessages()).toBe(0)
+    await eventually(streamMessages, (n) => n === 0, { what: 'stream empty', timeoutMs: 5000 })
     expect(a.log.stats().redeliveredMessages).toBe(0)
     expect(b.log.stats().redeliveredMessages).toBe(0)
   })
