@@ -6,19 +6,18 @@
 // a dead node's messages go to the others after ack_wait. Implements the spool's interface, so the
 // writer runs on it unchanged.
 import { randomBytes } from 'node:crypto'
-import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, ReplayPolicy, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
-import { nanos, type NatsConnection } from '@nats-io/transport-node'
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
+import type { NatsConnection } from '@nats-io/transport-node'
 import type { TELEMETRY_LOG } from '../config.ts'
 import { GatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { Spool, SpoolBatch, SpoolStats } from '../spool/spool.ts'
 import { watchConnection, type ConnectionState } from './connection-state.ts'
-import { ensureConsumer } from './consumer-setup.ts'
-import { ensureStream } from './jetstream-setup.ts'
 import { LogPublisher, recordBytes } from './log-publisher.ts'
 import { LogReader } from './log-reader.ts'
 import { watchStream, type StreamWatch } from './log-stats.ts'
 import { TELEMETRY_STREAM, TELEMETRY_SUBJECT, WRITER_CONSUMER } from './names.ts'
+import { ensureTelemetryStream, ensureWriterConsumer, HEADER_ROOM_BYTES } from './telemetry-stream.ts'
 
 /** Timings and bounds; the gateway passes TELEMETRY_LOG (config.ts), where each is explained. */
 export type TelemetryLogSettings = { readonly [K in keyof typeof TELEMETRY_LOG]: number }
@@ -62,9 +61,6 @@ export interface TelemetryLog extends Spool {
   stats(): TelemetryLogStats
 }
 
-/** Room left in a message for its headers (Nats-Msg-Id) within the stream's max_msg_size. */
-const HEADER_ROOM_BYTES = 1024
-
 export async function openTelemetryLog (options: TelemetryLogOptions): Promise<TelemetryLog> {
   checkOptions(options)
   const log = options.log.child({ module: 'telemetry-log' })
@@ -72,46 +68,23 @@ export async function openTelemetryLog (options: TelemetryLogOptions): Promise<T
   const js = options.js ?? jetstream(nc)
   const jsm = options.jsm ?? await jetstreamManager(nc)
   const maxPayload = nc.info?.max_payload ?? 1024 * 1024
-  const messageCap = Math.min(options.maxMessageBytes, maxPayload - HEADER_ROOM_BYTES)
-
-  const stream = await ensureStream(jsm, {
-    name: TELEMETRY_STREAM,
-    subjects: [TELEMETRY_SUBJECT],
-    storage: StorageType.File,
-    num_replicas: options.replicas,
-    retention: RetentionPolicy.Workqueue,
-    max_bytes: options.maxBytes,
-    // Full means refused (no PUBACK), never dropping what was acknowledged.
-    discard: DiscardPolicy.New,
-    duplicate_window: nanos(options.duplicateWindowMs),
-    max_msg_size: messageCap + HEADER_ROOM_BYTES,
-  })
-  if (stream.config.discard !== DiscardPolicy.New) {
-    throw new GatewayError('CSG_NATS_MISMATCH', `stream ${TELEMETRY_STREAM} exists with discard ${stream.config.discard}: a full stream would drop acknowledged telemetry; set discard new with the nats CLI`)
-  }
-  if (stream.config.max_bytes !== options.maxBytes) {
-    log.warn({ streamMaxBytes: stream.config.max_bytes, maxBytes: options.maxBytes }, 'telemetry stream exists with another max_bytes; it keeps its own (change it with the nats CLI)')
-  }
-  // A present stream may take larger messages than this node writes: fetches are sized by what it takes.
-  const streamMessageCap = stream.config.max_msg_size > 0 ? Math.min(stream.config.max_msg_size, maxPayload) : maxPayload
-  await ensureConsumer(jsm, TELEMETRY_STREAM, {
-    durable_name: WRITER_CONSUMER,
-    ack_policy: AckPolicy.Explicit,
-    ack_wait: nanos(options.ackWaitMs),
-    max_ack_pending: options.maxAckPending,
-    // Never given up on: a message stays until a writer stored or quarantined its lines.
-    max_deliver: -1,
-    deliver_policy: DeliverPolicy.All,
-    replay_policy: ReplayPolicy.Instant,
-  })
+  const stream = await ensureTelemetryStream(jsm, {
+    replicas: options.replicas,
+    maxBytes: options.maxBytes,
+    duplicateWindowMs: options.duplicateWindowMs,
+    maxMessageBytes: Math.min(options.maxMessageBytes, maxPayload - HEADER_ROOM_BYTES),
+  }, maxPayload, log)
+  await ensureWriterConsumer(jsm, options)
   const consumer = await js.consumers.get(TELEMETRY_STREAM, WRITER_CONSUMER)
+  // A present stream may take other sizes than this node asks for: write what it takes, fetch by it.
+  const maxMessageBytes = Math.min(options.maxMessageBytes, stream.maxMessageBytes - HEADER_ROOM_BYTES)
 
   const bootId = randomBytes(6).toString('base64url')
   const publisher = new LogPublisher({
     js,
     subject: TELEMETRY_SUBJECT,
     msgIdPrefix: `${options.nodeName}.${bootId}`,
-    maxMessageBytes: Math.min(messageCap, streamMessageCap - HEADER_ROOM_BYTES),
+    maxMessageBytes,
     maxInFlight: options.maxInFlight,
     maxPendingBytes: options.maxPendingBytes,
     appendTimeoutMs: options.appendTimeoutMs,
@@ -124,18 +97,18 @@ export async function openTelemetryLog (options: TelemetryLogOptions): Promise<T
     nc,
     consumer,
     ackWaitMs: options.ackWaitMs,
-    prefetchBytes: Math.max(options.prefetchBytes, 2 * streamMessageCap),
+    prefetchBytes: Math.max(options.prefetchBytes, 2 * stream.maxMessageBytes),
     prefetchMessages: options.prefetchMessages,
-    maxMessageBytes: streamMessageCap,
+    maxMessageBytes: stream.maxMessageBytes,
     pullExpiresMs: options.pullExpiresMs,
     ackTimeoutMs: options.ackTimeoutMs,
     log,
   })
-  const watch = watchStream(jsm, TELEMETRY_STREAM, options.statsIntervalMs, log, stream.state, function streamAnswered (askedAtMs) {
+  const watch = watchStream(jsm, TELEMETRY_STREAM, options.statsIntervalMs, log, stream.info.state, function streamAnswered (askedAtMs) {
     publisher.noteReachable(askedAtMs)
   })
   const telemetryLog = new JetStreamTelemetryLog(nc, publisher, reader, watch, watchConnection(nc, log), log, options.ackTimeoutMs)
-  log.info({ ...telemetryLog.stats(), replicas: stream.config.num_replicas, bootId, maxMessageBytes: messageCap }, 'telemetry log opened')
+  log.info({ ...telemetryLog.stats(), replicas: stream.info.config.num_replicas, bootId, maxMessageBytes }, 'telemetry log opened')
   return telemetryLog
 }
 
