@@ -77,10 +77,10 @@ describe('telemetry log with NATS servers down', () => {
     }
   }, 40_000)
 
-  it('all three stopped: refuses appends with CSG_NATS_UNAVAILABLE within the deadline, resumes by itself, and loses nothing acknowledged', async () => {
+  it('all three stopped: refuses appends with CSG_NATS_UNAVAILABLE within the deadline (at once beyond the pending bytes cap), resumes by itself, and loses nothing acknowledged', async () => {
     if (cluster === undefined) throw new Error('cluster not started')
     const servers = cluster.servers
-    const log = await openLog({ appendTimeoutMs: APPEND_TIMEOUT_MS, attemptTimeoutMs: 500, ackWaitMs: 5000 })
+    const log = await openLog({ appendTimeoutMs: APPEND_TIMEOUT_MS, attemptTimeoutMs: 500, ackWaitMs: 5000, maxPendingBytes: 64 * 1024 })
     const acknowledged: string[] = []
     for (let r = 0; r < 50; r++) {
       await log.append([lineOf(r)])
@@ -93,7 +93,18 @@ describe('telemetry log with NATS servers down', () => {
     let outageEnded = false
     try {
       const startedAt = Date.now()
-      const refusal = await log.append([lineOf(1000)]).then(() => undefined, (err: unknown) => err)
+      const waiting = log.append([lineOf(1000)]).then(() => undefined, (err: unknown) => err)
+      // Memory stays bounded meanwhile: past 64 KiB awaiting acknowledgement, appends are refused at once.
+      const burst = await Promise.all(Array.from({ length: 100 }, (_, i) => {
+        const sentAt = Date.now()
+        return log.append([lineOf(3000 + i).padEnd(1000, '0')]).then(() => ({ err: undefined as unknown, ms: 0 }), (err: unknown) => ({ err, ms: Date.now() - sentAt }))
+      }).slice(70))
+      for (const refused of burst) {
+        expect(isGatewayError(refused.err, 'CSG_NATS_UNAVAILABLE')).toBe(true)
+        expect(refused.ms).toBeLessThan(100)
+      }
+      expect(log.stats().pendingBytes).toBeLessThanOrEqual(64 * 1024)
+      const refusal = await waiting
       const elapsedMs = Date.now() - startedAt
       expect(isGatewayError(refusal, 'CSG_NATS_UNAVAILABLE')).toBe(true)
       expect(elapsedMs).toBeGreaterThanOrEqual(APPEND_TIMEOUT_MS / 2)
