@@ -13,8 +13,9 @@ const logs = useTelemetryLogCluster()
 
 describe('telemetry logs of two nodes on a 3-node JetStream cluster', () => {
   it('two nodes share the consumer; a node that dies holding messages has them redelivered to the other after ack_wait', async () => {
-    const a = await logs.openNode('node-a')
-    const b = await logs.openNode('node-b')
+    // Little fetched ahead, so that one node cannot take the whole backlog in its first pulls.
+    const a = await logs.openNode('node-a', { prefetchMessages: 10 })
+    const b = await logs.openNode('node-b', { prefetchMessages: 10 })
     const records = 200
     for (let r = 0; r < records; r++) await (r % 2 === 0 ? a : b).log.append([lineOf(r)])
 
