@@ -3,16 +3,16 @@
 // node and boot, so that a retry after a lost PubAck is not stored twice.
 // Guarantees: an append resolves only after JetStream acknowledged the message carrying it (stored
 // on the stream's replicas); it rejects with CSG_SPOOL_FULL when the stream refused for lack of
-// room, CSG_NATS_UNAVAILABLE when no acknowledgement came before its deadline; bounded memory.
+// room, CSG_NATS_UNAVAILABLE when no acknowledgement came before its deadline (or at once when too
+// many bytes await one), CSG_PAYLOAD_TOO_LARGE for a record no message can hold.
 import { setImmediate as nextIoTurn, setTimeout as sleep } from 'node:timers/promises'
 import { JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream'
 import { GatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 
-/** Server error codes of a stream refusing a message for lack of room (JSStreamStoreFailedF, JSInsufficientResourcesErr). */
+/** JetStream error codes: store failed ("maximum bytes exceeded" when full), no storage left, message above max_msg_size. */
 const STORE_FAILED = 10077
 const INSUFFICIENT_RESOURCES = 10023
-/** Server error code of a message larger than the stream's max_msg_size (JSStreamMessageExceedsMaximumErr). */
 const MESSAGE_TOO_LARGE = 10054
 
 export interface PublisherOptions {
@@ -46,7 +46,7 @@ interface PendingAppend {
 }
 
 /** Whether the stream refused the message because it is full (max_bytes with discard new, or no storage left). */
-export function isStreamFull (err: unknown): boolean {
+function isStreamFull (err: unknown): boolean {
   if (!(err instanceof JetStreamApiError)) return false
   if (err.code === INSUFFICIENT_RESOURCES) return true
   return err.code === STORE_FAILED && /maximum (bytes|messages) exceeded/i.test(err.message)
