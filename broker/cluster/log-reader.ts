@@ -3,8 +3,9 @@
 // node's writer shares); a commit acknowledges them, confirmed, and the work-queue stream drops them.
 // Guarantees: messages the writer holds are kept from redelivery with working() however long it
 // holds them (an InfluxDB outage); if the node dies, JetStream redelivers them to the other nodes
-// after ack_wait; a rewind or close hands them back at once.
-import { setImmediate as nextIoTurn } from 'node:timers/promises'
+// after ack_wait; a rewind or close hands them back at once. Committed ones are acknowledged until
+// the server confirms, never handed back.
+import { setImmediate as nextIoTurn, setTimeout as sleep } from 'node:timers/promises'
 import type { Consumer, JsMsg } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { GatewayError } from '../errors.ts'
@@ -37,10 +38,16 @@ const batchMarks = new WeakMap<SpoolBatch, BatchMark>()
 
 /** How long gathering a batch waits for the next message of a backlog, ms. */
 const GATHER_WAIT_MS = 20
+/** Pause between rounds of acknowledgements sent again, ms. */
+const CONFIRM_RETRY_MS = 1000
 
 export class LogReader {
   /** Messages handed out in batches and not yet committed or rewound. */
   private readonly held = new Set<JsMsg>()
+  /** Committed (stored by the writer) whose acknowledgement the server has not confirmed yet. */
+  private readonly unconfirmed = new Set<JsMsg>()
+  private confirming: Promise<void> | null = null
+  private readonly closing = new AbortController()
   private readonly fetched: FetchAhead
   private readonly waiters = new Set<() => void>()
   private readsWaiting = 0
@@ -64,14 +71,15 @@ export class LogReader {
     })
     this.keepAlive = setInterval(() => {
       for (const msg of this.held) tell(msg, 'working', opts.log)
+      for (const msg of this.unconfirmed) tell(msg, 'working', opts.log)
       this.fetched.keepAlive(this.readsWaiting > 0)
     }, Math.max(100, Math.floor(opts.ackWaitMs / 3)))
     this.keepAlive.unref()
   }
 
-  /** Messages this node holds now: handed out and uncommitted, or fetched ahead. */
+  /** Messages this node holds now: handed out, committed but not confirmed, or fetched ahead. */
   get heldMessages (): number {
-    return this.held.size + this.fetched.count
+    return this.held.size + this.unconfirmed.size + this.fetched.count
   }
 
   /** Messages received since start, and those of them delivered before (to this node or another). */
@@ -154,22 +162,48 @@ export class LogReader {
   private async acknowledge (messages: readonly JsMsg[]): Promise<void> {
     const mine = messages.filter((msg) => this.held.has(msg))
     if (mine.length < messages.length) throw new Error('telemetry log: this batch was rewound; read again and commit the new batch')
+    // Their lines are stored: from now on they are acknowledged, never handed back (that would write them twice).
+    for (const msg of mine) {
+      this.held.delete(msg)
+      this.unconfirmed.add(msg)
+    }
+    const { failed, cause } = await this.confirmEach(mine)
+    if (failed > 0) {
+      this.confirmLater()
+      throw new GatewayError('CSG_NATS_UNAVAILABLE', `JetStream did not confirm the acknowledgement of ${failed} of ${mine.length} messages; it is sent again in the background`, { cause })
+    }
+  }
+
+  /** Sends each ack and waits for its confirmation; confirmed messages are done with. */
+  private async confirmEach (messages: readonly JsMsg[]): Promise<{ failed: number, cause: unknown }> {
     const { nc, ackTimeoutMs } = this.opts
-    const results = await Promise.allSettled(mine.map(function acknowledgeOne (msg) { return confirmAck(nc, msg, ackTimeoutMs) }))
-    // Unconfirmed ones stay held: the writer rewinds after a failed commit, handing them back. If an
-    // ack did land but its answer was lost, they are gone already and nothing comes back.
+    const results = await Promise.allSettled(messages.map(function acknowledgeOne (msg) { return confirmAck(nc, msg, ackTimeoutMs) }))
     let failed = 0
     let cause: unknown
     results.forEach((result, i) => {
-      if (result.status === 'fulfilled') this.held.delete(mine[i] as JsMsg)
+      if (result.status === 'fulfilled') this.unconfirmed.delete(messages[i] as JsMsg)
       else {
         failed++
         cause ??= result.reason
       }
     })
-    if (failed > 0) {
-      throw new GatewayError('CSG_NATS_UNAVAILABLE', `JetStream did not confirm the acknowledgement of ${failed} of ${mine.length} messages`, { cause })
-    }
+    return { failed, cause }
+  }
+
+  // Right after servers restart the consumer can go without a leader for many seconds (20 s seen on
+  // this 2-core machine). Acks are sent again until confirmed, the messages kept alive meanwhile; if
+  // the node dies first, JetStream redelivers them after ack_wait and InfluxDB takes the same points again.
+  private confirmLater (): void {
+    if (this.confirming !== null) return
+    const { log } = this.opts
+    this.confirming = (async () => {
+      while (!this.closed && this.unconfirmed.size > 0) {
+        await sleep(CONFIRM_RETRY_MS, undefined, { signal: this.closing.signal }).catch(function closing () { return undefined })
+        if (this.closed) return
+        const { failed } = await this.confirmEach([...this.unconfirmed])
+        if (failed === 0) log.info('acknowledgements of stored telemetry confirmed again')
+      }
+    })().finally(() => { this.confirming = null })
   }
 
   /** Hands the held messages back to JetStream at once, for this node or another to read again. */
@@ -179,13 +213,19 @@ export class LogReader {
     this.wake()
   }
 
-  /** Ends reads, stops pulling, waits for commits asked for, then hands back everything held. */
+  /**
+   * Ends reads, stops pulling, waits for commits asked for, then hands back everything held.
+   * Acknowledgements still unconfirmed are left: JetStream redelivers those after ack_wait.
+   */
   async close (): Promise<void> {
     this.closed = true
+    this.closing.abort()
     clearInterval(this.keepAlive)
     this.wake()
     await this.fetched.close()
     await Promise.allSettled([...this.commits])
+    await this.confirming
+    if (this.unconfirmed.size > 0) this.opts.log.warn({ unconfirmed: this.unconfirmed.size }, 'closing with unconfirmed acknowledgements: those messages are written again after ack_wait')
     this.rewind()
   }
 
