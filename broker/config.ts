@@ -212,6 +212,56 @@ export const INFLUX_RETRY = Object.freeze({
   retryAfterMaxMs: 300_000,
 })
 
+/** The cluster's telemetry log (a JetStream stream in place of the spool): timings and bounds. */
+export const TELEMETRY_LOG = Object.freeze({
+  /** An append JetStream has not acknowledged this long after it was made is refused (the device sends it again), ms. */
+  appendTimeoutMs: 10_000,
+  /** Longest wait for one PubAck before the message is sent again with the same id, ms. */
+  attemptTimeoutMs: 2_000,
+  /** Pause before the first resend, doubling up to retryMaxMs, ms: a leader election takes a second or two. */
+  retryInitialMs: 50,
+  retryMaxMs: 1_000,
+  /**
+   * Publishes awaiting their PubAck at once (pipelining); appends arriving meanwhile form the next
+   * messages. Measured (test/bench/telemetry-log-throughput.ts: R3 on a 3-server loopback cluster on
+   * the same 2 cores, one-line records in open loop): every setting kept up with 120,000 appends/s;
+   * at 60,000–120,000/s one in flight doubled the median ack latency (1.9–2.9 ms against 0.9–1.1 ms
+   * with 4) and its p99 (30–33 ms against 11–16 ms); 8 and 16 did no better than 4.
+   */
+  maxInFlight: 4,
+  /** Largest message (a group of records) and the stream's max_msg_size, bytes: well below NATS's 1 MiB max_payload, and fetches are sized by it. */
+  maxMessageBytes: 256 * 1024,
+  /** Bytes of appends awaiting their acknowledgement beyond which appends are refused at once. */
+  maxPendingBytes: 64 * 1024 ** 2,
+  /** The stream's duplicate window: a message id seen within it is not stored again, ms. */
+  duplicateWindowMs: 120_000,
+  /** ack_wait of the writers' consumer: a dead node's messages go to the other nodes after it, ms. */
+  ackWaitMs: 30_000,
+  /**
+   * Messages delivered to writers and not yet acknowledged, all nodes together. A node holds at most
+   * its writer's batch and what it fetched ahead (each at most prefetchMessages): room for several
+   * nodes, so that one whose InfluxDB is out of reach cannot hold up the others.
+   */
+  maxAckPending: 50_000,
+  /** Bytes and messages a node fetches ahead of its writer at most (a batch is cut from them). */
+  prefetchBytes: 16 * 1024 ** 2,
+  prefetchMessages: 5_000,
+  /** How long one pull request waits on the server for messages, ms; closing waits for the last one to end. */
+  pullExpiresMs: 2_000,
+  /** Longest wait for the server to confirm an acknowledgement, ms. */
+  ackTimeoutMs: 5_000,
+  /** How often the stream's depth is read for the figures, ms. */
+  statsIntervalMs: 1_000,
+})
+
+/** The cluster's quarantine stream: lines InfluxDB refused are kept for people to look at, the oldest dropped first. */
+export const CLUSTER_QUARANTINE = Object.freeze({
+  maxBytes: 1024 ** 3,
+  maxAgeMs: 30 * 24 * 60 * 60 * 1000,
+  /** Longest wait for one entry's PubAck; the writer keeps the batch and tries again after it, ms. */
+  publishTimeoutMs: 5_000,
+})
+
 /**
  * Alarm webhooks: per-request timeout (ms), attempts per alarm change, changes queued per URL, and
  * the jittered backoff between attempts (from 200 ms, doubling, at most 30 s: eight attempts span

@@ -8,6 +8,8 @@ import type { Logger } from '../log.ts'
 import type { Spool } from '../spool/spool.ts'
 import { influxConnectionOf, type InfluxConnection } from './connection.ts'
 import { createSink } from './create-sink.ts'
+import type { Quarantine } from './quarantine.ts'
+import { createFileQuarantine } from './quarantine-file.ts'
 import { createWriter, type Writer } from './writer.ts'
 
 export interface InfluxOutput {
@@ -17,7 +19,8 @@ export interface InfluxOutput {
   close(): Promise<void>
 }
 
-export function startInfluxOutput (config: Config, spool: Spool, metrics: Metrics, log: Logger): InfluxOutput | undefined {
+/** `quarantine`: where refused lines go; without it, `DATA_DIR/quarantine.jsonl` (a cluster passes its shared stream). */
+export function startInfluxOutput (config: Config, spool: Spool, metrics: Metrics, log: Logger, quarantine?: Quarantine): InfluxOutput | undefined {
   const connection = influxConnectionOf(config)
   if (connection === undefined) {
     log.warn({ spoolDir: path.join(config.DATA_DIR, 'spool') }, 'INFLUX_URL is not set: readings wait in the spool')
@@ -30,7 +33,7 @@ export function startInfluxOutput (config: Config, spool: Spool, metrics: Metric
     batchLines: config.INFLUX_BATCH_LINES,
     flushIntervalMs: config.INFLUX_FLUSH_MS,
     ...INFLUX_RETRY,
-    quarantinePath: path.join(config.DATA_DIR, 'quarantine.jsonl'),
+    quarantine: quarantine ?? createFileQuarantine(path.join(config.DATA_DIR, 'quarantine.jsonl')),
     log,
     metrics: {
       onWrite (lines, seconds) {

@@ -1,10 +1,10 @@
 // Spool → sink, in read order: a batch is committed (cursor advanced) only after the sink accepted
 // it or its refused lines were quarantined durably; nothing is dropped. Outages are retried forever
 // with jittered backoff, refused batches are halved until the bad line(s) are isolated.
-import { open } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { isGatewayError } from '../errors.ts'
+import type { Quarantine } from './quarantine.ts'
 import { SinkError, type Sink } from './sink.ts'
 import type { Spool } from '../spool/spool.ts'
 
@@ -22,8 +22,8 @@ export interface WriterOptions {
   spool: Spool
   sink: Sink
   log: Logger
-  /** JSON-lines file receiving refused lines, e.g. `${DATA_DIR}/quarantine.jsonl`. */
-  quarantinePath: string
+  /** Receives refused lines: the DATA_DIR file (quarantine-file.ts) or the cluster's stream. */
+  quarantine: Quarantine
   /** Most lines per sink write (INFLUX_BATCH_LINES). */
   batchLines: number
   /** After a write that was not full, how long to let the spool fill before the next one, ms (INFLUX_FLUSH_MS). */
@@ -59,9 +59,6 @@ export interface Writer {
 }
 
 type Health = 'unknown' | 'connected' | 'unreachable' | 'unauthorized'
-
-/** A quarantined line, one JSON object per line of the quarantine file. */
-export interface QuarantineEntry { tsMs: number, reason: string, line: string }
 
 /** Full jitter (AWS architecture blog, "Exponential Backoff And Jitter"): uniform in [0, min(cap, base·2^n)]. */
 export function backoffDelayMs (failures: number, initialMs: number, maxMs: number, random = Math.random): number {
@@ -133,14 +130,7 @@ export function createWriter (options: WriterOptions): Writer {
   }
 
   async function quarantine (line: string, reason: string): Promise<void> {
-    const entry: QuarantineEntry = { tsMs: Date.now(), reason, line }
-    const file = await open(options.quarantinePath, 'a', 0o600)
-    try {
-      await file.appendFile(`${JSON.stringify(entry)}\n`)
-      await file.datasync()
-    } finally {
-      await file.close()
-    }
+    await options.quarantine.add({ tsMs: Date.now(), reason, line })
     log.warn({ reason, lineBytes: Buffer.byteLength(line) }, 'line refused by influx, quarantined')
     notify('onQuarantine', () => metrics.onQuarantine?.(1))
   }

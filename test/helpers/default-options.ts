@@ -1,6 +1,6 @@
 // Module options as the gateway passes them with every setting at its default: built from
 // configSchema, so a test that does not care about a value gets the one operators get.
-import { configSchema, INFLUX_RETRY, MAX_FUTURE_MS } from '../../broker/config.ts'
+import { configSchema, INFLUX_RETRY, MAX_FUTURE_MS, TELEMETRY_LOG } from '../../broker/config.ts'
 
 const config = configSchema.parse({})
 const DAY_MS = 24 * 60 * 60 * 1000
@@ -17,6 +17,12 @@ export const writerDefaults = Object.freeze({
   batchLines: config.INFLUX_BATCH_LINES,
   flushIntervalMs: config.INFLUX_FLUSH_MS,
   ...INFLUX_RETRY,
+})
+
+/** openTelemetryLog's timings and bounds, with the stream's max_bytes at SPOOL_MAX_BYTES. */
+export const telemetryLogDefaults = Object.freeze({
+  ...TELEMETRY_LOG,
+  maxBytes: config.SPOOL_MAX_BYTES,
 })
 
 /** validateTelemetry's limits (without nowMs). */

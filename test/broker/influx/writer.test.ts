@@ -8,7 +8,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { SinkError, type Sink } from '../../../broker/influx/sink.ts'
 import { createInfluxV1Sink } from '../../../broker/influx/sink-influx-v1.ts'
 import { openSpool, type Spool } from '../../../broker/spool/spool.ts'
-import { backoffDelayMs, createWriter, type QuarantineEntry, type Writer, type WriterOptions } from '../../../broker/influx/writer.ts'
+import { backoffDelayMs, createWriter, type Writer, type WriterOptions } from '../../../broker/influx/writer.ts'
+import type { QuarantineEntry } from '../../../broker/influx/quarantine.ts'
+import { createFileQuarantine } from '../../../broker/influx/quarantine-file.ts'
 import { startInfluxDb1, type InfluxDb1Server } from '../../helpers/influxdb.ts'
 import { makeTempDir, removeTempDir } from '../../helpers/server-process.ts'
 import { spoolDefaults, writerDefaults } from '../../helpers/default-options.ts'
@@ -49,7 +51,7 @@ async function harness (sink: Sink, overrides: Partial<WriterOptions> = {}): Pro
     spool,
     sink,
     log: logs.log,
-    quarantinePath,
+    quarantine: createFileQuarantine(quarantinePath),
     retryInitialMs: 20,
     retryMaxMs: 200,
     metrics: {
@@ -193,7 +195,7 @@ describe('writer → real influxd 1.6 with the real spool', () => {
     const spool = await openSpool({ ...spoolDefaults, dir: spoolDir, log: silent })
     let retries = 0
     const writer = createWriter({
-      ...writerDefaults, spool, sink, log: silent, quarantinePath: join(dir, 'q.jsonl'), retryInitialMs: 1000, retryMaxMs: 30_000,
+      ...writerDefaults, spool, sink, log: silent, quarantine: createFileQuarantine(join(dir, 'q.jsonl')), retryInitialMs: 1000, retryMaxMs: 30_000,
       metrics: { onRetry () { retries++ } },
     })
     await influx.stop()
