@@ -1,12 +1,15 @@
 // Composition root: wires the stages in the order a reading flows through them
 // (listeners → authentication → topic → validation → spool → writer) and closes them in reverse.
 import { mkdir } from 'node:fs/promises'
+import { jetstream } from '@nats-io/jetstream'
 import path from 'node:path'
-import { MAX_FUTURE_MS, UNKNOWN_FIELD_NOTICE_INTERVAL_MS, WEBHOOK_LIMITS, type Config } from './config.ts'
+import { CLUSTER_QUARANTINE, MAX_FUTURE_MS, TELEMETRY_LOG, UNKNOWN_FIELD_NOTICE_INTERVAL_MS, WEBHOOK_LIMITS, type Config } from './config.ts'
 import { GatewayError } from './errors.ts'
 import { joinCluster, type ClusterNode } from './cluster/node.ts'
 import { openRegistryBucket } from './cluster/registry-bucket.ts'
 import { openKvRegistry } from './cluster/registry-kv.ts'
+import { openStreamQuarantine } from './cluster/quarantine-stream.ts'
+import { openTelemetryLog } from './cluster/telemetry-log.ts'
 import { startSessionClaims } from './cluster/session-claims.ts'
 import { acquireLockFile, lockHolder } from './lock-file.ts'
 import { createMetrics, registerGauges } from './http/metrics.ts'
@@ -18,7 +21,7 @@ import { createIngest } from './ingest/ingest.ts'
 import type { Notice } from './ingest/notices.ts'
 import { startInfluxOutput } from './influx/output.ts'
 import { logSpoolBacklog } from './spool/backlog-log.ts'
-import { openSpool } from './spool/spool.ts'
+import { openSpool, type Spool } from './spool/spool.ts'
 import type { Logger } from './log.ts'
 import { startAlarms } from './alarms/index.ts'
 import { createBrokerOut } from './mqtt/broker-out.ts'
@@ -70,16 +73,24 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       : await openKvRegistry({ bucket: await openRegistryBucket(cluster.nc, cluster.replicas), log })
     closers.push({ name: 'registry', close () { registry.close() } })
 
-    const spool = await openSpool({
+    // Accepted telemetry waits here for InfluxDB: the local spool, or in a cluster the replicated
+    // JetStream log every node's writer drains (a dead node's share goes to the others).
+    const telemetryLog = cluster === undefined
+      ? undefined
+      : await openTelemetryLog({ ...TELEMETRY_LOG, nc: cluster.nc, jsm: cluster.jsm, replicas: cluster.replicas, nodeName: cluster.nodeName, maxBytes: config.SPOOL_MAX_BYTES, log })
+    const spool: Spool = telemetryLog ?? await openSpool({
       dir: path.join(config.DATA_DIR, 'spool'),
       maxBytes: config.SPOOL_MAX_BYTES,
       segmentBytes: config.SPOOL_SEGMENT_BYTES,
       groupCommitMs: config.SPOOL_GROUP_COMMIT_MS,
       log,
     })
-    closers.push({ name: 'spool', close () { return spool.close() } })
+    closers.push({ name: telemetryLog === undefined ? 'spool' : 'telemetry log', close () { return spool.close() } })
 
-    const output = startInfluxOutput(config, spool, metrics, log)
+    const quarantine = cluster === undefined
+      ? undefined
+      : await openStreamQuarantine({ ...CLUSTER_QUARANTINE, js: jetstream(cluster.nc), jsm: cluster.jsm, replicas: cluster.replicas })
+    const output = startInfluxOutput(config, spool, metrics, log, quarantine)
     if (output !== undefined) closers.push({ name: 'influx output', close () { return output.close() } })
     const writer = output?.writer
 
@@ -204,6 +215,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       readiness: {
         brokerListening () { return !broker.closed },
         storage () {
+          if (telemetryLog !== undefined && !telemetryLog.available()) return { state: 'failing', detail: 'JetStream does not acknowledge: readings are not accepted' }
           if (writer === undefined) return { state: 'spooling', detail: 'INFLUX_URL not set' }
           const state = writer.state()
           return state.connected ? { state: 'reachable' } : { state: 'spooling', detail: state.lastError ?? 'InfluxDB unreachable' }
