@@ -2,13 +2,13 @@
 // consumers, KV buckets and core NATS subjects. `citygw cluster status` and the README use these.
 
 /** Accepted telemetry (and `rejected` / `alarms` points) as line protocol, one message per group commit. Work-queue retention: a message leaves once the InfluxDB writer acknowledged it. */
-export const TELEMETRY_STREAM = 'CSG_TELEMETRY'
+export const TELEMETRY_STREAM = 'csg-telemetry'
 export const TELEMETRY_SUBJECT = 'csg.telemetry'
 /** The durable consumer every node's InfluxDB writer pulls from. */
 export const WRITER_CONSUMER = 'influx-writer'
 
 /** Lines InfluxDB refused, with the reason (the cluster's quarantine). */
-export const QUARANTINE_STREAM = 'CSG_QUARANTINE'
+export const QUARANTINE_STREAM = 'csg-quarantine'
 export const QUARANTINE_SUBJECT = 'csg.quarantine'
 
 /** Devices, crews and operators (keys `device.<id>`, `crew.<name>`, `operator.<name>`). */

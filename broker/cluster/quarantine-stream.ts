@@ -1,5 +1,5 @@
 // Enters: lines InfluxDB refused, with the reason, from any node's writer.
-// Leaves: one JSON message per line (the file quarantine's format) on the stream CSG_QUARANTINE,
+// Leaves: one JSON message per line (the file quarantine's format) on the stream csg-quarantine,
 // shared by the cluster; the nats CLI or any consumer reads it.
 // Guarantees: add resolves only after JetStream acknowledged the entry. The stream keeps entries by
 // limits (size, age), dropping the oldest: it is for people to look at, not a path back to InfluxDB.

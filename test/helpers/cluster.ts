@@ -26,7 +26,7 @@ export interface ClusterRig {
   /** The environment every node and CLI call shares (NATS_URL, InfluxDB). */
   readonly env: Readonly<Record<string, string>>
   /** Starts a gateway node named `name` with extra environment. */
-  startNode(name: string, env?: Record<string, string>): Promise<ClusterNodeProcess>
+  startNode(name: string, env?: Record<string, string>, startArgs?: string[]): Promise<ClusterNodeProcess>
   /** Runs `citygw <args>` against the cluster. */
   citygw(args: string[], env?: Record<string, string>): Promise<{ code: number, stdout: string, stderr: string }>
   /** Registers devices through `citygw device import` (CSV); returns id → secret. */
@@ -73,9 +73,9 @@ export async function startClusterRig (options: { env?: Record<string, string> }
     nats,
     influx,
     env,
-    async startNode (name, extra = {}) {
+    async startNode (name, extra = {}, startArgs = []) {
       const dataDir = await makeTempDir(`csg-node-${name}-`)
-      const process = await spawnGatewayProcess({ ...env, NODE_NAME: name, DATA_DIR: dataDir, ...extra })
+      const process = await spawnGatewayProcess({ ...env, NODE_NAME: name, DATA_DIR: dataDir, ...extra }, { startArgs })
       const node: ClusterNodeProcess = {
         ...process,
         name,

@@ -89,12 +89,12 @@ export interface GatewayProcess {
  * runs (scripts/start.sh: the compiled build in dist/); with `viaNpm`, `npm start` itself. Resolves
  * once it logged 'gateway started'.
  */
-export async function spawnGatewayProcess (env: Record<string, string>, options: { asNpmStart?: boolean, viaNpm?: boolean } = {}): Promise<GatewayProcess> {
+export async function spawnGatewayProcess (env: Record<string, string>, options: { asNpmStart?: boolean, viaNpm?: boolean, startArgs?: string[] } = {}): Promise<GatewayProcess> {
   const [command, args] = options.viaNpm === true
     ? ['npm', ['start', '--silent']]
     : options.asNpmStart === true
       ? ['bash', [join(REPO_ROOT, 'scripts/start.sh')]]
-      : [process.execPath, [join(REPO_ROOT, 'bin/citygw.js'), 'start']]
+      : [process.execPath, [join(REPO_ROOT, 'bin/citygw.js'), 'start', ...(options.startArgs ?? [])]]
   const child = spawn(command, args, {
     cwd: REPO_ROOT,
     env: { ...process.env, MQTT_HOST: '127.0.0.1', MQTT_PORT: '0', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', REGISTRY_POLL_MS: '100', ...env },
