@@ -2,11 +2,8 @@
 // 3-node nats-server cluster): they write the registry bucket, not DATA_DIR/registry.json, and a
 // gateway node's registry (openKvRegistry) sees each change. `registry export|import` moves a
 // single node's registry.json into the cluster with its hashes, so every device keeps its secret.
-import { execFile } from 'node:child_process'
 import { access, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
@@ -20,9 +17,8 @@ import { freePort } from '../helpers/ports.ts'
 import { startNatsCluster, type NatsCluster } from '../helpers/nats.ts'
 import { makeTempDir, removeTempDir } from '../helpers/server-process.ts'
 import { eventually } from '../helpers/wait.ts'
+import { runCitygw, type CitygwResult } from '../helpers/citygw.ts'
 
-const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
-const execFileAsync = promisify(execFile)
 const silent = createLogger('silent')
 
 let cluster: NatsCluster | undefined
@@ -47,18 +43,8 @@ afterEach(async () => {
   await removeTempDir(dataDir)
 })
 
-async function citygw (args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, [join(REPO_ROOT, 'bin/citygw.js'), ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, DATA_DIR: dataDir, ...env },
-      timeout: 30_000,
-    })
-    return { code: 0, stdout, stderr }
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string }
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
-  }
+function citygw (args: string[], env: Record<string, string> = {}): Promise<CitygwResult> {
+  return runCitygw(args, { DATA_DIR: dataDir, ...env })
 }
 
 /** citygw in cluster mode: NATS_URL lists every server of the test cluster. */

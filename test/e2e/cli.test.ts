@@ -1,31 +1,19 @@
 // The `citygw` command as operators run it (a real child process): provisioning, schema output,
 // configuration errors, one gateway per DATA_DIR, clean shutdown on SIGTERM.
-import { execFile } from 'node:child_process'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest'
-import { REPO_ROOT, spawnGatewayProcess } from '../helpers/gateway.ts'
+import { spawnGatewayProcess } from '../helpers/gateway.ts'
 import { connectDevice } from '../helpers/mqtt.ts'
 import { makeTempDir, removeTempDir } from '../helpers/server-process.ts'
+import { runCitygw, type CitygwResult } from '../helpers/citygw.ts'
 
-const execFileAsync = promisify(execFile)
 let dataDir: string
 beforeEach(async () => { dataDir = await makeTempDir('citygw-cli-') })
 afterEach(async () => { await removeTempDir(dataDir) })
 
-async function citygw (args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, [join(REPO_ROOT, 'bin/citygw.js'), ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, DATA_DIR: dataDir, ...env },
-      timeout: 30_000,
-    })
-    return { code: 0, stdout, stderr }
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string }
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
-  }
+function citygw (args: string[], env: Record<string, string> = {}): Promise<CitygwResult> {
+  return runCitygw(args, { DATA_DIR: dataDir, ...env })
 }
 
 describe('citygw device / crew', () => {

@@ -1,29 +1,17 @@
 // Cluster mode refuses to start on a configuration it cannot honour, with a message naming the
 // variable and exit code ≠ 0: unreachable NATS_URL, wrong credentials, more replicas than the
 // NATS cluster has, a stream or bucket made with other replicas, --workers without NATS_URL.
-import { execFile } from 'node:child_process'
-import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { REPO_ROOT } from '../helpers/gateway.ts'
 import { startNatsCluster, type NatsCluster } from '../helpers/nats.ts'
 import { freePort } from '../helpers/ports.ts'
 import { makeTempDir, removeTempDir } from '../helpers/server-process.ts'
+import { runCitygw, type CitygwResult } from '../helpers/citygw.ts'
 
-const execFileAsync = promisify(execFile)
 
-async function citygw (args: string[], env: Record<string, string>): Promise<{ code: number, stdout: string, stderr: string }> {
+async function citygw (args: string[], env: Record<string, string>): Promise<CitygwResult> {
   const dataDir = await makeTempDir('citygw-cluster-config-')
   try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, [join(REPO_ROOT, 'bin/citygw.js'), ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, DATA_DIR: dataDir, MQTT_HOST: '127.0.0.1', MQTT_PORT: '0', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', LOG_LEVEL: 'warn', ...env },
-      timeout: 30_000,
-    })
-    return { code: 0, stdout, stderr }
-  } catch (err) {
-    const e = err as { code: number, stdout: string, stderr: string }
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
+    return await runCitygw(args, { DATA_DIR: dataDir, MQTT_HOST: '127.0.0.1', MQTT_PORT: '0', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', LOG_LEVEL: 'warn', ...env })
   } finally {
     await removeTempDir(dataDir)
   }

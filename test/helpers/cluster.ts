@@ -2,16 +2,14 @@
 // real influxd, and gateway nodes as child processes (`citygw start` with NATS_URL), each with its
 // own temp DATA_DIR and free ports. Provisioning goes through the `citygw` CLI with NATS_URL, as an
 // operator would do it. close() stops every process and removes every dir.
-import { execFile } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
-import { REPO_ROOT, spawnGatewayProcess, type GatewayProcess } from './gateway.ts'
+import { spawnGatewayProcess, type GatewayProcess } from './gateway.ts'
 import { startInfluxDb1, type InfluxDb1Server } from './influxdb.ts'
 import { startNatsCluster, type NatsCluster } from './nats.ts'
 import { makeTempDir, removeTempDir } from './server-process.ts'
+import { runCitygw, type CitygwResult } from './citygw.ts'
 
-const execFileAsync = promisify(execFile)
 
 export interface ClusterNodeProcess extends GatewayProcess {
   readonly name: string
@@ -48,19 +46,8 @@ export async function startClusterRig (options: { env?: Record<string, string> }
     ...options.env,
   }
 
-  async function citygw (args: string[], extra: Record<string, string> = {}): Promise<{ code: number, stdout: string, stderr: string }> {
-    try {
-      const { stdout, stderr } = await execFileAsync(process.execPath, [join(REPO_ROOT, 'bin/citygw.js'), ...args], {
-        cwd: REPO_ROOT,
-        env: { ...process.env, DATA_DIR: scratch, ...env, ...extra },
-        timeout: 60_000,
-        maxBuffer: 64 * 1024 * 1024,
-      })
-      return { code: 0, stdout, stderr }
-    } catch (err) {
-      const e = err as { code: number, stdout: string, stderr: string }
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr }
-    }
+  function citygw (args: string[], extra: Record<string, string> = {}): Promise<CitygwResult> {
+    return runCitygw(args, { DATA_DIR: scratch, ...env, ...extra }, 60_000)
   }
 
   async function checked (args: string[]): Promise<string> {
