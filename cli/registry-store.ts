@@ -16,7 +16,7 @@ export async function withRegistryStore<T> (action: (store: RegistryStore) => Pr
   const log = createLogger('warn', process.stderr)
   const nc = await connectNats(config, 'citygw-cli', log)
   try {
-    const bucket = await openRegistryBucket(nc, replicasFor(nc, config.NATS_REPLICAS))
+    const bucket = await openRegistryBucket(nc, await replicasFor(nc, config.NATS_REPLICAS))
     return await action(kvRegistryStore(bucket, log))
   } finally {
     await nc.close()

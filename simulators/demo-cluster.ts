@@ -46,7 +46,7 @@ export async function runClusterDemo (options: ClusterDemoOptions): Promise<void
   const devices = planFleet(DISTRICT, FLEET_SIZE, FLEET_ORIGIN.lat, FLEET_ORIGIN.lon, seed)
   const fleetFile = join(dataDir, 'fleet.json')
   const nc = await connectNats({ NATS_URL: [...nats.urls] }, 'citygw-demo', createLogger('silent'))
-  const bucket = await openRegistryBucket(nc, replicasFor(nc, undefined))
+  const bucket = await openRegistryBucket(nc, await replicasFor(nc, undefined))
   const fleet = await provisionFleet(kvRegistryStore(bucket, createLogger('silent')), devices, fleetFile, 'demo-crew')
   await nc.close()
   say(`Registered ${devices.length} devices in "${DISTRICT}" and crew "demo-crew" in the cluster's registry; secrets in ${fleetFile} (mode 0600).`)

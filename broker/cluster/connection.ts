@@ -2,10 +2,12 @@
 // or a start-up error naming the variable at fault. After start-up the client reconnects forever
 // (any server of the list); callers see the outage as failed or slow JetStream calls.
 import { readFile } from 'node:fs/promises'
+import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from '@nats-io/jetstream'
 import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node'
 import type { Config } from '../config.ts'
 import { GatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
+import { NODES_BUCKET, REGISTRY_BUCKET } from './names.ts'
 
 export type NatsSettings = Pick<Config, 'NATS_URL' | 'NATS_USER' | 'NATS_PASSWORD' | 'NATS_TOKEN' | 'NATS_TLS_CA'>
 
@@ -52,10 +54,28 @@ export function serverCount (nc: NatsConnection): number {
   return Math.max(1, nc.info?.connect_urls?.length ?? 1)
 }
 
-/** NATS_REPLICAS, or 3 when the cluster has at least 3 servers, else 1. */
-export function replicasFor (nc: NatsConnection, configured: number | undefined): number {
-  return configured ?? (serverCount(nc) >= 3 ? 3 : 1)
+/**
+ * NATS_REPLICAS; without it, the replicas of the cluster's registry or nodes bucket when one exists
+ * (whoever created the first one decided, and every node and command must agree with it), else 3
+ * when the NATS cluster has at least 3 servers, else 1. The server count comes from the servers'
+ * gossip, which a connection made while the cluster is busy may not have complete yet: it only
+ * decides for a cluster that has nothing of the gateway's yet.
+ */
+export async function replicasFor (nc: NatsConnection, configured: number | undefined): Promise<number> {
+  if (configured !== undefined) return configured
+  const jsm = await jetstreamManager(nc)
+  for (const stream of EXISTING_FIRST) {
+    try {
+      return (await jsm.streams.info(stream)).config.num_replicas
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err
+    }
+  }
+  return serverCount(nc) >= 3 ? 3 : 1
 }
+
+/** Streams whose replicas a node adopts when NATS_REPLICAS is not set, in this order. */
+const EXISTING_FIRST = [`KV_${REGISTRY_BUCKET}`, `KV_${NODES_BUCKET}`]
 
 function startError (err: unknown, settings: NatsSettings): GatewayError {
   const message = err instanceof Error ? err.message : String(err)

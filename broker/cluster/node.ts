@@ -33,7 +33,7 @@ export async function joinCluster (config: Config, log: Logger): Promise<Cluster
   const nc = await connectNats(config, `citygw ${nodeName}`, log)
   try {
     const jsm = await jetstreamManager(nc)
-    const replicas = replicasFor(nc, config.NATS_REPLICAS)
+    const replicas = await replicasFor(nc, config.NATS_REPLICAS)
     const nodesKv = await ensureBucket(nc, jsm, NODES_BUCKET, { replicas, history: 1, ttl: NODE_TTL_MS })
     log.info({ replicas, natsServers: nc.info?.connect_urls?.length ?? 1 }, 'joined the cluster')
     let heartbeat: NodeHeartbeat | undefined
