@@ -7,6 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { freeLoopbackPort } from './free-port.ts'
+import { stopChild } from './stop-child.ts'
 
 export const INFLUXD_PATH = '/usr/bin/influxd'
 
@@ -91,10 +92,7 @@ export async function startLocalInfluxDb (dir: string, database: string): Promis
     const running = child
     if (running === undefined) return
     child = undefined
-    if (running.exitCode === null && running.signalCode === null) running.kill('SIGTERM')
-    const killer = setTimeout(function killHard () { running.kill('SIGKILL') }, 5000)
-    await exited
-    clearTimeout(killer)
+    await stopChild(running, exited)
   }
 
   async function startServer (): Promise<void> {

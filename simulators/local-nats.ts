@@ -7,6 +7,7 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { freeLoopbackPort } from './free-port.ts'
+import { stopChild } from './stop-child.ts'
 
 export const NATS_SERVER_PATH = '/usr/sbin/nats-server'
 const CLUSTER_NAME = 'citygw-local'
@@ -85,10 +86,7 @@ export async function startLocalNatsCluster (dir: string, count: number): Promis
         const running = child
         if (running === undefined) return
         child = undefined
-        if (running.exitCode === null && running.signalCode === null) running.kill('SIGTERM')
-        const killer = setTimeout(function killHard () { running.kill('SIGKILL') }, 5000)
-        await exited
-        clearTimeout(killer)
+        await stopChild(running, exited)
       },
     }
   }))
