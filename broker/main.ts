@@ -12,7 +12,7 @@ import { openStreamQuarantine } from './cluster/quarantine-stream.ts'
 import { openTelemetryLog } from './cluster/telemetry-log.ts'
 import { startSessionClaims } from './cluster/session-claims.ts'
 import { acquireLockFile, lockHolder } from './lock-file.ts'
-import { createMetrics, registerGauges } from './http/metrics.ts'
+import { createMetrics, registerClusterGauges, registerGauges } from './http/metrics.ts'
 import { startHttpServer } from './http/server.ts'
 import { createDeviceTable } from './api/device-table.ts'
 import { apiSettingsOf } from './api/settings.ts'
@@ -99,10 +99,8 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
     const broker = mqtt.broker
     closers.push({ name: 'broker', close () { return mqtt.close() } })
 
-    if (cluster !== undefined) {
-      const claims = startSessionClaims({ nc: cluster.nc, broker, nodeName: cluster.nodeName, log })
-      closers.push({ name: 'session claims', close () { return claims.close() } })
-    }
+    const claims = cluster === undefined ? undefined : startSessionClaims({ nc: cluster.nc, broker, nodeName: cluster.nodeName, log })
+    if (claims !== undefined) closers.push({ name: 'session claims', close () { return claims.close() } })
 
     const out = createBrokerOut(broker)
     function publishNotice (device: DeviceIdentity, notice: Notice): void {
@@ -196,6 +194,13 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       alarmsActive () { return alarms.activeCount() },
       influxConnected () { return writer?.state().connected ?? false },
     })
+    if (telemetryLog !== undefined && claims !== undefined) {
+      registerClusterGauges(metrics, {
+        jetstreamAvailable () { return telemetryLog.available() },
+        holdsOfflineCheck () { return alarms.holdsOfflineCheck() },
+        takeovers () { return claims.takeovers() },
+      })
+    }
 
     const http = await startHttpServer({
       host: config.HTTP_HOST,

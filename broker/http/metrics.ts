@@ -127,6 +127,14 @@ export function registerGauges (metrics: Metrics, sources: GaugeSources): void {
   new Gauge({ name: 'citygw_influx_up', help: '1 when the last write to InfluxDB succeeded', registers, collect () { this.set(sources.influxConnected() ? 1 : 0) } })
 }
 
+/** Gauges of a cluster node (NATS_URL set), read at scrape time; every metric carries the label `node`. */
+export function registerClusterGauges (metrics: Metrics, sources: { jetstreamAvailable(): boolean; holdsOfflineCheck(): boolean; takeovers(): number }): void {
+  const registers = [metrics.registry]
+  new Gauge({ name: 'citygw_cluster_jetstream_up', help: '1 while JetStream acknowledges this node\'s telemetry (0: no PUBACK, /readyz 503)', registers, collect () { this.set(sources.jetstreamAvailable() ? 1 : 0) } })
+  new Gauge({ name: 'citygw_cluster_offline_check_held', help: '1 on the node that holds the offline-check lease', registers, collect () { this.set(sources.holdsOfflineCheck() ? 1 : 0) } })
+  new Gauge({ name: 'citygw_cluster_session_takeovers', help: 'Connections closed because their client id connected to another node (since start)', registers, collect () { this.set(sources.takeovers()) } })
+}
+
 /** Gauges of the API's alarm streams, read at scrape time. */
 export function registerApiGauges (metrics: Metrics, streams: { open(): number; bufferedBytes(): number }): void {
   const registers = [metrics.registry]

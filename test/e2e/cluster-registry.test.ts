@@ -78,3 +78,14 @@ it('citygw cluster status lists both nodes and the telemetry stream', async () =
   const human = await rig!.citygw(['cluster', 'status'])
   expect(human.stdout).toMatch(/gateway nodes alive: 2/)
 })
+
+it('every metric names its node; JetStream is up on both and one of them holds the offline check', async () => {
+  const held: number[] = []
+  for (const node of [nodeA, nodeB]) {
+    const text = await (await fetch(`${node.httpUrl}/metrics`)).text()
+    expect(text).toMatch(new RegExp(`^citygw_mqtt_connections\\{node="${node.name}"\\} \\d+$`, 'm'))
+    expect(text).toMatch(new RegExp(`^citygw_cluster_jetstream_up\\{node="${node.name}"\\} 1$`, 'm'))
+    held.push(Number(new RegExp(`^citygw_cluster_offline_check_held\\{node="${node.name}"\\} (\\d)$`, 'm').exec(text)?.[1]))
+  }
+  expect(held.sort()).toEqual([0, 1])
+})
