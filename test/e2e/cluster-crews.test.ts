@@ -1,6 +1,9 @@
 // Alarms across two gateway nodes: a cover lifted on a device connected to node A reaches a crew
 // on node B once; a crew on B acknowledges it (MQTT) and one on A through the API; late
 // subscribers on either node get it retained; it clears once; one `alarms` point per change.
+// mosquitto_pub / mosquitto_sub (Debian mosquitto-clients) take the same path.
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { basic } from '../helpers/api-client.ts'
@@ -20,6 +23,7 @@ beforeAll(async () => {
   secrets = await rig.importDevices([
     { id: 'mh-1', kind: 'manhole', district: 'north' },
     { id: 'mh-2', kind: 'manhole', district: 'north' },
+    { id: 'mh-3', kind: 'manhole', district: 'north' },
   ])
   crewSecret = await rig.addCrew('crew-north', ['north'])
   nodeA = await rig.startNode('gw-a')
@@ -110,4 +114,20 @@ it('a crew acknowledges through the API of the node the device is not on', async
     body: '{}',
   })
   expect(again.status).toBe(409)
+}, 30_000)
+
+it('clients no one here wrote: mosquitto_pub raises on node A, mosquitto_sub on node B receives it', async () => {
+  const run = promisify(execFile)
+  const port = (url: string): string => new URL(url).port
+  // The crew's subscriber waits for the first live (not retained) message on mh-3's alarms.
+  const sub = run('mosquitto_sub', ['-h', '127.0.0.1', '-p', port(nodeB.mqttUrl), '-i', 'mosq-crew', '-u', 'crew-north', '-P', crewSecret, '-V', 'mqttv311',
+    '-q', '1', '-t', 'alarms/north/manhole/mh-3/#', '-R', '-C', '1', '-W', '15', '-v'], { timeout: 20_000 })
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  const secret = secrets.get('mh-3') ?? ''
+  await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', port(nodeA.mqttUrl), '-i', 'mh-3', '-u', 'mh-3', '-P', secret, '-V', 'mqttv311',
+    '-q', '1', '-t', 'devices/mh-3/telemetry', '-m', JSON.stringify({ coverAngle: 130 })], { timeout: 10_000 })
+  const { stdout } = await sub
+  const [topic, ...json] = stdout.trim().split(' ')
+  expect(topic).toBe('alarms/north/manhole/mh-3/coverOpen')
+  expect(JSON.parse(json.join(' '))).toMatchObject({ type: 'coverOpen', state: 'active', deviceId: 'mh-3' })
 }, 30_000)
