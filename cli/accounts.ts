@@ -3,7 +3,8 @@
 import type { Command } from 'commander'
 import { addCrew, addOperator } from '../broker/registry/provision.ts'
 import { printCredential } from './output.ts'
-import { withRegistryStore } from './registry-store.ts'
+import { loadConfig } from '../broker/config.ts'
+import { withRegistryStore } from '../broker/cluster/configured-registry-store.ts'
 
 export function addCrewCommands (program: Command): void {
   program.command('crew')
@@ -15,7 +16,7 @@ export function addCrewCommands (program: Command): void {
     .option('--json', 'print {"id","secret"} as one JSON object')
     .action(async function crewAdd (name: string, opts: { districts?: string; json?: boolean }) {
       const districts = opts.districts?.split(',').map(function trim (d) { return d.trim() }).filter(Boolean)
-      const credential = await withRegistryStore(function addTo (store) { return addCrew(store, name, districts) })
+      const credential = await withRegistryStore(loadConfig(), function addTo (store) { return addCrew(store, name, districts) })
       printCredential(credential, opts.json === true, 'crew')
     })
 }
@@ -28,7 +29,7 @@ export function addOperatorCommands (program: Command): void {
     .argument('<name>')
     .option('--json', 'print {"id","secret"} as one JSON object')
     .action(async function operatorAdd (name: string, opts: { json?: boolean }) {
-      const credential = await withRegistryStore(function addTo (store) { return addOperator(store, name) })
+      const credential = await withRegistryStore(loadConfig(), function addTo (store) { return addOperator(store, name) })
       printCredential(credential, opts.json === true, 'operator')
     })
 }

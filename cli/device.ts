@@ -6,7 +6,8 @@ import { Option, type Command } from 'commander'
 import { kindNames } from '../devices/index.ts'
 import { addDevice, importDevices, removeDevice, type Credential } from '../broker/registry/provision.ts'
 import { parseNumber, print, printCredential } from './output.ts'
-import { withRegistryStore } from './registry-store.ts'
+import { loadConfig } from '../broker/config.ts'
+import { withRegistryStore } from '../broker/cluster/configured-registry-store.ts'
 
 export function addDeviceCommands (program: Command): void {
   const device = program.command('device').description('register, list, remove and import devices')
@@ -21,7 +22,7 @@ export function addDeviceCommands (program: Command): void {
     .option('--json', 'print {"id","secret"} as one JSON object')
     .action(async function deviceAdd (id: string, opts: { kind: string; district: string; lat?: number; lon?: number; json?: boolean }) {
       const device = { id, kind: opts.kind, district: opts.district, lat: opts.lat, lon: opts.lon }
-      const credential = await withRegistryStore(function addTo (store) { return addDevice(store, device) })
+      const credential = await withRegistryStore(loadConfig(), function addTo (store) { return addDevice(store, device) })
       printCredential(credential, opts.json === true, 'device')
     })
 
@@ -29,7 +30,7 @@ export function addDeviceCommands (program: Command): void {
     .description('list registered devices')
     .option('--json', 'one JSON object per line')
     .action(async function deviceList (opts: { json?: boolean }) {
-      const data = await withRegistryStore(function readFrom (store) { return store.read() })
+      const data = await withRegistryStore(loadConfig(), function readFrom (store) { return store.read() })
       for (const [id, record] of Object.entries(data.devices)) {
         const { secretHash: _hash, ...visible } = record
         print(opts.json === true
@@ -42,7 +43,7 @@ export function addDeviceCommands (program: Command): void {
     .description('remove a device; a running gateway disconnects it')
     .argument('<id>')
     .action(async function deviceRemove (id: string) {
-      await withRegistryStore(function removeFrom (store) { return removeDevice(store, id) })
+      await withRegistryStore(loadConfig(), function removeFrom (store) { return removeDevice(store, id) })
       print(`device ${id} removed`)
     })
 
@@ -53,7 +54,7 @@ export function addDeviceCommands (program: Command): void {
     .action(async function deviceImport (file: string, opts: { out?: string }) {
       const text = await readFile(file, 'utf8')
       if (opts.out === undefined) {
-        const credentials = await withRegistryStore(function importInto (store) { return importDevices(store, text) })
+        const credentials = await withRegistryStore(loadConfig(), function importInto (store) { return importDevices(store, text) })
         process.stdout.write(secretLines(credentials))
         return
       }
@@ -61,7 +62,7 @@ export function addDeviceCommands (program: Command): void {
       const out = await open(opts.out, 'wx', 0o600)
       let credentials: Credential[]
       try {
-        credentials = await withRegistryStore(function importInto (store) { return importDevices(store, text) })
+        credentials = await withRegistryStore(loadConfig(), function importInto (store) { return importDevices(store, text) })
       } catch (err) {
         await out.close()
         await rm(opts.out, { force: true })

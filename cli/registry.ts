@@ -8,7 +8,8 @@ import type { RegistryData } from '../broker/registry/schema.ts'
 import { parseRegistry, registryText } from '../broker/registry/store.ts'
 import { exportRegistry, importRegistry, type ImportCounts } from '../broker/registry/transfer.ts'
 import { print } from './output.ts'
-import { withRegistryStore } from './registry-store.ts'
+import { loadConfig } from '../broker/config.ts'
+import { withRegistryStore } from '../broker/cluster/configured-registry-store.ts'
 
 function sizes (data: RegistryData): string {
   return ENTRY_KINDS.map(function count (kind) { return `${SECTION_OF[kind]}: ${Object.keys(data[SECTION_OF[kind]]).length}` }).join(', ')
@@ -29,7 +30,7 @@ export function addRegistryCommands (program: Command): void {
     .description('print the registry, or write it to a new file (mode 0600)')
     .option('--out <file>', 'write it there instead of stdout')
     .action(async function registryExport (opts: { out?: string }) {
-      const { data, source } = await withRegistryStore(async function readAll (store) {
+      const { data, source } = await withRegistryStore(loadConfig(), async function readAll (store) {
         return { data: await exportRegistry(store), source: store.describe }
       })
       if (opts.out === undefined) {
@@ -51,7 +52,7 @@ export function addRegistryCommands (program: Command): void {
     .option('--replace', 'take the file\'s secret hash for ids registered with another one')
     .action(async function registryImport (file: string, opts: { replace?: boolean }) {
       const incoming = parseRegistry(await readFile(file, 'utf8'), file)
-      const { counts, target } = await withRegistryStore(async function importInto (store) {
+      const { counts, target } = await withRegistryStore(loadConfig(), async function importInto (store) {
         return { counts: await importRegistry(store, incoming, { replace: opts.replace === true }), target: store.describe }
       })
       print(`${file} imported into ${target}`)

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { IClientOptions } from 'mqtt'
 import { loadConfig } from '../broker/config.ts'
-import { registryPath } from '../broker/registry/store.ts'
+import { withRegistryStore } from '../broker/cluster/configured-registry-store.ts'
 import { kindNames, type KindName } from '../devices/index.ts'
 import { formatAlarm } from './alarm-watcher.ts'
 import { planFleet, provisionFleet, readFleetFile, recordSimulatedUntil, type FleetFile } from './fleet.ts'
@@ -65,11 +65,13 @@ function fleetFilePath (opts: SimulateCliOptions): string {
 
 async function obtainFleet (opts: SimulateCliOptions, devices: ReturnType<typeof planFleet>): Promise<FleetFile> {
   if (opts.provision === true) {
-    const dataDir = loadConfig().DATA_DIR
+    const config = loadConfig()
     const file = fleetFilePath(opts)
-    const fleet = await provisionFleet(registryPath(dataDir), devices, file, opts.load === true ? undefined : `${opts.district}-crew`)
-      .catch(function explain (err: Error) { fail(`${err.message}${/already registered|EEXIST/.test(err.message) ? ` — reuse the earlier fleet with --fleet ${file}` : ''}`) })
-    if (opts.json !== true) process.stderr.write(`Registered ${devices.length} devices${fleet.crew === undefined ? '' : ` and crew ${fleet.crew.name}`} under ${dataDir}; secrets in ${file} (mode 0600).\n`)
+    const fleet = await withRegistryStore(config, function provisionInto (store) {
+      return provisionFleet(store, devices, file, opts.load === true ? undefined : `${opts.district}-crew`)
+    }).catch(function explain (err: Error) { fail(`${err.message}${/already registered|EEXIST/.test(err.message) ? ` — reuse the earlier fleet with --fleet ${file}` : ''}`) })
+    const where = config.NATS_URL.length > 0 ? 'in the cluster\'s registry' : `under ${config.DATA_DIR}`
+    if (opts.json !== true) process.stderr.write(`Registered ${devices.length} devices${fleet.crew === undefined ? '' : ` and crew ${fleet.crew.name}`} ${where}; secrets in ${file} (mode 0600).\n`)
     // A running gateway polls the registry; connecting before it has seen the fleet would count as failed logins.
     await new Promise(function waitForRegistryPoll (resolve) { setTimeout(resolve, loadConfig().REGISTRY_POLL_MS + 500) })
     return fleet

@@ -1,7 +1,8 @@
 // The simulated fleet: counts per kind and a district in, devices with ids and coordinates out;
 // `provisionFleet` registers them (and a crew) in the local registry and writes a fleet file with
 // their secrets (mode 0600); `readFleetFile` reads one back. Secrets never reach stdout.
-import { readFile, writeFile } from 'node:fs/promises'
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { z } from 'zod'
 import { addCrew, importDevices } from '../broker/registry/provision.ts'
 import type { RegistryTarget } from '../broker/registry/registry-store.ts'
@@ -49,6 +50,23 @@ export type FleetDevice = FleetFile['devices'][number]
 
 /** Registers the devices and a crew `<district>-crew` for their district; writes the fleet file (0600, never overwritten). */
 export async function provisionFleet (registry: RegistryTarget, devices: readonly SimDevice[], fleetFile: string, crewName: string | undefined): Promise<FleetFile> {
+  // The file is made before anything is registered: secrets that cannot be written down would be lost.
+  await mkdir(dirname(fleetFile), { recursive: true, mode: 0o700 })
+  const handle = await open(fleetFile, 'wx', 0o600)
+  let fleet: FleetFile
+  try {
+    fleet = await registerFleet(registry, devices, crewName)
+    await handle.writeFile(`${JSON.stringify(fleet, null, 2)}\n`)
+  } catch (err) {
+    await handle.close()
+    await rm(fleetFile, { force: true })
+    throw err
+  }
+  await handle.close()
+  return fleet
+}
+
+async function registerFleet (registry: RegistryTarget, devices: readonly SimDevice[], crewName: string | undefined): Promise<FleetFile> {
   const lines = devices.map(function toImportLine (d) { return JSON.stringify({ id: d.id, kind: d.kind, district: d.district, lat: d.lat, lon: d.lon }) })
   const credentials = await importDevices(registry, lines.join('\n'))
   const secretOf = new Map(credentials.map(function byId (c) { return [c.id, c.secret] as const }))
@@ -58,7 +76,6 @@ export async function provisionFleet (registry: RegistryTarget, devices: readonl
     devices: devices.map(function withSecret (d) { return { ...d, secret: secretOf.get(d.id) ?? '' } }),
     ...(crew === undefined ? {} : { crew: { name: crew.id, secret: crew.secret } }),
   }
-  await writeFile(fleetFile, `${JSON.stringify(fleet, null, 2)}\n`, { mode: 0o600, flag: 'wx' })
   return fleet
 }
 
