@@ -1,7 +1,8 @@
 // Child processes of the bench runner: spawn with piped output (stdout split in lines, a tail of
 // stderr kept for error messages), wait for a line, stop (SIGTERM, then SIGKILL), and kill every
 // one still alive when the runner exits, whatever the reason; stop a list of them newest first.
-// Plus per-process CPU, resident memory and open files, and the machine's CPU, from /proc.
+// Plus per-process CPU, resident memory and open files, the processes below one, and the machine's
+// CPU, from /proc.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
@@ -126,6 +127,28 @@ export function processCpuMs (pid: number): number | undefined {
   } catch {
     return undefined
   }
+}
+
+/** `root` and every process below it (the workers of a node:cluster primary), from /proc; [root] off Linux. */
+export async function processTree (root: number): Promise<number[]> {
+  const childrenOf = new Map<number, number[]>()
+  for (const name of await readdir('/proc').catch(function noProc () { return [] as string[] })) {
+    if (!/^\d+$/.test(name)) continue
+    let stat: string
+    try {
+      stat = await readFile(`/proc/${name}/stat`, 'utf8')
+    } catch {
+      continue // exited while we looked
+    }
+    // After the command name: state, then the parent's pid.
+    const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+    const siblings = childrenOf.get(parent) ?? []
+    siblings.push(Number(name))
+    childrenOf.set(parent, siblings)
+  }
+  const tree = [root]
+  for (let i = 0; i < tree.length; i++) tree.push(...(childrenOf.get(tree[i] as number) ?? []))
+  return tree
 }
 
 /** Busy and total jiffies of the whole machine, from /proc/stat; undefined off Linux. */
