@@ -5,6 +5,7 @@
 // processes (for their CPU), the MQTT URL, the devices' secrets, and what is still to be written
 // to InfluxDB (the spool's depth, or the telemetry stream's).
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { connectNats } from '../../broker/cluster/connection.ts'
@@ -77,11 +78,14 @@ export interface TopologyGateway {
   backlog(): Promise<Backlog>
   /** The nats-server leading the telemetry stream (it does more per reading than the others); null on a single node. */
   streamLeader(): Promise<string | null>
+  /** The telemetry stream's last sequence number: messages (group commits) stored so far; null on a single node. */
+  streamSequence(): Promise<number | null>
   /** Stops the gateway (SIGTERM; a primary stops its workers), then NATS and InfluxDB. */
   stop(): Promise<GatewayStopped>
 }
 
 const NODE_NAME = 'bench'
+const OUTPUT_CLOSE_TIMEOUT_MS = 5000
 const START_TIMEOUT_MS = 60_000
 
 /** The names the nodes log with: `bench`, or `bench-w0` … for workers (cli/start.ts). */
@@ -169,8 +173,15 @@ export async function startTopologyGateway (topology: Topology, devices: readonl
         const info = await cluster.jsm.streams.info(TELEMETRY_STREAM)
         return info.cluster?.leader ?? cluster.nats.servers[0]?.name ?? null
       },
+      async streamSequence () {
+        if (cluster === undefined) return null
+        return (await cluster.jsm.streams.info(TELEMETRY_STREAM)).state.last_seq
+      },
       async stop () {
         await gateway.stop(15_000)
+        // 'exit' can come before the last lines (the stats each node logs at close) are read; a
+        // worker left behind would hold the output open, hence the bound.
+        await Promise.race([gateway.closed, sleep(OUTPUT_CLOSE_TIMEOUT_MS)])
         const stopped = { exitCode: await gateway.exited, log: logProblems(gateway.lines()), groupCommits: groupCommitsOf(gateway.lines()) }
         await stopInReverse(stops, `cleanup (${topology.label})`)
         return stopped

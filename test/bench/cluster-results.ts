@@ -5,18 +5,12 @@
 import os from 'node:os'
 import { cpuMicrosPerMessage } from './cpu.ts'
 import type { LoadRun } from './load-run.ts'
-import type { TopologyRun } from './phases/cluster.ts'
+import type { MeasuredLoad, TopologyCpu, TopologyRun } from './phases/cluster.ts'
 import { gitDescription } from './results.ts'
-import { GENERATOR_CPU_LIMIT_PERCENT, KINDS, type Settings } from './settings.ts'
+import { CLUSTER_OPEN_LOOP, GENERATOR_CPU_LIMIT_PERCENT, KINDS, type Settings } from './settings.ts'
 
-export interface TopologyFigures {
-  /** False when a load generator used more than GENERATOR_CPU_LIMIT_PERCENT of a core: it may have been the limit. */
-  isValid: boolean
-  /** Acknowledged readings that InfluxDB does not have after the drain. */
-  missing: number
-  /** Acked readings/s over the single node's (null when either phase is invalid). */
-  toSingleNode: number | null
-  /** µs of one core per acknowledged reading. */
+/** What one load's window cost each group, µs of one core per acknowledged reading. */
+export interface LoopFigures {
   micros: {
     gateway: number | null
     /** All nats-servers together: every replica's work. */
@@ -32,13 +26,29 @@ export interface TopologyFigures {
   othersCpuPercent: number | null
 }
 
+export interface TopologyFigures {
+  /** False when a load generator used more than GENERATOR_CPU_LIMIT_PERCENT of a core: it may have been the limit. */
+  isValid: boolean
+  /** Acknowledged readings that InfluxDB does not have after the drain. */
+  missing: number
+  /** Closed-loop acked readings/s over the single node's (null when either phase is invalid). */
+  toSingleNode: number | null
+  closedLoop: LoopFigures
+  openLoop: LoopFigures
+}
+
 /** R3 against R1 with the same gateway processes. */
 export interface ReplicationCost {
   label: string
   r1: string
   r3: string
-  /** R3 acked/s ÷ R1 acked/s. */
+  /** R3 acked/s ÷ R1 acked/s, closed loop. */
   throughput: number | null
+  closedLoop: LoopCost
+  openLoop: LoopCost
+}
+
+export interface LoopCost {
   p50Ms: { r1: number, r3: number }
   p99Ms: { r1: number, r3: number }
   /** Gateway + nats-servers, µs per reading. */
@@ -50,6 +60,10 @@ export function isGeneratorWithinLimit (load: LoadRun): boolean {
   return load.generatorCpuPercents.every(function withinLimit (percent) { return percent <= GENERATOR_CPU_LIMIT_PERCENT })
 }
 
+function isRunValid (run: TopologyRun): boolean {
+  return isGeneratorWithinLimit(run.closedLoop.load) && isGeneratorWithinLimit(run.openLoop.load)
+}
+
 function sumOrNull (values: readonly (number | null)[]): number | null {
   let sum = 0
   for (const value of values) {
@@ -59,23 +73,23 @@ function sumOrNull (values: readonly (number | null)[]): number | null {
   return sum
 }
 
-export function figuresOf (run: TopologyRun, single: TopologyRun | undefined): TopologyFigures {
-  const { load, cpu } = run
+/** The sum of the nats-servers' CPU; null without nats-servers or when one is unknown. */
+export function natsPercentOf (cpu: TopologyCpu): number | null {
+  const percents = Object.values(cpu.nats)
+  return percents.length === 0 ? null : sumOrNull(percents)
+}
+
+function loopFiguresOf ({ load, cpu }: MeasuredLoad, streamLeader: string | null): LoopFigures {
   const rate = load.ackedPerSec
-  const isValid = isGeneratorWithinLimit(load)
   const natsNames = Object.keys(cpu.nats)
-  const natsPercent = natsNames.length === 0 ? null : sumOrNull(Object.values(cpu.nats))
-  const leader = run.streamLeader === null ? undefined : cpu.nats[run.streamLeader]
-  const followers = natsNames.filter(function isFollower (name) { return name !== run.streamLeader }).map(function percentOf (name) { return cpu.nats[name] ?? null })
+  const natsPercent = natsPercentOf(cpu)
+  const leader = streamLeader === null ? undefined : cpu.nats[streamLeader]
+  const followers = natsNames.filter(function isFollower (name) { return name !== streamLeader }).map(function percentOf (name) { return cpu.nats[name] ?? null })
   const followersPercent = followers.length === 0 ? null : sumOrNull(followers)
   const gatewayAndNats = natsPercent === null && natsNames.length > 0 ? null : sumOrNull([cpu.gateway, natsPercent ?? 0])
   const ours = sumOrNull([cpu.gateway, natsPercent ?? 0, cpu.influxdb, cpu.runner, load.generatorCpuPercent])
   const machineOneCorePercent = load.machineCpuPercent === null ? null : load.machineCpuPercent * os.cpus().length
-  const singleIsValid = single !== undefined && isGeneratorWithinLimit(single.load)
   return {
-    isValid,
-    missing: Math.max(0, load.acked - run.stored.total),
-    toSingleNode: isValid && singleIsValid && single.load.ackedPerSec > 0 ? Math.round((rate / single.load.ackedPerSec) * 100) / 100 : null,
     micros: {
       gateway: cpuMicrosPerMessage(cpu.gateway, rate),
       nats: cpuMicrosPerMessage(natsPercent, rate),
@@ -86,6 +100,27 @@ export function figuresOf (run: TopologyRun, single: TopologyRun | undefined): T
       generator: cpuMicrosPerMessage(load.generatorCpuPercent, rate),
     },
     othersCpuPercent: machineOneCorePercent === null || ours === null ? null : Math.max(0, Math.round(machineOneCorePercent - ours)),
+  }
+}
+
+export function figuresOf (run: TopologyRun, single: TopologyRun | undefined): TopologyFigures {
+  const isValid = isRunValid(run)
+  const rate = run.closedLoop.load.ackedPerSec
+  const singleRate = single?.closedLoop.load.ackedPerSec ?? 0
+  return {
+    isValid,
+    missing: Math.max(0, run.acked - run.stored.total),
+    toSingleNode: isValid && single !== undefined && isRunValid(single) && singleRate > 0 ? Math.round((rate / singleRate) * 100) / 100 : null,
+    closedLoop: loopFiguresOf(run.closedLoop, run.streamLeader),
+    openLoop: loopFiguresOf(run.openLoop, run.streamLeader),
+  }
+}
+
+function loopCost (r1: MeasuredLoad, r3: MeasuredLoad, f1: LoopFigures, f3: LoopFigures, isValid: boolean): LoopCost {
+  return {
+    p50Ms: { r1: r1.load.latencyMs.p50, r3: r3.load.latencyMs.p50 },
+    p99Ms: { r1: r1.load.latencyMs.p99, r3: r3.load.latencyMs.p99 },
+    micros: { r1: isValid ? f1.micros.gatewayAndNats : null, r3: isValid ? f3.micros.gatewayAndNats : null },
   }
 }
 
@@ -100,20 +135,42 @@ export function replicationCosts (runs: readonly TopologyRun[], figures: readonl
     const f1 = figures[i1] as TopologyFigures
     const f3 = figures[i3] as TopologyFigures
     const isValid = f1.isValid && f3.isValid
+    const rate1 = r1.closedLoop.load.ackedPerSec
     costs.push({
       label: r3.topology.workers === 1 ? '1 node' : `${r3.topology.workers} workers`,
       r1: r1.topology.name,
       r3: r3.topology.name,
-      throughput: isValid && r1.load.ackedPerSec > 0 ? Math.round((r3.load.ackedPerSec / r1.load.ackedPerSec) * 100) / 100 : null,
-      p50Ms: { r1: r1.load.latencyMs.p50, r3: r3.load.latencyMs.p50 },
-      p99Ms: { r1: r1.load.latencyMs.p99, r3: r3.load.latencyMs.p99 },
-      micros: { r1: isValid ? f1.micros.gatewayAndNats : null, r3: isValid ? f3.micros.gatewayAndNats : null },
+      throughput: isValid && rate1 > 0 ? Math.round((r3.closedLoop.load.ackedPerSec / rate1) * 100) / 100 : null,
+      closedLoop: loopCost(r1.closedLoop, r3.closedLoop, f1.closedLoop, f3.closedLoop, isValid),
+      openLoop: loopCost(r1.openLoop, r3.openLoop, f1.openLoop, f3.openLoop, isValid),
     })
   })
   return costs
 }
 
-export function buildClusterResults (settings: Settings, runs: readonly TopologyRun[], figures: readonly TopologyFigures[], costs: readonly ReplicationCost[], startedAt: Date, wallSec: number): Record<string, unknown> {
+function loadFigures ({ load, cpu, streamMessages }: MeasuredLoad, figures: LoopFigures): Record<string, unknown> {
+  return {
+    ...figures,
+    streamMessages,
+    ackedInWindow: load.ackedInWindow,
+    targetRatePerSec: load.targetRatePerSec,
+    ackedPerSec: load.ackedPerSec,
+    latencyMs: load.latencyMs,
+    published: load.published,
+    acked: load.acked,
+    failed: load.failed,
+    unacked: load.unacked,
+    skipped: load.skipped,
+    connected: load.connected,
+    unexpectedCloses: load.unexpectedCloses,
+    reconnects: load.reconnects,
+    clientErrors: load.clientErrors,
+    cpuPercent: { ...cpu, generators: load.generatorCpuPercents, machine: load.machineCpuPercent },
+    generatorLoopDelayP99Ms: load.generatorLoopDelayP99Ms,
+  }
+}
+
+export function buildClusterResults (settings: Settings, runs: readonly TopologyRun[], allFigures: readonly TopologyFigures[], costs: readonly ReplicationCost[], startedAt: Date, wallSec: number): Record<string, unknown> {
   const cpus = os.cpus()
   return {
     benchmark: 'city-sensor-gateway cluster mode (npm run bench -- --cluster)',
@@ -124,31 +181,24 @@ export function buildClusterResults (settings: Settings, runs: readonly Topology
     cpu: { model: cpus[0]?.model ?? null, cores: cpus.length },
     totalMemoryBytes: os.totalmem(),
     git: gitDescription(),
-    settings: { ...settings, qos: 1, readingsPerMessage: 1, kinds: KINDS, influxApi: 'v1', generatorCpuLimitPercent: GENERATOR_CPU_LIMIT_PERCENT },
+    settings: { ...settings, qos: 1, readingsPerMessage: 1, kinds: KINDS, influxApi: 'v1', generatorCpuLimitPercent: GENERATOR_CPU_LIMIT_PERCENT, openLoop: CLUSTER_OPEN_LOOP },
     topologies: runs.map(function resultOf (run, i) {
-      const { load } = run
+      const figures = allFigures[i] as TopologyFigures
       return {
         ...run.topology,
-        ...figures[i],
+        isValid: figures.isValid,
         loadAverageAtStart: run.loadAverageAtStart,
-        ackedPerSec: load.ackedPerSec,
-        latencyMs: load.latencyMs,
-        published: load.published,
-        acked: load.acked,
-        failed: load.failed,
-        unacked: load.unacked,
-        connected: load.connected,
-        unexpectedCloses: load.unexpectedCloses,
-        reconnects: load.reconnects,
-        clientErrors: load.clientErrors,
+        closedLoop: loadFigures(run.closedLoop, figures.closedLoop),
+        openLoop: loadFigures(run.openLoop, figures.openLoop),
+        toSingleNode: figures.toSingleNode,
+        acked: run.acked,
         stored: run.stored.total,
+        missing: figures.missing,
         storedByMeasurement: run.stored.byMeasurement,
         rejectedStored: run.stored.rejected,
         backlogAtLoadEnd: run.backlogAtLoadEnd,
-        groupCommits: run.gateway.groupCommits,
         drainMsAfterLoadEnd: run.drainMs,
-        cpuPercent: { ...run.cpu, generators: load.generatorCpuPercents, machine: load.machineCpuPercent },
-        generatorLoopDelayP99Ms: load.generatorLoopDelayP99Ms,
+        groupCommits: run.gateway.groupCommits,
         streamLeader: run.streamLeader,
         gatewayExitCode: run.gateway.exitCode,
         gatewayLogWarnings: run.gateway.log.warnings,

@@ -31,6 +31,8 @@ export interface BenchProcess {
   /** Last stderr (and unparsed stdout) output, for error messages. */
   tail(): string
   readonly exited: Promise<number | null>
+  /** Resolves once its output is closed too (after `exited`, every line it wrote is in lines()). */
+  readonly closed: Promise<void>
   /** SIGTERM, SIGKILL after killAfterMs; resolves once gone. */
   stop(killAfterMs?: number): Promise<void>
 }
@@ -74,6 +76,10 @@ export function startProcess (name: string, args: readonly string[], options: { 
     })
   })
 
+  const closed = new Promise<void>(function waitClose (resolve) {
+    child.once('close', function onClose () { resolve() })
+  })
+
   function waitForLine<T> (isWanted: (line: Record<string, unknown>) => boolean, timeoutMs: number): Promise<T> {
     const seen = parsed.find(isWanted)
     if (seen !== undefined) return Promise.resolve(seen as T)
@@ -103,7 +109,7 @@ export function startProcess (name: string, args: readonly string[], options: { 
     clearTimeout(killer)
   }
 
-  return { name, child, pid: child.pid, waitForLine, lines () { return parsed }, tail () { return tail }, exited, stop }
+  return { name, child, pid: child.pid, waitForLine, lines () { return parsed }, tail () { return tail }, exited, closed, stop }
 }
 
 export type Stop = () => Promise<void>

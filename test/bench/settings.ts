@@ -54,6 +54,12 @@ export const FULL_BENCH_DEFAULTS: SettingDefaults = { durationSec: 30, generator
  */
 export const CLUSTER_BENCH_DEFAULTS: SettingDefaults = { durationSec: 20, generators: 2 }
 
+/**
+ * `--cluster`'s open-loop run, after the closed loop: the same rate for every topology (below the
+ * slowest one's closed-loop throughput on a 2-core box), each device one message at a time.
+ */
+export const CLUSTER_OPEN_LOOP = { ratePerSec: 5000, warmupSec: 1, durationSec: 8 } as const
+
 /** The BENCH_* variables (test/bench/README.md), checked; throws on a value out of range. */
 export function readSettings (defaults: SettingDefaults = FULL_BENCH_DEFAULTS): Settings {
   return {

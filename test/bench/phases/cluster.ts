@@ -1,16 +1,17 @@
 // One topology of `npm run bench -- --cluster` (cluster-gateway.ts starts it): the closed-loop load
-// for the measured window, with the CPU of the gateway's processes, each nats-server, influxd and
-// this runner over the same window; then the gateway writes out what it accepted and the points
-// are counted in InfluxDB (stored = acked, or data was lost). Everything is stopped afterwards.
+// for the measured window, then open-loop load at one fixed rate, each with the CPU of the
+// gateway's processes, each nats-server, influxd and this runner over its window; then the gateway
+// writes out what it accepted and the points are counted in InfluxDB (stored = acked, or data was
+// lost). Everything is stopped afterwards.
 import os from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { startTopologyGateway, type Backlog, type GatewayStopped, type Topology } from '../cluster-gateway.ts'
+import { startTopologyGateway, type Backlog, type GatewayStopped, type Topology, type TopologyGateway } from '../cluster-gateway.ts'
 import { groupCpuBetween, groupCpuSnapshot, type GroupCpuSnapshot, type ProcessGroups } from '../cpu-groups.ts'
 import { countStored, type StoredCount } from '../influx-count.ts'
-import { runLoad, type BenchDevice, type LoadRun } from '../load-run.ts'
+import { runLoad, type BenchDevice, type LoadPhase, type LoadRun } from '../load-run.ts'
 import { say } from '../say.ts'
-import type { Settings } from '../settings.ts'
+import { CLUSTER_OPEN_LOOP, type Settings } from '../settings.ts'
 
 export const CLUSTER_DRAIN_TIMEOUT_MS = 60_000
 
@@ -24,17 +25,30 @@ export interface TopologyCpu {
   runner: number | null
 }
 
+/** One run of the load generators with the CPU of every group over its measured window. */
+export interface MeasuredLoad {
+  load: LoadRun
+  cpu: TopologyCpu
+  /** Telemetry stream messages (group commits) stored during the window; null on a single node. */
+  streamMessages: number | null
+}
+
 export interface TopologyRun {
   topology: Topology
   /** 1-minute load average when the phase started (the previous phase's load is still in it). */
   loadAverageAtStart: number
-  load: LoadRun
-  cpu: TopologyCpu
+  /** As fast as the window allows: throughput, and latency as queueing behind it makes it. */
+  closedLoop: MeasuredLoad
+  /** The same fixed rate for every topology, one message per device at a time as in the field: latency and CPU at equal load. */
+  openLoop: MeasuredLoad
   /** The nats-server leading the telemetry stream; null on a single node. */
   streamLeader: string | null
+  /** Of the closed loop. */
   backlogAtLoadEnd: Backlog
-  /** From the load's end until nothing was left to write; null when that took longer than the timeout. */
+  /** From the closed loop's end until nothing was left to write; null when that took longer than the timeout. */
   drainMs: number | null
+  /** Acknowledged in both loads together. */
+  acked: number
   stored: StoredCount
   gateway: GatewayStopped
 }
@@ -58,6 +72,33 @@ async function waitForDrain (backlog: () => Promise<Backlog>, loadEndAtMs: numbe
   return null
 }
 
+/** runLoad with the groups' CPU over the same window; `onLoadEnd` runs right after the window closed. */
+async function measuredLoad (
+  name: string, gw: TopologyGateway, groups: ProcessGroups, settings: Settings, tmp: string,
+  phase: Pick<LoadPhase, 'ratePerSec' | 'warmupSec' | 'durationSec' | 'onLoadEnd'> = {},
+): Promise<MeasuredLoad> {
+  let windowStart: GroupCpuSnapshot | undefined
+  let windowEnd: GroupCpuSnapshot | undefined
+  let sequenceAtStart: number | null = null
+  let sequenceAtEnd: number | null = null
+  const load = await runLoad(name, gw.mqttUrl, gw.pid, gw.loadDevices, settings, tmp, {
+    ...phase,
+    database: gw.influx,
+    async onWindowStart () {
+      windowStart = groupCpuSnapshot(groups)
+      sequenceAtStart = await gw.streamSequence()
+    },
+    async onLoadEnd () {
+      windowEnd = groupCpuSnapshot(groups)
+      sequenceAtEnd = await gw.streamSequence()
+      await phase.onLoadEnd?.()
+    },
+  })
+  if (windowStart === undefined || windowEnd === undefined) throw new Error('the load ended without a measured window')
+  const streamMessages = sequenceAtStart === null || sequenceAtEnd === null ? null : sequenceAtEnd - sequenceAtStart
+  return { load, cpu: cpuOf(groupCpuBetween(windowStart, windowEnd)), streamMessages }
+}
+
 export async function runTopology (topology: Topology, devices: readonly BenchDevice[], settings: Settings, tmp: string): Promise<TopologyRun> {
   const loadAverageAtStart = Math.round((os.loadavg()[0] ?? 0) * 100) / 100
   say(`${topology.label} (1-min load average ${loadAverageAtStart})…`)
@@ -70,29 +111,24 @@ export async function runTopology (topology: Topology, devices: readonly BenchDe
       runner: [process.pid],
       ...Object.fromEntries(gw.pids.nats.map(function natsGroup (s) { return [`${NATS_GROUP_PREFIX}${s.name}`, [s.pid]] })),
     }
-    let windowStart: GroupCpuSnapshot | undefined
-    let windowEnd: GroupCpuSnapshot | undefined
     let backlogAtLoadEnd: Backlog = { units: Number.NaN, bytes: Number.NaN }
-    const load = await runLoad(topology.name, gw.mqttUrl, gw.pid, gw.loadDevices, settings, tmp, {
-      database: gw.influx,
-      onWindowStart () { windowStart = groupCpuSnapshot(groups) },
-      async onLoadEnd () {
-        windowEnd = groupCpuSnapshot(groups)
-        backlogAtLoadEnd = await gw.backlog()
-      },
+    const closedLoop = await measuredLoad(topology.name, gw, groups, settings, tmp, {
+      async onLoadEnd () { backlogAtLoadEnd = await gw.backlog() },
     })
-    if (windowStart === undefined || windowEnd === undefined) throw new Error('the load ended without a measured window')
     const streamLeader = await gw.streamLeader()
+    const drainMs = await waitForDrain(function backlog () { return gw.backlog() }, closedLoop.load.loadEndAtMs)
+    const openLoop = await measuredLoad(`${topology.name}-open`, gw, groups, settings, tmp, CLUSTER_OPEN_LOOP)
     say('  waiting for the gateway to write everything to InfluxDB…')
-    const drainMs = await waitForDrain(function backlog () { return gw.backlog() }, load.loadEndAtMs)
+    await waitForDrain(function backlog () { return gw.backlog() }, openLoop.load.loadEndAtMs)
+    const acked = closedLoop.load.acked + openLoop.load.acked
     // InfluxDB 1.x answers a write once it is queryable; a short grace all the same.
     let stored = await countStored(gw.influx)
-    for (let attempt = 0; attempt < 10 && stored.total < load.acked; attempt++) {
+    for (let attempt = 0; attempt < 10 && stored.total < acked; attempt++) {
       await sleep(300)
       stored = await countStored(gw.influx)
     }
     stopped = await gw.stop()
-    return { topology, loadAverageAtStart, load, cpu: cpuOf(groupCpuBetween(windowStart, windowEnd)), streamLeader, backlogAtLoadEnd, drainMs, stored, gateway: stopped }
+    return { topology, loadAverageAtStart, closedLoop, openLoop, streamLeader, backlogAtLoadEnd, drainMs, acked, stored, gateway: stopped }
   } finally {
     if (stopped === undefined) await gw.stop()
   }
