@@ -181,7 +181,7 @@ export async function startTopologyGateway (topology: Topology, devices: readonl
         await gateway.stop(15_000)
         // 'exit' can come before the last lines (the stats each node logs at close) are read; a
         // worker left behind would hold the output open, hence the bound.
-        await Promise.race([gateway.closed, sleep(OUTPUT_CLOSE_TIMEOUT_MS)])
+        await Promise.race([gateway.closed, sleep(OUTPUT_CLOSE_TIMEOUT_MS, undefined, { ref: false })])
         const stopped = { exitCode: await gateway.exited, log: logProblems(gateway.lines()), groupCommits: groupCommitsOf(gateway.lines()) }
         await stopInReverse(stops, `cleanup (${topology.label})`)
         return stopped
