@@ -21,7 +21,7 @@ export function addSimulateCommand (program: Command): void {
     .option('--start <iso>', 'simulated start time (default: now − duration × speed)')
     .option('--scenario <name@offset[+duration][:deviceId]>', 'inject a fault at a simulated offset, e.g. pipe-burst@2m (repeatable)', collectValues, [])
     .option('--seed <n>', 'random seed: the same seed repeats the same readings', parseNumber, 1)
-    .option('--provision', 'register the fleet (and a crew) in the registry (DATA_DIR, or the cluster's with NATS_URL) and write a fleet file (mode 0600)')
+    .option('--provision', 'register the fleet (and a crew) in the registry (DATA_DIR, or the cluster\'s with NATS_URL) and write a fleet file (mode 0600)')
     .option('--fleet <file>', 'fleet file with the devices\' credentials (written by --provision)')
     .option('--crew <name>', 'watch alarms as this crew (secret in CITYGW_CREW_SECRET); default: the fleet file\'s crew')
     .option('--no-alarms', 'do not subscribe to alarms')
