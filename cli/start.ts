@@ -7,7 +7,7 @@ import { availableParallelism, hostname } from 'node:os'
 import path from 'node:path'
 import { InvalidArgumentError, type Command } from 'commander'
 import { loadConfig, type Config } from '../broker/config.ts'
-import { GatewayError } from '../broker/errors.ts'
+import { GatewayError, isGatewayError } from '../broker/errors.ts'
 import { createLogger, type Logger } from '../broker/log.ts'
 
 /** A worker that keeps dying is not restarted forever: this many exits within RESTART_WINDOW_MS stop the whole start. */
@@ -99,7 +99,14 @@ async function start (opts: { workers?: number }): Promise<void> {
     superviseWorkers(opts.workers, log)
     return
   }
-  await runGateway(workerConfig(config, Number(process.env.CITYGW_WORKER_INDEX ?? 0)), log)
+  try {
+    await runGateway(workerConfig(config, Number(process.env.CITYGW_WORKER_INDEX ?? 0)), log)
+  } catch (err) {
+    // A worker's IPC channel to the primary keeps it alive after a failed start: without this exit it
+    // would neither serve nor be started again (seen: a JetStream timeout creating a bucket at a cold start).
+    process.stderr.write(`citygw: ${isGatewayError(err) ? `${err.message} (${err.code})` : (err as Error).stack ?? String(err)}\n`)
+    process.exit(1)
+  }
 }
 
 export function addStartCommand (program: Command): void {

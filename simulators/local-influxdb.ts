@@ -88,10 +88,14 @@ export async function startLocalInfluxDb (dir: string, database: string): Promis
     return res.json()
   }
 
+  function killInfluxd (): void { child?.kill('SIGKILL') }
+
   async function stopServer (): Promise<void> {
     const running = child
     if (running === undefined) return
     child = undefined
+    // Only while it runs: a run that starts many (the bench) would pile up listeners otherwise.
+    process.off('exit', killInfluxd)
     await stopChild(running, exited)
   }
 
@@ -99,6 +103,7 @@ export async function startLocalInfluxDb (dir: string, database: string): Promis
     if (child !== undefined) return
     const started = spawn(INFLUXD_PATH, ['run', '-config', configPath], { stdio: 'ignore' })
     child = started
+    process.on('exit', killInfluxd)
     exited = new Promise<void>(function onExit (resolve) { started.once('exit', function done () { resolve() }) })
     const deadline = Date.now() + 20_000
     for (;;) {
@@ -113,7 +118,6 @@ export async function startLocalInfluxDb (dir: string, database: string): Promis
     }
   }
 
-  process.on('exit', function killInfluxd () { child?.kill('SIGKILL') })
   await startServer()
   await query(`CREATE DATABASE "${database}"`)
   return { url, dir, get pid () { return child?.pid }, query, stop: stopServer, start: startServer }

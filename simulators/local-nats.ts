@@ -30,10 +30,10 @@ interface MetaCluster { leader?: string, cluster_size?: number, error?: string }
 
 /**
  * Polls /jsz of the given monitoring URLs until all name the same JetStream meta leader in a
- * cluster of `size` (before that, creating a replicated stream fails with "no leader").
+ * cluster of `size` (before that, creating a replicated stream fails with "no leader"); a server
+ * alone has no meta leader: until it answers.
  */
 export async function waitForMetaLeader (monitorUrls: readonly string[], size: number, timeoutMs: number): Promise<void> {
-  if (size === 1) return
   const deadline = Date.now() + timeoutMs
   let last: MetaCluster[] = []
   while (Date.now() < deadline) {
@@ -45,6 +45,7 @@ export async function waitForMetaLeader (monitorUrls: readonly string[], size: n
         return { error: err instanceof Error ? err.message : String(err) }
       }
     }))
+    if (size === 1 && last.every(function answered (meta) { return meta.error === undefined })) return
     const leader = last[0]?.leader
     const isAgreed = last.every(function agrees (meta) { return meta.cluster_size === size && meta.leader === leader })
     if (monitorUrls.length > 0 && isAgreed && leader !== undefined && leader !== '') return
@@ -77,7 +78,8 @@ export async function startLocalNatsCluster (dir: string, count: number): Promis
     await mkdir(storeDir, { recursive: true })
     let child: ChildProcess | undefined = spawn(NATS_SERVER_PATH, natsServerArgs(name, own, ports, storeDir), { stdio: 'ignore' })
     const exited = new Promise<void>(function onExit (resolve) { child?.once('exit', function done () { resolve() }) })
-    process.on('exit', function killNats () { child?.kill('SIGKILL') })
+    function killNats (): void { child?.kill('SIGKILL') }
+    process.on('exit', killNats)
     return {
       name,
       url: `nats://127.0.0.1:${own.client}`,
@@ -87,6 +89,8 @@ export async function startLocalNatsCluster (dir: string, count: number): Promis
         if (running === undefined) return
         child = undefined
         await stopChild(running, exited)
+        // A run that starts many clusters (the bench) would pile up one listener per server otherwise.
+        process.off('exit', killNats)
       },
     }
   }))

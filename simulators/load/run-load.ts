@@ -27,6 +27,10 @@ export interface LoadOptions {
   /** Ends the load early (Ctrl-C); the measured window is then shorter. */
   readonly signal?: AbortSignal
   readonly onPhase?: (phase: 'connected' | 'windowStart' | 'loadEnd', figures: Record<string, number>) => void
+  /** Awaited once every device is connected, before the load starts (several load processes start together). */
+  readonly beforeLoad?: () => Promise<void>
+  /** Adds the latency histogram (`latencyHistogram`) to the result, for merging with other load processes'. */
+  readonly keepHistogram?: boolean
   readonly onProgress?: (figures: { published: number; acked: number; connected: number; elapsedMs: number }) => void
 }
 
@@ -55,6 +59,8 @@ export interface LoadResult {
   ackedPerSec: number
   /** Publish→PUBACK for QoS 1 (inside the measured window); for QoS 0, publish→written to the socket. */
   latencyMs: LatencySummary
+  /** With `keepHistogram`: the latencies as a compressed HDR histogram (latency.ts summariseMerged). */
+  latencyHistogram?: string
   reconnects: number
   unexpectedCloses: number
   clientErrors: Record<string, number>
@@ -114,6 +120,7 @@ export async function runLoad (options: LoadOptions): Promise<LoadResult> {
   const connectMs = Math.round(performance.now() - connectStart)
   const connected = devices.filter(function isUp (d) { return d.connection.isConnected() }).length
   options.onPhase?.('connected', { connected, connectMs })
+  await options.beforeLoad?.()
 
   const latency = createLatencyRecorder()
   const rate = options.ratePerSec !== undefined && options.ratePerSec > 0 ? options.ratePerSec : undefined
@@ -219,6 +226,7 @@ export async function runLoad (options: LoadOptions): Promise<LoadResult> {
     publishedPerSec: Math.round(publishedInWindow / (windowMs / 1000)),
     ackedPerSec: Math.round(ackedInWindow / (windowMs / 1000)),
     latencyMs: latency.summary(),
+    ...(options.keepHistogram === true ? { latencyHistogram: latency.encoded() } : {}),
     reconnects: counters.reconnects,
     unexpectedCloses: counters.closes,
     clientErrors,

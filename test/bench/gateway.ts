@@ -44,9 +44,12 @@ export function gatewayEnv (dataDir: string, influxUrl: string): NodeJS.ProcessE
   }
 }
 
-/** The gateway as `npm start` runs it (the compiled build, its node flags); `exec` keeps the pid node's. */
-export function startGateway (name: string, env: NodeJS.ProcessEnv): BenchProcess {
-  return startProcess(name, [join(REPO_ROOT, 'scripts/start.sh')], { command: 'bash', cwd: REPO_ROOT, env })
+/**
+ * The gateway as `npm start` runs it (the compiled build, its node flags); `exec` keeps the pid
+ * node's. `args` go to `citygw start` (e.g. `--workers 2`).
+ */
+export function startGateway (name: string, env: NodeJS.ProcessEnv, args: readonly string[] = []): BenchProcess {
+  return startProcess(name, [join(REPO_ROOT, 'scripts/start.sh'), ...args], { command: 'bash', cwd: REPO_ROOT, env })
 }
 
 export interface LogProblems {

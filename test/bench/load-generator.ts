@@ -3,7 +3,8 @@
 // MQTT.js connection per device, `window` QoS 1 publishes in flight on each. Enters: a JSON spec
 // file (argv[2]). Leaves: JSON lines on stdout — {type:'connected'}, {type:'windowStart'},
 // {type:'loadEnd'} the moment it stops publishing, {type:'result'} at the end. Exits by itself.
-// A `stop` line on stdin ends the load early (the measured window is then shorter).
+// A `stop` line on stdin ends the load early (the measured window is then shorter). With
+// `holdUntilGo` it waits for a `go` line once connected, so that several generators start together.
 import { readFileSync } from 'node:fs'
 import type { KindName } from '../../devices/index.ts'
 import { runLoad, type LoadResult as SimulatorLoadResult } from '../../simulators/load/run-load.ts'
@@ -21,6 +22,10 @@ export interface LoadSpec {
   /** Longest wait for the publishes in flight once the load stops. */
   drainTimeoutSec: number
   seed: number
+  /** Once connected, wait for `go` on stdin before loading. */
+  holdUntilGo?: boolean
+  /** Add the latency histogram to the result (for merging several generators' latencies). */
+  keepHistogram?: boolean
 }
 
 export type LoadResult = SimulatorLoadResult & { type: 'result' }
@@ -40,8 +45,11 @@ async function main (): Promise<void> {
     process.exit(2)
   }, limitMs).unref()
   const early = new AbortController()
+  let go: () => void = function notYet () { /* replaced below */ }
+  const isGo = new Promise<void>(function waitForGo (resolve) { go = resolve })
   process.stdin.setEncoding('utf8')
   process.stdin.on('data', function onCommand (text: string) {
+    if (text.includes('go')) go()
     if (text.includes('stop')) early.abort()
   })
   const result = await runLoad({
@@ -57,6 +65,8 @@ async function main (): Promise<void> {
     connectConcurrency: spec.connectConcurrency,
     seed: spec.seed,
     onPhase: function emitPhase (phase, figures) { emit({ type: phase, ...figures }) },
+    ...(spec.holdUntilGo === true ? { beforeLoad () { return isGo } } : {}),
+    keepHistogram: spec.keepHistogram === true,
   })
   emit({ type: 'result', ...result })
   process.exit(0)

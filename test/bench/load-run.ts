@@ -1,5 +1,6 @@
-// One run of the load generator (its own process) against a broker, with the broker's CPU over the
-// measured window; and the bench's fleet of devices. Leaves: the generator's result plus CPU figures.
+// One run of the load generator (its own process; with BENCH_GENERATORS > 1 several, each with a
+// share of the devices, started together) against a broker, with the broker's CPU over the measured
+// window; and the bench's fleet of devices. Leaves: the generators' result plus CPU figures.
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { KindName } from '../../devices/index.ts'
@@ -7,11 +8,17 @@ import { cpuBetween, cpuSnapshot, type CpuWindow } from './cpu.ts'
 import type { ProfileWindow } from './cpu-profile.ts'
 import type { LocalInfluxDb } from '../../simulators/local-influxdb.ts'
 import type { LoadResult, LoadSpec } from './load-generator.ts'
-import { startProcess } from './processes.ts'
+import { mergeLoadResults } from './load-merge.ts'
+import { startProcess, type BenchProcess } from './processes.ts'
 import { say } from './say.ts'
 import { KINDS, REPO_ROOT, type Settings } from './settings.ts'
 
-export type LoadRun = LoadResult & CpuWindow & { loadEndAtMs: number; span: ProfileWindow }
+export type LoadRun = LoadResult & CpuWindow & {
+  /** Each load generator's CPU (% of one core) over its window; `generatorCpuPercent` is their sum. */
+  generatorCpuPercents: number[]
+  loadEndAtMs: number
+  span: ProfileWindow
+}
 export type LoadDevices = LoadSpec['devices']
 
 export interface LoadPhase {
@@ -27,42 +34,68 @@ export interface LoadPhase {
   database?: LocalInfluxDb
 }
 
-/** Runs the load generator against `url` and waits for its result; the generator is stopped either way. */
+/** Runs the load generator(s) against `url` and waits for the result; the generators are stopped either way. */
 export async function runLoad (
   name: string, url: string, brokerPid: number, devices: LoadDevices, settings: Settings, tmp: string,
   phase: LoadPhase = {},
 ): Promise<LoadRun> {
   const warmupSec = phase.warmupSec ?? settings.warmupSec
   const durationSec = phase.durationSec ?? settings.durationSec
-  const spec: LoadSpec = {
-    url,
-    devices,
-    warmupSec,
-    durationSec,
-    window: settings.window,
-    ...(phase.ratePerSec === undefined ? {} : { ratePerSec: phase.ratePerSec }),
-    connectConcurrency: 20,
-    drainTimeoutSec: 15,
-    seed: 7,
-  }
-  const specFile = join(tmp, `load-${name}.json`)
-  await writeFile(specFile, JSON.stringify(spec), { mode: 0o600 })
-  const generator = startProcess(`load generator (${name})`, ['--import', 'tsx', join(REPO_ROOT, 'test/bench/load-generator.ts'), specFile], { cwd: REPO_ROOT, env: process.env })
+  const count = Math.min(settings.generators, devices.length)
+  const isSplit = count > 1
+  const specs = Array.from({ length: count }, function specOf (_, index): LoadSpec {
+    return {
+      url,
+      // Every count-th device: each generator gets the kinds in the same proportions.
+      devices: devices.filter(function isMine (_d, i) { return i % count === index }),
+      warmupSec,
+      durationSec,
+      window: settings.window,
+      ...(phase.ratePerSec === undefined ? {} : { ratePerSec: phase.ratePerSec / count }),
+      connectConcurrency: 20,
+      drainTimeoutSec: 15,
+      seed: 7 + index,
+      ...(isSplit ? { holdUntilGo: true, keepHistogram: true } : {}),
+    }
+  })
+  const generators: BenchProcess[] = []
   try {
+    for (const [index, spec] of specs.entries()) {
+      const suffix = isSplit ? `-${index}` : ''
+      const specFile = join(tmp, `load-${name}${suffix}.json`)
+      await writeFile(specFile, JSON.stringify(spec), { mode: 0o600 })
+      generators.push(startProcess(`load generator (${name}${suffix})`, ['--import', 'tsx', join(REPO_ROOT, 'test/bench/load-generator.ts'), specFile], { cwd: REPO_ROOT, env: process.env }))
+    }
+    function allLines<T> (type: string, timeoutMs: number): Promise<T[]> {
+      return Promise.all(generators.map(function waitFor (g) { return g.waitForLine<T>(function isType (l) { return l.type === type }, timeoutMs) }))
+    }
+    function tellAll (command: string): void {
+      for (const g of generators) g.child.stdin?.write(`${command}\n`)
+    }
     const connectTimeoutMs = 30_000 + settings.devices * 100
-    const connected = await generator.waitForLine<{ connected: number; connectMs: number }>(function isConnected (l) { return l.type === 'connected' }, connectTimeoutMs)
-    say(`  ${connected.connected} connections in ${connected.connectMs} ms; warm-up ${warmupSec} s, then ${durationSec} s measured${phase.ratePerSec === undefined ? '' : ` at ${phase.ratePerSec} msgs/s`}`)
-    await generator.waitForLine(function isWindowStart (l) { return l.type === 'windowStart' }, (warmupSec + 30) * 1000)
+    const connected = await allLines<{ connected: number; connectMs: number }>('connected', connectTimeoutMs)
+    const connections = connected.reduce(function add (sum, c) { return sum + c.connected }, 0)
+    const connectMs = Math.max(...connected.map(function ms (c) { return c.connectMs }))
+    say(`  ${connections} connections in ${connectMs} ms${isSplit ? ` from ${count} load generators` : ''}; warm-up ${warmupSec} s, then ${durationSec} s measured${phase.ratePerSec === undefined ? '' : ` at ${phase.ratePerSec} msgs/s`}`)
+    if (isSplit) tellAll('go')
+    await allLines('windowStart', (warmupSec + 30) * 1000)
     const start = cpuSnapshot(brokerPid, phase.database?.pid)
-    await phase.onWindowStart?.(function stopLoad () { generator.child.stdin?.write('stop\n') })
-    await generator.waitForLine(function isLoadEnd (l) { return l.type === 'loadEnd' }, (durationSec + 30) * 1000)
+    await phase.onWindowStart?.(function stopLoad () { tellAll('stop') })
+    await allLines('loadEnd', (durationSec + 30) * 1000)
     const end = cpuSnapshot(brokerPid, phase.database?.pid)
     const loadEndAtMs = performance.now()
     await phase.onLoadEnd?.()
-    const result = await generator.waitForLine<LoadResult>(function isResult (l) { return l.type === 'result' }, (spec.drainTimeoutSec + 30) * 1000)
-    return { ...result, ...cpuBetween(start, end), loadEndAtMs, span: { startUs: start.monotonicUs, endUs: end.monotonicUs } }
+    const results = await allLines<LoadResult>('result', ((specs[0]?.drainTimeoutSec ?? 15) + 30) * 1000)
+    const result = isSplit ? mergeLoadResults(results) : results[0] as LoadResult
+    return {
+      ...result,
+      ...cpuBetween(start, end),
+      generatorCpuPercents: results.map(function cpuOf (r) { return r.generatorCpuPercent }),
+      loadEndAtMs,
+      span: { startUs: start.monotonicUs, endUs: end.monotonicUs },
+    }
   } finally {
-    await generator.stop(3000)
+    await Promise.all(generators.map(function stop (g) { return g.stop(3000) }))
   }
 }
 

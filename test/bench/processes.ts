@@ -1,7 +1,8 @@
 // Child processes of the bench runner: spawn with piped output (stdout split in lines, a tail of
 // stderr kept for error messages), wait for a line, stop (SIGTERM, then SIGKILL), and kill every
 // one still alive when the runner exits, whatever the reason; stop a list of them newest first.
-// Plus per-process CPU, resident memory and open files, and the machine's CPU, from /proc.
+// Plus per-process CPU, resident memory and open files, the processes below one, and the machine's
+// CPU, from /proc.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
@@ -30,6 +31,8 @@ export interface BenchProcess {
   /** Last stderr (and unparsed stdout) output, for error messages. */
   tail(): string
   readonly exited: Promise<number | null>
+  /** Resolves once its output is closed too (after `exited`, every line it wrote is in lines()). */
+  readonly closed: Promise<void>
   /** SIGTERM, SIGKILL after killAfterMs; resolves once gone. */
   stop(killAfterMs?: number): Promise<void>
 }
@@ -73,6 +76,10 @@ export function startProcess (name: string, args: readonly string[], options: { 
     })
   })
 
+  const closed = new Promise<void>(function waitClose (resolve) {
+    child.once('close', function onClose () { resolve() })
+  })
+
   function waitForLine<T> (isWanted: (line: Record<string, unknown>) => boolean, timeoutMs: number): Promise<T> {
     const seen = parsed.find(isWanted)
     if (seen !== undefined) return Promise.resolve(seen as T)
@@ -102,7 +109,7 @@ export function startProcess (name: string, args: readonly string[], options: { 
     clearTimeout(killer)
   }
 
-  return { name, child, pid: child.pid, waitForLine, lines () { return parsed }, tail () { return tail }, exited, stop }
+  return { name, child, pid: child.pid, waitForLine, lines () { return parsed }, tail () { return tail }, exited, closed, stop }
 }
 
 export type Stop = () => Promise<void>
@@ -126,6 +133,28 @@ export function processCpuMs (pid: number): number | undefined {
   } catch {
     return undefined
   }
+}
+
+/** `root` and every process below it (the workers of a node:cluster primary), from /proc; [root] off Linux. */
+export async function processTree (root: number): Promise<number[]> {
+  const childrenOf = new Map<number, number[]>()
+  for (const name of await readdir('/proc').catch(function noProc () { return [] as string[] })) {
+    if (!/^\d+$/.test(name)) continue
+    let stat: string
+    try {
+      stat = await readFile(`/proc/${name}/stat`, 'utf8')
+    } catch {
+      continue // exited while we looked
+    }
+    // After the command name: state, then the parent's pid.
+    const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+    const siblings = childrenOf.get(parent) ?? []
+    siblings.push(Number(name))
+    childrenOf.set(parent, siblings)
+  }
+  const tree = [root]
+  for (let i = 0; i < tree.length; i++) tree.push(...(childrenOf.get(tree[i] as number) ?? []))
+  return tree
 }
 
 /** Busy and total jiffies of the whole machine, from /proc/stat; undefined off Linux. */

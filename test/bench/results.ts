@@ -78,7 +78,7 @@ export function derive (run: BenchRun): Derived {
   }
 }
 
-function gitDescription (): { commit: string | null; isDirty: boolean | null } {
+export function gitDescription (): { commit: string | null; isDirty: boolean | null } {
   try {
     const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
     const status = execFileSync('git', ['status', '--porcelain'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
@@ -205,9 +205,9 @@ export function buildResults (run: BenchRun, derived: Derived, startedAt: Date, 
   }
 }
 
-/** Writes `results` to .bench/results.json (indented) and to stdout (one line). */
-export async function saveResults (results: Record<string, unknown>): Promise<void> {
+/** Writes `results` to .bench/<fileName> (indented) and to stdout (one line). */
+export async function saveResults (results: Record<string, unknown>, fileName = 'results.json'): Promise<void> {
   await mkdir(RESULTS_DIR, { recursive: true })
-  await writeFile(join(RESULTS_DIR, 'results.json'), `${JSON.stringify(results, null, 2)}\n`)
+  await writeFile(join(RESULTS_DIR, fileName), `${JSON.stringify(results, null, 2)}\n`)
   process.stdout.write(`${JSON.stringify(results)}\n`)
 }

@@ -3,6 +3,7 @@
 // ports and temp dirs. Leaves: a table on stderr, one JSON object on stdout and in .bench/results.json.
 // Figures only: nothing is asserted on timings; the exit code is 1 only if the gateway lost data.
 // This file is the composition root: settings, the phases in order (test/bench/phases/), cleanup.
+// `--cluster` runs the cluster-mode bench instead (cluster-run.ts).
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import { join } from 'node:path'
@@ -14,6 +15,7 @@ import { runConnectionsBench } from './phases/connections.ts'
 import { runThroughput } from './phases/gateway-throughput.ts'
 import { runOutagePhase } from './phases/outage.ts'
 import { mosquittoPath, runPeerBench } from './phases/peer.ts'
+import { runClusterBench } from './cluster-run.ts'
 import { stopInReverse, type Stop } from './processes.ts'
 import { printTable } from './report.ts'
 import { buildResults, derive, saveResults, type BenchRun } from './results.ts'
@@ -71,7 +73,8 @@ async function main (): Promise<void> {
   }
 }
 
-main().catch(function failed (err: unknown) {
+const bench = process.argv.includes('--cluster') ? runClusterBench() : main()
+bench.catch(function failed (err: unknown) {
   say(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`)
   process.exitCode = 1
 })

@@ -9,6 +9,11 @@ export const RESULTS_DIR = join(REPO_ROOT, '.bench')
 /** The share of bare Aedes' throughput the gateway aims to keep: auth, validation and storage cost the rest. */
 export const TARGET_RATIO = 0.6
 export const KINDS: readonly KindName[] = ['lamp-post', 'water-pipe', 'manhole']
+/**
+ * A load generator busier than this (% of one core, over the measured window) may itself have been
+ * the limit: `--cluster` reports such a phase as invalid instead of giving its figures.
+ */
+export const GENERATOR_CPU_LIMIT_PERCENT = 60
 /** The performance targets, printed beside each figure. */
 export const TARGETS = {
   alarmP99Ms: 25,
@@ -21,6 +26,8 @@ export const TARGETS = {
 export interface Settings {
   devices: number
   window: number
+  /** Load generator processes sharing the devices. */
+  generators: number
   warmupSec: number
   durationSec: number
   isProfiling: boolean
@@ -36,15 +43,32 @@ function intFromEnv (name: string, fallback: number, min: number, max: number): 
   return value
 }
 
+/** What a mode of the bench runs with when the BENCH_* variable is unset. */
+export interface SettingDefaults { durationSec: number, generators: number }
+
+/** `npm run bench`: 30 s, the same window for the baselines and the gateway so that ratios compare like with like. */
+export const FULL_BENCH_DEFAULTS: SettingDefaults = { durationSec: 30, generators: 1 }
+/**
+ * `npm run bench -- --cluster`: five phases in ~4 minutes; two generators, because one alone uses
+ * ~55–60 % of a core at the single node's rate, at the edge of GENERATOR_CPU_LIMIT_PERCENT.
+ */
+export const CLUSTER_BENCH_DEFAULTS: SettingDefaults = { durationSec: 20, generators: 2 }
+
+/**
+ * `--cluster`'s open-loop run, after the closed loop: the same rate for every topology (below the
+ * slowest one's closed-loop throughput on a 2-core box), each device one message at a time.
+ */
+export const CLUSTER_OPEN_LOOP = { ratePerSec: 5000, warmupSec: 1, durationSec: 8 } as const
+
 /** The BENCH_* variables (test/bench/README.md), checked; throws on a value out of range. */
-export function readSettings (): Settings {
+export function readSettings (defaults: SettingDefaults = FULL_BENCH_DEFAULTS): Settings {
   return {
     devices: intFromEnv('BENCH_DEVICES', 200, 1, 5000),
     window: intFromEnv('BENCH_WINDOW', 16, 1, 1000),
+    generators: intFromEnv('BENCH_GENERATORS', defaults.generators, 1, 8),
     warmupSec: intFromEnv('BENCH_WARMUP_SEC', 2, 0, 60),
-    // 30 s: the throughput target is for a rate the gateway sustains, not a burst its buffers absorb;
-    // the baselines get the same window so that the ratios compare like with like.
-    durationSec: intFromEnv('BENCH_DURATION_SEC', 30, 1, 300),
+    // The throughput target is for a rate the gateway sustains, not a burst its buffers absorb.
+    durationSec: intFromEnv('BENCH_DURATION_SEC', defaults.durationSec, 1, 300),
     isProfiling: process.env.BENCH_PROFILE === '1',
     alarmSec: intFromEnv('BENCH_ALARM_SEC', 10, 1, 120),
     outageSec: intFromEnv('BENCH_OUTAGE_SEC', 30, 1, 300),

@@ -63,6 +63,16 @@ describe('cluster mode: bad configuration stops the start', () => {
     expect(result.stderr).toMatch(/NATS_REPLICAS=3: the NATS cluster cannot place .* on 3 JetStream servers.*\(CSG_NATS_MISMATCH\)/)
   })
 
+  it('--workers: a worker whose start fails exits and is started again; workers that keep failing stop the start', async () => {
+    // Each worker fails at once (R3 on one server); a worker that hung on instead (its IPC channel
+    // keeps it alive) would be neither restarted nor counted, and the start would run on.
+    const result = await citygw(['start', '--workers', '2'], { NATS_URL: single?.urls[0] ?? '', NATS_REPLICAS: '3' })
+    expect(result.code).toBe(1)
+    expect(result.stderr).toMatch(/NATS_REPLICAS=3: the NATS cluster cannot place .*\(CSG_NATS_MISMATCH\)/)
+    expect(result.stdout).toContain('worker exited; starting it again')
+    expect(result.stdout).toContain('workers keep exiting; stopping')
+  })
+
   it('a bucket made with other replicas is reported, not changed', async () => {
     const natsUrl = single?.urls[0] ?? ''
     // A 1-server NATS takes R1 only; a bucket of the same name made by hand with history 5 is another setting the gateway checks.
