@@ -6,7 +6,7 @@ import os from 'node:os'
 import { cpuMicrosPerMessage } from './cpu.ts'
 import type { LoadRun } from './load-run.ts'
 import type { MeasuredLoad, TopologyCpu, TopologyRun } from './phases/cluster.ts'
-import { gitDescription } from './results.ts'
+import { runEnvironment } from './results.ts'
 import { CLUSTER_OPEN_LOOP, GENERATOR_CPU_LIMIT_PERCENT, KINDS, type Settings } from './settings.ts'
 
 /** What one load's window cost each group, µs of one core per acknowledged reading. */
@@ -171,16 +171,11 @@ function loadFigures ({ load, cpu, streamMessages }: MeasuredLoad, figures: Loop
 }
 
 export function buildClusterResults (settings: Settings, runs: readonly TopologyRun[], allFigures: readonly TopologyFigures[], costs: readonly ReplicationCost[], startedAt: Date, wallSec: number): Record<string, unknown> {
-  const cpus = os.cpus()
   return {
     benchmark: 'city-sensor-gateway cluster mode (npm run bench -- --cluster)',
     date: startedAt.toISOString(),
     wallSec,
-    node: process.version,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-    cpu: { model: cpus[0]?.model ?? null, cores: cpus.length },
-    totalMemoryBytes: os.totalmem(),
-    git: gitDescription(),
+    ...runEnvironment(),
     settings: { ...settings, qos: 1, readingsPerMessage: 1, kinds: KINDS, influxApi: 'v1', generatorCpuLimitPercent: GENERATOR_CPU_LIMIT_PERCENT, openLoop: CLUSTER_OPEN_LOOP },
     topologies: runs.map(function resultOf (run, i) {
       const figures = allFigures[i] as TopologyFigures

@@ -109,19 +109,26 @@ function loadFigures (run: LoadRun): Record<string, unknown> {
   }
 }
 
-/** The JSON results: the shape .bench/results.json has always had. */
-export function buildResults (run: BenchRun, derived: Derived, startedAt: Date, wallSec: number): Record<string, unknown> {
-  const { settings, baseline, peer, throughput: gw, alarm, alarmQuarter, outage, gatewayExit, connections } = run
+/** Where a run ran: Node, OS, CPU, memory and the commit, for every results file. */
+export function runEnvironment (): Record<string, unknown> {
   const cpus = os.cpus()
   return {
-    benchmark: 'city-sensor-gateway end-to-end (npm run bench)',
-    date: startedAt.toISOString(),
-    wallSec,
     node: process.version,
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
     cpu: { model: cpus[0]?.model ?? null, cores: cpus.length },
     totalMemoryBytes: os.totalmem(),
     git: gitDescription(),
+  }
+}
+
+/** The JSON results: the shape .bench/results.json has always had. */
+export function buildResults (run: BenchRun, derived: Derived, startedAt: Date, wallSec: number): Record<string, unknown> {
+  const { settings, baseline, peer, throughput: gw, alarm, alarmQuarter, outage, gatewayExit, connections } = run
+  return {
+    benchmark: 'city-sensor-gateway end-to-end (npm run bench)',
+    date: startedAt.toISOString(),
+    wallSec,
+    ...runEnvironment(),
     settings: { ...settings, qos: 1, readingsPerMessage: 1, kinds: KINDS, influxApi: 'v1' },
     targets: { ratioGatewayToBareAedes: TARGET_RATIO, ...TARGETS },
     bareAedes: loadFigures(baseline),
