@@ -11,7 +11,7 @@ import { openRegistryBucket } from '../broker/cluster/registry-bucket.ts'
 import { kvRegistryStore } from '../broker/cluster/registry-kv-store.ts'
 import { createLogger } from '../broker/log.ts'
 import { formatAlarm } from './alarm-watcher.ts'
-import { clock, countStored, DISTRICT, FLEET_ORIGIN, FLEET_SIZE, INTERVAL_MS, SCENARIOS, say, SPEED, writeDemoRules } from './demo-district.ts'
+import { clock, countStored, DISTRICT, FLEET_ORIGIN, FLEET_SIZE, INTERVAL_MS, SCENARIOS, say, sayConsole, SPEED, writeDemoRules } from './demo-district.ts'
 import { planFleet, provisionFleet } from './fleet.ts'
 import { spawnGatewayNode, type GatewayNode } from './gateway-node.ts'
 import { startLocalInfluxDb } from './local-influxdb.ts'
@@ -70,6 +70,7 @@ export async function runClusterDemo (options: ClusterDemoOptions): Promise<void
   }
   const [victim, survivor] = nodes as [GatewayNode, GatewayNode]
   for (const node of nodes) say(`Gateway ${node.name}: MQTT ${node.mqttUrl}, HTTP ${node.httpUrl}/metrics, log ${join(dataDir, `${node.name}.log`)}`)
+  sayConsole(survivor.httpUrl, fleet.crew)
   say(`Devices and the crew know both nodes and spread over them; ${victim.name} gets SIGKILL after ${Math.round(durationSec / 2)} s.`)
 
   const spanMs = durationSec * 1000 * SPEED

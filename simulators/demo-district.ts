@@ -16,6 +16,12 @@ export function say (text: string): void {
   process.stdout.write(`${text}\n`)
 }
 
+/** Where the crew console is and how to sign in: the demo's crew account, its secret shown here once more for the person at the keyboard. */
+export function sayConsole (httpUrl: string, crew: { name: string, secret: string } | undefined): void {
+  if (crew === undefined) return
+  say(`Crew console: ${httpUrl}/ (sign in as "${crew.name}" with secret ${crew.secret}; it stays up while the demo runs)`)
+}
+
 export function clock (ms: number): string {
   return new Date(ms).toISOString().slice(11, 19)
 }

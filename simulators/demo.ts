@@ -13,7 +13,7 @@ import { createLogger } from '../broker/log.ts'
 import { startGateway, type Gateway } from '../broker/main.ts'
 import { registryPath } from '../broker/registry/store.ts'
 import { formatAlarm } from './alarm-watcher.ts'
-import { clock, describeStorage, DISTRICT, FLEET_ORIGIN, FLEET_SIZE, INTERVAL_MS, SCENARIOS, say, SPEED, writeDemoRules } from './demo-district.ts'
+import { clock, describeStorage, DISTRICT, FLEET_ORIGIN, FLEET_SIZE, INTERVAL_MS, SCENARIOS, say, sayConsole, SPEED, writeDemoRules } from './demo-district.ts'
 import { planFleet, provisionFleet } from './fleet.ts'
 import { startLocalInfluxDb, type LocalInfluxDb } from './local-influxdb.ts'
 import { parseScenarioSpec, planInjections } from './scenarios/index.ts'
@@ -63,6 +63,7 @@ async function main (): Promise<void> {
   const fleet = await provisionFleet(registryPath(dataDir), devices, fleetFile, 'demo-crew')
   await gateway.reloadRegistry()
   say(`Registered ${devices.length} devices in "${DISTRICT}" and crew "demo-crew"; their secrets are in ${fleetFile} (mode 0600).`)
+  sayConsole(`http://127.0.0.1:${gateway.ports.http}`, fleet.crew)
   say(`Watch alarms yourself: mosquitto_sub -h 127.0.0.1 -p ${gateway.ports.mqtt} -u demo-crew -P <secret from ${fleetFile}> -t 'alarms/${DISTRICT}/#' -v`)
 
   const spanMs = durationSec === undefined ? Infinity : durationSec * 1000 * SPEED
