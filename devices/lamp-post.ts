@@ -28,10 +28,13 @@ const lampFailure = defineRule({
       fields: ['commandedLevel', 'activePower', 'lampFailure'],
       triggers: [
         { severity: 'major', forReadings: p.readings, when: isDark, value (r) { return num(r, 'activePower') ?? 0 }, threshold () { return p.maxPowerW } },
-        { severity: 'major', when (r) { return r.values.lampFailure === true }, value () { return 1 }, threshold () { return 1 } },
+        // The reported flag carries the power the lamp draws (not a 1-for-true placeholder): crews read it as watts.
+        { severity: 'major', when (r) { return r.values.lampFailure === true }, value (r) { return num(r, 'activePower') ?? 0 }, threshold () { return p.maxPowerW } },
       ],
       describe (_severity, value, limit) {
-        return `Lamp is commanded on but draws ${value} W (below ${limit} W) or reports a lamp failure.`
+        return value < limit
+          ? `Lamp is commanded on but draws only ${value} W (alarm below ${limit} W): open circuit or dead LED module.`
+          : `Lamp reports a lamp failure while drawing ${value} W.`
       },
       describeClear (value) {
         return `Lamp draws ${value} W as commanded again, with no failure reported.`

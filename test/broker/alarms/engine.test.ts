@@ -71,6 +71,19 @@ describe('alarm engine', () => {
     expect(engine.evaluate(lamp, [{ ...dark, tsMs: 2000 }], 0).map((e) => e.alarm.type)).toEqual(['lampFailure'])
   })
 
+  it('states a lamp failure in the watts the lamp reports, whether it is dark or flagged', () => {
+    const lamp: AlarmDevice = { id: 'lp-2', kind: 'lamp-post', district: 'north' }
+    const dark = createAlarmEngine(source(), undefined, ids)
+    dark.evaluate(lamp, [{ ...at(1000), values: { commandedLevel: 80, activePower: 0.6, supplyVoltage: 230 } }], 0)
+    const [darkRaise] = dark.evaluate(lamp, [{ ...at(2000), values: { commandedLevel: 80, activePower: 0.6, supplyVoltage: 230 } }], 0)
+    expect(darkRaise?.alarm).toMatchObject({ type: 'lampFailure', value: 0.6, threshold: 5 })
+    expect(darkRaise?.alarm.message).toBe('Lamp is commanded on but draws only 0.6 W (alarm below 5 W): open circuit or dead LED module.')
+    const flagged = createAlarmEngine(source(), undefined, ids)
+    const [flagRaise] = flagged.evaluate(lamp, [{ ...at(1000), values: { commandedLevel: 80, activePower: 41.5, supplyVoltage: 230, lampFailure: true } }], 0)
+    expect(flagRaise?.alarm).toMatchObject({ type: 'lampFailure', value: 41.5, threshold: 5 })
+    expect(flagRaise?.alarm.message).toBe('Lamp reports a lamp failure while drawing 41.5 W.')
+  })
+
   it('raises deviceOffline on the wall clock and clears it on the next reading', () => {
     const engine = createAlarmEngine(source(), undefined, ids)
     engine.evaluate(manhole, [{ ...at(0), values: { coverAngle: 1 } }], 1_000)
