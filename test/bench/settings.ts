@@ -49,8 +49,9 @@ export interface SettingDefaults { durationSec: number, generators: number }
 /** `npm run bench`: 30 s, the same window for the baselines and the gateway so that ratios compare like with like. */
 export const FULL_BENCH_DEFAULTS: SettingDefaults = { durationSec: 30, generators: 1 }
 /**
- * `npm run bench -- --cluster`: five phases in ~4 minutes; two generators, because one alone uses
- * ~55–60 % of a core at the single node's rate, at the edge of GENERATOR_CPU_LIMIT_PERCENT.
+ * `npm run bench -- --cluster`: five phases in ~3 minutes; two generators, because one alone uses
+ * 42–59 % of a core here, at the edge of GENERATOR_CPU_LIMIT_PERCENT, and its late answers come in
+ * bursts that make the gateway's reads cheaper than devices make them (test/bench/README.md).
  */
 export const CLUSTER_BENCH_DEFAULTS: SettingDefaults = { durationSec: 20, generators: 2 }
 
