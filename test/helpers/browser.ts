@@ -1,0 +1,46 @@
+// Real Chromium for the console's tests (Debian's /usr/bin/chromium through playwright-core):
+// launching it, the two viewports the console is built for, screenshots kept under
+// test-artifacts/, and an accessibility check with axe-core injected into the page.
+import { existsSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { join } from 'node:path'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { REPO_ROOT } from './gateway.ts'
+
+export const CHROMIUM = '/usr/bin/chromium'
+export const hasChromium = existsSync(CHROMIUM)
+export const ARTIFACTS = join(REPO_ROOT, 'test-artifacts')
+export const PHONE = { width: 390, height: 844 } as const
+export const DESKTOP = { width: 1280, height: 860 } as const
+
+const FLAGS = ['--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+
+export async function launchChromium (): Promise<Browser> {
+  await mkdir(ARTIFACTS, { recursive: true })
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, chromiumSandbox: false, args: FLAGS })
+}
+
+/** A full-page screenshot in test-artifacts/ (kept by CI as an artifact). */
+export async function screenshot (page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(ARTIFACTS, name), fullPage: true })
+}
+
+export interface AxeViolation { id: string; impact: string | null; help: string; targets: string[] }
+
+const axeSource = createRequire(import.meta.url).resolve('axe-core/axe.min.js')
+
+/**
+ * Runs axe-core (WCAG 2.x A and AA rules, colour contrast included) on the page as it is now and
+ * returns the violations of impact `serious` or `critical`.
+ */
+export async function seriousAxeViolations (page: Page): Promise<AxeViolation[]> {
+  await page.addScriptTag({ path: axeSource })
+  const violations = await page.evaluate(async function runAxe () {
+    // Runs in the page: globalThis is its window, which axe-core's script extended.
+    const page = globalThis as unknown as { document: unknown; axe: { run(context: unknown, options: unknown): Promise<{ violations: { id: string; impact: string | null; help: string; nodes: { target: unknown[] }[] }[] }> } }
+    const result = await page.axe.run(page.document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+    return result.violations.map(function brief (v) { return { id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map(function at (n) { return n.target.join(' ') }) } })
+  })
+  return violations.filter(function isSerious (v) { return v.impact === 'serious' || v.impact === 'critical' })
+}
