@@ -30,8 +30,9 @@ export const principalSchema = {
     role: { type: 'string', enum: ['crew', 'operator'] },
     districts: { type: 'array', items: { type: 'string' }, nullable: true, description: 'null = every district' },
     expiresAt: { type: 'string', format: 'date-time', description: 'when the session ends (absent with HTTP Basic)' },
+    trustedDevice: { type: 'boolean', description: 'this browser holds a valid trusted-device cookie of the account: it can sign in again with POST /api/session/resume' },
   },
-  required: ['name', 'role', 'districts'],
+  required: ['name', 'role', 'districts', 'trustedDevice'],
 } as const
 
 /** The alarm message, generated from the zod schema crews' MQTT messages are typed by (one source). */

@@ -21,7 +21,7 @@ interface ExpectedDeviceDetail extends ExpectedDevice {
 describe('API answer types', () => {
   it('are the response schemas, with no room for properties the serialiser would drop', () => {
     expectTypeOf<Alarm>().toEqualTypeOf<AlarmRecord>()
-    expectTypeOf<Principal>().toEqualTypeOf<{ name: string; role: 'crew' | 'operator'; districts: string[] | null; expiresAt?: string }>()
+    expectTypeOf<Principal>().toEqualTypeOf<{ name: string; role: 'crew' | 'operator'; districts: string[] | null; trustedDevice: boolean; expiresAt?: string }>()
     expectTypeOf<Device>().toEqualTypeOf<ExpectedDevice>()
     expectTypeOf<DeviceDetail>().toEqualTypeOf<ExpectedDeviceDetail>()
     expectTypeOf<Series>().toEqualTypeOf<{ deviceId: string; field: string; minutes: number; bucketSec: number; points: { t: number; v: number }[] }>()
