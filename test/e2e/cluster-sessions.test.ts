@@ -88,7 +88,7 @@ it('`citygw session list` and `revoke --name` work on the bucket; a node started
   const names = (JSON.parse(listed.stdout) as { name: string }[]).map((s) => s.name)
   expect(names).toEqual(expect.arrayContaining(['ops-1', 'crew-north']))
 
-  const nc = await connect({ servers: nats!.urls[0] })
+  const nc = await connect({ servers: [...nats!.urls] })
   try {
     const kv = await new Kvm(nc).open(SESSIONS_BUCKET)
     const values: string[] = []
