@@ -103,13 +103,18 @@ export function createAuth (options: AuthOptions): Auth {
       endingHere.add(record.id)
       log.info({ name: record.name, sessionId: record.id, device: record.device, reason }, reason === 'revoked' ? 'session revoked' : 'session ended')
     }
-    return store.remove(records.map(function idOf (r) { return r.id })).then(function removed () { return [...records] })
+    return store.remove(records.map(function idOf (r) { return r.id })).then(function removed () { return [...records] }).finally(function forget () {
+      for (const record of records) endingHere.delete(record.id)
+    })
   }
 
   store.onRemoved(function logRemovedElsewhere (records) {
+    const nowMs = now()
     for (const record of records) {
       if (endingHere.delete(record.id)) continue
-      log.info({ name: record.name, sessionId: record.id, device: record.device, reason: 'removed_elsewhere' }, 'session revoked')
+      const fields = { name: record.name, sessionId: record.id, device: record.device }
+      if (record.expiresAt <= nowMs) log.info({ ...fields, reason: 'expired' }, 'session ended')
+      else log.info({ ...fields, reason: 'removed_elsewhere' }, 'session revoked')
     }
   })
 

@@ -68,7 +68,13 @@ export async function openKvSessionStore (options: KvSessionStoreOptions): Promi
         if (oldest !== undefined) await removeOne(oldest.id)
       }
       table.set(record)
-      const revision = await track(bucket.kv.create(record.id, JSON.stringify(record)))
+      let revision: number
+      try {
+        revision = await track(bucket.kv.create(record.id, JSON.stringify(record)))
+      } catch (err) {
+        table.delete(record.id) // not stored: it must not sign anyone in here either
+        throw err
+      }
       if ((revisions.get(record.id) ?? 0) < revision) revisions.set(record.id, revision)
     },
     touch (id, atMs) {
