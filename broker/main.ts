@@ -17,6 +17,7 @@ import { createMetrics, registerClusterGauges, registerGauges } from './http/met
 import { startHttpServer } from './http/server.ts'
 import { createDeviceTable } from './api/device-table.ts'
 import { apiSettingsOf } from './api/settings.ts'
+import { createInfluxQlClient } from './api/influxql.ts'
 import { createSeriesReader } from './api/series.ts'
 import { createIngest } from './ingest/ingest.ts'
 import type { Notice } from './ingest/notices.ts'
@@ -218,6 +219,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
         devices: deviceTable,
         sessions,
         series: output === undefined ? undefined : createSeriesReader(output.connection),
+        influxQl: output === undefined ? undefined : createInfluxQlClient(output.connection),
         ...apiSettingsOf(config),
         onSignIn (method, outcome) { metrics.apiSignIns.inc({ method, outcome }) },
         onStreamDropped (reason) { metrics.apiStreamDrops.inc({ reason }) },

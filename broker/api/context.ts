@@ -1,5 +1,6 @@
 // What the API's route modules share: the stages they read (registry, alarms, device table,
-// InfluxDB series), the caller resolved by the auth hook, and one shape for error answers.
+// InfluxDB series and alarm history, the journal of alarm changes), the caller resolved by the
+// auth hook, and one shape for error answers.
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { Alarms } from '../alarms/index.ts'
 import type { LogThrottle } from '../log-throttle.ts'
@@ -7,7 +8,9 @@ import type { Registry } from '../registry/registry.ts'
 import type { SessionStore } from '../sessions/store.ts'
 import type { Auth, Principal } from './auth.ts'
 import type { DropReason } from './bounded-writer.ts'
+import type { AlarmJournal } from './alarm-journal.ts'
 import type { DeviceTable } from './device-table.ts'
+import type { InfluxQlClient } from './influxql.ts'
 import type { SeriesReader } from './series.ts'
 import type { SignIn, SignInMethod, SignInOutcome } from './sign-in.ts'
 import type { SignInGuard } from './sign-in-guard.ts'
@@ -20,6 +23,8 @@ export interface ApiOptions {
   series: SeriesReader | undefined
   /** Where sessions and trusted-device tokens are kept (sessions.json, or the cluster's bucket). */
   sessions: SessionStore
+  /** Undefined when INFLUX_URL is unset: alarm history answers from memory only (partial). */
+  influxQl: InfluxQlClient | undefined
   /** Session lifetime, ms. */
   sessionTtlMs: number
   /** Trusted-device token lifetime, ms. */
@@ -50,6 +55,8 @@ export interface ApiContext extends ApiOptions {
   guard: SignInGuard
   throttle: LogThrottle
   log: FastifyBaseLogger
+  /** Alarm changes delivered since start, for the history. */
+  journal: AlarmJournal
   /** The signed-in caller; only on routes behind the auth hook. */
   principalOf(request: FastifyRequest): Principal
 }

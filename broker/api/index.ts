@@ -7,10 +7,12 @@ import fastifySwagger from '@fastify/swagger'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { createLogThrottle } from '../log-throttle.ts'
 import { createAuth, parseBasic, type Principal } from './auth.ts'
+import { createAlarmJournal } from './alarm-journal.ts'
 import { registerAlarmStream, type AlarmStreamStats } from './alarm-stream.ts'
 import type { ApiContext, ApiOptions } from './context.ts'
 import { registerAlarmRoutes } from './routes-alarms.ts'
 import { registerDeviceRoutes } from './routes-devices.ts'
+import { registerHistoryRoutes } from './routes-history.ts'
 import { registerSessionRoutes, SESSION_COOKIE, tooManyFailedSignIns, unauthorized } from './routes-session.ts'
 import { registerSessionListRoutes } from './routes-sessions.ts'
 import { sharedSchemas } from './schemas.ts'
@@ -53,8 +55,15 @@ export async function registerApi (app: FastifyInstance, options: ApiOptions): P
     done()
   })
   const guard = createSignInGuard({ maxFailures: options.failedSignInsPerMinute, windowMs: 60_000, maxTracked: MAX_TRACKED_KEYS, isAccount (name) { return auth.hasAccount(name) } })
+  const journal = createAlarmJournal()
+  const stopJournal = options.alarms.subscribe(function remember (event) { journal.record(event) })
+  app.addHook('onClose', function closeJournal (_instance, done) {
+    stopJournal()
+    done()
+  })
   const ctx: ApiContext = {
     ...options,
+    journal,
     auth,
     signIn: createSignIn({ auth, guard, throttle, log, ...(options.onSignIn === undefined ? {} : { onSignIn: options.onSignIn }) }),
     guard,
@@ -89,6 +98,7 @@ export async function registerApi (app: FastifyInstance, options: ApiOptions): P
   registerSessionListRoutes(app, ctx, requireAuth)
   registerDeviceRoutes(app, ctx, requireAuth)
   registerAlarmRoutes(app, ctx, requireAuth)
+  registerHistoryRoutes(app, ctx, requireAuth)
   const streams = registerAlarmStream(app, ctx, requireAuth)
 
   app.get('/api/openapi.json', { schema: { hide: true } }, function openApi () {
