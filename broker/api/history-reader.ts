@@ -13,6 +13,8 @@ export const MAX_HISTORY_HOURS = 720
 export const MAX_HISTORY_LIMIT = 1000
 /** Points read per alarm asked for: an alarm has at most 9 changes. */
 const POINTS_PER_ALARM = 10
+/** Alarms raised before the window whose earlier changes are looked up, at most (one statement). */
+const MAX_COMPLETED = 100
 /** Points read for one timeline; an alarm has at most 9. */
 const TIMELINE_POINT_LIMIT = 100
 
@@ -109,15 +111,39 @@ export async function readHistory (sources: HistorySources, query: HistoryQuery)
   }
   for (const fact of stored.facts) if (selects(query, fact)) add(fact)
 
+  function entryOf (id: string): HistoryEntry | undefined {
+    const built = buildHistory({ facts: facts.get(id) ?? [], record: allRecords.get(id) })
+    if (built === undefined) return undefined
+    const location = sources.locationOf(built.entry.deviceId)
+    return location === undefined ? built.entry : { ...built.entry, location }
+  }
   const entries: HistoryEntry[] = []
   for (const id of new Set([...included, ...facts.keys()])) {
-    const built = buildHistory({ facts: facts.get(id) ?? [], record: allRecords.get(id) })
-    if (built === undefined) continue
-    const location = sources.locationOf(built.entry.deviceId)
-    entries.push(location === undefined ? built.entry : { ...built.entry, location })
+    const entry = entryOf(id)
+    if (entry !== undefined) entries.push(entry)
   }
-  entries.sort(function newestRaiseFirst (a, b) { return b.raisedAt.localeCompare(a.raisedAt) || a.id.localeCompare(b.id) })
-  return { answer: { alarms: entries.slice(0, query.limit), ...partialOf(stored.shortfall) }, shortfall: stored.shortfall }
+  entries.sort(newestRaiseFirst)
+  let shown = entries.slice(0, query.limit)
+  let shortfall = stored.shortfall
+
+  // An alarm raised before the window shows only its later changes so far: its earlier ones (the
+  // raise, escalations) are looked up by id over the longest look-back, for the alarms shown only.
+  const incomplete = shown
+    .filter(function lacksRaise (entry) { return !(facts.get(entry.id) ?? []).some(function isRaise (f) { return f.change === 'raised' }) })
+    .slice(0, MAX_COMPLETED)
+    .map(function idOf (entry) { return entry.id })
+  if (sources.influx !== undefined && shortfall === undefined && incomplete.length > 0 && query.hours < MAX_HISTORY_HOURS) {
+    const byId = `(${incomplete.map(function sameId (id) { return `"alarm_id" = ${quoted(id)}` }).join(' OR ')})`
+    const earlier = await storedFacts(sources.influx, [byId, `time > now() - ${MAX_HISTORY_HOURS}h`], 'ASC', incomplete.length * POINTS_PER_ALARM)
+    shortfall = earlier.shortfall
+    for (const fact of earlier.facts) if (selects(query, fact)) add(fact)
+    shown = shown.map(function completed (entry) { return incomplete.includes(entry.id) ? entryOf(entry.id) ?? entry : entry }).sort(newestRaiseFirst)
+  }
+  return { answer: { alarms: shown, ...partialOf(shortfall) }, shortfall }
+}
+
+function newestRaiseFirst (a: HistoryEntry, b: HistoryEntry): number {
+  return b.raisedAt.localeCompare(a.raisedAt) || a.id.localeCompare(b.id)
 }
 
 /** One alarm's entry and its changes, oldest first; undefined when it is unknown or not the caller's to see. */

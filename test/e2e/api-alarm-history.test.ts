@@ -24,6 +24,7 @@ const secrets: Record<string, string> = {}
 async function provision (gw: TestGateway): Promise<Accounts> {
   secrets['wp-n'] = (await addDevice(registryPath(gw.dataDir), { id: 'wp-n', kind: 'water-pipe', district: 'north', lat: 52.37, lon: 4.89 })).secret
   secrets['mh-n'] = (await registerDevice(gw.dataDir, 'mh-n', 'manhole', 'north')).secret
+  secrets['wp-old'] = (await registerDevice(gw.dataDir, 'wp-old', 'water-pipe', 'north')).secret
   secrets['mh-s'] = (await registerDevice(gw.dataDir, 'mh-s', 'manhole', 'south')).secret
   secrets['crew-north'] = (await registerCrew(gw.dataDir, 'crew-north', ['north'])).secret
   secrets['crew-south'] = (await registerCrew(gw.dataDir, 'crew-south', ['south'])).secret
@@ -68,6 +69,7 @@ describe('alarm history with InfluxDB', () => {
   let pipeAlarm: string
   let coverAlarm: string
   let southAlarm: string
+  let oldAlarm: string
   /** Wall and reading times of the pipe alarm's lifecycle, ms. */
   let raisedAtMs: number
   let ackedAtMs: number
@@ -102,7 +104,14 @@ describe('alarm history with InfluxDB', () => {
     await openAlarmOf(gw, 'mh-n', accounts.north, 'acknowledged')
     await publish('mh-s', { coverAngle: 120 })
     southAlarm = (await openAlarmOf(gw, 'mh-s', accounts.south)).id
-    await eventually(() => influx.count('city', 'alarms', 'alarm_id'), (n) => n >= 7, { what: 'all 7 alarm points in InfluxDB' })
+    // An alarm raised and escalated two hours ago, cleared now: only its clear lies in the last hour.
+    const twoHoursAgo = Date.now() - 7_200_000
+    await publish('wp-old', { pressure: 200, ts: twoHoursAgo })
+    await publish('wp-old', { pressure: 130, ts: twoHoursAgo + 600_000 })
+    await publish('wp-old', { pressure: 130, ts: twoHoursAgo + 1_200_000 })
+    oldAlarm = (await openAlarmOf(gw, 'wp-old', accounts.north)).id
+    await publish('wp-old', { pressure: 270 })
+    await eventually(() => influx.count('city', 'alarms', 'alarm_id'), (n) => n >= 10, { what: 'all 10 alarm points in InfluxDB' })
   }, 60_000)
 
   afterAll(async () => {
@@ -136,7 +145,7 @@ describe('alarm history with InfluxDB', () => {
     expect(body.partial).toBeUndefined()
     expect(body.warning).toBeUndefined()
     // Newest raise first: the manhole (raised at the wall clock) before the pipe (raised an hour back).
-    expect(body.alarms.map((a) => a.id)).toEqual([coverAlarm, pipeAlarm])
+    expect(body.alarms.map((a) => a.id)).toEqual([coverAlarm, pipeAlarm, oldAlarm])
     expect(body.alarms[1]).toEqual({
       id: pipeAlarm, type: 'lowPressure', severity: 'critical', deviceId: 'wp-n', kind: 'water-pipe', district: 'north',
       location: { lat: 52.37, lon: 4.89 }, message: expect.stringMatching(/./) as string, state: 'cleared',
@@ -170,7 +179,7 @@ describe('alarm history with InfluxDB', () => {
     expect((await timeline(gw, 'no-such-alarm', accounts.north)).status).toBe(404)
     // Operators see every district.
     const all = await history(gw, '', accounts.ops)
-    expect(all.body.alarms.map((a) => a.id).sort()).toEqual([pipeAlarm, coverAlarm, southAlarm].sort())
+    expect(all.body.alarms.map((a) => a.id).sort()).toEqual([pipeAlarm, coverAlarm, southAlarm, oldAlarm].sort())
     expect((await history(gw, '?district=south', accounts.ops)).body.alarms.map((a) => a.id)).toEqual([southAlarm])
   })
 
@@ -179,6 +188,15 @@ describe('alarm history with InfluxDB', () => {
     expect((await history(gw, '?deviceId=mh-n', accounts.north)).body.alarms.map((a) => a.id)).toEqual([coverAlarm])
     expect((await history(gw, '?deviceId=gone-device', accounts.north)).body.alarms).toEqual([])
     expect((await history(gw, '?limit=1', accounts.north)).body.alarms.map((a) => a.id)).toEqual([coverAlarm])
+  })
+
+  it('tells the raise and escalations of an alarm raised before the window and changed inside it', async () => {
+    const { body } = await history(gw, '?hours=1&deviceId=wp-old', accounts.north)
+    expect(body.alarms).toHaveLength(1)
+    expect(body.alarms[0]).toMatchObject({ id: oldAlarm, severity: 'critical', state: 'cleared', escalations: 1 })
+    expect(body.alarms[0]!.timeToClearSec).toBeGreaterThan(7_000)
+    // The other pipe alarm, raised an hour ago, changed inside the window too.
+    expect((await history(gw, '?hours=1&deviceId=wp-n', accounts.north)).body.alarms.map((a) => a.id)).toEqual([pipeAlarm])
   })
 
   it('refuses out-of-range or unknown parameters with 400', async () => {
