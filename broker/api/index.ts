@@ -10,6 +10,7 @@ import { createAuth, parseBasic, type Principal } from './auth.ts'
 import { registerAlarmStream, type AlarmStreamStats } from './alarm-stream.ts'
 import type { ApiContext, ApiOptions } from './context.ts'
 import { registerAlarmRoutes } from './routes-alarms.ts'
+import { registerConsoleRoutes } from './routes-console.ts'
 import { registerDeviceRoutes } from './routes-devices.ts'
 import { registerSessionRoutes, SESSION_COOKIE, tooManyFailedSignIns, unauthorized } from './routes-session.ts'
 import { sharedSchemas } from './schemas.ts'
@@ -82,6 +83,7 @@ export async function registerApi (app: FastifyInstance, options: ApiOptions): P
   registerSessionRoutes(app, ctx, requireAuth)
   registerDeviceRoutes(app, ctx, requireAuth)
   registerAlarmRoutes(app, ctx, requireAuth)
+  registerConsoleRoutes(app, ctx, requireAuth)
   const streams = registerAlarmStream(app, ctx, requireAuth)
 
   app.get('/api/openapi.json', { schema: { hide: true } }, function openApi () {

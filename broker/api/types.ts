@@ -3,7 +3,7 @@
 // this file with `import type`, and nothing of it reaches a bundle.
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts'
 import type { AlarmRecord } from '../alarms/alarm.ts'
-import type { alarmListSchema, deviceDetailSchema, deviceListSchema, deviceSchema, errorSchema, principalSchema, seriesSchema } from './schemas.ts'
+import type { alarmListSchema, consoleSettingsSchema, deviceDetailSchema, deviceListSchema, deviceSchema, errorSchema, principalSchema, seriesSchema } from './schemas.ts'
 
 /**
  * The schemas leave `additionalProperties` open, so FromSchema adds `[x: string]: unknown` to
@@ -37,3 +37,4 @@ export type Series = ApiType<typeof seriesSchema>
 export type ErrorBody = ApiType<typeof errorSchema>
 export type AlarmList = ApiType<typeof alarmListSchema>
 export type DeviceList = ApiType<typeof deviceListSchema>
+export type ConsoleSettings = ApiType<typeof consoleSettingsSchema>
