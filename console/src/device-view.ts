@@ -1,7 +1,8 @@
 // One device's page: kind, district, online, signal and last seen, navigate links, its open
 // alarms, its latest readings with units, a chart of one numeric field's recent values from
 // InfluxDB (/series), and its alarms of the last 7 days. Alarm changes of other devices leave the
-// page alone; the device's own change redraws only its alarm sections.
+// page alone; the device's own change updates its alarm sections, status line and readings in
+// place (never the chart, whose field and range stay as chosen).
 import './history.css'
 import { api, ApiError, type Alarm, type DeviceDetail, type FieldInfo } from './api.ts'
 import { sortAlarms } from './alarms-view.ts'
@@ -35,6 +36,8 @@ export function renderDevice (holder: HTMLElement, id: string, alarms: () => Ala
   let timer: ReturnType<typeof setTimeout> | undefined
   const openSection = h('section', { class: 'card device-alarms', 'aria-label': 'Open alarms' })
   const historySection = h('section', { class: 'card device-history', 'aria-label': 'Alarms of the last 7 days' })
+  const statusLine = h('p', { class: 'device-status' })
+  const readings = h('div', { class: 'device-readings' })
   holder.append(h('p', { class: 'loading' }, 'Loading…'))
 
   function drawOpenAlarms (): void {
@@ -61,6 +64,27 @@ export function renderDevice (holder: HTMLElement, id: string, alarms: () => Ala
     }
   }
 
+  /** The status line and the readings table, from a fresh device answer. */
+  function drawState (device: DeviceDetail): void {
+    const rssi = device.latest.rssi?.value
+    statusLine.replaceChildren(device.online ? 'Connected' : 'Not connected', ' · last reading ', device.lastSeen === null ? 'none since the gateway started' : ago(device.lastSeen),
+      typeof rssi === 'number' ? ` · signal ${formatReading(rssi, { unit: 'dBm', label: 'Signal' })}` : '')
+    const rows = device.fields.filter(function isReading (f) { return !NOT_READINGS.has(f.name) && device.latest[f.name] !== undefined }).map(function row (f) {
+      const latest = device.latest[f.name]
+      return h('tr', { 'data-field': f.name }, h('th', { scope: 'row', title: f.description ?? '' }, f.label), h('td', { class: 'value' }, latest === undefined ? '' : formatReading(latest.value, f)))
+    })
+    readings.replaceChildren(rows.length === 0 ? h('p', { class: 'muted' }, 'No readings since the gateway started.') : h('table', { class: 'readings' }, h('tbody', {}, rows)))
+  }
+
+  async function refreshState (): Promise<void> {
+    try {
+      const device = await api.device(id)
+      if (!isClosed) drawState(device)
+    } catch {
+      // Keeps what it shows; the next change tries again.
+    }
+  }
+
   async function load (): Promise<void> {
     let device: DeviceDetail
     try {
@@ -73,11 +97,6 @@ export function renderDevice (holder: HTMLElement, id: string, alarms: () => Ala
     const numeric = device.fields.filter(function isNumeric (f) { return f.type !== 'boolean' && f.name !== 'seq' })
     if (!numeric.some(function isChosen (f) { return f.name === chosen.field })) chosen = { ...chosen, field: numeric[0]?.name ?? '' }
     const chartBox = h('div', { class: 'chart-box' }, h('p', { class: 'muted' }, 'Loading values…'))
-    const rows = device.fields.filter(function isReading (f) { return !NOT_READINGS.has(f.name) && device.latest[f.name] !== undefined }).map(function row (f) {
-      const latest = device.latest[f.name]
-      return h('tr', { 'data-field': f.name }, h('th', { scope: 'row', title: f.description ?? '' }, f.label), h('td', { class: 'value' }, latest === undefined ? '' : formatReading(latest.value, f)))
-    })
-    const rssi = device.latest.rssi?.value
     const field = h('select', { 'aria-label': 'Field', onchange: function pickField () { chosen = { ...chosen, field: field.value }; void drawChart() } },
       numeric.map(function option (f) { return h('option', { value: f.name, selected: f.name === chosen.field }, f.label) }))
     const range = h('select', { 'aria-label': 'Time range', onchange: function pickRange () { chosen = { ...chosen, minutes: Number(range.value) }; void drawChart() } },
@@ -98,18 +117,17 @@ export function renderDevice (holder: HTMLElement, id: string, alarms: () => Ala
     }
 
     drawOpenAlarms()
+    drawState(device)
     holder.replaceChildren(
       h('a', { class: 'back', href: '#/devices' }, '← All devices'),
       h('section', { class: 'card device-head' },
         h('h2', {}, device.id, h('span', { class: `dot ${device.online ? 'on' : 'off'}`, title: device.online ? 'connected' : 'not connected' })),
         h('p', { class: 'muted' }, `${humanize(device.kind)} · ${device.district}`, device.location === undefined ? '' : ` · ${device.location.lat.toFixed(5)}, ${device.location.lon.toFixed(5)}`),
-        h('p', { class: 'device-status' }, device.online ? 'Connected' : 'Not connected', ' · last reading ', device.lastSeen === null ? 'none since the gateway started' : ago(device.lastSeen),
-          typeof rssi === 'number' ? ` · signal ${formatReading(rssi, { unit: 'dBm', label: 'Signal' })}` : ''),
+        statusLine,
         device.location === undefined ? null : h('p', {}, navigateLinks(device.location, device.id))),
       openSection,
       h('div', { class: 'device-grid' },
-        h('section', { class: 'card' }, h('h3', {}, 'Latest readings'),
-          rows.length === 0 ? h('p', { class: 'muted' }, 'No readings since the gateway started.') : h('table', { class: 'readings' }, h('tbody', {}, rows))),
+        h('section', { class: 'card' }, h('h3', {}, 'Latest readings'), readings),
         h('section', { class: 'card' }, h('div', { class: 'chart-head' }, h('h3', {}, 'Recent values'), field, range), chartBox)),
       historySection)
     await Promise.all([drawChart(), drawHistory()])
@@ -122,7 +140,7 @@ export function renderDevice (holder: HTMLElement, id: string, alarms: () => Ala
       if (changed !== undefined && changed.deviceId !== id) return
       drawOpenAlarms()
       clearTimeout(timer)
-      timer = setTimeout(function redrawHistory () { void drawHistory() }, 500)
+      timer = setTimeout(function redrawOwn () { void refreshState(); void drawHistory() }, 500)
     },
     close () {
       isClosed = true

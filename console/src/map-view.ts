@@ -166,7 +166,7 @@ export function renderDevices (holder: HTMLElement, alarms: () => Alarm[]): { on
       if (isClosed) return
       pins = leafletMap(mapBox, placed, alarms(), { ...settings, mapTileUrl: tileUrl })
     } else {
-      pins = svgMap(mapBox, placed, alarms(), holder.clientWidth - 48)
+      pins = svgMap(mapBox, placed, alarms(), mapBox.clientWidth)
     }
   }
 

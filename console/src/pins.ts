@@ -31,17 +31,17 @@ function kindShape (kind: string): SVGElement[] {
   switch (kind) {
     case 'water-pipe':
       return [
-        svg('path', { class: 'pin-body', d: 'M16 3 C13 8 6 14 6 20 a10 10 0 0 0 20 0 C26 14 19 8 16 3 Z' }),
-        svg('path', { class: 'pin-glyph', d: 'M10.5 21 q2.75 -2.5 5.5 0 t5.5 0' }),
+        svg('path', { class: 'pin-body', d: 'M16 2 C13 7 4 13 4 19.5 a12 12 0 0 0 24 0 C28 13 19 7 16 2 Z' }),
+        svg('path', { class: 'pin-glyph', d: 'M9.5 20.5 q3.25 -3 6.5 0 t6.5 0' }),
       ]
     case 'lamp-post':
       return [
-        svg('rect', { class: 'pin-body', x: 5, y: 5, width: 22, height: 22, rx: 4 }),
+        svg('rect', { class: 'pin-body', x: 4, y: 4, width: 24, height: 24, rx: 5 }),
         svg('path', { class: 'pin-glyph', d: 'M12.5 14 a3.5 3.5 0 1 1 7 0 q0 2 -1.5 3.5 v2 h-4 v-2 q-1.5 -1.5 -1.5 -3.5 Z M14 22.5 h4' }),
       ]
     default: // manhole, and any kind without a shape of its own
       return [
-        svg('circle', { class: 'pin-body', cx: 16, cy: 16, r: 11 }),
+        svg('circle', { class: 'pin-body', cx: 16, cy: 16, r: 12 }),
         svg('path', { class: 'pin-glyph', d: 'M9.5 12.5 h13 M8.5 16 h15 M9.5 19.5 h13' }),
       ]
   }
@@ -51,6 +51,8 @@ function kindShape (kind: string): SVGElement[] {
 export function pinGraphic (kind: string, state: PinState): SVGElement {
   const isAlarm = state.startsWith('alarm-')
   return svg('g', { class: `pin kind-${kind} pin-${state}${isAlarm ? ` alarm sev-${state.slice('alarm-'.length)}` : ''}` },
+    // The whole 32 × 32 box takes taps, whatever the shape.
+    svg('rect', { class: 'pin-hit', x: 0, y: 0, width: 32, height: 32 }),
     isAlarm ? svg('circle', { class: 'pin-ring', cx: 16, cy: 16, r: 15 }) : null,
     kindShape(kind),
     isAlarm
