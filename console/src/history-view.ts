@@ -9,6 +9,8 @@ import { alarmHistory, alarmTimeline, isMissingRoute, type HistoryEntry, type Ti
 import { navigateLinks } from './navigate.ts'
 
 const RANGES = [[24, 'Last 24 h'], [168, 'Last 7 days'], [720, 'Last 30 days']] as const
+/** Alarm types named after a field whose spelt-out name is wrong. */
+const TYPE_LABELS: Record<string, string> = { h2s: 'H₂S', ch4: 'CH₄', o2: 'O₂', phOutOfRange: 'pH out of range' }
 let chosen = { hours: 24 as number, district: '' }
 
 /** 45 s, 12 min, 2 h 5 min, 3 d 4 h. */
@@ -22,6 +24,10 @@ export function formatDuration (sec: number): string {
 
 function when (iso: string): HTMLElement {
   return h('time', { datetime: iso, title: ago(iso) }, new Date(iso).toLocaleString([], { dateStyle: 'short', timeStyle: 'short' }))
+}
+
+export function alarmTypeLabel (type: string): string {
+  return TYPE_LABELS[type] ?? humanize(type)
 }
 
 function stateText (entry: HistoryEntry): string {
@@ -38,7 +44,7 @@ export function historyItem (entry: HistoryEntry, withDevice: boolean): HTMLElem
   return h('li', { class: `history-item card sev-${entry.severity} state-${entry.state}`, 'data-alarm-id': entry.id },
     h('div', { class: 'alarm-head' },
       h('span', { class: `badge sev-${entry.severity}` }, entry.severity),
-      h('strong', { class: 'alarm-type' }, humanize(entry.type)),
+      h('strong', { class: 'alarm-type' }, alarmTypeLabel(entry.type)),
       h('span', { class: 'history-state' }, stateText(entry))),
     h('p', { class: 'alarm-meta' },
       withDevice ? [h('a', { href: `#/device/${encodeURIComponent(entry.deviceId)}` }, entry.deviceId), ` · ${entry.district} · `] : null,
@@ -50,7 +56,7 @@ export function historyItem (entry: HistoryEntry, withDevice: boolean): HTMLElem
           entry.ackNote === undefined || entry.ackNote === '' ? null : h('q', {}, entry.ackNote)]),
     entry.clearedAt === undefined ? null : h('p', { class: 'history-clear' }, 'Cleared ', when(entry.clearedAt),
       entry.timeToClearSec === undefined ? '' : ` after ${formatDuration(entry.timeToClearSec)}`),
-    h('p', {}, h('a', { href: `#/alarm/${encodeURIComponent(entry.id)}`, 'aria-label': `Timeline of ${humanize(entry.type)} on ${entry.deviceId}, raised ${new Date(entry.raisedAt).toLocaleString()}` }, 'Timeline')))
+    h('p', {}, h('a', { href: `#/alarm/${encodeURIComponent(entry.id)}`, 'aria-label': `Timeline of ${alarmTypeLabel(entry.type)} on ${entry.deviceId}, raised ${new Date(entry.raisedAt).toLocaleString()}` }, 'Timeline')))
 }
 
 /** `#/history`. */
@@ -133,7 +139,7 @@ export function renderTimeline (holder: HTMLElement, id: string): { onAlarmsChan
       holder.replaceChildren(
         h('a', { class: 'back', href: '#/history' }, '← Alarm history'),
         h('section', { class: `card timeline-head sev-${alarm.severity}` },
-          h('h2', {}, h('span', { class: `badge sev-${alarm.severity}` }, alarm.severity), ' ', humanize(alarm.type)),
+          h('h2', {}, h('span', { class: `badge sev-${alarm.severity}` }, alarm.severity), ' ', alarmTypeLabel(alarm.type)),
           h('p', { class: 'alarm-message' }, alarm.message),
           h('p', { class: 'alarm-meta' }, h('a', { href: `#/device/${encodeURIComponent(alarm.deviceId)}` }, alarm.deviceId), ` · ${humanize(alarm.kind)} · ${alarm.district} · ${stateText(alarm)}`),
           h('dl', { class: 'durations' },

@@ -13,6 +13,8 @@ import { promisify } from 'node:util'
 import type { MqttClient } from 'mqtt'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { loadConfig } from '../../broker/config.ts'
+import { tileOriginOf } from '../../broker/http/console.ts'
 import { addDevice, addOperator } from '../../broker/registry/provision.ts'
 import { registryPath } from '../../broker/registry/store.ts'
 import { basic } from '../helpers/api-client.ts'
@@ -137,6 +139,25 @@ describe.skipIf(!hasChromium)('console map, device page and history in Chromium'
     await plain?.close(true)
     await influx?.close()
     await new Promise((resolve) => tiles?.close(resolve))
+  })
+
+  it('tells the console its map settings, lets only the tile origin into img-src, and refuses a tile URL without {z}/{x}/{y}', async () => {
+    expect((await fetch(`${gw.httpUrl}/api/console/settings`)).status).toBe(401)
+    const res = await fetch(`${gw.httpUrl}/api/console/settings`, { headers: basic('crew-north', secrets['crew-north']!) })
+    expect(await res.json()).toEqual({ mapTileUrl: `${tileOrigin}/{z}/{x}/{y}.png`, mapAttribution: '© Test tiles <b>', mapsUrl: NAV_URL })
+    const without = await fetch(`${plain.httpUrl}/api/console/settings`, { headers: basic('ops', plainSecrets.ops!) })
+    expect(await without.json()).toEqual({ mapTileUrl: null, mapAttribution: null, mapsUrl: 'https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=19/{lat}/{lon}' })
+
+    const imgSrc = (csp: string | null) => csp?.split(';').map((d) => d.trim()).find((d) => d.startsWith('img-src'))
+    expect(imgSrc((await fetch(`${gw.httpUrl}/`)).headers.get('content-security-policy'))).toBe(`img-src 'self' data: ${tileOrigin}`)
+    expect(imgSrc((await fetch(`${plain.httpUrl}/`)).headers.get('content-security-policy'))).toBe("img-src 'self' data:")
+    expect(tileOriginOf('https://{s}.tile.example.org/{z}/{x}/{y}.png')).toBe('https://*.tile.example.org')
+
+    for (const bad of ['https://tiles.example.org/{z}/{x}.png', 'ftp://tiles.example.org/{z}/{x}/{y}.png', 'tiles/{z}/{x}/{y}.png']) {
+      expect(() => loadConfig({ MAP_TILE_URL: bad })).toThrow(/MAP_TILE_URL/)
+    }
+    expect(() => loadConfig({ MAP_NAV_URL: 'https://maps.example.org/?q={lat}' })).toThrow(/MAP_NAV_URL/)
+    expect(loadConfig({ MAP_TILE_URL: 'https://{s}.tile.example.org/{z}/{x}/{y}{r}.png' }).MAP_TILE_URL).toBe('https://{s}.tile.example.org/{z}/{x}/{y}{r}.png')
   })
 
   it('draws pins per kind on Leaflet over the configured tiles, updates them in place, and leads from a pin to its device page', async () => {
