@@ -115,7 +115,7 @@ function tableBody (devices: Device[]): HTMLElement {
       h('td', {}, h('a', { href: `#/device/${encodeURIComponent(d.id)}` }, d.id)),
       h('td', {}, humanize(d.kind)),
       h('td', { class: 'wide' }, d.district),
-      h('td', {}, h('span', { class: `dot ${d.online ? 'on' : 'off'}` }), d.online ? 'online' : 'offline', d.openAlarms > 0 ? h('span', { class: 'count', 'aria-label': `${d.openAlarms} open alarms` }, d.openAlarms) : null),
+      h('td', {}, h('span', { class: `dot ${d.online ? 'on' : 'off'}` }), d.online ? 'online' : 'offline', d.openAlarms > 0 ? h('span', { class: 'count', title: 'open alarms' }, d.openAlarms) : null),
       h('td', { class: 'wide' }, d.lastSeen === null ? '—' : ago(d.lastSeen)))
   }))
 }
