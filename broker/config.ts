@@ -14,6 +14,24 @@ const nonEmpty = z.string().min(1)
 /** Longest trusted-device lifetime API_DEVICE_TTL_DAYS accepts (the cluster's session bucket keeps keys a day longer). */
 export const API_DEVICE_TTL_DAYS_MAX = 365
 
+/** The console's default web map for navigate links (console/src/navigate.ts starts with the same). */
+export const DEFAULT_MAP_NAV_URL = 'https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=19/{lat}/{lon}'
+
+/** An http(s) URL once its placeholders are filled in, carrying every one of `placeholders`. */
+function isUrlTemplate (text: string, placeholders: readonly string[], fill: Record<string, string>): boolean {
+  if (!placeholders.every(function has (p) { return text.includes(`{${p}}`) })) return false
+  const filled = text.replace(/\{([a-z]+)\}/g, function value (_match, name: string) { return fill[name] ?? 'x' })
+  return z.url({ protocol: /^https?$/ }).safeParse(filled).success
+}
+
+function isTileUrlTemplate (text: string): boolean {
+  return isUrlTemplate(text, ['z', 'x', 'y'], { z: '1', x: '1', y: '1', s: 'a', r: '' })
+}
+
+function isNavUrlTemplate (text: string): boolean {
+  return isUrlTemplate(text, ['lat', 'lon'], { lat: '52.1', lon: '4.9' })
+}
+
 /** Every setting, by the environment variable that sets it. The README's Configuration table documents each default. */
 export const configSchema = z.object({
   MQTT_HOST: nonEmpty.default('0.0.0.0'),
@@ -147,6 +165,15 @@ export const configSchema = z.object({
   API_STREAM_DRAIN_TIMEOUT_MS: positiveInt.default(20_000),
   /** Alarm streams one account may hold open at once (phones and consoles sharing it); more get 429. Default 20. */
   API_STREAMS_PER_ACCOUNT: positiveInt.default(20),
+  /**
+   * Map tiles for the console's map: an http(s) URL template with {z}, {x} and {y} (and optionally
+   * {s} or {r}, as Leaflet reads them). Unset = the offline drawing of devices from their coordinates.
+   */
+  MAP_TILE_URL: z.string().max(500).refine(isTileUrlTemplate, 'must be an http(s) URL template with {z}, {x} and {y}').optional(),
+  /** Attribution shown on the map with MAP_TILE_URL's tiles (most tile providers require one). */
+  MAP_TILE_ATTRIBUTION: z.string().min(1).max(300).default('© OpenStreetMap contributors'),
+  /** Web map URL template with {lat} and {lon}, opened by the console's "Web map" links. */
+  MAP_NAV_URL: z.string().max(500).refine(isNavUrlTemplate, 'must be an http(s) URL template with {lat} and {lon}').default(DEFAULT_MAP_NAV_URL),
   /**
    * Cluster mode: comma-separated NATS servers (nats:// or tls://) of a JetStream cluster. Unset =
    * single node (local spool, registry.json, alarms.json).

@@ -16,8 +16,8 @@ const TS_DESCRIPTION = 'Time of measurement: ISO-8601 date-time with Z or ±hh:m
 export const envelopeShape = {
   // A local time without offset is refused: a device's idea of "local" is exactly what drifts.
   ts: z.union([z.iso.datetime({ offset: true }), z.int().min(0)]).optional().meta({ description: TS_DESCRIPTION }),
-  seq: z.int().min(0).optional().meta({ description: 'Frame counter' }),
-  rssi: z.number().min(-150).max(0).optional().meta({ description: 'Received signal strength', unit: 'dBm' }),
+  seq: z.int().min(0).optional().meta({ label: 'Frame counter', description: 'Frame counter' }),
+  rssi: z.number().min(-150).max(0).optional().meta({ label: 'Signal', description: 'Received signal strength', unit: 'dBm' }),
 } as const
 
 export type EnvelopeShape = typeof envelopeShape
@@ -37,7 +37,7 @@ export interface KindDefinition<Name extends string, Shape extends KindShape> {
   readonly name: Name
   /** InfluxDB measurement, snake_case (`lamp_post`). */
   readonly measurement: string
-  /** The kind's own fields; each carries `.meta({ unit, description })` for the JSON Schema. */
+  /** The kind's own fields; each carries `.meta({ unit, description })` for the JSON Schema, and `label` where the name spelt out is wrong (pH, H₂S). */
   readonly fields: Shape
   /** InfluxDB type of every field of `fields`, no more, no less. */
   readonly fieldTypes: { readonly [K in keyof Shape]: FieldType }

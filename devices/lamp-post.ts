@@ -99,9 +99,9 @@ export const lampPost = defineKind({
     powerFactor: z.number().min(0).max(1).optional().meta({ unit: '1', description: 'Power factor' }), // 0–1, dimensionless
     activeEnergy: z.number().min(0).optional().meta({ unit: 'kWh', description: 'Active energy, cumulative since installation' }), // kWh ≥0
     operatingHours: z.number().min(0).optional().meta({ unit: 'h', description: 'Lamp operating hours, cumulative' }), // h ≥0
-    gearTemp: z.number().min(-40).max(125).optional().meta({ unit: '°C', description: 'Control gear (driver) temperature' }), // °C −40–125
+    gearTemp: z.number().min(-40).max(125).optional().meta({ label: 'Gear temperature', unit: '°C', description: 'Control gear (driver) temperature' }), // °C −40–125
     tilt: z.number().min(0).max(90).optional().meta({ unit: '°', description: 'Pole tilt from vertical' }), // ° 0–90
-    ambientLux: z.number().min(0).max(100_000).optional().meta({ unit: 'lx', description: 'Ambient illuminance at the photocell' }), // lx 0–100000
+    ambientLux: z.number().min(0).max(100_000).optional().meta({ label: 'Ambient light', unit: 'lx', description: 'Ambient illuminance at the photocell' }), // lx 0–100000
     doorOpen: z.boolean().optional().meta({ description: 'Pole access door is open' }), // bool
     leakage: z.boolean().optional().meta({ description: 'Earth leakage detected' }), // bool
     lampFailure: z.boolean().optional().meta({ description: 'Lamp or LED module failure reported by the driver' }), // bool

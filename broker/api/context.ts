@@ -15,6 +15,15 @@ import type { SeriesReader } from './series.ts'
 import type { SignIn, SignInMethod, SignInOutcome } from './sign-in.ts'
 import type { SignInGuard } from './sign-in-guard.ts'
 
+/** What the console learns from GET /api/console/settings (map tiles, web map links). */
+export interface ConsoleSettings {
+  /** Leaflet tile URL template; null = the console draws its offline map. */
+  mapTileUrl: string | null
+  mapAttribution: string | null
+  /** Web map URL template with {lat} and {lon}. */
+  mapsUrl: string
+}
+
 export interface ApiOptions {
   registry: Registry
   alarms: Pick<Alarms, 'list' | 'subscribe' | 'acknowledgeById'>
@@ -41,6 +50,8 @@ export interface ApiOptions {
   limitLogIntervalMs: number
   /** SSE keep-alive comment interval, ms (also re-checks the session). */
   heartbeatMs: number
+  /** Absent = no tiles and the console's default web map. */
+  console?: ConsoleSettings
   onSignIn?: (method: SignInMethod, outcome: SignInOutcome) => void
   /** An alarm stream was closed because its client did not read. */
   onStreamDropped?: (reason: DropReason) => void

@@ -11,6 +11,7 @@ import { createAlarmJournal } from './alarm-journal.ts'
 import { registerAlarmStream, type AlarmStreamStats } from './alarm-stream.ts'
 import type { ApiContext, ApiOptions } from './context.ts'
 import { registerAlarmRoutes } from './routes-alarms.ts'
+import { registerConsoleRoutes } from './routes-console.ts'
 import { registerDeviceRoutes } from './routes-devices.ts'
 import { registerHistoryRoutes } from './routes-history.ts'
 import { registerSessionRoutes, SESSION_COOKIE, tooManyFailedSignIns, unauthorized } from './routes-session.ts'
@@ -99,6 +100,7 @@ export async function registerApi (app: FastifyInstance, options: ApiOptions): P
   registerDeviceRoutes(app, ctx, requireAuth)
   registerAlarmRoutes(app, ctx, requireAuth)
   registerHistoryRoutes(app, ctx, requireAuth)
+  registerConsoleRoutes(app, ctx, requireAuth)
   const streams = registerAlarmStream(app, ctx, requireAuth)
 
   app.get('/api/openapi.json', { schema: { hide: true } }, function openApi () {

@@ -71,8 +71,14 @@ export const deviceDetailSchema = {
       description: 'the kind\'s fields, in order, with units',
       items: {
         type: 'object',
-        properties: { name: { type: 'string' }, type: { type: 'string', enum: ['integer', 'float', 'boolean'] }, unit: { type: 'string' }, description: { type: 'string' } },
-        required: ['name', 'type'],
+        properties: {
+          name: { type: 'string' },
+          label: { type: 'string', description: 'how people write the field (pH, H₂S): the kind\'s label, else its name spelt out' },
+          type: { type: 'string', enum: ['integer', 'float', 'boolean'] },
+          unit: { type: 'string', description: 'absent or "1" = a plain number' },
+          description: { type: 'string' },
+        },
+        required: ['name', 'label', 'type'],
       },
     },
   },
@@ -90,6 +96,18 @@ export const seriesSchema = {
     points: { type: 'array', items: { type: 'object', properties: { t: { type: 'integer', description: 'epoch ms' }, v: { type: 'number' } }, required: ['t', 'v'] } },
   },
   required: ['deviceId', 'field', 'minutes', 'bucketSec', 'points'],
+} as const
+
+/** GET /api/console/settings: what the console needs to draw its map and navigate links. */
+export const consoleSettingsSchema = {
+  $id: 'ConsoleSettings',
+  type: 'object',
+  properties: {
+    mapTileUrl: { type: 'string', nullable: true, description: 'tile URL template ({z}/{x}/{y}); null = draw the offline map' },
+    mapAttribution: { type: 'string', nullable: true, description: 'shown with the tiles' },
+    mapsUrl: { type: 'string', description: 'web map URL template with {lat} and {lon}' },
+  },
+  required: ['mapTileUrl', 'mapAttribution', 'mapsUrl'],
 } as const
 
 /** GET /api/alarms: inline (no $id), so the OpenAPI document shows it under the route. */
@@ -163,7 +181,7 @@ export const alarmTimelineSchema = {
   required: ['alarm', 'events'],
 } as const
 
-export const sharedSchemas = [errorSchema, principalSchema, alarmSchema, deviceSchema, deviceDetailSchema, seriesSchema, historyEntrySchema, timelineEventSchema]
+export const sharedSchemas = [errorSchema, principalSchema, alarmSchema, deviceSchema, deviceDetailSchema, seriesSchema, historyEntrySchema, timelineEventSchema, consoleSettingsSchema]
 
 /** `{ 401: Error, … }` for a route's response map. */
 export function errors (...codes: number[]): Record<number, { $ref: 'Error#' }> {

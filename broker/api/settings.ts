@@ -1,8 +1,9 @@
-// The API's settings from the configuration: session and trusted-device lifetimes, the failed-sign-in limit, alarm-stream limits.
+// The API's settings from the configuration: session and trusted-device lifetimes, the failed-sign-in limit, alarm-stream limits,
+// and what the console is told about maps.
 import { API_STREAM_HEARTBEAT_MS, type Config } from '../config.ts'
 import type { ApiOptions } from './context.ts'
 
-type ApiSettings = Pick<ApiOptions, 'sessionTtlMs' | 'deviceTtlMs' | 'heartbeatMs' | 'failedSignInsPerMinute' | 'streamBufferBytes' | 'streamDrainTimeoutMs' | 'streamsPerAccount' | 'limitLogIntervalMs'>
+type ApiSettings = Pick<ApiOptions, 'sessionTtlMs' | 'deviceTtlMs' | 'heartbeatMs' | 'failedSignInsPerMinute' | 'streamBufferBytes' | 'streamDrainTimeoutMs' | 'streamsPerAccount' | 'limitLogIntervalMs' | 'console'>
 
 export function apiSettingsOf (config: Config): ApiSettings {
   return {
@@ -14,5 +15,10 @@ export function apiSettingsOf (config: Config): ApiSettings {
     streamDrainTimeoutMs: config.API_STREAM_DRAIN_TIMEOUT_MS,
     streamsPerAccount: config.API_STREAMS_PER_ACCOUNT,
     limitLogIntervalMs: config.LIMIT_LOG_INTERVAL_SEC * 1000,
+    console: {
+      mapTileUrl: config.MAP_TILE_URL ?? null,
+      mapAttribution: config.MAP_TILE_URL === undefined ? null : config.MAP_TILE_ATTRIBUTION,
+      mapsUrl: config.MAP_NAV_URL,
+    },
   }
 }

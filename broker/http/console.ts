@@ -1,6 +1,7 @@
 // Serves the built crew console (console/dist, `npm run build:console`) at `/`: hashed assets
-// cached for a year, index.html never, with a same-origin-only content security policy (the
-// site has no network: nothing is loaded from elsewhere). Unbuilt: `/` says how to build it.
+// cached for a year, index.html never, with a same-origin-only content security policy: nothing
+// is loaded from elsewhere except, with MAP_TILE_URL, map tile images from that one origin.
+// Unbuilt: `/` says how to build it.
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -16,9 +17,21 @@ function packageRoot (): string {
 
 export const DEFAULT_CONSOLE_DIR = path.join(packageRoot(), 'console', 'dist')
 
-const CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+/** The page's policy; `tileOrigin` (e.g. https://tile.example.org) is added to img-src alone. */
+export function contentSecurityPolicy (tileOrigin?: string): string {
+  const images = tileOrigin === undefined ? "'self' data:" : `'self' data: ${tileOrigin}`
+  return `default-src 'self'; img-src ${images}; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'`
+}
 
-export async function registerConsole (app: FastifyInstance, distDir: string = DEFAULT_CONSOLE_DIR): Promise<void> {
+/** The origin tiles come from; a template's `{s}` subdomain becomes a `*.` wildcard. */
+export function tileOriginOf (tileUrl: string): string {
+  const wildcard = tileUrl.replace(/^(https?:\/\/)\{s\}\./, '$1wildcard-subdomain.')
+  const url = new URL(wildcard.replace(/\{[a-z]+\}/g, '0'))
+  return url.origin.replace('//wildcard-subdomain.', '//*.')
+}
+
+export async function registerConsole (app: FastifyInstance, distDir: string = DEFAULT_CONSOLE_DIR, mapTileUrl?: string | null): Promise<void> {
+  const CSP = contentSecurityPolicy(mapTileUrl === undefined || mapTileUrl === null ? undefined : tileOriginOf(mapTileUrl))
   if (!existsSync(path.join(distDir, 'index.html'))) {
     app.get('/', { schema: { hide: true } }, function consoleMissing (_request, reply) {
       return reply.code(503).type('text/plain; charset=utf-8').send('The console is not built: run `npm run build:console`.\n')

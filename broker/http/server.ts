@@ -54,7 +54,7 @@ export async function startHttpServer (options: HttpOptions) {
 
   if (options.api !== undefined) {
     registerApiGauges(options.metrics, await registerApi(root, options.api))
-    await registerConsole(root, options.consoleDir)
+    await registerConsole(root, options.consoleDir, options.api.console?.mapTileUrl)
   }
 
   const address = await app.listen({ host: options.host, port: options.port })

@@ -1,9 +1,11 @@
 // The crew console: sign in, then open alarms (live over server-sent events), devices on a map,
-// and a device's page with its latest readings and a chart. Hash routes: #/, #/devices, #/device/<id>.
+// a device's page with its latest readings and a chart, and alarm history. Hash routes: #/, #/devices,
+// #/device/<id>, #/history, #/alarm/<id>.
 import { api, ApiError, openAlarmStream, type Alarm, type Principal } from './api.ts'
 import { renderAlarms, type AlarmFilters } from './alarms-view.ts'
 import { renderDevice } from './device-view.ts'
 import { h } from './dom.ts'
+import { renderHistory, renderTimeline } from './history-view.ts'
 import { renderDevices } from './map-view.ts'
 
 interface State {
@@ -19,11 +21,13 @@ const root = document.getElementById('app') as HTMLElement
 let closeStream: (() => void) | undefined
 let viewCleanup: (() => void) | undefined
 /** Views that want to hear about alarm changes (device page, map). */
-const alarmWatchers = new Set<() => void>()
+const alarmWatchers = new Set<(changed?: Alarm) => void>()
 
-function route (): { name: 'alarms' } | { name: 'devices' } | { name: 'device'; id: string } {
+function route (): { name: 'alarms' } | { name: 'devices' } | { name: 'device'; id: string } | { name: 'history' } | { name: 'alarm'; id: string } {
   const hash = location.hash.replace(/^#\/?/, '')
   if (hash === 'devices') return { name: 'devices' }
+  if (hash === 'history') return { name: 'history' }
+  if (hash.startsWith('alarm/')) return { name: 'alarm', id: decodeURIComponent(hash.slice('alarm/'.length)) }
   if (hash.startsWith('device/')) return { name: 'device', id: decodeURIComponent(hash.slice('device/'.length)) }
   return { name: 'alarms' }
 }
@@ -66,7 +70,8 @@ function shell (content: HTMLElement): HTMLElement {
       h('button', { class: 'link', onclick: signOut }, 'Sign out')),
     h('nav', { class: 'tabs' },
       h('a', { href: '#/', class: current === 'alarms' ? 'active' : undefined }, 'Alarms', openCount > 0 ? h('span', { class: 'count' }, openCount) : null),
-      h('a', { href: '#/devices', class: current !== 'alarms' ? 'active' : undefined }, 'Devices & map')),
+      h('a', { href: '#/devices', class: current === 'devices' || current === 'device' ? 'active' : undefined }, 'Devices & map'),
+      h('a', { href: '#/history', class: current === 'history' || current === 'alarm' ? 'active' : undefined }, 'History')),
     state.flash === null ? null : h('p', { class: 'flash', role: 'status' }, state.flash),
     content)
 }
@@ -93,7 +98,11 @@ function render (): void {
   } else {
     const holder = h('main', { class: 'view' })
     const alarmList = function alarmList (): Alarm[] { return [...state.alarms.values()] }
-    const notify = current.name === 'device' ? renderDevice(holder, current.id, alarmList) : renderDevices(holder, alarmList)
+    const notify = current.name === 'device'
+      ? renderDevice(holder, current.id, alarmList)
+      : current.name === 'history'
+        ? renderHistory(holder, state.me)
+        : current.name === 'alarm' ? renderTimeline(holder, current.id) : renderDevices(holder, alarmList)
     alarmWatchers.add(notify.onAlarmsChanged)
     viewCleanup = notify.close
     view = holder
@@ -152,7 +161,7 @@ function start (): void {
       else state.alarms.set(alarm.id, alarm)
       if (route().name === 'alarms') render()
       else updateTabCount()
-      for (const watcher of alarmWatchers) watcher()
+      for (const watcher of alarmWatchers) watcher(alarm)
     },
     onTrouble (closed) {
       state.live = 'retrying'

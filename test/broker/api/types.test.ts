@@ -27,7 +27,7 @@ interface ExpectedTimelineEvent {
 }
 
 interface ExpectedDeviceDetail extends ExpectedDevice {
-  fields: { name: string; type: 'integer' | 'float' | 'boolean'; unit?: string; description?: string }[]
+  fields: { name: string; label: string; type: 'integer' | 'float' | 'boolean'; unit?: string; description?: string }[]
 }
 
 describe('API answer types', () => {
@@ -70,7 +70,7 @@ describe('fastify serialising a value of each type', () => {
     lastSeen: '2025-01-01T00:00:00.000Z', latest: { pressureBar: { value: 1.2, ts: '2025-01-01T00:00:00.000Z' }, leak: { value: false, ts: '2025-01-01T00:00:00.000Z' } },
     openAlarms: 1,
   }
-  const detail: DeviceDetail = { ...device, lastSeen: null, fields: [{ name: 'pressureBar', type: 'float', unit: 'bar' }, { name: 'leak', type: 'boolean' }] }
+  const detail: DeviceDetail = { ...device, lastSeen: null, fields: [{ name: 'pressureBar', label: 'Pressure', type: 'float', unit: 'bar' }, { name: 'leak', label: 'Leak', type: 'boolean' }] }
   const series: Series = { deviceId: 'pipe-1', field: 'pressureBar', minutes: 60, bucketSec: 15, points: [{ t: 1735689600000, v: 1.2 }] }
   const alarmList: AlarmList = { alarms: [alarm] }
   const deviceList: DeviceList = { devices: [device] }

@@ -1,0 +1,2 @@
+// Stylesheets imported by the modules they style; Vite bundles them.
+declare module '*.css' {}
