@@ -1,6 +1,7 @@
 // Serves the built crew console (console/dist, `npm run build:console`) at `/`: hashed assets
-// cached for a year, index.html never, with a same-origin-only content security policy (the
-// site has no network: nothing is loaded from elsewhere). Unbuilt: `/` says how to build it.
+// cached for a year; index.html, the service worker (/sw.js) and the web app manifest always
+// revalidated (a new build must reach phones); with a same-origin-only content security policy
+// (the site has no network: nothing is loaded from elsewhere). Unbuilt: `/` says how to build it.
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -17,6 +18,12 @@ function packageRoot (): string {
 export const DEFAULT_CONSOLE_DIR = path.join(packageRoot(), 'console', 'dist')
 
 const CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+/** Types browsers insist on: a service worker must be JavaScript, a manifest its own JSON type. */
+const EXACT_TYPES: Record<string, string> = {
+  'sw.js': 'text/javascript; charset=utf-8',
+  'manifest.webmanifest': 'application/manifest+json; charset=utf-8',
+}
 
 export async function registerConsole (app: FastifyInstance, distDir: string = DEFAULT_CONSOLE_DIR): Promise<void> {
   if (!existsSync(path.join(distDir, 'index.html'))) {
@@ -37,6 +44,8 @@ export async function registerConsole (app: FastifyInstance, distDir: string = D
       void reply.header('referrer-policy', 'no-referrer')
       const isHashed = filePath.includes(`${path.sep}assets${path.sep}`)
       void reply.header('cache-control', isHashed ? 'public, max-age=31536000, immutable' : 'no-cache')
+      const type = EXACT_TYPES[path.basename(filePath)]
+      if (type !== undefined) void reply.header('content-type', type)
     },
   })
 }
