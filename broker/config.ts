@@ -11,6 +11,9 @@ const optionalPort = port.optional()
 const positiveInt = z.coerce.number().int().positive()
 const nonEmpty = z.string().min(1)
 
+/** Longest trusted-device lifetime API_DEVICE_TTL_DAYS accepts (the cluster's session bucket keeps keys a day longer). */
+export const API_DEVICE_TTL_DAYS_MAX = 365
+
 /** Every setting, by the environment variable that sets it. The README's Configuration table documents each default. */
 export const configSchema = z.object({
   MQTT_HOST: nonEmpty.default('0.0.0.0'),
@@ -127,6 +130,8 @@ export const configSchema = z.object({
   LIMIT_LOG_INTERVAL_SEC: positiveInt.default(60),
   /** Lifetime of a console/API session (sign-in cookie), s. Default 43,200 (12 h, a shift). */
   API_SESSION_TTL_SEC: positiveInt.default(43_200),
+  /** Lifetime of a trusted-device token (sign-in with "remember this device": cookie citygw_device), days. Default 30. */
+  API_DEVICE_TTL_DAYS: positiveInt.max(API_DEVICE_TTL_DAYS_MAX).default(30),
   /**
    * Failed sign-ins (HTTP Basic on any /api route, POST /api/session) per account and client address
    * within a minute; further wrong secrets get 429, the right secret is still let in. Names that are

@@ -11,11 +11,13 @@ import { openKvRegistry } from './cluster/registry-kv.ts'
 import { openStreamQuarantine } from './cluster/quarantine-stream.ts'
 import { openTelemetryLog } from './cluster/telemetry-log.ts'
 import { startSessionClaims } from './cluster/session-claims.ts'
+import { openSessionStore } from './cluster/configured-session-store.ts'
 import { acquireLockFile, lockHolder } from './lock-file.ts'
 import { createMetrics, registerClusterGauges, registerGauges } from './http/metrics.ts'
 import { startHttpServer } from './http/server.ts'
 import { createDeviceTable } from './api/device-table.ts'
 import { apiSettingsOf } from './api/settings.ts'
+import { createInfluxQlClient } from './api/influxql.ts'
 import { createSeriesReader } from './api/series.ts'
 import { createIngest } from './ingest/ingest.ts'
 import type { Notice } from './ingest/notices.ts'
@@ -202,6 +204,10 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       })
     }
 
+    // API sessions and trusted devices, kept across restarts (sessions.json, or the cluster's bucket).
+    const sessions = await openSessionStore(config, cluster, log)
+    closers.push({ name: 'sessions', close () { return sessions.close() } })
+
     const http = await startHttpServer({
       host: config.HTTP_HOST,
       port: config.HTTP_PORT,
@@ -211,7 +217,9 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
         registry,
         alarms,
         devices: deviceTable,
+        sessions,
         series: output === undefined ? undefined : createSeriesReader(output.connection),
+        influxQl: output === undefined ? undefined : createInfluxQlClient(output.connection),
         ...apiSettingsOf(config),
         onSignIn (method, outcome) { metrics.apiSignIns.inc({ method, outcome }) },
         onStreamDropped (reason) { metrics.apiStreamDrops.inc({ reason }) },

@@ -8,6 +8,7 @@ import { addClusterCommands } from './cluster.ts'
 import { addDeviceCommands } from './device.ts'
 import { addRegistryCommands } from './registry.ts'
 import { addSchemaCommand } from './schema.ts'
+import { addSessionCommands } from './session.ts'
 import { addSimulateCommand } from './simulate.ts'
 import { addStartCommand } from './start.ts'
 
@@ -22,6 +23,7 @@ export function createProgram (): Command {
   addCrewCommands(program)
   addOperatorCommands(program)
   addRegistryCommands(program)
+  addSessionCommands(program)
   addClusterCommands(program)
   addCertCommand(program)
   addSimulateCommand(program)

@@ -20,6 +20,8 @@ export const alarmRecordSchema = z.object({
   raisedAt: z.string(),
   updatedAt: z.string(),
   ackedBy: z.string().optional(),
+  /** When it was acknowledged (the latest acknowledgement, after an escalation asked again); kept on the cleared record. */
+  ackedAt: z.string().optional(),
   /** The note a crew sent with its acknowledgement, if any. */
   ackNote: z.string().optional(),
   clearedAt: z.string().optional(),

@@ -231,7 +231,10 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
       const entry = open.get(keyOf(deviceId, type))
       if (entry === undefined) return { ok: false, reason: 'not_found' }
       if (entry.alarm.state === 'acknowledged') return { ok: false, reason: 'already_acknowledged' }
-      entry.alarm = { ...entry.alarm, state: 'acknowledged', ackedBy: crew, ...(note === undefined ? {} : { ackNote: note }), updatedAt: new Date(nowMs).toISOString() }
+      const at = new Date(nowMs).toISOString()
+      // A note of an earlier acknowledgement (before an escalation) does not carry over to this one.
+      const { ackNote: _earlierNote, ...alarm } = entry.alarm
+      entry.alarm = { ...alarm, state: 'acknowledged', ackedBy: crew, ackedAt: at, ...(note === undefined ? {} : { ackNote: note }), updatedAt: at }
       return { ok: true, event: { change: 'acknowledged', alarm: entry.alarm } }
     },
 

@@ -8,7 +8,7 @@
 // was records it and sends its webhooks (`isOwn`); the others relay it.
 import { createIncreasingClock } from '../increasing-clock.ts'
 import type { Logger } from '../log.ts'
-import { encodeAlarm } from '../influx/line-protocol.ts'
+import { encodeAlarm, type AlarmPoint } from '../influx/line-protocol.ts'
 import type { Spool } from '../spool/spool.ts'
 import type { BrokerOut } from '../mqtt/broker-out.ts'
 import { formatAlarmTopic } from '../mqtt/topics.ts'
@@ -62,7 +62,7 @@ export function createAlarmPublisher (options: AlarmPublisherOptions): AlarmPubl
   function record (event: AlarmEvent): Promise<void> {
     const { alarm } = event
     log.info({ deviceId: alarm.deviceId, alarmId: alarm.id, type: alarm.type, severity: alarm.severity, state: alarm.state, value: alarm.value, threshold: alarm.threshold, ackedBy: alarm.ackedBy }, LOG_MESSAGE[event.change])
-    const line = encodeAlarm({ ...alarm, tsMs: pointTime(alarm) })
+    const line = encodeAlarm(alarmPointOf(event, pointTime(alarm)))
     return options.spool.append([line]).catch(function notStored (err: unknown) {
       log.error({ err, deviceId: alarm.deviceId, alarmId: alarm.id }, 'alarm point not stored')
     })
@@ -124,4 +124,24 @@ export function createAlarmPublisher (options: AlarmPublisherOptions): AlarmPubl
       while (chains.size > 0) await Promise.all(chains.values())
     },
   }
+}
+
+/** The `alarms` point of one change: the record's state plus what the history needs (README "InfluxDB"). */
+export function alarmPointOf (event: AlarmEvent, tsMs: number): AlarmPoint {
+  const { alarm, change } = event
+  const base = {
+    deviceId: alarm.deviceId, district: alarm.district, kind: alarm.kind, type: alarm.type, severity: alarm.severity,
+    state: alarm.state, value: alarm.value, threshold: alarm.threshold, message: alarm.message, alarmId: alarm.id, change, tsMs,
+  }
+  if (change === 'acknowledged') {
+    return { ...base, ackedBy: alarm.ackedBy, ackNote: alarm.ackNote, ackSec: secondsBetween(alarm.raisedAt, alarm.ackedAt ?? alarm.updatedAt) }
+  }
+  if (change === 'cleared') return { ...base, clearSec: secondsBetween(alarm.raisedAt, alarm.clearedAt ?? alarm.updatedAt) }
+  return base
+}
+
+/** Seconds from one ISO time to another, to the millisecond; undefined when either does not parse. */
+function secondsBetween (fromIso: string, toIso: string): number | undefined {
+  const ms = Date.parse(toIso) - Date.parse(fromIso)
+  return Number.isFinite(ms) ? ms / 1000 : undefined
 }

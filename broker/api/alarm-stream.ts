@@ -1,6 +1,7 @@
 // GET /api/alarms/stream: server-sent events, one `alarm` event ({ change, alarm }) per state
 // change the caller may see. A comment line every heartbeat keeps proxies from closing the stream
-// and re-checks the session; all streams end when the server closes. A client that stops reading is
+// and re-checks the session, as does every session that ends (sign-out, revocation), so a revoked
+// session's stream closes at once; all streams end when the server closes. A client that stops reading is
 // dropped once its unsent bytes pass the cap or do not drain in time, and one account holds at most
 // streamsPerAccount streams, so neither can grow the gateway's memory.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -8,7 +9,7 @@ import type { AlarmEvent } from '../alarms/alarm.ts'
 import { canSee } from './auth.ts'
 import { createBoundedWriter, type DropReason } from './bounded-writer.ts'
 import { sendError, type ApiContext } from './context.ts'
-import { resolvePrincipal } from './routes-session.ts'
+import { resolvePrincipal, SESSION_COOKIE } from './routes-session.ts'
 import { errors } from './schemas.ts'
 
 export interface AlarmStreamStats {
@@ -22,6 +23,11 @@ export function registerAlarmStream (app: FastifyInstance, ctx: ApiContext, requ
   const log = ctx.log.child({ module: 'alarm-stream' })
   const open = new Map<() => void, () => number>()
   const perAccount = new Map<string, number>()
+  /** Ends each open stream whose caller is no longer signed in. */
+  const rechecks = new Set<() => void>()
+  ctx.auth.onEnded(function recheckStreams () {
+    for (const recheck of [...rechecks]) recheck()
+  })
   app.addHook('preClose', function endStreams (done) {
     for (const end of [...open.keys()]) end()
     done()
@@ -69,14 +75,20 @@ export function registerAlarmStream (app: FastifyInstance, ctx: ApiContext, requ
       sequence += 1
       writer.write(`event: alarm\nid: ${sequence}\ndata: ${JSON.stringify({ change: event.change, alarm: event.alarm })}\n\n`)
     })
+    // A signed-out, revoked, expired or removed account stops receiving.
+    function isSignedIn (): boolean { return resolvePrincipal(ctx, request)?.name === name }
+    function recheck (): void {
+      // A stream opened with HTTP Basic has no session to lose (and re-checking its secret is costly).
+      if (request.cookies[SESSION_COOKIE] !== undefined && !isSignedIn()) end()
+    }
     const heartbeat = setInterval(function keepAlive () {
-      // A signed-out, expired or removed account stops receiving.
-      if (resolvePrincipal(ctx, request)?.name !== name) end()
-      else writer.write(': keep-alive\n\n')
+      if (isSignedIn()) writer.write(': keep-alive\n\n')
+      else end()
     }, ctx.heartbeatMs)
     heartbeat.unref()
     function end (): void {
       if (!open.delete(end)) return
+      rechecks.delete(recheck)
       const left = (perAccount.get(name) ?? 1) - 1
       if (left <= 0) perAccount.delete(name)
       else perAccount.set(name, left)
@@ -90,6 +102,7 @@ export function registerAlarmStream (app: FastifyInstance, ctx: ApiContext, requ
       else raw.end()
     }
     open.set(end, function buffered () { return writer.bufferedBytes() })
+    rechecks.add(recheck)
     raw.once('close', end)
     // A client gone while it was being authenticated: its 'close' has already been emitted.
     if (request.raw.socket.destroyed) end()

@@ -1,14 +1,19 @@
 // What the API's route modules share: the stages they read (registry, alarms, device table,
-// InfluxDB series), the caller resolved by the auth hook, and one shape for error answers.
+// InfluxDB series and alarm history, the journal of alarm changes), the caller resolved by the
+// auth hook, and one shape for error answers.
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { Alarms } from '../alarms/index.ts'
 import type { LogThrottle } from '../log-throttle.ts'
 import type { Registry } from '../registry/registry.ts'
+import type { SessionStore } from '../sessions/store.ts'
 import type { Auth, Principal } from './auth.ts'
 import type { DropReason } from './bounded-writer.ts'
+import type { AlarmJournal } from './alarm-journal.ts'
 import type { DeviceTable } from './device-table.ts'
+import type { InfluxQlClient } from './influxql.ts'
 import type { SeriesReader } from './series.ts'
 import type { SignIn, SignInMethod, SignInOutcome } from './sign-in.ts'
+import type { SignInGuard } from './sign-in-guard.ts'
 
 export interface ApiOptions {
   registry: Registry
@@ -16,10 +21,14 @@ export interface ApiOptions {
   devices: DeviceTable
   /** Undefined when INFLUX_URL is unset: the series endpoint answers 503. */
   series: SeriesReader | undefined
+  /** Where sessions and trusted-device tokens are kept (sessions.json, or the cluster's bucket). */
+  sessions: SessionStore
+  /** Undefined when INFLUX_URL is unset: alarm history answers from memory only (partial). */
+  influxQl: InfluxQlClient | undefined
   /** Session lifetime, ms. */
   sessionTtlMs: number
-  /** Most live sessions; beyond it the oldest is ended. */
-  maxSessions: number
+  /** Trusted-device token lifetime, ms. */
+  deviceTtlMs: number
   /** Failed sign-ins (Basic or session) per account and client address and minute still answered 401; more get 429. */
   failedSignInsPerMinute: number
   /** Most unsent bytes an alarm stream may hold for its client before it is closed. */
@@ -42,8 +51,12 @@ export interface ApiOptions {
 export interface ApiContext extends ApiOptions {
   auth: Auth
   signIn: SignIn
+  /** The failed-sign-in limit, for attempts other than name and secret (a refused device cookie). */
+  guard: SignInGuard
   throttle: LogThrottle
   log: FastifyBaseLogger
+  /** Alarm changes delivered since start, for the history. */
+  journal: AlarmJournal
   /** The signed-in caller; only on routes behind the auth hook. */
   principalOf(request: FastifyRequest): Principal
 }

@@ -1,17 +1,20 @@
 // The HTTP API on the gateway's fastify instance: cookies, shared schemas, the auth hook (session
-// cookie or HTTP Basic, under the failed-sign-in limit; nothing under /api is open except sign-in/out
-// and the OpenAPI description), the routes, and /api/openapi.json.
+// cookie or HTTP Basic, under the failed-sign-in limit; nothing under /api is open except sign-in/out,
+// signing in again with a trusted-device cookie, and the OpenAPI description), the routes, and /api/openapi.json.
 import { MAX_TRACKED_KEYS } from '../bounded-table.ts'
 import fastifyCookie from '@fastify/cookie'
 import fastifySwagger from '@fastify/swagger'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { createLogThrottle } from '../log-throttle.ts'
 import { createAuth, parseBasic, type Principal } from './auth.ts'
+import { createAlarmJournal } from './alarm-journal.ts'
 import { registerAlarmStream, type AlarmStreamStats } from './alarm-stream.ts'
 import type { ApiContext, ApiOptions } from './context.ts'
 import { registerAlarmRoutes } from './routes-alarms.ts'
 import { registerDeviceRoutes } from './routes-devices.ts'
+import { registerHistoryRoutes } from './routes-history.ts'
 import { registerSessionRoutes, SESSION_COOKIE, tooManyFailedSignIns, unauthorized } from './routes-session.ts'
+import { registerSessionListRoutes } from './routes-sessions.ts'
 import { sharedSchemas } from './schemas.ts'
 import { createSignInGuard } from './sign-in-guard.ts'
 import { createSignIn } from './sign-in.ts'
@@ -46,12 +49,24 @@ export async function registerApi (app: FastifyInstance, options: ApiOptions): P
   const principals = new WeakMap<FastifyRequest, Principal>()
   const log = app.log.child({ module: 'api' })
   const throttle = createLogThrottle(options.limitLogIntervalMs)
-  const auth = createAuth({ registry: options.registry, sessionTtlMs: options.sessionTtlMs, maxSessions: options.maxSessions })
+  const auth = createAuth({ registry: options.registry, store: options.sessions, sessionTtlMs: options.sessionTtlMs, deviceTtlMs: options.deviceTtlMs, log })
+  app.addHook('onClose', function stopSessionSweep (_instance, done) {
+    auth.close()
+    done()
+  })
   const guard = createSignInGuard({ maxFailures: options.failedSignInsPerMinute, windowMs: 60_000, maxTracked: MAX_TRACKED_KEYS, isAccount (name) { return auth.hasAccount(name) } })
+  const journal = createAlarmJournal()
+  const stopJournal = options.alarms.subscribe(function remember (event) { journal.record(event) })
+  app.addHook('onClose', function closeJournal (_instance, done) {
+    stopJournal()
+    done()
+  })
   const ctx: ApiContext = {
     ...options,
+    journal,
     auth,
     signIn: createSignIn({ auth, guard, throttle, log, ...(options.onSignIn === undefined ? {} : { onSignIn: options.onSignIn }) }),
+    guard,
     throttle,
     log,
     principalOf (request) {
@@ -80,8 +95,10 @@ export async function registerApi (app: FastifyInstance, options: ApiOptions): P
   }
 
   registerSessionRoutes(app, ctx, requireAuth)
+  registerSessionListRoutes(app, ctx, requireAuth)
   registerDeviceRoutes(app, ctx, requireAuth)
   registerAlarmRoutes(app, ctx, requireAuth)
+  registerHistoryRoutes(app, ctx, requireAuth)
   const streams = registerAlarmStream(app, ctx, requireAuth)
 
   app.get('/api/openapi.json', { schema: { hide: true } }, function openApi () {

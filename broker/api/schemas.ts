@@ -30,8 +30,9 @@ export const principalSchema = {
     role: { type: 'string', enum: ['crew', 'operator'] },
     districts: { type: 'array', items: { type: 'string' }, nullable: true, description: 'null = every district' },
     expiresAt: { type: 'string', format: 'date-time', description: 'when the session ends (absent with HTTP Basic)' },
+    trustedDevice: { type: 'boolean', description: 'this browser holds a valid trusted-device cookie of the account: it can sign in again with POST /api/session/resume' },
   },
-  required: ['name', 'role', 'districts'],
+  required: ['name', 'role', 'districts', 'trustedDevice'],
 } as const
 
 /** The alarm message, generated from the zod schema crews' MQTT messages are typed by (one source). */
@@ -97,7 +98,72 @@ export const alarmListSchema = { type: 'object', properties: { alarms: { type: '
 /** GET /api/devices: inline, like the alarm list. */
 export const deviceListSchema = { type: 'object', properties: { devices: { type: 'array', items: { $ref: 'Device#' } } }, required: ['devices'] } as const
 
-export const sharedSchemas = [errorSchema, principalSchema, alarmSchema, deviceSchema, deviceDetailSchema, seriesSchema]
+const changeEnum = ['raised', 'escalated', 'acknowledged', 'cleared'] as const
+
+/** One alarm's history: its record as far as it is known, and the times that matter to crews. */
+export const historyEntrySchema = {
+  $id: 'HistoryEntry',
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    type: { type: 'string' },
+    severity: { type: 'string', enum: severityEnum, description: 'the highest it reached' },
+    deviceId: { type: 'string' },
+    kind: { type: 'string' },
+    district: { type: 'string' },
+    location: { ...locationSchema, description: 'the device\'s, from the registry' },
+    message: { type: 'string', description: 'the latest' },
+    state: { type: 'string', enum: stateEnum, description: 'the latest' },
+    raisedAt: { type: 'string', format: 'date-time' },
+    ackedAt: { type: 'string', format: 'date-time', description: 'the latest acknowledgement' },
+    ackedBy: { type: 'string' },
+    ackNote: { type: 'string' },
+    clearedAt: { type: 'string', format: 'date-time' },
+    timeToAckSec: { type: 'number', description: 'seconds from raise to (the latest) acknowledgement' },
+    timeToClearSec: { type: 'number', description: 'seconds from raise to clear' },
+    escalations: { type: 'integer', description: 'how often its severity went up while it was open' },
+  },
+  required: ['id', 'type', 'severity', 'deviceId', 'kind', 'district', 'message', 'state', 'raisedAt', 'escalations'],
+} as const
+
+/** One change of one alarm. */
+export const timelineEventSchema = {
+  $id: 'TimelineEvent',
+  type: 'object',
+  properties: {
+    change: { type: 'string', enum: changeEnum },
+    at: { type: 'string', format: 'date-time' },
+    severity: { type: 'string', enum: severityEnum },
+    state: { type: 'string', enum: stateEnum, description: 'the state the change left the alarm in' },
+    message: { type: 'string', description: 'empty when only the time of the change is known (kept in memory as a time only, not stored in InfluxDB)' },
+    value: { type: 'number' },
+    threshold: { type: 'number' },
+    by: { type: 'string', description: 'acknowledged: who' },
+    note: { type: 'string', description: 'acknowledged: the note' },
+  },
+  required: ['change', 'at', 'severity', 'state', 'message'],
+} as const
+
+const partialProperties = {
+  partial: { type: 'boolean', enum: [true], description: 'only what the gateway holds in memory: InfluxDB is not set or did not answer' },
+  warning: { type: 'string', description: 'why the answer is partial' },
+} as const
+
+/** GET /api/alarms/history: inline, like the alarm list. */
+export const alarmHistorySchema = {
+  type: 'object',
+  properties: { alarms: { type: 'array', items: { $ref: 'HistoryEntry#' } }, ...partialProperties },
+  required: ['alarms'],
+} as const
+
+/** GET /api/alarms/{id}/timeline: inline. */
+export const alarmTimelineSchema = {
+  type: 'object',
+  properties: { alarm: { $ref: 'HistoryEntry#' }, events: { type: 'array', items: { $ref: 'TimelineEvent#' } }, ...partialProperties },
+  required: ['alarm', 'events'],
+} as const
+
+export const sharedSchemas = [errorSchema, principalSchema, alarmSchema, deviceSchema, deviceDetailSchema, seriesSchema, historyEntrySchema, timelineEventSchema]
 
 /** `{ 401: Error, … }` for a route's response map. */
 export function errors (...codes: number[]): Record<number, { $ref: 'Error#' }> {

@@ -1,13 +1,13 @@
-// The API's settings from the configuration: sessions, the failed-sign-in limit, alarm-stream limits.
-import { API_MAX_SESSIONS, API_STREAM_HEARTBEAT_MS, type Config } from '../config.ts'
+// The API's settings from the configuration: session and trusted-device lifetimes, the failed-sign-in limit, alarm-stream limits.
+import { API_STREAM_HEARTBEAT_MS, type Config } from '../config.ts'
 import type { ApiOptions } from './context.ts'
 
-type ApiSettings = Pick<ApiOptions, 'sessionTtlMs' | 'maxSessions' | 'heartbeatMs' | 'failedSignInsPerMinute' | 'streamBufferBytes' | 'streamDrainTimeoutMs' | 'streamsPerAccount' | 'limitLogIntervalMs'>
+type ApiSettings = Pick<ApiOptions, 'sessionTtlMs' | 'deviceTtlMs' | 'heartbeatMs' | 'failedSignInsPerMinute' | 'streamBufferBytes' | 'streamDrainTimeoutMs' | 'streamsPerAccount' | 'limitLogIntervalMs'>
 
 export function apiSettingsOf (config: Config): ApiSettings {
   return {
     sessionTtlMs: config.API_SESSION_TTL_SEC * 1000,
-    maxSessions: API_MAX_SESSIONS,
+    deviceTtlMs: config.API_DEVICE_TTL_DAYS * 24 * 60 * 60 * 1000,
     heartbeatMs: API_STREAM_HEARTBEAT_MS,
     failedSignInsPerMinute: config.API_SIGNIN_PER_MIN,
     streamBufferBytes: config.API_STREAM_BUFFER_BYTES,

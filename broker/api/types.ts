@@ -3,7 +3,7 @@
 // this file with `import type`, and nothing of it reaches a bundle.
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts'
 import type { AlarmRecord } from '../alarms/alarm.ts'
-import type { alarmListSchema, deviceDetailSchema, deviceListSchema, deviceSchema, errorSchema, principalSchema, seriesSchema } from './schemas.ts'
+import type { alarmHistorySchema, alarmListSchema, alarmTimelineSchema, deviceDetailSchema, deviceListSchema, deviceSchema, errorSchema, historyEntrySchema, principalSchema, seriesSchema, timelineEventSchema } from './schemas.ts'
 
 /**
  * The schemas leave `additionalProperties` open, so FromSchema adds `[x: string]: unknown` to
@@ -22,7 +22,7 @@ type Closed<T> =
  * is only a marker for the `deserialize` rule.
  */
 interface Options {
-  references: [typeof deviceSchema, { $id: 'Alarm'; title: 'AlarmRecord' }]
+  references: [typeof deviceSchema, { $id: 'Alarm'; title: 'AlarmRecord' }, typeof historyEntrySchema, typeof timelineEventSchema]
   deserialize: [{ pattern: { title: 'AlarmRecord' }; output: AlarmRecord }]
 }
 
@@ -37,3 +37,7 @@ export type Series = ApiType<typeof seriesSchema>
 export type ErrorBody = ApiType<typeof errorSchema>
 export type AlarmList = ApiType<typeof alarmListSchema>
 export type DeviceList = ApiType<typeof deviceListSchema>
+export type HistoryEntry = ApiType<typeof historyEntrySchema>
+export type TimelineEvent = ApiType<typeof timelineEventSchema>
+export type AlarmHistory = ApiType<typeof alarmHistorySchema>
+export type AlarmTimeline = ApiType<typeof alarmTimelineSchema>

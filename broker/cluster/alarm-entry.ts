@@ -54,7 +54,9 @@ export function mergeChange (proposed: AlarmEvent, current: OpenAlarm | undefine
     case 'acknowledged': {
       if (same === undefined) return { write: false, reason: 'not_found' }
       if (same.alarm.state === 'acknowledged') return { write: false, reason: 'already_acknowledged' }
-      const alarm = { ...same.alarm, state: 'acknowledged' as const, ackedBy: p.ackedBy, ...(p.ackNote === undefined ? {} : { ackNote: p.ackNote }), updatedAt: p.updatedAt }
+      // The note of an earlier acknowledgement (before an escalation) does not carry over to this one.
+      const { ackNote: _earlierNote, ...earlier } = same.alarm
+      const alarm = { ...earlier, state: 'acknowledged' as const, ackedBy: p.ackedBy, ...(p.ackedAt === undefined ? {} : { ackedAt: p.ackedAt }), ...(p.ackNote === undefined ? {} : { ackNote: p.ackNote }), updatedAt: p.updatedAt }
       return { write: true, event: { change: 'acknowledged', alarm }, entry: { alarm, captured: same.captured } }
     }
     case 'cleared': {

@@ -19,6 +19,8 @@ export const ALARMS_BUCKET = 'csg-alarms'
 export const LEASES_BUCKET = 'csg-leases'
 /** One key per live gateway node, renewed by the node; expires when the node is gone. */
 export const NODES_BUCKET = 'csg-nodes'
+/** API sessions and trusted-device tokens (key: the session's public id; the token only as a hash). */
+export const SESSIONS_BUCKET = 'csg-sessions'
 
 /** Core NATS: a node announces each MQTT client id it accepted, so other nodes drop an older connection of the same id. */
 export const SESSION_CLAIM_SUBJECT = 'csg.session.claim'

@@ -147,8 +147,20 @@ export interface AlarmPoint {
   readonly value: number
   readonly threshold: number
   readonly message: string
+  /** The alarm's id, the same from raise to clear: ties its points together (history, timeline). */
+  readonly alarmId: string
+  readonly change: 'raised' | 'escalated' | 'acknowledged' | 'cleared'
+  /** On acknowledged points: who acknowledged, with the note if there was one. */
+  readonly ackedBy?: string | undefined
+  readonly ackNote?: string | undefined
+  /** Seconds from raise to acknowledgement (acknowledged points) and from raise to clear (cleared points). */
+  readonly ackSec?: number | undefined
+  readonly clearSec?: number | undefined
   readonly tsMs: number
 }
+
+/** The longest note kept in a point; crews' notes are at most 500 characters, so this only guards the encoder. */
+const ALARM_TEXT_MAX_BYTES = REJECTED_ISSUES_MAX_BYTES
 
 /** One alarm state change as one `alarms` line (README "InfluxDB"). */
 export function encodeAlarm (point: AlarmPoint): string {
@@ -156,7 +168,17 @@ export function encodeAlarm (point: AlarmPoint): string {
   // A value the rule could not compute (NaN) is left out rather than refused by InfluxDB.
   if (Number.isFinite(point.value)) fields.push({ key: 'value', type: 'float', value: point.value })
   if (Number.isFinite(point.threshold)) fields.push({ key: 'threshold', type: 'float', value: point.threshold })
-  fields.push({ key: 'message', type: 'string', value: cutUtf8(point.message, REJECTED_ISSUES_MAX_BYTES) })
+  fields.push({ key: 'message', type: 'string', value: cutUtf8(point.message, ALARM_TEXT_MAX_BYTES) })
+  fields.push({ key: 'alarm_id', type: 'string', value: point.alarmId })
+  fields.push({ key: 'change', type: 'string', value: point.change })
+  if (point.change === 'acknowledged') {
+    if (point.ackedBy !== undefined) fields.push({ key: 'acked_by', type: 'string', value: point.ackedBy })
+    if (point.ackNote !== undefined) fields.push({ key: 'note', type: 'string', value: cutUtf8(point.ackNote, ALARM_TEXT_MAX_BYTES) })
+    if (point.ackSec !== undefined && Number.isFinite(point.ackSec)) fields.push({ key: 'ack_sec', type: 'float', value: point.ackSec })
+  }
+  if (point.change === 'cleared' && point.clearSec !== undefined && Number.isFinite(point.clearSec)) {
+    fields.push({ key: 'clear_sec', type: 'float', value: point.clearSec })
+  }
   return encodePoint(
     'alarms',
     { device_id: point.deviceId, district: point.district, kind: point.kind, type: point.type, severity: point.severity },

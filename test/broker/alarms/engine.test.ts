@@ -54,6 +54,19 @@ describe('alarm engine', () => {
     expect(escalated?.alarm).toMatchObject({ state: 'active', severity: 'critical', ackedBy: 'crew-a' })
   })
 
+  it('records when an alarm was acknowledged, the latest acknowledgement with its own note, and keeps it on the clear', () => {
+    const engine = createAlarmEngine(source(), undefined, ids)
+    engine.evaluate(manhole, [{ ...at(0), values: { coverAngle: 1, h2s: 12 } }], 0)
+    const first = engine.acknowledge('crew-a', 'mh-1', 'h2s', 'coming', 5_000)
+    expect(first).toMatchObject({ ok: true, event: { alarm: { ackedBy: 'crew-a', ackNote: 'coming', ackedAt: new Date(5_000).toISOString(), updatedAt: new Date(5_000).toISOString() } } })
+    engine.evaluate(manhole, [{ ...at(60_000), values: { coverAngle: 1, h2s: 25 } }], 0)
+    const second = engine.acknowledge('crew-b', 'mh-1', 'h2s', undefined, 70_000)
+    expect(second.ok && second.event.alarm).toMatchObject({ ackedBy: 'crew-b', ackedAt: new Date(70_000).toISOString() })
+    expect(second.ok && second.event.alarm.ackNote).toBeUndefined() // crew-a's note was not crew-b's
+    const [cleared] = engine.evaluate(manhole, [{ ...at(120_000), values: { coverAngle: 1, h2s: 1 } }, { ...at(300_000), values: { coverAngle: 1, h2s: 1 } }], 0)
+    expect(cleared?.alarm).toMatchObject({ state: 'cleared', ackedBy: 'crew-b', ackedAt: new Date(70_000).toISOString() })
+  })
+
   it('ignores late readings and readings without the rule\'s fields', () => {
     const engine = createAlarmEngine(source(), undefined, ids)
     engine.evaluate(manhole, [{ ...at(100_000), values: { coverAngle: 1, waterLevel: 1.2 } }], 0)

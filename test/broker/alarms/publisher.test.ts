@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { AlarmEvent, AlarmRecord } from '../../../broker/alarms/alarm.ts'
-import { createAlarmPublisher } from '../../../broker/alarms/publisher.ts'
+import { alarmPointOf, createAlarmPublisher } from '../../../broker/alarms/publisher.ts'
 import { openSpool, type Spool } from '../../../broker/spool/spool.ts'
 import type { BrokerOut } from '../../../broker/mqtt/broker-out.ts'
 import { makeTempDir, removeTempDir } from '../../helpers/server-process.ts'
@@ -126,5 +126,21 @@ describe('alarm publisher', () => {
     await restoring
     await publisher.flush()
     expect(out.sent).toEqual(['mh-1:active:coverOpen', 'mh-1:cleared:coverOpen'])
+  })
+})
+
+describe('the alarms point of a change', () => {
+  const raisedAt = '2026-01-01T10:00:00.000Z'
+  const record: AlarmRecord = { ...alarm('mh-1', 'active'), raisedAt, updatedAt: raisedAt }
+
+  it('carries the alarm id and the change, and on an acknowledgement who, the note and the seconds since the raise', () => {
+    expect(alarmPointOf({ change: 'raised', alarm: record }, 1)).toMatchObject({ alarmId: 'id-mh-1', change: 'raised', state: 'active', tsMs: 1 })
+    expect(alarmPointOf({ change: 'raised', alarm: record }, 1)).not.toHaveProperty('ackSec')
+    const acked: AlarmRecord = { ...record, state: 'acknowledged', ackedBy: 'crew-a', ackNote: 'coming', ackedAt: '2026-01-01T10:01:30.250Z', updatedAt: '2026-01-01T10:01:30.250Z' }
+    expect(alarmPointOf({ change: 'acknowledged', alarm: acked }, 2)).toMatchObject({ change: 'acknowledged', ackedBy: 'crew-a', ackNote: 'coming', ackSec: 90.25 })
+    const cleared: AlarmRecord = { ...acked, state: 'cleared', clearedAt: '2026-01-01T11:00:00.000Z', updatedAt: '2026-01-01T11:00:00.000Z' }
+    const point = alarmPointOf({ change: 'cleared', alarm: cleared }, 3)
+    expect(point).toMatchObject({ change: 'cleared', clearSec: 3600 })
+    expect(point.ackSec).toBeUndefined()
   })
 })

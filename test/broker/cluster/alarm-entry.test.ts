@@ -57,6 +57,11 @@ describe('merging a change over the bucket\'s version', () => {
       event: { alarm: { state: 'acknowledged', ackedBy: 'crew-a', ackNote: 'coming', severity: 'critical', value: 25, updatedAt: at(30) } },
     })
     expect(mergeChange(ack, open({ state: 'acknowledged', ackedBy: 'crew-b' }))).toEqual({ write: false, reason: 'already_acknowledged' })
+    // The time of the acknowledgement comes along; an earlier acknowledgement's note does not stay.
+    const timed: AlarmEvent = { change: 'acknowledged', alarm: record({ state: 'acknowledged', ackedBy: 'crew-a', ackedAt: at(40), updatedAt: at(40) }) }
+    const merged = mergeChange(timed, open({ severity: 'critical', ackedBy: 'crew-b', ackedAt: at(10), ackNote: 'earlier' }))
+    expect(merged).toMatchObject({ write: true, event: { alarm: { ackedBy: 'crew-a', ackedAt: at(40) } }, entry: { alarm: { ackedAt: at(40) } } })
+    expect(merged.write && merged.event.alarm.ackNote).toBeUndefined()
     expect(mergeChange(ack, open({ id: 'reraised' }))).toEqual({ write: false, reason: 'not_found' })
     expect(mergeChange(ack, open({ state: 'cleared' }))).toEqual({ write: false, reason: 'not_found' })
     expect(mergeChange(ack, undefined)).toEqual({ write: false, reason: 'not_found' })

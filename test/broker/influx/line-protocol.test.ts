@@ -8,6 +8,7 @@ import { lampPost } from '../../../devices/lamp-post.ts'
 import { manhole } from '../../../devices/manhole.ts'
 import {
   cutUtf8,
+  encodeAlarm,
   encodePoint,
   encodeRejected,
   encodeTelemetry,
@@ -168,6 +169,38 @@ describe('escaping', () => {
   it('leaves everything else alone', () => {
     expect(escapeTag('ünïcødé-€-😀_.')).toBe('ünïcødé-€-😀_.')
     expect(escapeFieldString("tab\tquote' ok")).toBe("tab\tquote' ok")
+  })
+})
+
+describe('encodeAlarm', () => {
+  const base = {
+    deviceId: 'wp-1', district: 'old town', kind: 'water-pipe', type: 'lowPressure', severity: 'minor', state: 'active',
+    value: 1.4, threshold: 1.5, message: 'Pressure 1.4 bar', alarmId: 'a-1', tsMs: TS,
+  }
+
+  it('writes a raise with its id and change, and no acknowledgement fields', () => {
+    expect(encodeAlarm({ ...base, change: 'raised', ackedBy: 'crew', ackSec: 3, clearSec: 4 }))
+      .toBe('alarms,device_id=wp-1,district=old\\ town,kind=water-pipe,severity=minor,type=lowPressure state="active",value=1.4,threshold=1.5,message="Pressure 1.4 bar",alarm_id="a-1",change="raised" 1732550400000')
+  })
+
+  it('writes who acknowledged, the note and the seconds since the raise on an acknowledged point', () => {
+    const line = encodeAlarm({ ...base, state: 'acknowledged', change: 'acknowledged', ackedBy: 'crew-north', ackNote: 'on "our" way\nnow', ackSec: 42.5 })
+    expect(parseLine(line).fields).toEqual({
+      state: '"acknowledged"', value: '1.4', threshold: '1.5', message: '"Pressure 1.4 bar"', alarm_id: '"a-1"', change: '"acknowledged"',
+      acked_by: '"crew-north"', note: '"on "our" way\\nnow"', ack_sec: '42.5',
+    })
+    // Without a note the field is left out; ack_sec stays a float field even when whole.
+    expect(encodeAlarm({ ...base, state: 'acknowledged', change: 'acknowledged', ackedBy: 'c', ackSec: 60 })).toMatch(/,change="acknowledged",acked_by="c",ack_sec=60 /)
+  })
+
+  it('writes the seconds from raise to clear on a cleared point only', () => {
+    expect(encodeAlarm({ ...base, state: 'cleared', change: 'cleared', clearSec: 3600.25, ackSec: 5 })).toMatch(/,alarm_id="a-1",change="cleared",clear_sec=3600.25 1732550400000$/)
+    expect(encodeAlarm({ ...base, change: 'escalated', severity: 'critical', clearSec: 1 })).toMatch(/,severity=critical,.*,change="escalated" 1732550400000$/)
+  })
+
+  it('leaves out numbers that are not finite instead of refusing the point', () => {
+    const line = encodeAlarm({ ...base, value: Number.NaN, state: 'cleared', change: 'cleared', clearSec: Number.NaN })
+    expect(parseLine(line).fields).toEqual({ state: '"cleared"', threshold: '1.5', message: '"Pressure 1.4 bar"', alarm_id: '"a-1"', change: '"cleared"' })
   })
 })
 

@@ -1,0 +1,84 @@
+// The cluster's session bucket (csg-sessions): one key per session or trusted-device token, named by
+// its public id, holding the record as JSON (sessions/record.ts: the token only as a hash). Created
+// with the same settings by every node and by the CLI. Keys expire MAX_AGE_MS after their last
+// write, longer than any session or device token lives; expired records are deleted by the nodes
+// before that (auth.ts sweeps them).
+import { jetstreamManager } from '@nats-io/jetstream'
+import type { NatsConnection } from '@nats-io/transport-node'
+import { GatewayError } from '../errors.ts'
+import type { Logger } from '../log.ts'
+import { API_DEVICE_TTL_DAYS_MAX } from '../config.ts'
+import { sessionIdSchema, sessionRecordSchema, type SessionRecord } from '../sessions/record.ts'
+import type { SessionAdmin } from '../sessions/sessions-file.ts'
+import { followBucket, type BucketEntry, type FollowedBucket } from './bucket-follower.ts'
+import { ensureBucket } from './jetstream-setup.ts'
+import { SESSIONS_BUCKET } from './names.ts'
+
+const DAY_MS = 24 * 60 * 60 * 1000
+/** A key lives this long after its last write: beyond the longest trusted-device lifetime allowed. */
+export const SESSION_BUCKET_MAX_AGE_MS = (API_DEVICE_TTL_DAYS_MAX + 1) * DAY_MS
+/** Longest wait for the bucket's contents before a command gives up. */
+const READ_TIMEOUT_MS = 30_000
+
+export type SessionBucket = FollowedBucket
+
+export async function openSessionBucket (nc: NatsConnection, replicas: number, name: string = SESSIONS_BUCKET): Promise<SessionBucket> {
+  const jsm = await jetstreamManager(nc)
+  const kv = await ensureBucket(nc, jsm, name, {
+    replicas,
+    history: 1,
+    ttl: SESSION_BUCKET_MAX_AGE_MS,
+    description: 'city-sensor-gateway API sessions and trusted devices (token hashes only)',
+  })
+  return { kv, jsm, name }
+}
+
+export type DecodedSession = { record: SessionRecord } | { record: undefined; problem?: string }
+
+/** The record of a bucket entry; undefined for a delete, or a problem for a value that does not validate. */
+export function decodeSessionEntry (entry: BucketEntry): DecodedSession {
+  if (entry.operation !== 'PUT') return { record: undefined }
+  let data: unknown
+  try {
+    data = JSON.parse(entry.string())
+  } catch {
+    return { record: undefined, problem: 'not JSON' }
+  }
+  const parsed = sessionRecordSchema.safeParse(data)
+  if (!parsed.success) return { record: undefined, problem: parsed.error.issues[0]?.message ?? 'invalid' }
+  if (parsed.data.id !== entry.key) return { record: undefined, problem: 'id differs from the key' }
+  return { record: parsed.data }
+}
+
+/** Every valid record in the bucket now. */
+async function readAll (bucket: SessionBucket, log: Logger): Promise<SessionRecord[]> {
+  const records = new Map<string, SessionRecord>()
+  const follower = followBucket(bucket, function collect (entry) {
+    const decoded = decodeSessionEntry(entry)
+    if (decoded.record === undefined) records.delete(entry.key)
+    else records.set(entry.key, decoded.record)
+  }, log)
+  try {
+    if (!await follower.loaded(READ_TIMEOUT_MS)) {
+      throw new GatewayError('CSG_NATS_UNAVAILABLE', `the session bucket ${bucket.name} could not be read within ${READ_TIMEOUT_MS / 1000} s`)
+    }
+  } finally {
+    follower.stop()
+  }
+  return [...records.values()]
+}
+
+/** The bucket for the CLI: list and revoke. */
+export function kvSessionAdmin (bucket: SessionBucket, log: Logger): SessionAdmin {
+  return {
+    describe: `the cluster's bucket ${bucket.name}`,
+    list () { return readAll(bucket, log) },
+    async remove (select) {
+      const chosen = (await readAll(bucket, log)).filter(select)
+      for (const record of chosen) {
+        if (sessionIdSchema.safeParse(record.id).success) await bucket.kv.delete(record.id)
+      }
+      return chosen
+    },
+  }
+}
