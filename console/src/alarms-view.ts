@@ -2,14 +2,14 @@
 // (oldest first), each card keyed by alarm id and updated in place. While the user is working
 // in the list (pointer or finger over it, focus inside it, or scrolled away from its top), new
 // alarms and re-sorts are held behind an "N new alarms" bar so nothing moves under the finger.
-import type { Alarm, SessionPrincipal } from './api.ts'
+import type { Alarm, Principal } from './api.ts'
 import { alarmCard, type AlarmCard, type CardActions } from './alarm-card.ts'
 import { h, humanize } from './dom.ts'
 
 export interface AlarmFilters { district: string; severity: string }
 
 export interface AlarmsViewContext extends CardActions {
-  me: SessionPrincipal
+  me: Principal
   /** Open alarms (active and acknowledged) as the console knows them now. */
   alarms(): Alarm[]
   /** Every district the caller may see (its devices' and its own), not only those with alarms now. */

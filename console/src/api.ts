@@ -9,9 +9,6 @@ export class ApiError extends Error {
   constructor (readonly status: number, message: string) { super(message) }
 }
 
-/** The signed-in account as GET/POST /api/session describe it; `trustedDevice`: this browser holds a device cookie. */
-export type SessionPrincipal = Principal & { trustedDevice?: boolean }
-
 /** True for a failed fetch (no network, gateway down), as opposed to an answer with an error status. */
 export function isNetworkFailure (err: unknown): boolean {
   return !(err instanceof ApiError)
@@ -31,20 +28,20 @@ async function call<T> (method: string, path: string, body?: unknown): Promise<T
 }
 
 export const api = {
-  session () { return call<SessionPrincipal>('GET', '/api/session') },
+  session () { return call<Principal>('GET', '/api/session') },
   /** `remember`: the gateway also sets a device cookie (about 30 days) for a one-step sign-in later. */
-  async signIn (name: string, secret: string, remember: boolean): Promise<SessionPrincipal> {
-    if (!remember) return call<SessionPrincipal>('POST', '/api/session', { name, secret })
+  async signIn (name: string, secret: string, remember: boolean): Promise<Principal> {
+    if (!remember) return call<Principal>('POST', '/api/session', { name, secret })
     try {
-      return await call<SessionPrincipal>('POST', '/api/session', { name, secret, remember })
+      return await call<Principal>('POST', '/api/session', { name, secret, remember })
     } catch (err) {
       // A gateway without device sign-in refuses the unknown field: sign in for this session only.
-      if (err instanceof ApiError && err.status === 400) return call<SessionPrincipal>('POST', '/api/session', { name, secret })
+      if (err instanceof ApiError && err.status === 400) return call<Principal>('POST', '/api/session', { name, secret })
       throw err
     }
   },
   /** A fresh session from this browser's device cookie (401 without a valid one). */
-  resume () { return call<SessionPrincipal>('POST', '/api/session/resume') },
+  resume () { return call<Principal>('POST', '/api/session/resume') },
   /** The account this browser's device cookie belongs to, or null (no cookie, revoked, or not offered). */
   async deviceAccount (): Promise<string | null> {
     try {

@@ -1,7 +1,7 @@
 // The crew console: sign in, then open alarms (live over server-sent events), devices on a map,
 // and a device's page with its latest readings and a chart. Hash routes: #/, #/devices, #/device/<id>.
 // The shell is built once per sign-in; views render into its holder and hear of alarm changes.
-import { api, ApiError, isNetworkFailure, openAlarmStream, type Alarm, type SessionPrincipal } from './api.ts'
+import { api, ApiError, isNetworkFailure, openAlarmStream, type Alarm, type Principal } from './api.ts'
 import { openCount, renderAlarms, type AlarmFilters, type AlarmsView } from './alarms-view.ts'
 import { raiseAlert, setNotificationClickHandler, showCountInTitle, unlockAudioOnFirstGesture } from './attention.ts'
 import { renderDevice } from './device-view.ts'
@@ -26,7 +26,7 @@ const TABS: readonly Tab[] = [
 ]
 
 interface State {
-  me: SessionPrincipal | null
+  me: Principal | null
   /** Open alarms (active, acknowledged) by id. */
   alarms: Map<string, Alarm>
   /** Alarm ids already announced as new, so each is announced once. */
@@ -45,6 +45,8 @@ let alarmsView: AlarmsView | undefined
 let closeStream: (() => void) | undefined
 let retryTimer: ReturnType<typeof setTimeout> | undefined
 let districtList: Promise<string[]> | undefined
+/** An alarm to bring into view once the alarms page is open (a clicked notification). */
+let pendingReveal: string | undefined
 
 function route (): Route {
   const hash = location.hash.replace(/^#\/?/, '')
@@ -67,14 +69,15 @@ function districts (): Promise<string[]> {
 
 /** Opens the view of `current` in `holder`; returns it and the tab it belongs to. */
 function openView (current: Route, holder: HTMLElement): { tab: string; view: View } {
+  alarmsView = undefined
   switch (current.name) {
     case 'alarms': {
       const opened = renderAlarms(holder, {
-        me: state.me as SessionPrincipal,
+        me: state.me as Principal,
         alarms: alarmList,
         districts,
         filters: state.filters,
-        acknowledge: acknowledge,
+        acknowledge,
         onStale () { reloadAlarms().catch(handleFailure) },
         onSessionEnded () { sessionEnded() },
       })
@@ -89,12 +92,13 @@ function openView (current: Route, holder: HTMLElement): { tab: string; view: Vi
 function render (): void {
   if (state.me === null || shell === undefined) return
   view?.close()
-  alarmsView = undefined
   shell.holder.replaceChildren()
   shell.holder.className = 'view'
   const opened = openView(route(), shell.holder)
   view = opened.view
   shell.setCurrent(opened.tab)
+  if (pendingReveal !== undefined) alarmsView?.reveal(pendingReveal)
+  pendingReveal = undefined
 }
 
 function updateStatus (): void {
@@ -171,9 +175,11 @@ function startStream (): void {
       state.stream = 'down'
       updateStatus()
       // Is the session still good? The browser retries an open stream by itself; a closed one is reopened here.
+      const signedInAs = state.me
       api.session().then(function stillSignedIn () {
-        if (closed) retryTimer = setTimeout(startStream, 3000)
+        if (closed && state.me === signedInAs) retryTimer = setTimeout(startStream, 3000)
       }, function failed (err: unknown) {
+        if (state.me !== signedInAs) return
         if (err instanceof ApiError && err.status === 401) sessionEnded()
         else if (closed) retryTimer = setTimeout(startStream, 5000)
       })
@@ -181,7 +187,7 @@ function startStream (): void {
   })
 }
 
-function signedIn (me: SessionPrincipal): void {
+function signedIn (me: Principal): void {
   state.me = me
   state.lastName = me.name
   state.alarms = new Map()
@@ -238,9 +244,14 @@ function boot (): void {
   })
 }
 
+/** A clicked notification: the alarms page, scrolled to that alarm's card. */
 function showAlarm (alarmId: string): void {
-  if (route().name !== 'alarms') location.hash = '#/'
-  requestAnimationFrame(function afterRoute () { alarmsView?.reveal(alarmId) })
+  if (route().name === 'alarms') {
+    alarmsView?.reveal(alarmId)
+    return
+  }
+  pendingReveal = alarmId
+  location.hash = '#/'
 }
 
 prepareLiveRegion()

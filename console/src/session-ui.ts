@@ -1,7 +1,7 @@
 // Signing in, and what the page says when a session ends: a loud notice that this phone no
 // longer receives alarms, then one button to sign in again on a trusted device (device cookie,
 // POST /api/session/resume) or the sign-in form with the name already filled in.
-import { api, ApiError, type SessionPrincipal } from './api.ts'
+import { api, ApiError, type Principal } from './api.ts'
 import { h } from './dom.ts'
 
 /** Why the sign-in page is shown: first visit, the session ended by itself, or the user signed out. */
@@ -13,7 +13,7 @@ export interface SignInOptions {
   deviceAccount: string | null
   /** Prefilled in the form (the last signed-in name). */
   name: string
-  onSignedIn: (me: SessionPrincipal) => void
+  onSignedIn: (me: Principal) => void
 }
 
 /** Phones are usually one person's; a desktop in a control room is shared. */

@@ -1,6 +1,6 @@
 // The page around every view, built once per sign-in and updated in place: header (brand, stream
 // state, who, alerts, sign out), the offline notice, and the tabs with the open-alarm count.
-import type { SessionPrincipal } from './api.ts'
+import type { Principal } from './api.ts'
 import { alertsControl } from './attention.ts'
 import { h } from './dom.ts'
 
@@ -17,7 +17,7 @@ export interface Shell {
   setCurrent(route: string): void
 }
 
-export function buildShell (me: SessionPrincipal, tabs: readonly Tab[], onSignOut: () => void): Shell {
+export function buildShell (me: Principal, tabs: readonly Tab[], onSignOut: () => void): Shell {
   const live = h('span', { class: 'live', role: 'status' })
   const offline = h('div', { class: 'offline-banner', role: 'alert', hidden: true })
   const count = h('span', { class: 'count', hidden: true })

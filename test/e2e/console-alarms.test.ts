@@ -18,7 +18,7 @@ import { startInfluxDb1, type InfluxDb1Server } from '../helpers/influxdb.ts'
 import { connectDevice } from '../helpers/mqtt.ts'
 
 const FLEET = [
-  ...Array.from({ length: 12 }, (_, i) => ({ id: `mh-${i + 1}`, kind: 'manhole', district: 'north', lat: 52.38 + i / 1000, lon: 4.89 + i / 1000 })),
+  ...Array.from({ length: 16 }, (_, i) => ({ id: `mh-${i + 1}`, kind: 'manhole', district: 'north', lat: 52.38 + i / 1000, lon: 4.89 + i / 1000 })),
   ...Array.from({ length: 6 }, (_, i) => ({ id: `lp-${i + 1}`, kind: 'lamp-post', district: 'north', lat: 52.37 + i / 1000, lon: 4.9 + i / 1000 })),
   { id: 'mh-south-1', kind: 'manhole', district: 'south', lat: 52.36, lon: 4.88 },
   { id: 'lp-east-1', kind: 'lamp-post', district: 'east', lat: 52.37, lon: 4.95 },
@@ -35,7 +35,7 @@ const RECORD_ATTENTION = `(() => {
   const show = ServiceWorkerRegistration.prototype.showNotification
   ServiceWorkerRegistration.prototype.showNotification = function (title, options) { calls.push('notification:' + title); return show.call(this, title, options) }
   window.Notification = new Proxy(window.Notification, {
-    construct (target, args) { calls.push('notification:' + args[0]); return Reflect.construct(target, args) },
+    construct (target, args) { calls.push('notification:' + args[0]); return window.lastNotification = Reflect.construct(target, args) },
     get (target, property) { const value = Reflect.get(target, property); return typeof value === 'function' ? value.bind(target) : value },
   })
 })()`
@@ -175,19 +175,24 @@ describe.skipIf(!hasChromium)('crew console: alarm list, attention, sessions, of
   it('goes straight into sorted order when nobody is working in the list', async () => {
     const page = await newPage()
     await signIn(page, 'crew-north')
-    await card(page, 'mh-2').waitFor()
-    await publish('mh-3', { coverAngle: 130 })
-    await card(page, 'mh-3').waitFor({ timeout: 5000 })
+    await publish('mh-11', { coverAngle: 125 })
+    await card(page, 'mh-11').waitFor()
+    await publish('lp-4', { commandedLevel: 0, supplyVoltage: 230, activePower: 0.4, doorOpen: true })
+    await card(page, 'lp-4').waitFor()
+    await publish('mh-12', { coverAngle: 130 })
+    await card(page, 'mh-12').waitFor({ timeout: 5000 })
     expect(await page.locator('button.new-alarms').isHidden()).toBe(true)
+    // Critical before minor, oldest first within a severity: mh-11, then mh-12, then (later) lp-4.
     const order = await deviceOrder(page)
-    // Critical first, oldest first within a severity: mh-2 (earlier) before mh-3.
-    expect(order.slice(0, 2)).toEqual(['mh-2', 'mh-3'])
+    expect(order.indexOf('mh-11')).toBeLessThan(order.indexOf('mh-12'))
+    expect(order.indexOf('mh-12')).toBeLessThan(order.indexOf('lp-4'))
   })
 
   it('keeps focus, caret and a typed note through live updates and the 30 s age refresh', async () => {
     const page = await newPage()
     await page.clock.install()
     await signIn(page, 'crew-north')
+    await publish('mh-13', { coverAngle: 0, h2s: 15 })
     await publish('mh-4', { coverAngle: 0, h2s: 11 })
     const mine = card(page, 'mh-4')
     await mine.waitFor()
@@ -211,8 +216,8 @@ describe.skipIf(!hasChromium)('crew console: alarm list, attention, sessions, of
     await expect.poll(() => mine.locator('.badge').textContent()).toBe('critical')
     await publish('mh-5', { coverAngle: 100 })
     await expect.poll(() => page.locator('#announcer').textContent()).toContain('Cover open at mh-5')
-    await acknowledgeAsOps((await card(page, 'mh-2').getAttribute('data-alarm-id'))!, 'van 2')
-    await expect.poll(() => card(page, 'mh-2').getAttribute('class')).toContain('state-acknowledged')
+    await acknowledgeAsOps(await openAlarmIdOf('mh-13'), 'van 2')
+    await expect.poll(() => card(page, 'mh-13').getAttribute('class')).toContain('state-acknowledged')
     expect(await noteIsFocused()).toEqual(expected)
     // mh-5 was held (focus is in the list): the bar says so, mh-4's card did not move away.
     await page.locator('button.new-alarms').waitFor({ state: 'visible' })
@@ -265,6 +270,16 @@ describe.skipIf(!hasChromium)('crew console: alarm list, attention, sessions, of
     expect(await page.locator('nav.tabs .count').textContent()).toBe(String(open))
     const pillTotal = (await page.locator('.counts .pill').allTextContents()).reduce((sum, text) => sum + Number.parseInt(text, 10), 0)
     expect(pillTotal).toBe(open)
+
+    // Clicking the notification from another page opens the alarms page on that alarm's card.
+    await page.getByRole('link', { name: 'Devices & map' }).click()
+    await page.locator('nav.tabs a[aria-current="page"][href="#/devices"]').waitFor()
+    await page.evaluate('window.lastNotification.onclick()')
+    await expect.poll(() => page.evaluate('document.activeElement?.dataset.deviceId')).toBe('mh-7')
+    expect(new URL(page.url()).hash).toBe('#/')
+    // The user taps outside the list: new alarms go straight in again.
+    await page.getByRole('heading', { name: 'Open alarms' }).click()
+    await page.mouse.move(2, 2)
 
     await page.evaluate('window.attentionCalls.length = 0')
     await publish('lp-2', { commandedLevel: 0, supplyVoltage: 230, activePower: 0.4, doorOpen: true })
