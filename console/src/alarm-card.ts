@@ -14,7 +14,6 @@ export interface CardActions {
 
 export interface AlarmCard {
   readonly el: HTMLLIElement
-  alarm: Alarm
   update(alarm: Alarm): void
   /** Marks the card of an alarm that left the open list while the card must stay where it is. */
   markGone(cleared: boolean): void
@@ -127,8 +126,6 @@ export function alarmCard (initial: Alarm, actions: CardActions): AlarmCard {
   update(alarm)
   return {
     el,
-    get alarm () { return alarm },
-    set alarm (next: Alarm) { update(next) },
     update,
     get isGone () { return gone },
     markGone (cleared: boolean) {

@@ -188,6 +188,24 @@ describe.skipIf(!hasChromium)('crew console: alarm list, attention, sessions, of
     expect(order.indexOf('mh-12')).toBeLessThan(order.indexOf('lp-4'))
   })
 
+  it('holds new alarms while the list is scrolled down, and puts them in once it is back at the top', async () => {
+    const page = await newPage({ viewport: { width: 390, height: 500 } })
+    await signIn(page, 'crew-north')
+    await publish('mh-14', { coverAngle: 0, h2s: 14 })
+    await publish('lp-5', { commandedLevel: 0, supplyVoltage: 230, activePower: 0.4, doorOpen: true })
+    await card(page, 'lp-5').waitFor()
+    await card(page, 'mh-14').waitFor()
+    await page.evaluate('window.scrollTo(0, document.body.scrollHeight)')
+    await page.mouse.move(2, 2)
+    const shown = await deviceOrder(page)
+    await publish('mh-15', { coverAngle: 160 })
+    await page.locator('button.new-alarms').waitFor({ state: 'visible', timeout: 5000 })
+    expect(await deviceOrder(page)).toEqual(shown)
+    await page.evaluate('window.scrollTo(0, 0)')
+    await card(page, 'mh-15').waitFor({ timeout: 5000 })
+    expect(await page.locator('button.new-alarms').isHidden()).toBe(true)
+  })
+
   it('keeps focus, caret and a typed note through live updates and the 30 s age refresh', async () => {
     const page = await newPage()
     await page.clock.install()
@@ -277,8 +295,8 @@ describe.skipIf(!hasChromium)('crew console: alarm list, attention, sessions, of
     await page.evaluate('window.lastNotification.onclick()')
     await expect.poll(() => page.evaluate('document.activeElement?.dataset.deviceId')).toBe('mh-7')
     expect(new URL(page.url()).hash).toBe('#/')
-    // The user taps outside the list: new alarms go straight in again.
-    await page.getByRole('heading', { name: 'Open alarms' }).click()
+    // The user leaves the list (focus out, back at the top): new alarms go straight in again.
+    await page.evaluate('document.activeElement.blur(); window.scrollTo(0, 0)')
     await page.mouse.move(2, 2)
 
     await page.evaluate('window.attentionCalls.length = 0')
@@ -344,6 +362,9 @@ describe.skipIf(!hasChromium)('crew console: alarm list, attention, sessions, of
     await page.getByRole('button', { name: 'Sign out' }).click()
     const status = page.locator('.form-status')
     await expect.poll(() => status.textContent()).toBe('Signed out.')
+    // A neutral status in the text colour, not an error in red.
+    expect(await page.evaluate("getComputedStyle(document.querySelector('.form-status')).color")).toBe('rgb(22, 32, 44)')
+    expect(await status.getAttribute('role')).toBe('status')
     expect(await page.getByRole('button', { name: /Sign in again/ }).count()).toBe(0)
   })
 
@@ -370,6 +391,15 @@ describe.skipIf(!hasChromium)('crew console: alarm list, attention, sessions, of
     expect(await page.locator('link[rel="manifest"]').getAttribute('href')).toBe('/manifest.webmanifest')
     expect(await page.evaluate('navigator.serviceWorker.ready.then((r) => r.scope)')).toBe(`${gw.httpUrl}/`)
     await expect.poll(() => page.evaluate('navigator.serviceWorker.controller !== null')).toBe(true)
+
+    // This build's shell is cached under its version; nothing of /api is.
+    const version = /version\W+([0-9a-f]{16})/.exec(await (await fetch(`${gw.httpUrl}/sw.js`)).text())?.[1]
+    expect(version).toMatch(/^[0-9a-f]{16}$/)
+    await expect.poll(() => page.evaluate('caches.keys()')).toEqual([`console-shell-${version}`])
+    const cached = await page.evaluate<string[]>(`caches.open('console-shell-${version}').then((c) => c.keys()).then((rs) => rs.map((r) => new URL(r.url).pathname))`)
+    const script = await page.locator('script[type="module"]').getAttribute('src')
+    expect(cached).toEqual(expect.arrayContaining(['/', script, '/manifest.webmanifest', '/icons/icon-192.png']))
+    expect(cached.filter((path) => path.startsWith('/api'))).toEqual([])
 
     const context = page.context()
     await context.setOffline(true)
