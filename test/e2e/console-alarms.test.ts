@@ -272,6 +272,24 @@ describe.skipIf(!hasChromium)('crew console: alarm list, attention, sessions, of
     expect(await target.locator('.ack-error').textContent()).toBe('')
   })
 
+  it('says on the card when someone else acknowledged first (409), and shows their acknowledgement', async () => {
+    const page = await newPage()
+    await signIn(page, 'crew-north')
+    await publish('mh-16', { coverAngle: 0, waterLevel: 1.6 })
+    const target = card(page, 'mh-16')
+    await target.waitFor()
+    const alarmId = await openAlarmIdOf('mh-16')
+    // The operator acknowledges just before this crew's request reaches the gateway.
+    await page.route('**/api/alarms/*/ack', async (route) => {
+      await acknowledgeAsOps(alarmId, 'already on site')
+      await route.continue()
+    })
+    await target.getByRole('button', { name: 'Acknowledge' }).click()
+    await expect.poll(() => target.locator('.ack-error').textContent()).toBe('Not acknowledged: the alarm is already acknowledged.')
+    await expect.poll(() => target.locator('.acked').textContent()).toContain('Acknowledged by ops')
+    expect(await target.getAttribute('class')).toContain('state-acknowledged')
+  })
+
   it('sounds, vibrates and notifies for a new critical alarm with the count in the title; a minor one does not notify', async () => {
     const page = await newPage({ permissions: ['notifications'] })
     await page.addInitScript(RECORD_ATTENTION)
