@@ -237,10 +237,18 @@ function signOut (): void {
   })
 }
 
+let bootRetry: ReturnType<typeof setTimeout> | undefined
+
 function boot (): void {
+  clearTimeout(bootRetry)
   api.session().then(signedIn, function needsSignIn (err: unknown) {
-    if (isNetworkFailure(err)) root.replaceChildren(offlinePage(boot))
-    else void showSignIn('load')
+    if (!isNetworkFailure(err)) {
+      void showSignIn('load')
+      return
+    }
+    root.replaceChildren(offlinePage(boot))
+    // The network may be up and the gateway down: keep trying, not only on the 'online' event.
+    bootRetry = setTimeout(boot, 10_000)
   })
 }
 
