@@ -1,6 +1,7 @@
 // Serves the built crew console (console/dist, `npm run build:console`) at `/`: hashed assets
-// cached for a year, index.html never, with a same-origin-only content security policy: nothing
-// is loaded from elsewhere except, with MAP_TILE_URL, map tile images from that one origin.
+// cached for a year; index.html, the service worker (/sw.js) and the web app manifest always
+// revalidated (a new build must reach phones); with a same-origin-only content security policy:
+// nothing is loaded from elsewhere except, with MAP_TILE_URL, map tile images from that one origin.
 // Unbuilt: `/` says how to build it.
 import { existsSync } from 'node:fs'
 import path from 'node:path'
@@ -30,6 +31,12 @@ export function tileOriginOf (tileUrl: string): string {
   return url.origin.replace('//wildcard-subdomain.', '//*.')
 }
 
+/** Types browsers insist on: a service worker must be JavaScript, a manifest its own JSON type. */
+const EXACT_TYPES: Record<string, string> = {
+  'sw.js': 'text/javascript; charset=utf-8',
+  'manifest.webmanifest': 'application/manifest+json; charset=utf-8',
+}
+
 export async function registerConsole (app: FastifyInstance, distDir: string = DEFAULT_CONSOLE_DIR, mapTileUrl?: string | null): Promise<void> {
   const CSP = contentSecurityPolicy(mapTileUrl === undefined || mapTileUrl === null ? undefined : tileOriginOf(mapTileUrl))
   if (!existsSync(path.join(distDir, 'index.html'))) {
@@ -50,6 +57,8 @@ export async function registerConsole (app: FastifyInstance, distDir: string = D
       void reply.header('referrer-policy', 'no-referrer')
       const isHashed = filePath.includes(`${path.sep}assets${path.sep}`)
       void reply.header('cache-control', isHashed ? 'public, max-age=31536000, immutable' : 'no-cache')
+      const type = EXACT_TYPES[path.basename(filePath)]
+      if (type !== undefined) void reply.header('content-type', type)
     },
   })
 }

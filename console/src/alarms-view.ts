@@ -1,19 +1,33 @@
 // The open-alarms list: filters by district and severity, cards sorted by severity then age
-// (oldest first), and acknowledgement with an optional note. Drafts survive live redraws.
+// (oldest first), each card keyed by alarm id and updated in place. While the user is working
+// in the list (pointer or finger over it, focus inside it, or scrolled away from its top), new
+// alarms and re-sorts are held behind an "N new alarms" bar so nothing moves under the finger.
 import type { Alarm, Principal } from './api.ts'
-import { ago, h, humanize } from './dom.ts'
+import { alarmCard, type AlarmCard, type CardActions } from './alarm-card.ts'
+import { h, humanize } from './dom.ts'
 
 export interface AlarmFilters { district: string; severity: string }
-export interface AlarmActions {
+
+export interface AlarmsViewContext extends CardActions {
   me: Principal
-  onFilter(filters: AlarmFilters): void
-  onAcknowledge(alarm: Alarm, note: string): Promise<void>
+  /** Open alarms (active and acknowledged) as the console knows them now. */
+  alarms(): Alarm[]
+  /** Every district the caller may see (its devices' and its own), not only those with alarms now. */
+  districts(): Promise<string[]>
+  /** Kept by the caller so a filter survives leaving the page. */
+  filters: AlarmFilters
+}
+
+export interface AlarmsView {
+  onAlarmsChanged(changed?: Alarm): void
+  /** Brings an alarm's card into view and focus (a clicked notification). */
+  reveal(alarmId: string): void
+  close(): void
 }
 
 const SEVERITIES = ['critical', 'major', 'minor', 'warning'] as const
 const RANK: Record<string, number> = { critical: 0, major: 1, minor: 2, warning: 3 }
-const drafts = new Map<string, string>()
-const busy = new Set<string>()
+const AGE_REFRESH_MS = 30_000
 
 export function sortAlarms (alarms: Alarm[]): Alarm[] {
   return [...alarms].sort(function bySeverityThenAge (a, b) {
@@ -21,69 +35,169 @@ export function sortAlarms (alarms: Alarm[]): Alarm[] {
   })
 }
 
-export function renderAlarms (alarms: Alarm[], filters: AlarmFilters, actions: AlarmActions): HTMLElement {
-  const districts = new Set(actions.me.districts ?? [])
-  for (const alarm of alarms) districts.add(alarm.district)
-  const shown = sortAlarms(alarms.filter(function matches (a) {
-    return (filters.district === '' || a.district === filters.district) && (filters.severity === '' || a.severity === filters.severity)
-  }))
-
-  const district = h('select', { 'aria-label': 'District', onchange: function pickDistrict () { actions.onFilter({ ...filters, district: district.value }) } },
-    h('option', { value: '' }, 'All districts'),
-    [...districts].sort().map(function option (d) { return h('option', { value: d, selected: d === filters.district }, d) }))
-  const severity = h('select', { 'aria-label': 'Severity', onchange: function pickSeverity () { actions.onFilter({ ...filters, severity: severity.value }) } },
-    h('option', { value: '' }, 'All severities'),
-    SEVERITIES.map(function option (s) { return h('option', { value: s, selected: s === filters.severity }, humanize(s)) }))
-
-  const counts = SEVERITIES.map(function countOf (s) {
-    const n = alarms.filter(function isOf (a) { return a.severity === s }).length
-    return n === 0 ? null : h('span', { class: `pill sev-${s}` }, `${n} ${s}`)
-  })
-
-  return h('main', { class: 'view alarms-view' },
-    h('div', { class: 'toolbar' },
-      h('h2', {}, 'Open alarms'),
-      h('div', { class: 'counts' }, counts),
-      h('div', { class: 'filters' }, district, severity)),
-    shown.length === 0
-      ? h('div', { class: 'empty card' }, alarms.length === 0 ? 'No open alarms. New ones appear here as they are raised.' : 'No open alarms match these filters.')
-      : h('ul', { class: 'alarm-list', 'aria-live': 'polite' }, shown.map(function card (alarm) { return alarmCard(alarm, actions) })))
+/** Open = active + acknowledged: what the tab badge, the title and the pills all count. */
+export function openCount (alarms: Alarm[]): number {
+  return alarms.filter(function isOpen (a) { return a.state !== 'cleared' }).length
 }
 
-function alarmCard (alarm: Alarm, actions: AlarmActions): HTMLElement {
-  const isActive = alarm.state === 'active'
-  const note = h('input', {
-    class: 'note',
-    placeholder: 'Note (optional)',
-    maxlength: 500,
-    'aria-label': `Note for ${alarm.deviceId}`,
-    'data-focus-key': `note-${alarm.id}`,
-    value: drafts.get(alarm.id) ?? '',
-    oninput: function keepDraft () { drafts.set(alarm.id, note.value) },
-  })
-  const button = h('button', { type: 'submit', class: 'primary', disabled: busy.has(alarm.id) }, busy.has(alarm.id) ? 'Acknowledging…' : 'Acknowledge')
-  const ackForm = h('form', { class: 'ack', onsubmit: function submit (event: Event) {
-    event.preventDefault()
-    busy.add(alarm.id)
-    button.disabled = true
-    button.textContent = 'Acknowledging…'
-    actions.onAcknowledge(alarm, note.value.trim()).finally(function settle () {
-      busy.delete(alarm.id)
-      drafts.delete(alarm.id)
-    }).catch(function ignore () {})
-  } }, note, button)
+function plural (n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`
+}
 
-  return h('li', { class: `alarm card sev-${alarm.severity} state-${alarm.state}`, 'data-alarm-id': alarm.id, 'data-device-id': alarm.deviceId },
-    h('div', { class: 'alarm-head' },
-      h('span', { class: `badge sev-${alarm.severity}` }, alarm.severity),
-      h('strong', { class: 'alarm-type' }, humanize(alarm.type)),
-      h('span', { class: `state state-${alarm.state}` }, isActive ? 'Active' : 'Acknowledged')),
-    h('p', { class: 'alarm-message' }, alarm.message),
-    h('p', { class: 'alarm-meta' },
-      h('a', { href: `#/device/${encodeURIComponent(alarm.deviceId)}` }, alarm.deviceId),
-      ` · ${alarm.district} · ${alarm.kind} · raised `,
-      h('time', { datetime: alarm.raisedAt, title: new Date(alarm.raisedAt).toLocaleString() }, ago(alarm.raisedAt))),
-    isActive
-      ? ackForm
-      : h('p', { class: 'acked' }, `Acknowledged by ${alarm.ackedBy ?? '?'} ${ago(alarm.updatedAt)}`, alarm.ackNote === undefined ? null : h('q', {}, alarm.ackNote)))
+export function renderAlarms (holder: HTMLElement, ctx: AlarmsViewContext): AlarmsView {
+  const cards = new Map<string, AlarmCard>()
+  let pointerInside = false
+  let closed = false
+
+  const districtSelect = h('select', { 'aria-label': 'District', onchange: function pickDistrict () { ctx.filters.district = districtSelect.value; sync(true) } })
+  const severitySelect = h('select', { 'aria-label': 'Severity', onchange: function pickSeverity () { ctx.filters.severity = severitySelect.value; sync(true) } },
+    h('option', { value: '' }, 'All severities'),
+    SEVERITIES.map(function option (s) { return h('option', { value: s, selected: s === ctx.filters.severity }, humanize(s)) }))
+  const counts = h('div', { class: 'counts' })
+  const toAcknowledge = h('p', { class: 'to-ack' })
+  const bar = h('button', { type: 'button', class: 'new-alarms', hidden: true, onclick: function showHeld () { sync(true, true) } })
+  const list = h('ul', { class: 'alarm-list' })
+  const empty = h('div', { class: 'empty card' })
+  const section = h('section', { class: 'alarm-section', 'aria-label': 'Open alarms' }, h('div', { class: 'new-alarms-anchor' }, bar), list, empty)
+
+  holder.classList.add('alarms-view')
+  holder.replaceChildren(
+    h('div', { class: 'toolbar' },
+      h('h2', {}, 'Open alarms'),
+      counts,
+      toAcknowledge,
+      h('div', { class: 'filters' }, districtSelect, severitySelect)),
+    section)
+
+  // When the user stops working in the list (finger lifted, focus gone, scrolled back to the
+  // top), what was held goes in as if it had just arrived.
+  let releaseTimer: ReturnType<typeof setTimeout> | undefined
+  function releaseSoon (): void {
+    clearTimeout(releaseTimer)
+    releaseTimer = setTimeout(function release () { if (!bar.hidden && !interacting()) sync() }, 800)
+  }
+  section.addEventListener('pointerenter', function enter () { pointerInside = true })
+  section.addEventListener('pointerleave', function leave () { pointerInside = false; releaseSoon() })
+  section.addEventListener('pointercancel', function cancel () { pointerInside = false; releaseSoon() })
+  section.addEventListener('focusout', releaseSoon)
+  window.addEventListener('scroll', releaseSoon, { passive: true })
+
+  let knownDistricts: string[] = []
+  function drawDistricts (): void {
+    const all = new Set([...knownDistricts, ...(ctx.me.districts ?? []), ...ctx.alarms().map(function district (a) { return a.district })])
+    if (ctx.filters.district !== '') all.add(ctx.filters.district)
+    const wanted = ['', ...[...all].sort()]
+    const have = [...districtSelect.options].map(function value (o) { return o.value })
+    if (wanted.join('\n') === have.join('\n')) return
+    districtSelect.replaceChildren(...wanted.map(function option (d) { return h('option', { value: d, selected: d === ctx.filters.district }, d === '' ? 'All districts' : d) }))
+  }
+  ctx.districts().then(function gotDistricts (districts) {
+    knownDistricts = districts
+    if (!closed) drawDistricts()
+  }, function noDistricts () { /* the list still offers the districts of open alarms */ })
+
+  function matches (a: Alarm): boolean {
+    return (ctx.filters.district === '' || a.district === ctx.filters.district) && (ctx.filters.severity === '' || a.severity === ctx.filters.severity)
+  }
+
+  /** Tabs and header stay on top of the page; the list's top is "visible" below them. */
+  function listTopHidden (): boolean {
+    const coveredTo = document.querySelector('.tabs')?.getBoundingClientRect().bottom ?? 0
+    return section.getBoundingClientRect().top < coveredTo - 1
+  }
+
+  function interacting (): boolean {
+    return pointerInside || section.contains(document.activeElement) || listTopHidden()
+  }
+
+  function drawCounts (alarms: Alarm[]): void {
+    counts.replaceChildren(...SEVERITIES.flatMap(function countOf (s) {
+      const n = alarms.filter(function isOf (a) { return a.severity === s }).length
+      return n === 0 ? [] : [h('span', { class: `pill sev-${s}` }, `${n} ${s}`)]
+    }))
+    const active = alarms.filter(function isActive (a) { return a.state === 'active' }).length
+    toAcknowledge.textContent = alarms.length === 0 ? '' : `${plural(alarms.length, 'open alarm')}, ${active} to acknowledge`
+  }
+
+  /**
+   * Brings the list in line with the alarms. Cards always update in place; cards are added,
+   * removed and re-sorted only when the user is not working in the list, or `force` (the bar).
+   */
+  function sync (force = false, scrollToTop = false, changed?: Alarm): void {
+    if (closed) return
+    const alarms = ctx.alarms()
+    drawCounts(alarms)
+    drawDistricts()
+    const wanted = sortAlarms(alarms.filter(matches))
+    const byId = new Map(wanted.map(function entry (a) { return [a.id, a] }))
+    for (const [id, card] of cards) {
+      const alarm = byId.get(id)
+      if (alarm !== undefined) card.update(alarm)
+      else card.markGone(changed?.id === id ? changed.state === 'cleared' : true)
+    }
+    const fresh = wanted.filter(function isNew (a) { return !cards.has(a.id) })
+    const shownOrder = [...list.children].map(function idOf (el) { return (el as HTMLElement).dataset.alarmId ?? '' })
+    const wantedOrder = wanted.map(function id (a) { return a.id })
+    const reordered = wantedOrder.filter(function kept (id) { return cards.has(id) }).join('\n') !== shownOrder.filter(function kept (id) { return byId.has(id) }).join('\n')
+    const goneCount = [...cards.values()].filter(function isGone (c) { return c.isGone }).length
+    const hold = !force && cards.size > 0 && interacting() && (fresh.length > 0 || reordered || goneCount > 0)
+
+    if (hold) {
+      drawBar(fresh, goneCount)
+    } else {
+      for (const [id, card] of cards) {
+        if (card.isGone) { card.el.remove(); cards.delete(id) }
+      }
+      for (const alarm of fresh) cards.set(alarm.id, alarmCard(alarm, ctx))
+      wanted.forEach(function place (alarm, index) {
+        const el = cards.get(alarm.id)?.el
+        if (el !== undefined && list.children[index] !== el) list.insertBefore(el, list.children[index] ?? null)
+      })
+      bar.hidden = true
+      if (scrollToTop) {
+        section.scrollIntoView({ block: 'start' })
+        window.scrollBy(0, -((document.querySelector('.tabs')?.getBoundingClientRect().height ?? 0) + 8))
+        const first = list.firstElementChild
+        if (first instanceof HTMLElement) first.focus({ preventScroll: true })
+      }
+    }
+    list.hidden = cards.size === 0
+    empty.hidden = cards.size > 0
+    empty.textContent = alarms.length === 0 ? 'No open alarms. New ones appear here as they are raised.' : 'No open alarms match these filters.'
+  }
+
+  function drawBar (fresh: Alarm[], goneCount: number): void {
+    const worst = sortAlarms(fresh)[0]
+    if (worst !== undefined) {
+      bar.className = `new-alarms sev-${worst.severity}`
+      bar.textContent = `↑ ${plural(fresh.length, 'new alarm')} · ${worst.severity}`
+    } else {
+      bar.className = 'new-alarms'
+      bar.textContent = goneCount > 0 ? `↑ ${plural(goneCount, 'alarm')} cleared · update the list` : '↑ Alarms changed order · update the list'
+    }
+    bar.hidden = false
+  }
+
+  sync(true)
+  const ageTimer = setInterval(function refreshAges () {
+    for (const card of cards.values()) card.refreshAges()
+  }, AGE_REFRESH_MS)
+
+  return {
+    onAlarmsChanged (changed?: Alarm) { sync(false, false, changed) },
+    reveal (alarmId: string) {
+      if (!cards.has(alarmId)) sync(true)
+      const el = cards.get(alarmId)?.el
+      if (el === undefined) return
+      el.scrollIntoView({ block: 'center' })
+      el.focus({ preventScroll: true })
+    },
+    close () {
+      closed = true
+      clearInterval(ageTimer)
+      clearTimeout(releaseTimer)
+      window.removeEventListener('scroll', releaseSoon)
+      holder.classList.remove('alarms-view')
+    },
+  }
 }

@@ -9,6 +9,11 @@ export class ApiError extends Error {
   constructor (readonly status: number, message: string) { super(message) }
 }
 
+/** True for a failed fetch (no network, gateway down), as opposed to an answer with an error status. */
+export function isNetworkFailure (err: unknown): boolean {
+  return !(err instanceof ApiError)
+}
+
 async function call<T> (method: string, path: string, body?: unknown): Promise<T> {
   const init: RequestInit = { method, credentials: 'same-origin', headers: { accept: 'application/json' } }
   if (body !== undefined) {
@@ -24,8 +29,30 @@ async function call<T> (method: string, path: string, body?: unknown): Promise<T
 
 export const api = {
   session () { return call<Principal>('GET', '/api/session') },
-  signIn (name: string, secret: string) { return call<Principal>('POST', '/api/session', { name, secret }) },
-  signOut () { return call<undefined>('DELETE', '/api/session') },
+  /** `remember`: the gateway also sets a device cookie (about 30 days) for a one-step sign-in later. */
+  async signIn (name: string, secret: string, remember: boolean): Promise<Principal> {
+    if (!remember) return call<Principal>('POST', '/api/session', { name, secret })
+    try {
+      return await call<Principal>('POST', '/api/session', { name, secret, remember })
+    } catch (err) {
+      // A gateway without device sign-in refuses the unknown field: sign in for this session only.
+      if (err instanceof ApiError && err.status === 400) return call<Principal>('POST', '/api/session', { name, secret })
+      throw err
+    }
+  },
+  /** A fresh session from this browser's device cookie (401 without a valid one). */
+  resume () { return call<Principal>('POST', '/api/session/resume') },
+  /** The account this browser's device cookie belongs to, or null (no cookie, revoked, or not offered). */
+  async deviceAccount (): Promise<string | null> {
+    try {
+      const answer = await call<{ name?: unknown }>('GET', '/api/session/device')
+      return typeof answer.name === 'string' && answer.name !== '' ? answer.name : null
+    } catch {
+      return null
+    }
+  },
+  /** `forgetDevice`: also revoke this browser's device cookie. */
+  signOut (forgetDevice = false) { return call<undefined>('DELETE', forgetDevice ? '/api/session?forget=device' : '/api/session') },
   async openAlarms () { return (await call<AlarmList>('GET', '/api/alarms?state=open')).alarms },
   acknowledge (id: string, note: string) { return call<Alarm>('POST', `/api/alarms/${encodeURIComponent(id)}/ack`, note === '' ? {} : { note }) },
   async devices () { return (await call<DeviceList>('GET', '/api/devices')).devices },

@@ -1,29 +1,57 @@
 // The crew console: sign in, then open alarms (live over server-sent events), devices on a map,
 // a device's page with its latest readings and a chart, and alarm history. Hash routes: #/, #/devices,
 // #/device/<id>, #/history, #/alarm/<id>.
-import { api, ApiError, openAlarmStream, type Alarm, type Principal } from './api.ts'
-import { renderAlarms, type AlarmFilters } from './alarms-view.ts'
+// The shell is built once per sign-in; views render into its holder and hear of alarm changes.
+import { api, ApiError, isNetworkFailure, openAlarmStream, type Alarm, type Principal } from './api.ts'
+import { openCount, renderAlarms, type AlarmFilters, type AlarmsView } from './alarms-view.ts'
+import { raiseAlert, setNotificationClickHandler, showCountInTitle, unlockAudioOnFirstGesture } from './attention.ts'
 import { renderDevice } from './device-view.ts'
-import { h } from './dom.ts'
+import { humanize } from './dom.ts'
 import { renderHistory, renderTimeline } from './history-view.ts'
+import { announce, prepareLiveRegion } from './live-region.ts'
 import { renderDevices } from './map-view.ts'
+import { offlinePage, signInPage, type SignInReason } from './session-ui.ts'
+import { buildShell, type Shell, type StreamState, type Tab } from './shell.ts'
+import { registerServiceWorker } from './sw-client.ts'
+
+/** What every view returns: told of each alarm change (with the alarm), closed when left. */
+export interface View {
+  onAlarmsChanged(changed?: Alarm): void
+  close(): void
+}
+
+type Route = { name: 'alarms' } | { name: 'devices' } | { name: 'device'; id: string } | { name: 'history' } | { name: 'alarm'; id: string }
+
+const TABS: readonly Tab[] = [
+  { route: 'alarms', href: '#/', label: 'Alarms' },
+  { route: 'devices', href: '#/devices', label: 'Devices & map' },
+  { route: 'history', href: '#/history', label: 'History' },
+]
 
 interface State {
   me: Principal | null
+  /** Open alarms (active, acknowledged) by id. */
   alarms: Map<string, Alarm>
+  /** Alarm ids already announced as new, so each is announced once. */
+  announced: Set<string>
   filters: AlarmFilters
-  live: 'connecting' | 'live' | 'retrying'
-  flash: string | null
+  stream: StreamState
+  /** The last signed-in name, prefilled when signing in again. */
+  lastName: string
 }
 
-const state: State = { me: null, alarms: new Map(), filters: { district: '', severity: '' }, live: 'connecting', flash: null }
+const state: State = { me: null, alarms: new Map(), announced: new Set(), filters: { district: '', severity: '' }, stream: 'connecting', lastName: '' }
 const root = document.getElementById('app') as HTMLElement
+let shell: Shell | undefined
+let view: View | undefined
+let alarmsView: AlarmsView | undefined
 let closeStream: (() => void) | undefined
-let viewCleanup: (() => void) | undefined
-/** Views that want to hear about alarm changes (device page, map). */
-const alarmWatchers = new Set<(changed?: Alarm) => void>()
+let retryTimer: ReturnType<typeof setTimeout> | undefined
+let districtList: Promise<string[]> | undefined
+/** An alarm to bring into view once the alarms page is open (a clicked notification). */
+let pendingReveal: string | undefined
 
-function route (): { name: 'alarms' } | { name: 'devices' } | { name: 'device'; id: string } | { name: 'history' } | { name: 'alarm'; id: string } {
+function route (): Route {
   const hash = location.hash.replace(/^#\/?/, '')
   if (hash === 'devices') return { name: 'devices' }
   if (hash === 'history') return { name: 'history' }
@@ -32,167 +60,224 @@ function route (): { name: 'alarms' } | { name: 'devices' } | { name: 'device'; 
   return { name: 'alarms' }
 }
 
-function signInPage (message = ''): HTMLElement {
-  const name = h('input', { name: 'name', autocomplete: 'username', required: true, autocapitalize: 'off', spellcheck: 'false' })
-  const secret = h('input', { name: 'secret', type: 'password', autocomplete: 'current-password', required: true })
-  const error = h('p', { class: 'form-error', role: 'alert' }, message)
-  const button = h('button', { type: 'submit', class: 'primary' }, 'Sign in')
-  const form = h('form', { class: 'sign-in card', onsubmit: function submit (event: Event) {
-    event.preventDefault()
-    button.disabled = true
-    error.textContent = ''
-    api.signIn(name.value.trim(), secret.value).then(function signedIn (me) {
-      state.me = me
-      start()
-    }, function refused (err: unknown) {
-      button.disabled = false
-      error.textContent = err instanceof ApiError && err.status === 401 ? 'Unknown name or wrong secret.' : err instanceof ApiError && err.status === 429 ? 'Too many attempts: wait a minute.' : 'The gateway did not answer. Try again.'
-    })
-  } },
-  h('h1', {}, 'City sensors'),
-  h('p', { class: 'muted' }, 'Crew console: sign in with your crew or operator name and secret.'),
-  h('label', {}, 'Name', name),
-  h('label', {}, 'Secret', secret),
-  error,
-  button)
-  return h('main', { class: 'sign-in-page' }, form)
+function alarmList (): Alarm[] {
+  return [...state.alarms.values()]
 }
 
-function shell (content: HTMLElement): HTMLElement {
-  const current = route().name
-  const openCount = activeCount()
-  const live = { connecting: 'Connecting…', live: 'Live', retrying: 'Reconnecting…' }[state.live]
-  return h('div', { class: 'shell' },
-    h('header', { class: 'top' },
-      h('a', { class: 'brand', href: '#/' }, 'City sensors'),
-      h('span', { class: `live live-${state.live}`, title: 'alarm updates' }, live),
-      h('span', { class: 'who' }, state.me?.name ?? '', state.me?.districts === null ? ' · all districts' : ` · ${state.me?.districts?.join(', ') ?? ''}`),
-      h('button', { class: 'link', onclick: signOut }, 'Sign out')),
-    h('nav', { class: 'tabs' },
-      h('a', { href: '#/', class: current === 'alarms' ? 'active' : undefined }, 'Alarms', openCount > 0 ? h('span', { class: 'count' }, openCount) : null),
-      h('a', { href: '#/devices', class: current === 'devices' || current === 'device' ? 'active' : undefined }, 'Devices & map'),
-      h('a', { href: '#/history', class: current === 'history' || current === 'alarm' ? 'active' : undefined }, 'History')),
-    state.flash === null ? null : h('p', { class: 'flash', role: 'status' }, state.flash),
-    content)
+/** Every district the caller may see: its own and its devices', fetched once per sign-in. */
+function districts (): Promise<string[]> {
+  districtList ??= api.devices().then(function districtsOf (devices) {
+    return [...new Set([...(state.me?.districts ?? []), ...devices.map(function district (d) { return d.district })])]
+  })
+  return districtList
 }
 
-function activeCount (): number {
-  return [...state.alarms.values()].filter(function isActive (a) { return a.state === 'active' }).length
-}
-
-function updateTabCount (): void {
-  const tab = root.querySelector('nav.tabs a[href="#/"]')
-  tab?.replaceChildren('Alarms', ...(activeCount() > 0 ? [h('span', { class: 'count' }, activeCount())] : []))
+/** Opens the view of `current` in `holder`; returns it and the tab it belongs to. */
+function openView (current: Route, holder: HTMLElement): { tab: string; view: View } {
+  alarmsView = undefined
+  switch (current.name) {
+    case 'alarms': {
+      const opened = renderAlarms(holder, {
+        me: state.me as Principal,
+        alarms: alarmList,
+        districts,
+        filters: state.filters,
+        acknowledge,
+        onStale () { reloadAlarms().catch(handleFailure) },
+        onSessionEnded () { sessionEnded() },
+      })
+      alarmsView = opened
+      return { tab: 'alarms', view: opened }
+    }
+    case 'devices': return { tab: 'devices', view: renderDevices(holder, alarmList) }
+    case 'device': return { tab: 'devices', view: renderDevice(holder, current.id, alarmList) }
+    case 'history': return { tab: 'history', view: renderHistory(holder, state.me as Principal) }
+    case 'alarm': return { tab: 'history', view: renderTimeline(holder, current.id) }
+  }
 }
 
 function render (): void {
-  if (state.me === null) return
-  viewCleanup?.()
-  viewCleanup = undefined
-  alarmWatchers.clear()
-  const current = route()
-  const focus = rememberFocus()
-  let view: HTMLElement
-  if (current.name === 'alarms') {
-    view = renderAlarms([...state.alarms.values()], state.filters, { onFilter, onAcknowledge, me: state.me })
-  } else {
-    const holder = h('main', { class: 'view' })
-    const alarmList = function alarmList (): Alarm[] { return [...state.alarms.values()] }
-    const notify = current.name === 'device'
-      ? renderDevice(holder, current.id, alarmList)
-      : current.name === 'history'
-        ? renderHistory(holder, state.me)
-        : current.name === 'alarm' ? renderTimeline(holder, current.id) : renderDevices(holder, alarmList)
-    alarmWatchers.add(notify.onAlarmsChanged)
-    viewCleanup = notify.close
-    view = holder
-  }
-  root.replaceChildren(shell(view))
-  focus()
+  if (state.me === null || shell === undefined) return
+  view?.close()
+  shell.holder.replaceChildren()
+  shell.holder.className = 'view'
+  const opened = openView(route(), shell.holder)
+  view = opened.view
+  shell.setCurrent(opened.tab)
+  if (pendingReveal !== undefined) alarmsView?.reveal(pendingReveal)
+  pendingReveal = undefined
 }
 
-/** Keeps the caret in a note field while live updates redraw the list. */
-function rememberFocus (): () => void {
-  const active = document.activeElement
-  if (!(active instanceof HTMLInputElement) || active.dataset.focusKey === undefined) return function nothing () {}
-  const key = active.dataset.focusKey
-  const { selectionStart, selectionEnd } = active
-  return function restore () {
-    const again = root.querySelector<HTMLInputElement>(`input[data-focus-key="${CSS.escape(key)}"]`)
-    again?.focus()
-    if (again !== null && selectionStart !== null) again.setSelectionRange(selectionStart, selectionEnd)
+function updateStatus (): void {
+  shell?.setStream(state.stream, navigator.onLine)
+  const n = openCount(alarmList())
+  shell?.setOpenCount(n)
+  showCountInTitle(n)
+}
+
+function describe (alarm: Alarm): string {
+  return `${humanize(alarm.type)} at ${alarm.deviceId}, ${alarm.district}`
+}
+
+/** Announces and, for critical ones, raises the alarm to the crew's attention. */
+function tell (change: string, alarm: Alarm): void {
+  if (change === 'raised' && !state.announced.has(alarm.id)) {
+    state.announced.add(alarm.id)
+    announce(`New ${alarm.severity} alarm: ${describe(alarm)}`)
+    if (alarm.severity === 'critical') raiseAlert({ title: `Critical: ${humanize(alarm.type)}`, body: `${alarm.message} (${alarm.deviceId}, ${alarm.district})`, tag: alarm.id, alarmId: alarm.id })
+  } else if (change === 'escalated') {
+    state.announced.add(alarm.id)
+    announce(`Escalated to ${alarm.severity}: ${describe(alarm)}`)
+    if (alarm.severity === 'critical') raiseAlert({ title: `Escalated to critical: ${humanize(alarm.type)}`, body: `${alarm.message} (${alarm.deviceId}, ${alarm.district})`, tag: alarm.id, alarmId: alarm.id })
+  } else if (change === 'acknowledged' && alarm.ackedBy !== state.me?.name) {
+    announce(`${describe(alarm)} acknowledged by ${alarm.ackedBy ?? 'someone'}`)
   }
 }
 
-function onFilter (filters: AlarmFilters): void {
-  state.filters = filters
-  render()
+function applyAlarm (alarm: Alarm): void {
+  if (alarm.state === 'cleared') state.alarms.delete(alarm.id)
+  else state.alarms.set(alarm.id, alarm)
+  updateStatus()
+  view?.onAlarmsChanged(alarm)
 }
 
-async function onAcknowledge (alarm: Alarm, note: string): Promise<void> {
-  try {
-    const updated = await api.acknowledge(alarm.id, note)
-    state.alarms.set(updated.id, updated)
-    state.flash = null
-  } catch (err) {
-    state.flash = err instanceof ApiError ? `Not acknowledged: ${err.message}` : 'Not acknowledged: the gateway did not answer.'
-    if (err instanceof ApiError && err.status === 401) return signedOut()
-  }
-  render()
+async function acknowledge (alarm: Alarm, note: string): Promise<Alarm> {
+  const updated = await api.acknowledge(alarm.id, note)
+  // The stream may already have brought a later state of it.
+  const known = state.alarms.get(updated.id)
+  if (known === undefined || known.updatedAt <= updated.updatedAt) applyAlarm(updated)
+  return updated
 }
 
 async function reloadAlarms (): Promise<void> {
   const alarms = await api.openAlarms()
+  const isFirstLoad = state.announced.size === 0 && state.alarms.size === 0
+  const before = state.alarms
   state.alarms = new Map(alarms.map(function byId (a) { return [a.id, a] }))
-  render()
+  for (const alarm of alarms) {
+    // Alarms raised while the stream was down are new to the crew; those there at sign-in are not news.
+    if (isFirstLoad) state.announced.add(alarm.id)
+    else if (!before.has(alarm.id)) tell('raised', alarm)
+  }
+  updateStatus()
+  view?.onAlarmsChanged()
 }
 
-function start (): void {
+function startStream (): void {
   closeStream?.()
-  state.live = 'connecting'
-  render()
+  clearTimeout(retryTimer)
+  state.stream = 'connecting'
+  updateStatus()
   closeStream = openAlarmStream({
     onReady () {
-      state.live = 'live'
+      state.stream = 'live'
+      updateStatus()
       reloadAlarms().catch(handleFailure)
     },
-    onAlarm (_change, alarm) {
-      if (alarm.state === 'cleared') state.alarms.delete(alarm.id)
-      else state.alarms.set(alarm.id, alarm)
-      if (route().name === 'alarms') render()
-      else updateTabCount()
-      for (const watcher of alarmWatchers) watcher(alarm)
+    onAlarm (change, alarm) {
+      tell(change, alarm)
+      applyAlarm(alarm)
     },
     onTrouble (closed) {
-      state.live = 'retrying'
-      render()
-      // The browser retries by itself unless the server refused (e.g. the session ended).
-      if (closed) api.session().then(start, handleFailure)
+      state.stream = 'down'
+      updateStatus()
+      // Is the session still good? The browser retries an open stream by itself; a closed one is reopened here.
+      const signedInAs = state.me
+      api.session().then(function stillSignedIn () {
+        if (closed && state.me === signedInAs) retryTimer = setTimeout(startStream, 3000)
+      }, function failed (err: unknown) {
+        if (state.me !== signedInAs) return
+        if (err instanceof ApiError && err.status === 401) sessionEnded()
+        else if (closed) retryTimer = setTimeout(startStream, 5000)
+      })
     },
   })
 }
 
-function handleFailure (err: unknown): void {
-  if (err instanceof ApiError && err.status === 401) signedOut()
+function signedIn (me: Principal): void {
+  state.me = me
+  state.lastName = me.name
+  state.alarms = new Map()
+  state.announced = new Set()
+  districtList = undefined
+  shell = buildShell(me, TABS, signOut)
+  root.replaceChildren(shell.el)
+  render()
+  startStream()
 }
 
-function signedOut (message = 'Your session ended: sign in again.'): void {
+function handleFailure (err: unknown): void {
+  if (err instanceof ApiError && err.status === 401) sessionEnded()
+}
+
+function stop (): void {
   closeStream?.()
-  viewCleanup?.()
+  closeStream = undefined
+  clearTimeout(retryTimer)
+  view?.close()
+  view = undefined
+  alarmsView = undefined
+  shell = undefined
   state.me = null
   state.alarms.clear()
-  root.replaceChildren(signInPage(message))
+  updateStatus()
+}
+
+async function showSignIn (reason: SignInReason): Promise<void> {
+  const deviceAccount = await api.deviceAccount()
+  root.replaceChildren(signInPage({ reason, deviceAccount, name: state.lastName, onSignedIn: signedIn }))
+}
+
+/** The session ended without the user signing out: say so loudly, and offer the quickest way back. */
+function sessionEnded (): void {
+  if (state.me === null) return
+  stop()
+  raiseAlert({ title: 'Signed out', body: 'This phone no longer receives alarms. Sign in again.', tag: 'session' })
+  showSignIn('ended').catch(function ignore () { /* showSignIn handles its own failures */ })
 }
 
 function signOut (): void {
-  api.signOut().finally(function done () { signedOut('Signed out.') }).catch(function ignore () {})
+  // Signing out on purpose also forgets this device: it should not sign in again by itself.
+  api.signOut(true).catch(function ignore () { /* signed out locally either way */ }).finally(function done () {
+    stop()
+    void showSignIn('signed-out')
+  })
 }
 
-setInterval(function refreshAges () { if (state.me !== null && route().name === 'alarms' && document.activeElement?.tagName !== 'INPUT') render() }, 30_000)
+let bootRetry: ReturnType<typeof setTimeout> | undefined
+
+function boot (): void {
+  clearTimeout(bootRetry)
+  api.session().then(signedIn, function needsSignIn (err: unknown) {
+    if (!isNetworkFailure(err)) {
+      void showSignIn('load')
+      return
+    }
+    root.replaceChildren(offlinePage(boot))
+    // The network may be up and the gateway down: keep trying, not only on the 'online' event.
+    bootRetry = setTimeout(boot, 10_000)
+  })
+}
+
+/** A clicked notification: the alarms page, scrolled to that alarm's card. */
+function showAlarm (alarmId: string): void {
+  if (route().name === 'alarms') {
+    alarmsView?.reveal(alarmId)
+    return
+  }
+  pendingReveal = alarmId
+  location.hash = '#/'
+}
+
+prepareLiveRegion()
+unlockAudioOnFirstGesture()
+setNotificationClickHandler(showAlarm)
+registerServiceWorker(showAlarm)
 window.addEventListener('hashchange', render)
-api.session().then(function resume (me) {
-  state.me = me
-  start()
-}, function needsSignIn () {
-  root.replaceChildren(signInPage())
+window.addEventListener('online', function backOnline () {
+  updateStatus()
+  if (state.me === null && root.querySelector('.offline-notice') !== null) boot()
+  else if (state.me !== null && state.stream !== 'live') startStream()
 })
+window.addEventListener('offline', updateStatus)
+boot()
