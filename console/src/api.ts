@@ -9,6 +9,9 @@ export class ApiError extends Error {
   constructor (readonly status: number, message: string) { super(message) }
 }
 
+/** Dispatched on window when any call is answered 401: the session behind the page has ended. */
+export const SESSION_ENDED_EVENT = 'citygw:session-ended'
+
 /** True for a failed fetch (no network, gateway down), as opposed to an answer with an error status. */
 export function isNetworkFailure (err: unknown): boolean {
   return !(err instanceof ApiError)
@@ -23,8 +26,14 @@ async function call<T> (method: string, path: string, body?: unknown): Promise<T
   const res = await fetch(path, init)
   if (res.status === 204) return undefined as T
   const data = await res.json().catch(function notJson () { return {} }) as { message?: string }
+  if (res.status === 401) window.dispatchEvent(new Event(SESSION_ENDED_EVENT))
   if (!res.ok) throw new ApiError(res.status, data.message ?? res.statusText)
   return data as T
+}
+
+/** GET of any API path, with the errors and the session-ended signal of every other call. */
+export function apiGet<T> (path: string): Promise<T> {
+  return call<T>('GET', path)
 }
 
 export const api = {

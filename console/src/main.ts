@@ -2,7 +2,7 @@
 // a device's page with its latest readings and a chart, and alarm history. Hash routes: #/, #/devices,
 // #/device/<id>, #/history, #/alarm/<id>.
 // The shell is built once per sign-in; views render into its holder and hear of alarm changes.
-import { api, ApiError, isNetworkFailure, openAlarmStream, type Alarm, type Principal } from './api.ts'
+import { api, ApiError, isNetworkFailure, openAlarmStream, SESSION_ENDED_EVENT, type Alarm, type Principal } from './api.ts'
 import { openCount, renderAlarms, type AlarmFilters, type AlarmsView } from './alarms-view.ts'
 import { raiseAlert, setNotificationClickHandler, showCountInTitle, unlockAudioOnFirstGesture } from './attention.ts'
 import { renderDevice } from './device-view.ts'
@@ -243,6 +243,9 @@ function signOut (): void {
     void showSignIn('signed-out')
   })
 }
+
+// Any call answered 401 (a device page, the history, a filter's districts) ends the page's session.
+window.addEventListener(SESSION_ENDED_EVENT, sessionEnded)
 
 let bootRetry: ReturnType<typeof setTimeout> | undefined
 

@@ -350,6 +350,15 @@ describe.skipIf(!hasChromium)('crew console: alarm list, attention, sessions, of
     await page.locator('.live-live').waitFor()
   })
 
+  it('ends the page\'s session when a page\'s own call is refused (401), not only the alarm stream', async () => {
+    const page = await newPage()
+    await signIn(page, 'crew-north')
+    // The history call alone is answered 401 (the stream stays up): the console must still notice.
+    await page.route('**/api/alarms/history*', (route) => route.fulfill({ status: 401, contentType: 'application/json', body: JSON.stringify({ statusCode: 401, error: 'Unauthorized', message: 'sign in' }) }))
+    await page.getByRole('link', { name: 'History' }).click()
+    await page.getByRole('alert').filter({ hasText: 'This phone no longer receives alarms' }).waitFor({ timeout: 5000 })
+  })
+
   it('signs in again with one step on a trusted device (device cookie, /api/session/resume)', async () => {
     const page = await newPage()
     await page.goto(gw.httpUrl)

@@ -92,8 +92,13 @@ describe.skipIf(!hasChromium)('console map, device page and history in Chromium'
     return { page, errors }
   }
 
+  /** No serious axe violation in the light theme and in the dark one (prefers-color-scheme). */
   async function expectAccessible (page: Page): Promise<void> {
-    expect(await seriousAxeViolations(page)).toEqual([])
+    for (const colorScheme of ['light', 'dark'] as const) {
+      await page.emulateMedia({ colorScheme })
+      expect(await seriousAxeViolations(page), colorScheme).toEqual([])
+    }
+    await page.emulateMedia({ colorScheme: 'light' })
   }
 
   async function pinSizes (page: Page, selector: string): Promise<{ width: number; height: number }[]> {
