@@ -42,12 +42,27 @@ export interface NatsClusterOptions {
 
 interface NodePorts { client: number, cluster: number, monitor: number }
 
+/** Launch attempts: a free port can be taken by another test's server before nats-server binds it. */
+const MAX_ATTEMPTS = 3
+
 export async function startNatsCluster (options: NatsClusterOptions = {}): Promise<NatsCluster> {
   requireBinary(NATS_SERVER, 'nats-server')
   const count = options.nodes ?? 3
+  for (let attempt = 1; ; attempt++) {
+    const ports: NodePorts[] = []
+    for (let i = 0; i < count; i++) ports.push({ client: await freePort(), cluster: await freePort(), monitor: await freePort() })
+    try {
+      return await startOnPorts(options, ports)
+    } catch (err) {
+      // Every node's routes name every other node's cluster port: a lost port means new ports for all.
+      if (attempt >= MAX_ATTEMPTS || !/address already in use/.test(String((err as Error).message))) throw err
+    }
+  }
+}
+
+async function startOnPorts (options: NatsClusterOptions, ports: readonly NodePorts[]): Promise<NatsCluster> {
+  const count = ports.length
   const readyTimeoutMs = options.readyTimeoutMs ?? 20_000
-  const ports: NodePorts[] = []
-  for (let i = 0; i < count; i++) ports.push({ client: await freePort(), cluster: await freePort(), monitor: await freePort() })
 
   const restartables: RestartableServer[] = []
   const nodes: NatsNode[] = []
