@@ -102,16 +102,23 @@ export function renderDevice (holder: HTMLElement, id: string, alarms: () => Ala
     const range = h('select', { 'aria-label': 'Time range', onchange: function pickRange () { chosen = { ...chosen, minutes: Number(range.value) }; void drawChart() } },
       RANGES.map(function option ([minutes, text]) { return h('option', { value: minutes, selected: minutes === chosen.minutes }, text) }))
 
+    /** Answers can arrive out of order (a field, then a range, picked quickly): only the latest is drawn. */
+    let drawn = 0
     async function drawChart (): Promise<void> {
       const info = numeric.find(function isChosen (f) { return f.name === chosen.field })
       if (info === undefined) return
+      const ticket = ++drawn
       try {
         const series = await api.series(id, info.name, chosen.minutes)
-        if (isClosed) return
+        if (isClosed || ticket !== drawn) return
+        // What is drawn, for readers of the page (and its tests): field and range of the latest choice.
+        chartBox.dataset.field = info.name
+        chartBox.dataset.minutes = String(chosen.minutes)
         chartBox.replaceChildren(series.points.length === 0
           ? h('p', { class: 'muted' }, 'No stored values in this time range yet.')
           : lineChart(series.points, chartUnit(info), info.label, chartBox.clientWidth))
       } catch (err) {
+        if (isClosed || ticket !== drawn) return
         chartBox.replaceChildren(h('p', { class: 'muted' }, err instanceof ApiError ? `No chart: ${err.message}` : 'No chart: the gateway did not answer.'))
       }
     }

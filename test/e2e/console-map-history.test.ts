@@ -272,7 +272,8 @@ describe.skipIf(!hasChromium)('console map, device page and history in Chromium'
     await page.getByLabel('Field').selectOption('flowRate')
     await page.getByLabel('Time range').selectOption('360')
     await expect.poll(() => seriesRequests.some((url) => url.includes('field=flowRate') && url.includes('minutes=360'))).toBe(true)
-    await expect.poll(() => chart.getAttribute('aria-label')).toBe('Flow rate over time')
+    await page.locator('.chart-box[data-field="flowRate"][data-minutes="360"] svg.chart').waitFor()
+    expect(await chart.getAttribute('aria-label')).toBe('Flow rate over time')
     const chartNode = await chart.elementHandle()
     const requestsBefore = seriesRequests.length
     await publish('mh-canal-1', { coverAngle: 120, waterLevel: 1.2 })
