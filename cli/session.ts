@@ -5,33 +5,11 @@ import { InvalidArgumentError, type Command } from 'commander'
 import { loadConfig, type Config } from '../broker/config.ts'
 import { withSessionAdmin } from '../broker/cluster/configured-session-store.ts'
 import { idSchema } from '../broker/registry/schema.ts'
-import { sessionIdSchema, type SessionRecord } from '../broker/sessions/record.ts'
+import { publicView, sessionIdSchema, type SessionView } from '../broker/sessions/record.ts'
 import { print } from './output.ts'
 
-/** A session as the CLI shows it: never the token hash or the secret fingerprint. */
-export interface SessionListing {
-  id: string
-  name: string
-  role: 'crew' | 'operator'
-  kind: 'session' | 'device'
-  created: string
-  lastUsed: string
-  expires: string
-  userAgent: string
-}
-
-function listing (record: SessionRecord): SessionListing {
-  return {
-    id: record.id,
-    name: record.name,
-    role: record.role,
-    kind: record.device ? 'device' : 'session',
-    created: new Date(record.createdAt).toISOString(),
-    lastUsed: new Date(record.lastUsedAt).toISOString(),
-    expires: new Date(record.expiresAt).toISOString(),
-    userAgent: record.userAgent,
-  }
-}
+/** A session as the CLI shows it: the API's view of it. */
+export type SessionListing = SessionView
 
 /** Sessions and trusted devices that have not expired, most recently used first. */
 export async function listSessions (config: Config, nowMs = Date.now()): Promise<SessionListing[]> {
@@ -39,7 +17,7 @@ export async function listSessions (config: Config, nowMs = Date.now()): Promise
   return records
     .filter(function live (r) { return r.expiresAt > nowMs })
     .sort(function recentFirst (a, b) { return b.lastUsedAt - a.lastUsedAt })
-    .map(listing)
+    .map(publicView)
 }
 
 /** Ends one session or device token by id, or every one of an account; returns those ended. */
@@ -47,7 +25,7 @@ export async function revokeSessions (config: Config, which: { id: string } | { 
   const removed = await withSessionAdmin(config, function revoke (admin) {
     return admin.remove(function chosen (record) { return 'id' in which ? record.id === which.id : record.name === which.name })
   })
-  return removed.map(listing)
+  return removed.map(publicView)
 }
 
 function parseId (value: string): string {
@@ -78,7 +56,7 @@ export function addSessionCommands (program: Command): void {
         return
       }
       print(['id', 'name', 'role', 'kind', 'created', 'last used', 'expires', 'user agent'].join('\t'))
-      for (const s of sessions) print([s.id, s.name, s.role, s.kind, s.created, s.lastUsed, s.expires, s.userAgent].join('\t'))
+      for (const s of sessions) print([s.id, s.name, s.role, s.kind, s.createdAt, s.lastUsedAt, s.expiresAt, s.userAgent].join('\t'))
     })
 
   session.command('revoke')

@@ -6,13 +6,13 @@
 //   ≈ 9 MB: it is encoded a slice at a time so that alarms keep flowing while it is written.
 // Both are replaced atomically (temp file, fsync, rename, fsync of the directory); each writer
 // coalesces: at most one write in flight and one more queued.
-import { randomBytes } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { GatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { alarmsFileSchema, deviceMemorySchema, type DeviceMemory, type EngineSnapshot, type OpenAlarm } from './alarm.ts'
+import { replaceFile } from '../replace-file.ts'
 
 export const ALARM_STATE_FILE = 'alarms.json'
 export const DEVICE_MEMORY_FILE = 'alarm-devices.jsonl'
@@ -67,28 +67,6 @@ export async function readAlarmState (dataDir: string): Promise<EngineSnapshot |
     }
   }
   return { alarms, devices }
-}
-
-/** Writes `chunks` to `file` atomically: a crash leaves either the old file or the new one. */
-async function replaceFile (file: string, chunks: Iterable<string>): Promise<void> {
-  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`
-  const handle = await fs.open(temp, 'w', 0o600)
-  try {
-    for (const chunk of chunks) await handle.write(chunk)
-    await handle.sync()
-  } catch (err) {
-    await handle.close()
-    await fs.rm(temp, { force: true })
-    throw err
-  }
-  await handle.close()
-  await fs.rename(temp, file)
-  const dir = await fs.open(path.dirname(file), 'r')
-  try {
-    await dir.sync() // the rename itself must survive a power cut
-  } finally {
-    await dir.close()
-  }
 }
 
 /** A file rewritten on request: coalesced, errors logged (the next request tries again). */

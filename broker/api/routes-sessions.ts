@@ -2,7 +2,7 @@
 // their own account's) and DELETE /api/sessions/{id} (operators any, crews their own; 404 for any
 // other id, so a crew cannot probe for others' ids). Never a token or a hash.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { SessionRecord } from '../sessions/record.ts'
+import { publicView, type SessionRecord } from '../sessions/record.ts'
 import type { Principal } from './auth.ts'
 import { sendError, type ApiContext } from './context.ts'
 import { SESSION_COOKIE } from './routes-session.ts'
@@ -27,17 +27,7 @@ export const sessionInfoSchema = {
 
 /** A record as the API shows it. */
 function describe (record: SessionRecord, currentId: string | undefined) {
-  return {
-    id: record.id,
-    name: record.name,
-    role: record.role,
-    kind: record.device ? 'device' : 'session',
-    createdAt: new Date(record.createdAt).toISOString(),
-    lastUsedAt: new Date(record.lastUsedAt).toISOString(),
-    expiresAt: new Date(record.expiresAt).toISOString(),
-    userAgent: record.userAgent,
-    current: record.id === currentId,
-  }
+  return { ...publicView(record), current: record.id === currentId }
 }
 
 function mayManage (principal: Principal, record: SessionRecord): boolean {

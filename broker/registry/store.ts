@@ -1,11 +1,11 @@
 // The registry file DATA_DIR/registry.json: read it, and change it under a lock with an atomic
 // replace (write temp, fsync, rename), mode 0600. The CLI writes; a running gateway only reads.
-import { randomBytes } from 'node:crypto'
-import { constants as fsConstants, promises as fs } from 'node:fs'
+import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { GatewayError } from '../errors.ts'
 import { acquireLockFile } from '../lock-file.ts'
 import { emptyRegistry, registryFileSchema, type RegistryData } from './schema.ts'
+import { replaceFile } from '../replace-file.ts'
 
 export const REGISTRY_FILE_NAME = 'registry.json'
 const LOCK_WAIT_MS = 10_000
@@ -59,27 +59,10 @@ export async function updateRegistry<T> (file: string, mutate: (data: RegistryDa
   try {
     const data = await readRegistry(file)
     const result = mutate(data)
-    await writeAtomically(file, registryText(data))
+    await replaceFile(file, registryText(data))
     return result
   } finally {
     await release()
   }
 }
 
-async function writeAtomically (file: string, text: string): Promise<void> {
-  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`
-  const handle = await fs.open(temp, 'w', 0o600)
-  try {
-    await handle.writeFile(text, 'utf8')
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  await fs.rename(temp, file)
-  const dir = await fs.open(path.dirname(file), fsConstants.O_RDONLY)
-  try {
-    await dir.sync()
-  } finally {
-    await dir.close()
-  }
-}

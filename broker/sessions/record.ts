@@ -60,3 +60,19 @@ export function leastRecentlyUsed (records: Iterable<SessionRecord>): SessionRec
   for (const record of records) if (oldest === undefined || record.lastUsedAt < oldest.lastUsedAt) oldest = record
   return oldest
 }
+
+/** A record as people and scripts see it (API and CLI): never the token hash or the secret fingerprint. */
+export function publicView (record: SessionRecord) {
+  return {
+    id: record.id,
+    name: record.name,
+    role: record.role,
+    kind: record.device ? 'device' as const : 'session' as const,
+    createdAt: new Date(record.createdAt).toISOString(),
+    lastUsedAt: new Date(record.lastUsedAt).toISOString(),
+    expiresAt: new Date(record.expiresAt).toISOString(),
+    userAgent: record.userAgent,
+  }
+}
+
+export type SessionView = ReturnType<typeof publicView>

@@ -2,13 +2,13 @@
 // sessions.json.lock (the gateway and the CLI both write it), replaced atomically (temp file,
 // fsync, rename), mode 0600. An entry that does not validate is dropped with a warning; a file that
 // is not JSON at all counts as empty, so a damaged file signs people out instead of stopping the start.
-import { randomBytes } from 'node:crypto'
-import { constants as fsConstants, promises as fs } from 'node:fs'
+import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
 import { acquireLockFile } from '../lock-file.ts'
 import type { Logger } from '../log.ts'
 import { sessionRecordSchema, type SessionRecord } from './record.ts'
+import { replaceFile } from '../replace-file.ts'
 
 export const SESSIONS_FILE_NAME = 'sessions.json'
 const LOCK_WAIT_MS = 10_000
@@ -66,28 +66,10 @@ export async function updateSessionsFile (file: string, mutate: (records: Sessio
   if (release === undefined) throw new Error(`sessions are locked by another process (${file}.lock)`)
   try {
     const records = mutate(await readSessionsFile(file, log))
-    await writeAtomically(file, `${JSON.stringify({ version: 1, sessions: records })}\n`)
+    await replaceFile(file, `${JSON.stringify({ version: 1, sessions: records })}\n`)
     return records
   } finally {
     await release()
-  }
-}
-
-async function writeAtomically (file: string, text: string): Promise<void> {
-  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`
-  const handle = await fs.open(temp, 'w', 0o600)
-  try {
-    await handle.writeFile(text, 'utf8')
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  await fs.rename(temp, file)
-  const dir = await fs.open(path.dirname(file), fsConstants.O_RDONLY)
-  try {
-    await dir.sync()
-  } finally {
-    await dir.close()
   }
 }
 
