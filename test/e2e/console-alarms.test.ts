@@ -7,7 +7,6 @@
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import type { MqttClient } from 'mqtt'
 import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { addDevice, addOperator } from '../../broker/registry/provision.ts'
@@ -15,7 +14,7 @@ import { registryPath } from '../../broker/registry/store.ts'
 import { DESKTOP, PHONE, hasChromium, launchChromium, screenshot, seriousAxeViolations } from '../helpers/browser.ts'
 import { REPO_ROOT, registerCrew, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 import { startInfluxDb1, type InfluxDb1Server } from '../helpers/influxdb.ts'
-import { connectDevice } from '../helpers/mqtt.ts'
+import { createDevicePublisher } from '../helpers/mqtt.ts'
 
 const FLEET = [
   ...Array.from({ length: 16 }, (_, i) => ({ id: `mh-${i + 1}`, kind: 'manhole', district: 'north', lat: 52.38 + i / 1000, lon: 4.89 + i / 1000 })),
@@ -52,17 +51,10 @@ describe.skipIf(!hasChromium)('crew console: alarm list, attention, sessions, of
   let gw: TestGateway
   let browser: Browser
   const secrets: Record<string, string> = {}
-  const devices = new Map<string, MqttClient>()
   const contexts: BrowserContext[] = []
 
-  async function publish (id: string, reading: Record<string, unknown>): Promise<void> {
-    let client = devices.get(id)
-    if (client === undefined) {
-      client = await connectDevice(gw.mqttUrl, id, secrets[id]!)
-      devices.set(id, client)
-    }
-    await client.publishAsync(`devices/${id}/telemetry`, JSON.stringify(reading), { qos: 1 })
-  }
+  const devices = createDevicePublisher(() => gw.mqttUrl, secrets)
+  const publish = devices.publish
 
   async function newPage (options: BrowserContextOptions = {}): Promise<Page> {
     // bypassCSP: axe-core is injected as a script the console's policy would refuse.
@@ -122,7 +114,7 @@ describe.skipIf(!hasChromium)('crew console: alarm list, attention, sessions, of
   afterAll(async () => {
     for (const context of contexts) await context.close().catch(() => {})
     await browser?.close()
-    await Promise.all([...devices.values()].map((c) => c.endAsync(true)))
+    await devices.close()
     await gw?.close(true)
     await influx?.close()
   })

@@ -6,14 +6,13 @@ import { existsSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import type { MqttClient } from 'mqtt'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { addDevice, addOperator } from '../../broker/registry/provision.ts'
 import { registryPath } from '../../broker/registry/store.ts'
 import { REPO_ROOT, registerCrew, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 import { startInfluxDb1, type InfluxDb1Server } from '../helpers/influxdb.ts'
-import { connectDevice } from '../helpers/mqtt.ts'
+import { createDevicePublisher } from '../helpers/mqtt.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts')
@@ -34,16 +33,9 @@ describe.skipIf(!existsSync(CHROMIUM))('crew console in Chromium', () => {
   let gw: TestGateway
   let browser: Browser
   const secrets: Record<string, string> = {}
-  const devices = new Map<string, MqttClient>()
 
-  async function publish (id: string, reading: Record<string, unknown> | Record<string, unknown>[]): Promise<void> {
-    let client = devices.get(id)
-    if (client === undefined) {
-      client = await connectDevice(gw.mqttUrl, id, secrets[id]!)
-      devices.set(id, client)
-    }
-    await client.publishAsync(`devices/${id}/telemetry`, JSON.stringify(reading), { qos: 1 })
-  }
+  const devices = createDevicePublisher(() => gw.mqttUrl, secrets)
+  const publish = devices.publish
 
   async function openConsole (name: string, viewport: { width: number; height: number }): Promise<Page> {
     const context = await browser.newContext({ viewport, deviceScaleFactor: 1 })
@@ -79,7 +71,7 @@ describe.skipIf(!existsSync(CHROMIUM))('crew console in Chromium', () => {
 
   afterAll(async () => {
     await browser?.close()
-    await Promise.all([...devices.values()].map((c) => c.endAsync(true)))
+    await devices.close()
     await gw?.close(true)
     await influx?.close()
   })

@@ -10,7 +10,6 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import type { MqttClient } from 'mqtt'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../broker/config.ts'
@@ -21,7 +20,7 @@ import { basic } from '../helpers/api-client.ts'
 import { DESKTOP, hasChromium, launchChromium, PHONE, screenshot, seriousAxeViolations } from '../helpers/browser.ts'
 import { REPO_ROOT, registerCrew, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 import { startInfluxDb1, type InfluxDb1Server } from '../helpers/influxdb.ts'
-import { connectDevice } from '../helpers/mqtt.ts'
+import { createDevicePublisher } from '../helpers/mqtt.ts'
 
 const FLEET = [
   { id: 'mh-canal-1', kind: 'manhole', district: 'north', lat: 52.3861, lon: 4.8962 },
@@ -51,16 +50,9 @@ describe.skipIf(!hasChromium)('console map, device page and history in Chromium'
   const tileRequests: string[] = []
   const secrets: Record<string, string> = {}
   const plainSecrets: Record<string, string> = {}
-  const devices = new Map<string, MqttClient>()
 
-  async function publish (id: string, reading: Record<string, unknown>): Promise<void> {
-    let client = devices.get(id)
-    if (client === undefined) {
-      client = await connectDevice(gw.mqttUrl, id, secrets[id]!)
-      devices.set(id, client)
-    }
-    await client.publishAsync(`devices/${id}/telemetry`, JSON.stringify(reading), { qos: 1 })
-  }
+  const devices = createDevicePublisher(() => gw.mqttUrl, secrets)
+  const publish = devices.publish
 
   async function alarmsOf (state: string): Promise<Alarm[]> {
     const res = await fetch(`${gw.httpUrl}/api/alarms?state=${state}`, { headers: basic('ops', secrets.ops!) })
@@ -139,7 +131,7 @@ describe.skipIf(!hasChromium)('console map, device page and history in Chromium'
 
   afterAll(async () => {
     await browser?.close()
-    await Promise.all([...devices.values()].map((c) => c.endAsync(true)))
+    await devices.close()
     await gw?.close(true)
     await plain?.close(true)
     await influx?.close()

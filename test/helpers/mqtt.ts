@@ -64,3 +64,29 @@ export async function subscribeCodes (client: MqttClient, filters: string[], qos
     return packet.granted.map((g) => (typeof g === 'number' ? g : g.qos))
   }
 }
+
+export interface DevicePublisher {
+  /** Publishes one reading (or a batch) as device `id` at QoS 1, connecting it on first use. */
+  readonly publish: (id: string, reading: Record<string, unknown> | Record<string, unknown>[]) => Promise<void>
+  /** Disconnects every device it connected. */
+  readonly close: () => Promise<void>
+}
+
+/** Devices as real MQTT.js clients, one connection per device id, kept open between publishes. */
+export function createDevicePublisher (mqttUrl: () => string, secrets: Readonly<Record<string, string>>): DevicePublisher {
+  const clients = new Map<string, MqttClient>()
+  return {
+    async publish (id, reading) {
+      let client = clients.get(id)
+      if (client === undefined) {
+        client = await connectDevice(mqttUrl(), id, secrets[id] ?? '')
+        clients.set(id, client)
+      }
+      await client.publishAsync(`devices/${id}/telemetry`, JSON.stringify(reading), { qos: 1 })
+    },
+    async close () {
+      await Promise.all([...clients.values()].map((client) => client.endAsync(true)))
+      clients.clear()
+    },
+  }
+}
