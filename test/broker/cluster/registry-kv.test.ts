@@ -152,9 +152,12 @@ describe('KV registry while a NATS server is down', () => {
     const nodes = await openTwoNodes()
     const revoked = nodes.map(recordRevocations)
     // Listed before anything else reads the (fresh) bucket: each read leaves a consumer for a while.
-    const hosts: string[] = []
-    for await (const consumer of (await jetstreamManager(cliConnection)).consumers.list(`KV_${bucketName}`)) hosts.push(consumer.cluster?.leader ?? '')
-    expect(hosts).toHaveLength(2) // one watch per node
+    // A watch's consumer may take a moment to be listed by a loaded cluster: one per node.
+    const hosts = await eventually(async () => {
+      const leaders: string[] = []
+      for await (const consumer of (await jetstreamManager(cliConnection)).consumers.list(`KV_${bucketName}`)) leaders.push(consumer.cluster?.leader ?? '')
+      return leaders
+    }, (leaders) => leaders.length === 2 && leaders.every((leader) => leader !== ''), { timeoutMs: 10_000, intervalMs: 100, what: 'one watch consumer per node' })
     await addDevice(store, { id: 'before', kind: 'manhole', district: 'n' })
     await appliedOnAll(nodes, (r) => r.getDevice('before') !== undefined, 'before on both nodes')
     const server = cluster!.servers.find((s) => s.name === hosts[0])!
