@@ -32,6 +32,12 @@ function isNavUrlTemplate (text: string): boolean {
   return isUrlTemplate(text, ['lat', 'lon'], { lat: '52.1', lon: '4.9' })
 }
 
+/** `a@b.example` or `Name <a@b.example>`. */
+function isMailbox (text: string): boolean {
+  const address = /^[^<>]*<([^<>\s]+)>$/.exec(text.trim())?.[1] ?? text.trim()
+  return z.email().safeParse(address).success
+}
+
 /** Every setting, by the environment variable that sets it. The README's Configuration table documents each default. */
 export const configSchema = z.object({
   MQTT_HOST: nonEmpty.default('0.0.0.0'),
@@ -174,6 +180,16 @@ export const configSchema = z.object({
   MAP_TILE_ATTRIBUTION: z.string().min(1).max(300).default('© OpenStreetMap contributors'),
   /** Web map URL template with {lat} and {lon}, opened by the console's "Web map" links. */
   MAP_NAV_URL: z.string().max(500).refine(isNavUrlTemplate, 'must be an http(s) URL template with {lat} and {lon}').default(DEFAULT_MAP_NAV_URL),
+  /** Alarm e-mail: smtp:// (STARTTLS when offered) or smtps:// server URL, credentials allowed (never logged). Unset = no e-mail. */
+  SMTP_URL: z.url({ protocol: /^smtps?$/, message: 'must be an smtp:// or smtps:// URL' }).max(2000).optional(),
+  /** The From of alarm e-mail: `alarms@city.example` or `City sensors <alarms@city.example>`. */
+  SMTP_FROM: z.string().max(320).refine(isMailbox, 'must be an e-mail address, optionally as "Name <address>"').optional(),
+  /** Connecting to the mail server, its greeting and any silence during a send, ms. Default 20,000. */
+  SMTP_TIMEOUT_MS: positiveInt.default(20_000),
+  /** Longest wait between attempts while mail cannot be sent (jittered, doubling from 1 s), ms. Default 60,000. */
+  SMTP_RETRY_MAX_MS: positiveInt.min(1000).default(60_000),
+  /** The crew console's address as crews reach it, for links in alarm e-mail. */
+  CONSOLE_URL: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).max(500).optional(),
   /**
    * Cluster mode: comma-separated NATS servers (nats:// or tls://) of a JetStream cluster. Unset =
    * single node (local spool, registry.json, alarms.json).
@@ -215,6 +231,9 @@ export const configSchema = z.object({
   const natsOnly = (['NATS_USER', 'NATS_TOKEN', 'NATS_TLS_CA', 'NATS_REPLICAS'] as const).filter(function isSet (key) { return cfg[key] !== undefined })
   if (cfg.NATS_URL.length === 0 && natsOnly.length > 0) {
     ctx.addIssue({ code: 'custom', path: [natsOnly[0] as string], message: 'needs NATS_URL (cluster mode)' })
+  }
+  if ((cfg.SMTP_URL === undefined) !== (cfg.SMTP_FROM === undefined)) {
+    ctx.addIssue({ code: 'custom', path: [cfg.SMTP_URL === undefined ? 'SMTP_FROM' : 'SMTP_URL'], message: cfg.SMTP_URL === undefined ? 'needs SMTP_URL' : 'needs SMTP_FROM' })
   }
   if (cfg.AUTH_FAILURES_BEFORE_LOCKOUT < cfg.AUTH_FAILURES_BEFORE_BACKOFF) {
     ctx.addIssue({ code: 'custom', path: ['AUTH_FAILURES_BEFORE_LOCKOUT'], message: 'must be at least AUTH_FAILURES_BEFORE_BACKOFF' })
@@ -305,6 +324,16 @@ export const WEBHOOK_LIMITS = Object.freeze({
   maxQueued: 1000,
   retryBaseMs: 200,
   retryMaxMs: 30_000,
+})
+
+/**
+ * Alarm e-mail: mails waiting in DATA_DIR/mail-queue at most (beyond it the oldest is dropped,
+ * logged; each is a few KiB), and the first backoff after a failed send (doubling up to
+ * SMTP_RETRY_MAX_MS).
+ */
+export const MAIL_LIMITS = Object.freeze({
+  maxQueued: 5000,
+  retryBaseMs: 1000,
 })
 
 /**

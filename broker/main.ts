@@ -3,7 +3,7 @@
 import { mkdir } from 'node:fs/promises'
 import { jetstream } from '@nats-io/jetstream'
 import path from 'node:path'
-import { CLUSTER_QUARANTINE, MAX_FUTURE_MS, TELEMETRY_LOG, UNKNOWN_FIELD_NOTICE_INTERVAL_MS, WEBHOOK_LIMITS, type Config } from './config.ts'
+import { CLUSTER_QUARANTINE, MAIL_LIMITS, MAX_FUTURE_MS, TELEMETRY_LOG, UNKNOWN_FIELD_NOTICE_INTERVAL_MS, WEBHOOK_LIMITS, type Config } from './config.ts'
 import { GatewayError } from './errors.ts'
 import { joinCluster, type ClusterNode } from './cluster/node.ts'
 import { openRegistryBucket } from './cluster/registry-bucket.ts'
@@ -13,7 +13,7 @@ import { openTelemetryLog } from './cluster/telemetry-log.ts'
 import { startSessionClaims } from './cluster/session-claims.ts'
 import { openSessionStore } from './cluster/configured-session-store.ts'
 import { acquireLockFile, lockHolder } from './lock-file.ts'
-import { createMetrics, registerClusterGauges, registerGauges } from './http/metrics.ts'
+import { createMetrics, registerClusterGauges, registerGauges, registerMailGauges } from './http/metrics.ts'
 import { startHttpServer } from './http/server.ts'
 import { createDeviceTable } from './api/device-table.ts'
 import { apiSettingsOf } from './api/settings.ts'
@@ -124,6 +124,20 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       log,
       throttle: abuseLimits.throttle,
       onEvent (event) { metrics.alarmChanges.inc({ change: event.change, severity: event.alarm.severity }) },
+      mail: config.SMTP_URL === undefined || config.SMTP_FROM === undefined
+        ? undefined
+        : {
+            smtpUrl: config.SMTP_URL,
+            from: config.SMTP_FROM,
+            timeoutMs: config.SMTP_TIMEOUT_MS,
+            retryBaseMs: MAIL_LIMITS.retryBaseMs,
+            retryMaxMs: config.SMTP_RETRY_MAX_MS,
+            maxQueued: MAIL_LIMITS.maxQueued,
+            consoleUrl: config.CONSOLE_URL,
+            mapNavUrl: config.MAP_NAV_URL,
+            onSent () { metrics.mailSent.inc() },
+            onFailed (reason) { metrics.mailFailed.inc({ reason }) },
+          },
       cluster: cluster === undefined
         ? undefined
         : {
@@ -138,6 +152,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
           },
     })
     closers.push({ name: 'alarms', close () { return alarms.close() } })
+    if (alarms.mail !== undefined) registerMailGauges(metrics, alarms.mail)
 
     // Online, last seen and latest values for the API.
     const deviceTable = createDeviceTable()

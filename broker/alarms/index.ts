@@ -18,6 +18,7 @@ import { createAlarmPublisher } from './publisher.ts'
 import { openRuleBook } from './rules-config.ts'
 import { createDeviceMemoryWriter, createOpenAlarmsWriter, readAlarmState } from './state.ts'
 import { createWebhooks, type WebhookOptions } from './webhooks.ts'
+import { startMailChannel, type MailChannel, type MailChannelOptions } from './mail/mail-channel.ts'
 
 export interface AlarmsOptions {
   dataDir: string
@@ -37,6 +38,8 @@ export interface AlarmsOptions {
   onEvent?: (event: AlarmEvent) => void
   /** Run as one node of a cluster: alarms shared through NATS JetStream KV. */
   cluster?: AlarmClusterOptions | undefined
+  /** Alarm e-mail (SMTP_URL set); recipients come from the rules file's `mail` key. */
+  mail?: Omit<MailChannelOptions, 'dataDir' | 'rules' | 'log'> | undefined
 }
 
 export interface Alarms {
@@ -57,6 +60,8 @@ export interface Alarms {
   holdsOfflineCheck(): boolean
   /** The node running the offline check (cluster: the lease holder, undefined while none); undefined without a cluster. */
   offlineCheckHolder(): Promise<string | undefined>
+  /** The e-mail channel (undefined without SMTP_URL): `enqueueMail` for escalations and incidents. */
+  readonly mail: MailChannel | undefined
   close(): Promise<void>
 }
 
@@ -85,6 +90,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   const openAlarmsFile = createOpenAlarmsWriter(options.dataDir, function openEntries () { return engine.openEntries() }, log)
   const deviceMemoryFile = createDeviceMemoryWriter(options.dataDir, function deviceMemory () { return engine.deviceMemory() }, log)
   const webhooks = options.webhookUrls.length > 0 ? createWebhooks({ urls: options.webhookUrls, log, ...options.webhookLimits }) : undefined
+  const mail = options.mail === undefined ? undefined : await startMailChannel({ ...options.mail, dataDir: options.dataDir, rules () { return rules.mail() }, log })
   const listeners = new Set<(event: AlarmEvent) => void>()
   const recentlyCleared: AlarmRecord[] = []
   const publisher = createAlarmPublisher({
@@ -98,6 +104,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
         if (recentlyCleared.length > RECENT_CLEARED) recentlyCleared.pop()
       }
       if (isOwn) options.onEvent?.(event)
+      if (isOwn) mail?.onAlarmChange(event)
       for (const listener of listeners) {
         try {
           listener(event)
@@ -119,6 +126,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
     } catch (err) {
       rules.close()
       await webhooks?.close()
+      await mail?.close()
       throw err
     }
     recentlyCleared.push(...cluster.cleared.slice(0, RECENT_CLEARED))
@@ -217,6 +225,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
     activeCount () { return engine.openAlarms().length },
     holdsOfflineCheck () { return cluster?.holdsOfflineCheck() ?? true },
     offlineCheckHolder () { return cluster?.offlineCheckHolder() ?? Promise.resolve(undefined) },
+    mail,
     async close () {
       clearInterval(offlineTimer)
       clearInterval(seenTimer)
@@ -227,6 +236,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
       deviceMemoryFile.save()
       await Promise.all([openAlarmsFile.flush(), deviceMemoryFile.flush()])
       await webhooks?.close()
+      await mail?.close()
     },
   }
 }

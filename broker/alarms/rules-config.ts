@@ -10,6 +10,7 @@ import { GatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { watchFileChanges } from '../watched-file.ts'
 import type { AlarmDevice } from './alarm.ts'
+import { mailRulesSchema, type MailRules } from './mail/mail-rules.ts'
 import type { RuleSource } from './engine.ts'
 
 // Values are checked against each rule's params below, for messages that name the rule and parameter.
@@ -29,6 +30,8 @@ export const rulesFileSchema = z.strictObject({
   kinds: z.partialRecord(z.enum(kindNames), scopeSchema).optional(),
   districts: z.record(z.string(), scopeSchema).optional(),
   devices: z.record(z.string(), scopeSchema).optional(),
+  /** E-mail recipients per district and severity (broker/alarms/mail). */
+  mail: mailRulesSchema.optional(),
 })
 export type RulesFile = z.infer<typeof rulesFileSchema>
 
@@ -83,6 +86,8 @@ export interface RuleBook extends RuleSource {
   /** Called after the file changed and was accepted. */
   onChange(listener: () => void): void
   reload(): Promise<void>
+  /** The `mail` key in force (recipients of alarm e-mail). */
+  mail(): MailRules | undefined
   close(): void
 }
 
@@ -179,6 +184,7 @@ export async function openRuleBook (options: RuleBookOptions): Promise<RuleBook>
     },
     onChange (listener) { listeners.push(listener) },
     reload,
+    mail () { return overrides.mail },
     close () { watched?.close() },
   }
 }

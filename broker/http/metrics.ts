@@ -70,6 +70,13 @@ export function createMetrics () {
     }),
     protocolErrors: new Counter({ name: 'citygw_protocol_errors_total', help: 'Connections closed for breaking the MQTT protocol, by reason (unacceptable_protocol, packet_id_zero)', labelNames: ['reason'] as const, registers }),
     alarmChanges: new Counter({ name: 'citygw_alarm_changes_total', help: 'Alarm state changes by change (raised, escalated, acknowledged, cleared) and severity', labelNames: ['change', 'severity'] as const, registers }),
+    mailSent: new Counter({ name: 'citygw_mail_sent_total', help: 'Alarm e-mails the mail server accepted', registers }),
+    mailFailed: new Counter({
+      name: 'citygw_mail_failed_total',
+      help: 'Alarm e-mail failures by reason (transient: a send attempt failed and is retried; refused: the server refused the mail for good, dropped; queue_full: dropped from a full queue)',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
     noticesSent: new Counter({ name: 'citygw_notices_total', help: 'Notices published on devices/{id}/errors', labelNames: ['type'] as const, registers }),
     apiSignIns: new Counter({
       name: 'citygw_api_sign_ins_total',
@@ -140,4 +147,9 @@ export function registerApiGauges (metrics: Metrics, streams: { open(): number; 
   const registers = [metrics.registry]
   new Gauge({ name: 'citygw_api_streams', help: 'Open alarm streams (SSE)', registers, collect () { this.set(streams.open()) } })
   new Gauge({ name: 'citygw_api_stream_buffered_bytes', help: 'Bytes queued for alarm-stream clients and not yet sent', registers, collect () { this.set(streams.bufferedBytes()) } })
+}
+
+/** Gauge of the alarm e-mail queue (SMTP_URL set), read at scrape time. */
+export function registerMailGauges (metrics: Metrics, mail: { depth(): number }): void {
+  new Gauge({ name: 'citygw_mail_queue_depth', help: 'Alarm e-mails waiting in DATA_DIR/mail-queue to be sent', registers: [metrics.registry], collect () { this.set(mail.depth()) } })
 }
