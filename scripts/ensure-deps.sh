@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the gateway's demo and tests need on a fresh Debian machine with Node 20:
 # npm packages (npm ci), when missing Debian's influxdb, victoria-metrics, mosquitto-clients,
-# chromium (console browser tests) and nats-server, and the built console (console/dist).
+# chromium (console browser tests), nats-server and python3-aiosmtpd (the alarm e-mail tests' SMTP
+# server), and the built console (console/dist).
 # Without root or apt it says exactly what to install and fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,16 +17,22 @@ fi
 
 # Debian package → the command it provides. The demo needs only InfluxDB; the tests need them all
 # (openssl for `citygw cert` and the TLS tests, chromium for the console's browser test,
-# nats-server for the cluster mode tests). The cluster demo (--demo-cluster) needs InfluxDB and nats-server.
+# nats-server for the cluster mode tests, python3-aiosmtpd for the e-mail tests). The cluster demo (--demo-cluster) needs InfluxDB and nats-server.
 # The bench (--bench) needs InfluxDB, the Mosquitto broker for its peer baseline and nats-server for --cluster.
 declare -A provides=([influxdb]=influxd [victoria-metrics]=victoria-metrics [mosquitto-clients]=mosquitto_pub [chromium]=chromium [openssl]=openssl [mosquitto]=mosquitto [nats-server]=nats-server)
-wanted=(influxdb victoria-metrics mosquitto-clients chromium openssl nats-server)
+# Debian package → the Python module it provides to the system python (/usr/bin/python3).
+declare -A python_modules=([python3-aiosmtpd]=aiosmtpd)
+wanted=(influxdb victoria-metrics mosquitto-clients chromium openssl nats-server python3-aiosmtpd)
 [ "${1:-}" = "--demo" ] && wanted=(influxdb)
 [ "${1:-}" = "--demo-cluster" ] && wanted=(influxdb nats-server)
 [ "${1:-}" = "--bench" ] && wanted=(influxdb mosquitto nats-server)
 packages=()
 for p in "${wanted[@]}"; do
-  command -v "${provides[$p]}" >/dev/null 2>&1 || packages+=("$p")
+  if [ -n "${python_modules[$p]:-}" ]; then
+    /usr/bin/python3 -c "import ${python_modules[$p]}" >/dev/null 2>&1 || packages+=("$p")
+  else
+    command -v "${provides[$p]}" >/dev/null 2>&1 || packages+=("$p")
+  fi
 done
 
 if [ ${#packages[@]} -gt 0 ]; then

@@ -3,6 +3,7 @@
 import { z } from 'zod'
 import type { AlarmRecord } from '../alarm.ts'
 
+const DISTRICT_NAME = /^[A-Za-z0-9._-]{1,64}$/
 const address = z.email({ message: 'must be an e-mail address' }).max(254)
 const addressList = z.array(address).max(50)
 
@@ -17,7 +18,11 @@ const bySeveritySchema = z.strictObject({
 export const mailRulesSchema = z.strictObject({
   /** For every district, unless the district names the severity itself. */
   default: bySeveritySchema.optional(),
-  districts: z.record(z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be a district name (1–64 characters of A-Z a-z 0-9 - _ .)'), bySeveritySchema).optional(),
+  districts: z.record(z.string(), bySeveritySchema).superRefine(function checkDistrictNames (districts, ctx) {
+    for (const name of Object.keys(districts)) {
+      if (!DISTRICT_NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'must be a district name (1–64 characters of A-Z a-z 0-9 - _ .)' })
+    }
+  }).optional(),
 })
 export type MailRules = z.infer<typeof mailRulesSchema>
 
