@@ -5,7 +5,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { pino } from 'pino'
 import type { AlarmDevice, AlarmRecord } from '../../broker/alarms/alarm.ts'
-import { startAlarms, type Alarms } from '../../broker/alarms/index.ts'
+import { startAlarms, type Alarms, type AlarmsOptions } from '../../broker/alarms/index.ts'
 import { WEBHOOK_LIMITS } from '../../broker/config.ts'
 import { createLogThrottle } from '../../broker/log-throttle.ts'
 import type { CrewIdentity, DeviceIdentity } from '../../broker/mqtt/authenticate.ts'
@@ -44,6 +44,8 @@ export interface AlarmNodeOptions {
   offlineCheckMs?: number
   rulesFile?: string
   replicas?: number
+  /** Alarm e-mail of this node (an SMTP server the test started). */
+  mail?: AlarmsOptions['mail']
 }
 
 function recordingOut (delivered: Delivery[], retained: Map<string, AlarmRecord>): BrokerOut {
@@ -96,6 +98,7 @@ export async function startAlarmNode (name: string, options: AlarmNodeOptions): 
       log,
       throttle: createLogThrottle(60_000),
       cluster: { nc, replicas: options.replicas ?? 3, nodeName: name, deviceOf (id) { return options.devices.get(id) } },
+      mail: options.mail,
     })
   } catch (err) {
     await nc.close()
