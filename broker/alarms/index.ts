@@ -91,6 +91,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   const deviceMemoryFile = createDeviceMemoryWriter(options.dataDir, function deviceMemory () { return engine.deviceMemory() }, log)
   const webhooks = options.webhookUrls.length > 0 ? createWebhooks({ urls: options.webhookUrls, log, ...options.webhookLimits }) : undefined
   const mail = options.mail === undefined ? undefined : await startMailChannel({ ...options.mail, dataDir: options.dataDir, rules () { return rules.mail() }, log })
+  if (mail === undefined && rules.mail() !== undefined) log.warn({ file: options.rulesFile }, 'the rules file names mail recipients but SMTP_URL is not set: no alarm e-mail is sent')
   const listeners = new Set<(event: AlarmEvent) => void>()
   const recentlyCleared: AlarmRecord[] = []
   const publisher = createAlarmPublisher({

@@ -26,6 +26,9 @@ mail:
     north:
       critical: [north-crew@city.example, supervisor@city.example]
       major: []
+    east:
+      critical: [refuse-all@city.example]
+      major: [refuse-one@city.example, east-crew@city.example]
 `
 
 async function metric (gw: TestGateway, pattern: RegExp): Promise<number> {
@@ -62,6 +65,8 @@ describe('alarm e-mail', () => {
       ['mh-canal-2', 'north', undefined],
       ['mh-canal-3', 'north', undefined],
       ['mh-dock-1', 'south', undefined],
+      ['mh-east-1', 'east', undefined],
+      ['mh-east-2', 'east', undefined],
     ] as const) {
       secrets[id] = (await addDevice(registryPath(gw.dataDir), { id, kind: 'manhole', district, ...location })).secret
     }
@@ -129,6 +134,18 @@ describe('alarm e-mail', () => {
     await writeFile(rulesFile, RULES.replace('north-crew@city.example', 'north-crew-at-city'))
     const refused = await eventually(() => gw.logs().filter((l) => l.msg === 'alarm rules file refused; keeping the rules in force'), (l) => l.length > reloads, { timeoutMs: 5000, what: 'the refusal' })
     expect(JSON.stringify(refused.at(-1))).toContain('mail.districts.north.critical.0: must be an e-mail address')
+  })
+
+  it('drops a mail the server refuses for good and goes on with the next; one refused recipient of several does not stop a mail', async () => {
+    // The test server answers 550 to recipients starting with "refuse".
+    await devices.publish('mh-east-1', { coverAngle: 120 })
+    await devices.publish('mh-east-2', { coverAngle: 1, waterLevel: 1.2 })
+    const [mail] = await eventually(() => mailsFor(smtp, 'mh-east-2'), (m) => m.length >= 1, { timeoutMs: 10_000, what: 'the east high-water mail' })
+    expect(mail!.to).toEqual(['east-crew@city.example'])
+    expect(await mailsFor(smtp, 'mh-east-1')).toEqual([])
+    expect(gw.logs().find((l) => l.msg === 'mail refused by the mail server; dropped')).toMatchObject({ deviceId: 'mh-east-1', recipients: 1, err: { responseCode: 550 } })
+    expect(gw.logs().find((l) => l.msg === 'mail sent; some recipients refused')).toMatchObject({ deviceId: 'mh-east-2', recipients: 2, rejected: 1 })
+    expect(await metric(gw, /^citygw_mail_failed_total\{reason="refused"\} (\d+)/m)).toBe(1)
   })
 
   it('never writes the SMTP credentials to a log or to DATA_DIR', async () => {
@@ -220,5 +237,43 @@ describe('alarm e-mail while the mail server is down', () => {
     expect(mail!.subject).toBe('[critical] Cover open — mh-out-2 (north)')
     expect(gw.logs().some((l) => l.msg === 'queued mails found; sending them' && l.queued === 1)).toBe(true)
     expect(JSON.stringify(gw.logs())).not.toContain(SMTP_PASSWORD)
+  })
+})
+
+describe('alarm e-mail with wrong SMTP credentials', () => {
+  const WRONG_PASSWORD = 'Wr0ng-pa55word-plugh'
+  let smtp: SmtpServer
+  let gw: TestGateway
+  let devices: DevicePublisher
+  let rulesDir: string
+
+  beforeAll(async () => {
+    smtp = await startSmtpServer({ user: SMTP_USER, password: SMTP_PASSWORD })
+    rulesDir = await makeTempDir('citygw-mail-rules-')
+    await writeFile(join(rulesDir, 'rules.yaml'), RULES)
+    gw = await startTestGateway({
+      env: { ALARM_RULES_FILE: join(rulesDir, 'rules.yaml'), SMTP_URL: smtp.url.replace(SMTP_PASSWORD, WRONG_PASSWORD), SMTP_FROM: 'alarms@city.example', SMTP_RETRY_MAX_MS: '1000' },
+    })
+    const { secret } = await addDevice(registryPath(gw.dataDir), { id: 'mh-auth-1', kind: 'manhole', district: 'north' })
+    await gw.gateway.reloadRegistry()
+    devices = createDevicePublisher(() => gw.mqttUrl, { 'mh-auth-1': secret })
+  })
+  afterAll(async () => {
+    await devices?.close()
+    await gw?.close(true)
+    await smtp?.close()
+    if (rulesDir !== undefined) await removeTempDir(rulesDir)
+  })
+
+  it('keeps the mail queued and retries, and logs the refusal without the credentials', async () => {
+    await devices.publish('mh-auth-1', { coverAngle: 120 })
+    const [line] = await eventually(() => gw.logs().filter((l) => l.msg === 'mail not sent, retrying'), (l) => l.length >= 1, { timeoutMs: 10_000, what: 'the refused login' })
+    expect(line).toMatchObject({ deviceId: 'mh-auth-1', err: { code: 'EAUTH', responseCode: 535 } })
+    await eventually(() => metric(gw, /^citygw_mail_failed_total\{reason="transient"\} (\d+)/m), (n) => n >= 2, { timeoutMs: 10_000, what: 'a second attempt' })
+    expect(await metric(gw, /^citygw_mail_queue_depth (\d+)/m)).toBe(1)
+    expect(await smtp.received()).toEqual([])
+    const logs = JSON.stringify(gw.logs())
+    expect(logs).not.toContain(WRONG_PASSWORD)
+    expect(logs).not.toContain(SMTP_USER)
   })
 })

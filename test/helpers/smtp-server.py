@@ -40,7 +40,7 @@ class Handler:
 
 def authenticator(server, session, envelope, mechanism, auth_data):
     ok = isinstance(auth_data, LoginPassword) and auth_data.login == user and auth_data.password == password
-    return AuthResult(success=ok, auth_data=auth_data if ok else None)
+    return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
 
 options = {'auth_require_tls': False, 'auth_required': True, 'authenticator': authenticator} if user else {}

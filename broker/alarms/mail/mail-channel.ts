@@ -46,6 +46,9 @@ export interface MailChannel {
   close(): Promise<void>
 }
 
+/** Longest wait at close for a send in flight, ms. */
+const CLOSE_WAIT_MS = 2000
+
 export async function startMailChannel (options: MailChannelOptions): Promise<MailChannel> {
   const log = options.log.child({ module: 'mail' })
   const queue = await openMailQueue({
@@ -121,7 +124,9 @@ export async function startMailChannel (options: MailChannelOptions): Promise<Ma
     async close () {
       await queue.flush()
       stopping.abort()
-      await running
+      // A send in flight may wait on a silent server for SMTP_TIMEOUT_MS; its mail stays queued on
+      // disk until the server accepted it, so shutdown need not wait for it long.
+      await Promise.race([running, sleep(CLOSE_WAIT_MS, undefined, { ref: false })])
       sender.close()
     },
   }
