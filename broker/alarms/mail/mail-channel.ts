@@ -34,8 +34,9 @@ export interface MailChannelOptions extends MailLinks {
 
 export interface MailChannel {
   /**
-   * Queues one mail to `request.to`, or else to the rules file's recipients for the district and
-   * severity; none when there are none. Resolves once it is on disk (callers need not wait).
+   * Queues one mail to the rules file's recipients for the district and severity (or `request.to`
+   * instead), plus `request.extra`; none when that makes no one. Resolves once it is on disk
+   * (callers need not wait).
    */
   enqueueMail(request: MailRequest): Promise<void>
   /** Alarm-change listener: a raise, or a severity rising in place, is mailed. Call it for this node's own changes only. */
@@ -102,7 +103,7 @@ export async function startMailChannel (options: MailChannelOptions): Promise<Ma
   async function enqueueMail (request: MailRequest): Promise<void> {
     const district = request.kind === 'incident' ? request.incident.district : request.alarm.district
     const severity = request.kind === 'incident' ? request.incident.severity : request.alarm.severity
-    const to = [...new Set(request.to ?? mailRecipients(options.rules(), district, severity))]
+    const to = [...new Set([...(request.to ?? mailRecipients(options.rules(), district, severity)), ...(request.extra ?? [])])]
     if (to.length === 0) return
     const ref: QueuedMail['ref'] = request.kind === 'incident'
       ? { incidentId: request.incident.id, district }

@@ -17,13 +17,20 @@ export interface MailIncident {
 }
 
 /**
- * What to mail. `to` replaces the recipients the rules file names for the district and severity
- * (escalation recipients, for instance).
+ * Who gets a mail: by default the recipients the rules file names for the district and severity;
+ * `to` replaces them (an empty list mails no one), `extra` adds to them (escalation recipients).
  */
-export type MailRequest =
-  | { readonly kind: 'raised'; readonly alarm: AlarmRecord; readonly to?: readonly string[] | undefined }
-  | { readonly kind: 'escalation'; readonly alarm: AlarmRecord; readonly escalation: number; readonly ackDueAt?: string | undefined; readonly to?: readonly string[] | undefined }
-  | { readonly kind: 'incident'; readonly incident: MailIncident; readonly to?: readonly string[] | undefined }
+export interface MailAddressing {
+  readonly to?: readonly string[] | undefined
+  readonly extra?: readonly string[] | undefined
+}
+
+/** What to mail. */
+export type MailRequest = MailAddressing & (
+  | { readonly kind: 'raised'; readonly alarm: AlarmRecord }
+  | { readonly kind: 'escalation'; readonly alarm: AlarmRecord; readonly escalation: number; readonly ackDueAt?: string | undefined }
+  | { readonly kind: 'incident'; readonly incident: MailIncident }
+)
 
 export interface MailLinks {
   /** The crew console's address, if known (CONSOLE_URL). */
