@@ -110,7 +110,7 @@ export async function startMailChannel (options: MailChannelOptions): Promise<Ma
       : { alarmId: request.alarm.id, deviceId: request.alarm.deviceId, district }
     const composed = composeMail(request, options)
     if (!await queue.add({ version: 1, kind: request.kind, ref, to, ...composed, queuedAt: new Date().toISOString() })) return
-    log.info({ ...ref, kind: request.kind, recipients: to.length }, 'mail queued')
+    log.info({ ...ref, reason: request.kind, recipients: to.length }, 'mail queued')
     wake()
   }
 
@@ -119,7 +119,9 @@ export async function startMailChannel (options: MailChannelOptions): Promise<Ma
     enqueueMail,
     onAlarmChange (event) {
       if (event.change !== 'raised' && event.change !== 'escalated') return
-      void enqueueMail({ kind: 'raised', alarm: event.alarm })
+      enqueueMail({ kind: 'raised', alarm: event.alarm }).catch(function notQueued (err: unknown) {
+        log.error({ err, deviceId: event.alarm.deviceId, alarmId: event.alarm.id }, 'mail not queued')
+      })
     },
     depth () { return queue.depth() },
     async close () {
