@@ -1,6 +1,6 @@
 # A real SMTP server for tests (Debian's python3-aiosmtpd): listens on 127.0.0.1:<port>, writes each
 # accepted message as JSON (envelope, authenticated login, decoded subject and text, raw data) to <dir>/<n>.json, and prints
-# "ready" once it listens. With a user and password it offers AUTH (without TLS: loopback only) and
+# "smtp-server ready" once it listens. With a user and password it offers AUTH (without TLS: loopback only) and
 # requires it. Recipients starting with "refuse" get 550.
 import json, os, signal, sys, threading
 from email import message_from_bytes, policy
@@ -46,7 +46,7 @@ def authenticator(server, session, envelope, mechanism, auth_data):
 options = {'auth_require_tls': False, 'auth_required': True, 'authenticator': authenticator} if user else {}
 controller = Controller(Handler(), hostname='127.0.0.1', port=port, **options)
 controller.start()
-print('ready', flush=True)
+print('smtp-server ready', flush=True)
 stop = threading.Event()
 signal.signal(signal.SIGTERM, lambda *_: stop.set())
 signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -41,7 +41,7 @@ export async function startSmtpServer (auth?: { user: string; password: string }
   async function launch (): Promise<ServerProcess> {
     const server = spawnServer(PYTHON, args, 'smtp server (python3-aiosmtpd)', dir)
     try {
-      await waitUntilReady(server, 'smtp server (python3-aiosmtpd: apt-get install python3-aiosmtpd)', function printedReady () { return Promise.resolve(server.output().includes('ready')) })
+      await waitUntilReady(server, 'smtp server (python3-aiosmtpd: apt-get install python3-aiosmtpd)', function printedReady () { return Promise.resolve(server.output().includes('smtp-server ready')) })
     } catch (err) {
       await server.stop()
       throw err
