@@ -11,9 +11,10 @@ import type { CrewIdentity, DeviceIdentity } from '../mqtt/authenticate.ts'
 import type { BrokerOut } from '../mqtt/broker-out.ts'
 import type { LogThrottle } from '../log-throttle.ts'
 import type { AlarmTopic } from '../mqtt/topics.ts'
+import type { MaintenanceGate } from '../maintenance/gate.ts'
 import { startAlarmCluster, type AlarmCluster, type AlarmClusterOptions } from '../cluster/cluster-alarms.ts'
 import type { AlarmDevice, AlarmEvent, AlarmRecord, EngineSnapshot } from './alarm.ts'
-import { createAlarmEngine } from './engine.ts'
+import { createAlarmEngine, type RuleSource } from './engine.ts'
 import { createAlarmPublisher } from './publisher.ts'
 import { openRuleBook } from './rules-config.ts'
 import { createDeviceMemoryWriter, createOpenAlarmsWriter, readAlarmState } from './state.ts'
@@ -37,6 +38,8 @@ export interface AlarmsOptions {
   onEvent?: (event: AlarmEvent) => void
   /** Run as one node of a cluster: alarms shared through NATS JetStream KV. */
   cluster?: AlarmClusterOptions | undefined
+  /** Maintenance windows: changes of covered devices are recorded but held back from crews. */
+  maintenance?: MaintenanceGate | undefined
 }
 
 export interface Alarms {
@@ -81,7 +84,9 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   const rules = await openRuleBook({ file: options.rulesFile, pollMs: options.pollMs, log })
   const saved = await readAlarmState(options.dataDir)
   // In a cluster the open alarms come from the bucket; alarms.json is neither read nor written.
-  const engine = createAlarmEngine(rules, withRestartGrace(options.cluster === undefined ? saved : { alarms: [], devices: saved?.devices ?? [] }, Date.now()))
+  const gate = options.maintenance
+  const engineRules = gate === undefined ? rules : withOfflineExemption(rules, gate)
+  const engine = createAlarmEngine(engineRules, withRestartGrace(options.cluster === undefined ? saved : { alarms: [], devices: saved?.devices ?? [] }, Date.now()))
   const openAlarmsFile = createOpenAlarmsWriter(options.dataDir, function openEntries () { return engine.openEntries() }, log)
   const deviceMemoryFile = createDeviceMemoryWriter(options.dataDir, function deviceMemory () { return engine.deviceMemory() }, log)
   const webhooks = options.webhookUrls.length > 0 ? createWebhooks({ urls: options.webhookUrls, log, ...options.webhookLimits }) : undefined
@@ -92,6 +97,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
     spool: options.spool,
     log,
     webhooks,
+    shouldPush: gate === undefined ? undefined : function shouldPush (event) { return gate.shouldPush(event) },
     onDelivered (event, isOwn) {
       if (event.alarm.state === 'cleared') {
         recentlyCleared.unshift(event.alarm)
@@ -110,7 +116,8 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
 
   let cluster: AlarmCluster | undefined
   if (options.cluster === undefined) {
-    const restored = engine.openAlarms()
+    const nowMs = Date.now()
+    const restored = engine.openAlarms().filter(function notHeld (alarm) { return gate?.isUnderMaintenance({ id: alarm.deviceId, district: alarm.district }, nowMs) !== true })
     await publisher.restoreRetained(restored)
     if (restored.length > 0) log.info({ open: restored.length }, 'open alarms restored')
   } else {
@@ -126,6 +133,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
 
   function handle (events: readonly AlarmEvent[]): void {
     if (events.length === 0) return
+    gate?.stamp(events, Date.now())
     if (cluster === undefined) {
       publisher.deliver(events)
       openAlarmsFile.save()
@@ -169,6 +177,14 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   offlineTimer.unref()
   seenTimer.unref()
   rules.onChange(function reconcileRules () { handle(engine.reconcile(Date.now())) })
+  gate?.onEnded(function releaseHeld (windows) {
+    const nowMs = Date.now()
+    const held = engine.openAlarms().filter(function wasHeld (alarm) {
+      const device = { id: alarm.deviceId, district: alarm.district }
+      return windows.some(function coveredIt (w) { return alarm.maintenance === w.id || gate.coveredBy(w, device) }) && !gate.isUnderMaintenance(device, nowMs)
+    })
+    void publisher.release(held, cluster === undefined)
+  })
 
   return {
     onReadings (device, readings) {
@@ -228,6 +244,15 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
       await Promise.all([openAlarmsFile.flush(), deviceMemoryFile.flush()])
       await webhooks?.close()
     },
+  }
+}
+
+/** The rule book with devices under maintenance exempt from deviceOffline. */
+function withOfflineExemption (rules: RuleSource, gate: MaintenanceGate): RuleSource {
+  return {
+    rulesFor: rules.rulesFor.bind(rules),
+    offlineAfterMs: rules.offlineAfterMs.bind(rules),
+    isOfflineExempt (device, nowMs) { return gate.isUnderMaintenance(device, nowMs) },
   }
 }
 
