@@ -55,6 +55,10 @@ export interface Alarms {
   list(): AlarmRecord[]
   /** Called with every alarm change after it was published; returns an unsubscribe function. */
   subscribe(listener: (event: AlarmEvent) => void): () => void
+  /** A change recorded but held back from crews by a maintenance window (live views skip it too). */
+  isHeldBack(event: AlarmEvent): boolean
+  /** Called with the open alarms a maintenance window held back, when it ended and they went to crews. */
+  onReleased(listener: (alarms: readonly AlarmRecord[]) => void): () => void
   activeCount(): number
   /** Whether this node runs the offline check now: always without a cluster, the lease holder in one. */
   holdsOfflineCheck(): boolean
@@ -91,6 +95,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   const deviceMemoryFile = createDeviceMemoryWriter(options.dataDir, function deviceMemory () { return engine.deviceMemory() }, log)
   const webhooks = options.webhookUrls.length > 0 ? createWebhooks({ urls: options.webhookUrls, log, ...options.webhookLimits }) : undefined
   const listeners = new Set<(event: AlarmEvent) => void>()
+  const releaseListeners = new Set<(alarms: readonly AlarmRecord[]) => void>()
   const recentlyCleared: AlarmRecord[] = []
   const publisher = createAlarmPublisher({
     out: options.out,
@@ -183,7 +188,16 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
       const device = { id: alarm.deviceId, district: alarm.district }
       return windows.some(function coveredIt (w) { return alarm.maintenance === w.id || gate.coveredBy(w, device) }) && !gate.isUnderMaintenance(device, nowMs)
     })
-    void publisher.release(held, cluster === undefined)
+    if (held.length === 0) return
+    void publisher.release(held, cluster === undefined).then(function released () {
+      for (const listener of releaseListeners) {
+        try {
+          listener(held)
+        } catch (err) {
+          log.error({ err }, 'alarm release listener failed')
+        }
+      }
+    })
   })
 
   return {
@@ -229,6 +243,11 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
     subscribe (listener) {
       listeners.add(listener)
       return function unsubscribe () { listeners.delete(listener) }
+    },
+    isHeldBack (event) { return gate !== undefined && !gate.shouldPush(event) },
+    onReleased (listener) {
+      releaseListeners.add(listener)
+      return function unsubscribe () { releaseListeners.delete(listener) }
     },
     activeCount () { return engine.openAlarms().length },
     holdsOfflineCheck () { return cluster?.holdsOfflineCheck() ?? true },

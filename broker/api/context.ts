@@ -27,7 +27,7 @@ export interface ConsoleSettings {
 
 export interface ApiOptions {
   registry: Registry
-  alarms: Pick<Alarms, 'list' | 'subscribe' | 'acknowledgeById'>
+  alarms: Pick<Alarms, 'list' | 'subscribe' | 'acknowledgeById' | 'isHeldBack' | 'onReleased'>
   devices: DeviceTable
   /** Undefined when INFLUX_URL is unset: the series endpoint answers 503. */
   series: SeriesReader | undefined

@@ -9,7 +9,7 @@ import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { addOperator } from '../../broker/registry/provision.ts'
 import { registryPath } from '../../broker/registry/store.ts'
-import { basic } from '../helpers/api-client.ts'
+import { basic, openEventStream } from '../helpers/api-client.ts'
 import { runCitygw } from '../helpers/citygw.ts'
 import { registerCrew, registerDevice, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 import { startInfluxDb1, type InfluxDb1Server } from '../helpers/influxdb.ts'
@@ -149,7 +149,9 @@ describe('a window on one device (CLI)', () => {
 })
 
 describe('a window on a district (API, by its crew)', () => {
-  it('holds back the district\'s alarms and not another district\'s; ending it delivers them', async () => {
+  it('holds back the district\'s alarms and not another district\'s (MQTT and the console\'s stream); ending it delivers them', async () => {
+    const stream = await openEventStream(`${gw.httpUrl}/api/alarms/stream`, ops)
+    await stream.waitFor((e) => e.event === 'ready')
     const created = await api<Window>('POST', '/api/maintenance', north, { district: 'north', to: '+2h', reason: 'street works' })
     expect(created.status).toBe(201)
     expect(created.body).toMatchObject({ scope: { kind: 'district', name: 'north' }, createdBy: 'crew-north', status: 'running' })
@@ -162,12 +164,17 @@ describe('a window on a district (API, by its crew)', () => {
     expect(held?.maintenance).toBe(created.body.id)
     expect((await openAlarmOf('mh-2'))?.maintenance).toBeUndefined()
     expect(messagesOf('mh-3')).toEqual([])
+    await stream.waitFor((e) => e.event === 'alarm' && e.data.includes('"mh-2"'))
+    expect(stream.events.filter((e) => e.data.includes('"mh-3"'))).toEqual([])
 
     const ended = await api<Window>('POST', `/api/maintenance/${created.body.id}/end`, north)
     expect(ended.status).toBe(200)
     expect(ended.body).toMatchObject({ status: 'ended', endedBy: 'crew-north' })
     await eventually(() => messagesOf('mh-3'), (m) => m.length >= 1, { what: 'the released mh-3 alarm' })
     expect((await retainedFor('mh-3'))[0]).toMatchObject({ state: 'active', deviceId: 'mh-3' })
+    const released = await stream.waitFor((e) => e.event === 'alarm' && e.data.includes('"mh-3"'))
+    expect(JSON.parse(released.data)).toMatchObject({ change: 'raised', alarm: { deviceId: 'mh-3', state: 'active', maintenance: created.body.id } })
+    await stream.close()
     expect((await api('POST', `/api/maintenance/${created.body.id}/end`, north)).status).toBe(409)
   })
 })
