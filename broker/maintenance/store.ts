@@ -59,9 +59,8 @@ export function planWindow (draft: WindowDraft, nowMs: number): { ok: true; wind
 /** The window ended at `nowMs`, or undefined when it had ended already. */
 export function endedWindow (window: MaintenanceWindow, by: string, nowMs: number): MaintenanceWindow | undefined {
   if (Date.parse(window.to) <= nowMs) return undefined
-  // A window still to come is ended by making it empty at its start.
-  const to = Math.max(nowMs, Date.parse(window.from) + 1)
-  return { ...window, to: new Date(to).toISOString(), endedBy: by }
+  // A window still to come keeps its planned start and ends now, before it: it never runs.
+  return { ...window, to: new Date(nowMs).toISOString(), endedBy: by }
 }
 
 /** Windows worth keeping: not ended more than ENDED_KEPT_MS ago. */

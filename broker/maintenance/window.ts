@@ -29,9 +29,9 @@ export const maintenanceWindowSchema = z.object({
   /** `cli`, or the name of the API account that added it. */
   createdBy: z.string().min(1).max(64),
   createdAt: z.string().datetime(),
-  /** Set when it was ended before its planned end (then `to` is that time). */
+  /** Set when it was ended before its planned end (then `to` is that time, before `from` for one cancelled before it started). */
   endedBy: z.string().min(1).max(64).optional(),
-}).refine(function ordered (w) { return Date.parse(w.to) > Date.parse(w.from) }, { message: '`to` must be after `from`', path: ['to'] })
+}).refine(function ordered (w) { return w.endedBy !== undefined || Date.parse(w.to) > Date.parse(w.from) }, { message: '`to` must be after `from`', path: ['to'] })
 export type MaintenanceWindow = z.infer<typeof maintenanceWindowSchema>
 
 export function newMaintenanceId (): string {

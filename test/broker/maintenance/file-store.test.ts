@@ -68,13 +68,15 @@ describe('file maintenance store', () => {
     expect(changes).toBeGreaterThanOrEqual(2)
   })
 
-  it('cancels a window still to come by making it end at its start', async () => {
+  it('cancels a window still to come: it ends now, before its start, and never runs', async () => {
     const store = await openStore()
     const now = Date.now()
     const w = window({ kind: 'group', name: 'feeder-12' }, now + HOUR, now + 2 * HOUR)
     await store.add(w)
     const ended = await store.end(w.id, 'ops', now)
-    expect(Date.parse(ended!.to)).toBe(now + HOUR + 1)
+    expect(Date.parse(ended!.to)).toBe(now)
+    expect(ended!.from).toBe(w.from)
+    expect((await openStore()).current()).toEqual([ended])
   })
 
   it('drops an invalid entry with a warning and keeps the valid ones; a file that is not JSON counts as empty', async () => {
