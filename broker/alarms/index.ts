@@ -189,7 +189,8 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
       return windows.some(function coveredIt (w) { return alarm.maintenance === w.id || gate.coveredBy(w, device) }) && !gate.isUnderMaintenance(device, nowMs)
     })
     if (held.length === 0) return
-    void publisher.release(held, cluster === undefined).then(function released () {
+    // Every node publishes to its own crews; webhooks go out once, from the offline check's holder in a cluster.
+    void publisher.release(held, cluster?.holdsOfflineCheck() ?? true).then(function released () {
       for (const listener of releaseListeners) {
         try {
           listener(held)
