@@ -4,6 +4,8 @@
 // API) the alarms still open reach the crews, retained; deviceOffline is not raised for covered
 // devices; the API lets crews manage windows of their districts only.
 import { writeFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -30,21 +32,34 @@ const secrets: Record<string, string> = {}
 let ops: Record<string, string>
 /** A crew whose phones subscribe later: what they get is what is retained. */
 let lateSecret: string
+/** What the webhook receiver got: `change deviceId` per POST. */
+const hooks: string[] = []
+let hookServer: Server
 let north: Record<string, string>
 let south: Record<string, string>
 
 const DEVICES: [id: string, district: string][] = [
-  ['mh-1', 'north'], ['mh-2', 'south'], ['mh-3', 'north'], ['mh-quiet', 'west'], ['mh-loud', 'west'],
+  ['mh-1', 'north'], ['mh-2', 'south'], ['mh-3', 'north'], ['mh-quiet', 'west'], ['mh-loud', 'west'], ['mh-r1', 'east'], ['mh-r2', 'east'],
 ]
 
 beforeAll(async () => {
   influx = await startInfluxDb1({ databases: ['city'] })
+  hookServer = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString()) as { change: string; alarm: { deviceId: string } }
+      hooks.push(`${body.change} ${body.alarm.deviceId}`)
+      res.writeHead(204).end()
+    })
+  })
+  await new Promise<void>((resolve) => hookServer.listen(0, '127.0.0.1', resolve))
   rulesDir = await makeTempDir('csg-maint-rules-')
   const rulesFile = join(rulesDir, 'rules.json')
   // Two manholes with a short offline period: one under maintenance, one as the control.
   const offline = { expectedIntervalSec: 0.3, missedIntervals: 1 }
   await writeFile(rulesFile, JSON.stringify({ devices: { 'mh-quiet': { offline }, 'mh-loud': { offline } } }))
-  gw = await startTestGateway({ env: { INFLUX_URL: influx.url, INFLUX_API: 'v1', ALARM_RULES_FILE: rulesFile, ALARM_OFFLINE_CHECK_MS: '100', SPOOL_GROUP_COMMIT_MS: '5' } })
+  gw = await startTestGateway({ env: { INFLUX_URL: influx.url, INFLUX_API: 'v1', ALARM_RULES_FILE: rulesFile, ALARM_OFFLINE_CHECK_MS: '100', ALARM_WEBHOOK_URLS: `http://127.0.0.1:${(hookServer.address() as AddressInfo).port}/hook`, SPOOL_GROUP_COMMIT_MS: '5' } })
   for (const [id, district] of DEVICES) secrets[id] = (await registerDevice(gw.dataDir, id, 'manhole', district)).secret
   const all = await registerCrew(gw.dataDir, 'crew-all')
   lateSecret = (await registerCrew(gw.dataDir, 'crew-late')).secret
@@ -61,6 +76,7 @@ afterAll(async () => {
   await gw?.close(true)
   await influx?.close()
   if (rulesDir !== undefined) await removeTempDir(rulesDir)
+  await new Promise((resolve) => hookServer?.close(resolve))
 })
 
 function citygw (args: string[]) {
@@ -160,10 +176,12 @@ describe('a window on a district (API, by its crew)', () => {
     await publish('mh-3', { coverAngle: 120 })
     await publish('mh-2', { coverAngle: 120 })
     await eventually(() => messagesOf('mh-2'), (m) => m.length >= 1, { what: 'the south alarm pushed as usual' })
+    await eventually(() => hooks, (h) => h.includes('raised mh-2'), { what: 'the south alarm\'s webhook' })
     const held = await eventually(() => openAlarmOf('mh-3'), (a) => a !== undefined, { what: 'the mh-3 alarm in the API' })
     expect(held?.maintenance).toBe(created.body.id)
     expect((await openAlarmOf('mh-2'))?.maintenance).toBeUndefined()
     expect(messagesOf('mh-3')).toEqual([])
+    expect(hooks.filter((h) => h.endsWith(' mh-3'))).toEqual([])
     await stream.waitFor((e) => e.event === 'alarm' && e.data.includes('"mh-2"'))
     expect(stream.events.filter((e) => e.data.includes('"mh-3"'))).toEqual([])
 
@@ -175,6 +193,8 @@ describe('a window on a district (API, by its crew)', () => {
     const released = await stream.waitFor((e) => e.event === 'alarm' && e.data.includes('"mh-3"'))
     expect(JSON.parse(released.data)).toMatchObject({ change: 'raised', alarm: { deviceId: 'mh-3', state: 'active', maintenance: created.body.id } })
     await stream.close()
+    await eventually(() => hooks.filter((h) => h.endsWith(' mh-3')), (h) => h.length === 1, { what: 'the released alarm\'s webhook' })
+    expect(hooks.filter((h) => h.endsWith(' mh-3'))).toEqual(['raised mh-3'])
     expect((await api('POST', `/api/maintenance/${created.body.id}/end`, north)).status).toBe(409)
   })
 })
@@ -227,5 +247,29 @@ describe('API permissions', () => {
     const doc = await (await fetch(`${gw.httpUrl}/api/openapi.json`)).json() as { paths: Record<string, unknown>; components: { schemas: Record<string, unknown> } }
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/maintenance', '/api/maintenance/{id}/end']))
     expect(doc.components.schemas.MaintenanceWindow).toBeDefined()
+  })
+})
+
+describe('across a gateway restart', () => {
+  it('keeps holding back a covered alarm, and puts back one whose window ended while the gateway was down', async () => {
+    const held = await api<Window>('POST', '/api/maintenance', ops, { device: 'mh-r1', to: '+1h', reason: 'long works' })
+    const short = await api<Window>('POST', '/api/maintenance', ops, { device: 'mh-r2', to: '+2s', reason: 'short works' })
+    await runningWindow(held.body.id)
+    await runningWindow(short.body.id)
+    await publish('mh-r1', { coverAngle: 120 })
+    await publish('mh-r2', { coverAngle: 120 })
+    await eventually(async () => [await openAlarmOf('mh-r1'), await openAlarmOf('mh-r2')], (a) => a.every((x) => x?.maintenance !== undefined), { what: 'both alarms recorded under maintenance' })
+
+    const dataDir = gw.dataDir
+    await Promise.all(clients.splice(0).map((c) => c.endAsync(true)))
+    await gw.close()
+    // The short window ends while the gateway is down.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, Date.parse(short.body.to) - Date.now() + 100)))
+    gw = await startTestGateway({ dataDir, env: { INFLUX_URL: influx.url, INFLUX_API: 'v1', ALARM_OFFLINE_CHECK_MS: '100' } })
+    expect(await retainedFor('mh-r1')).toEqual([])
+    expect((await retainedFor('mh-r2'))[0]).toMatchObject({ deviceId: 'mh-r2', state: 'active' })
+
+    expect((await citygw(['maintenance', 'end', held.body.id])).code).toBe(0)
+    await eventually(() => retainedFor('mh-r1'), (r) => r.length === 1, { what: 'mh-r1 released after the restart' })
   })
 })
