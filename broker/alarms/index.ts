@@ -269,9 +269,9 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
 
 /** The rule book with devices under maintenance exempt from deviceOffline. */
 function withOfflineExemption (rules: RuleSource, gate: MaintenanceGate): RuleSource {
+  // The rule book's methods are closures: spread, they are called directly (rulesFor runs per reading).
   return {
-    rulesFor: rules.rulesFor.bind(rules),
-    offlineAfterMs: rules.offlineAfterMs.bind(rules),
+    ...rules,
     isOfflineExempt (device, nowMs) { return gate.isUnderMaintenance(device, nowMs) },
   }
 }
