@@ -243,6 +243,19 @@ describe('API permissions', () => {
     expect(all.body.windows[0]?.status).toBe('running')
   })
 
+  it('`citygw maintenance add` refuses a missing or double scope, bad times and a bad name, naming the option', async () => {
+    const both = await citygw(['maintenance', 'add', '--device', 'mh-1', '--district', 'north', '--to', '+1h', '--reason', 'x'])
+    expect(both.code).not.toBe(0)
+    expect(both.stderr).toContain('exactly one of --device, --district, --group')
+    const badTo = await citygw(['maintenance', 'add', '--district', 'north', '--to', 'tomorrow', '--reason', 'x'])
+    expect(badTo.stderr).toContain('--to')
+    const over = await citygw(['maintenance', 'add', '--district', 'north', '--from', '2020-01-01T00:00:00Z', '--to', '+1h', '--reason', 'x'])
+    expect(over.stderr).toContain('already be over')
+    const badName = await citygw(['maintenance', 'add', '--group', 'feeder 12', '--to', '+1h', '--reason', 'x'])
+    expect(badName.stderr).toContain('--group')
+    expect((await citygw(['maintenance', 'end', 'nope'])).stderr).toContain('not a maintenance id')
+  })
+
   it('describes the routes in /api/openapi.json', async () => {
     const doc = await (await fetch(`${gw.httpUrl}/api/openapi.json`)).json() as { paths: Record<string, unknown>; components: { schemas: Record<string, unknown> } }
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/maintenance', '/api/maintenance/{id}/end']))
