@@ -19,9 +19,10 @@ export function addDeviceCommands (program: Command): void {
     .requiredOption('--district <district>', 'district name')
     .option('--lat <deg>', 'latitude', parseNumber)
     .option('--lon <deg>', 'longitude', parseNumber)
+    .option('--group <group>', 'what it hangs on with other devices: feeder, cabinet, pressure zone, sewer section')
     .option('--json', 'print {"id","secret"} as one JSON object')
-    .action(async function deviceAdd (id: string, opts: { kind: string; district: string; lat?: number; lon?: number; json?: boolean }) {
-      const device = { id, kind: opts.kind, district: opts.district, lat: opts.lat, lon: opts.lon }
+    .action(async function deviceAdd (id: string, opts: { kind: string; district: string; lat?: number; lon?: number; group?: string; json?: boolean }) {
+      const device = { id, kind: opts.kind, district: opts.district, lat: opts.lat, lon: opts.lon, group: opts.group }
       const credential = await withRegistryStore(loadConfig(), function addTo (store) { return addDevice(store, device) })
       printCredential(credential, opts.json === true, 'device')
     })
@@ -35,7 +36,7 @@ export function addDeviceCommands (program: Command): void {
         const { secretHash: _hash, ...visible } = record
         print(opts.json === true
           ? JSON.stringify({ id, ...visible })
-          : [id, record.kind, record.district, record.lat ?? '', record.lon ?? ''].join('\t'))
+          : [id, record.kind, record.district, record.lat ?? '', record.lon ?? '', record.group ?? ''].join('\t'))
       }
     })
 
@@ -48,7 +49,7 @@ export function addDeviceCommands (program: Command): void {
     })
 
   device.command('import')
-    .description('register devices from CSV (id,kind,district,lat,lon with a header) or JSON lines; prints secrets as JSON lines')
+    .description('register devices from CSV (id,kind,district,lat,lon[,group] with a header) or JSON lines; prints secrets as JSON lines')
     .argument('<file>')
     .option('--out <file>', 'write the secrets there (mode 0600) instead of stdout')
     .action(async function deviceImport (file: string, opts: { out?: string }) {

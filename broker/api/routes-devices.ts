@@ -29,6 +29,7 @@ export function registerDeviceRoutes (app: FastifyInstance, ctx: ApiContext, req
       kind: record.kind,
       district: record.district,
       ...(record.lat === undefined || record.lon === undefined ? {} : { location: { lat: record.lat, lon: record.lon } }),
+      ...(record.group === undefined ? {} : { group: record.group }),
       online: (life?.connections ?? 0) > 0,
       lastSeen: life?.lastSeenMs === undefined ? null : new Date(life.lastSeenMs).toISOString(),
       latest,

@@ -52,6 +52,7 @@ const deviceProperties = {
   kind: { type: 'string' },
   district: { type: 'string' },
   location: locationSchema,
+  group: { type: 'string', description: 'what it hangs on with other devices (feeder, cabinet, pressure zone, sewer section)' },
   online: { type: 'boolean', description: 'has an open MQTT connection now' },
   lastSeen: { type: 'string', format: 'date-time', nullable: true, description: 'last accepted reading since the gateway started' },
   latest: { type: 'object', additionalProperties: latestValueSchema, description: 'latest value per field' },

@@ -53,7 +53,7 @@ export async function addOperator (target: RegistryTarget, name: string): Promis
 }
 
 /**
- * Registers every device of a CSV (`id,kind,district,lat,lon` with a header) or JSON-lines text.
+ * Registers every device of a CSV (`id,kind,district,lat,lon[,group]` with a header) or JSON-lines text.
  * All or nothing: one invalid or duplicate line refuses the whole import, naming the line. (The
  * cluster's store writes the devices one key each; cluster/registry-kv-writes.ts says what a crash
  * midway leaves.)
@@ -114,6 +114,7 @@ function registerDevices (data: RegistryData, devices: DeviceInput[]): Credentia
       district: device.district,
       ...(device.lat === undefined ? {} : { lat: device.lat }),
       ...(device.lon === undefined ? {} : { lon: device.lon }),
+      ...(device.group === undefined ? {} : { group: device.group }),
       secretHash: hashSecret(secret),
       createdAt,
     }

@@ -20,6 +20,8 @@ export const deviceInputSchema = z.object({
   district: idSchema,
   lat: latitudeSchema.optional(),
   lon: longitudeSchema.optional(),
+  /** What the device hangs on with others: a lighting feeder or cabinet, a pressure zone, a sewer section. */
+  group: idSchema.optional(),
 }).refine(function latLonTogether (d) {
   return (d.lat === undefined) === (d.lon === undefined)
 }, { message: 'lat and lon go together', path: ['lat'] })
@@ -33,6 +35,7 @@ export const deviceRecordSchema = z.object({
   district: idSchema,
   lat: z.number().optional(),
   lon: z.number().optional(),
+  group: idSchema.optional(),
   secretHash: storedHash,
   createdAt: z.string(),
 })

@@ -75,7 +75,7 @@ function sleep (ms: number): Promise<void> {
 }
 
 /** Real readings of each kind (without `ts`: stamped on receipt), encoded once. */
-function buildPayloads (seed: number): Record<KindName, Buffer[]> {
+export function buildPayloads (seed: number): Record<KindName, Buffer[]> {
   const now = Date.now()
   const result = {} as Record<KindName, Buffer[]>
   for (const kind of ['lamp-post', 'water-pipe', 'manhole'] as const satisfies readonly KindName[]) {

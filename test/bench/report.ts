@@ -4,7 +4,19 @@ import { DRAIN_TIMEOUT_MS } from './phases/gateway-throughput.ts'
 import { SETTLE_MAX_SEC } from './phases/connections.ts'
 import type { BenchRun, Derived } from './results.ts'
 import { say } from './say.ts'
-import { TARGETS, TARGET_RATIO } from './settings.ts'
+import type { LoadRun } from './load-run.ts'
+import { GENERATOR_CPU_LIMIT_PERCENT, TARGETS, TARGET_RATIO } from './settings.ts'
+
+/** Whether every load generator of a run stayed under the limit, so that it cannot have been what limited the figure. */
+export function isGeneratorBound (load: LoadRun): boolean {
+  return load.generatorCpuPercents.some(function overLimit (percent) { return percent > GENERATOR_CPU_LIMIT_PERCENT })
+}
+
+function validity (name: string, load: LoadRun): string {
+  return isGeneratorBound(load)
+    ? `${name}: INVALID — a load generator used ${load.generatorCpuPercents.join(' + ')} % of a core (limit ${GENERATOR_CPU_LIMIT_PERCENT} %): it may have been the limit, not the broker`
+    : `${name}: load generator at ${load.generatorCpuPercents.join(' + ')} % of a core (≤ ${GENERATOR_CPU_LIMIT_PERCENT} %: not the limit)`
+}
 
 function printThroughput (run: BenchRun, derived: Derived): void {
   const { settings, baseline, throughput: gw, gatewayExit } = run
@@ -34,7 +46,10 @@ function printThroughput (run: BenchRun, derived: Derived): void {
   say(`${''.padEnd(30)}${'bare Aedes'.padStart(16)}${'gateway'.padStart(16)}`)
   for (const [label, a, b] of rows) say(`${label.padEnd(30)}${a.padStart(16)}${b.padStart(16)}`)
   say('')
-  say(`ratio gateway / bare Aedes     ${derived.ratio.toFixed(2)}   (target ≥ ${TARGET_RATIO})`)
+  say(validity('bare Aedes', baseline))
+  say(validity('gateway', gw.load))
+  const isRatioValid = !isGeneratorBound(baseline) && !isGeneratorBound(gw.load)
+  say(`ratio gateway / bare Aedes     ${isRatioValid ? derived.ratio.toFixed(2) : 'INVALID'}   (target ≥ ${TARGET_RATIO}; ${settings.generator === 'lean' ? 'lean generator: raw sockets, pre-encoded packets' : 'MQTT.js generator'})`)
   say(`stored in InfluxDB             ${gw.stored.total}   acked ${gw.load.acked}   ${lossless ? 'equal' : 'DIFFERENT'}   (${Object.entries(gw.stored.byMeasurement).map(function show ([m, n]) { return `${m} ${n}` }).join(', ')}; rejected ${gw.stored.rejected})`)
   say(`spool depth at load end        ${gw.spoolAtLoadEnd.records} records, ${gw.spoolAtLoadEnd.bytes} bytes (max seen ${gw.spoolMax.records} records)`)
   say(`spool drained                  ${gw.drainMs === null ? `not within ${DRAIN_TIMEOUT_MS} ms` : `${gw.drainMs} ms after load end`}`)
@@ -46,7 +61,7 @@ function printTargets (run: BenchRun, derived: Derived): void {
   const { perMessage } = derived
   say('')
   say(`${'figure'.padEnd(48)}${'measured'.padStart(22)}   target`)
-  say(`${'peer (Mosquitto + bridge) stored/s'.padEnd(48)}${String(peer.storedPerSec).padStart(22)}   (acked ${peer.load.ackedPerSec}/s; stored ${peer.stored} of ${peer.load.acked} acked)`)
+  say(`${'peer (Mosquitto + bridge) stored/s'.padEnd(48)}${String(peer.storedPerSec).padStart(22)}   (acked ${peer.load.ackedPerSec}/s; stored ${peer.stored} of ${peer.load.acked} acked; ${isGeneratorBound(peer.load) ? 'INVALID: ' : ''}load generator ${peer.load.generatorCpuPercents.join(' + ')} % of a core)`)
   say(`${'gateway acked=stored/s ÷ peer stored/s'.padEnd(48)}${derived.peerRatio.toFixed(2).padStart(22)}   ≥ ${TARGETS.gatewayToPeer}`)
   say(`${`alarm latency p50/p99/max ms @${a.load.ackedPerSec}/s`.padEnd(48)}${`${a.probe.all.p50} / ${a.probe.all.p99} / ${a.probe.all.max}`.padStart(22)}   p99 < ${TARGETS.alarmP99Ms} ms`)
   say(`${'  same, no other load: p50/p99/max ms'.padEnd(48)}${`${a.idle.all.p50} / ${a.idle.all.p99} / ${a.idle.all.max}`.padStart(22)}   (${a.idle.all.count} alarms, ${a.idle.missing} missing; load's own PUBACK p50/p99 ${a.load.latencyMs.p50} / ${a.load.latencyMs.p99} ms)`)

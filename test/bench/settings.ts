@@ -28,11 +28,19 @@ export interface Settings {
   window: number
   /** Load generator processes sharing the devices. */
   generators: number
+  /** Closed-loop phases: `lean` (raw sockets, lean-generator.ts) or `mqttjs` (the simulator's load mode); open loop is always MQTT.js. */
+  generator: 'lean' | 'mqttjs'
   warmupSec: number
   durationSec: number
   isProfiling: boolean
   alarmSec: number
   outageSec: number
+}
+
+function generatorFromEnv (): 'lean' | 'mqttjs' {
+  const text = process.env.BENCH_GENERATOR ?? 'lean'
+  if (text !== 'lean' && text !== 'mqttjs') throw new Error(`BENCH_GENERATOR must be lean or mqttjs, not ${text}`)
+  return text
 }
 
 function intFromEnv (name: string, fallback: number, min: number, max: number): number {
@@ -67,6 +75,7 @@ export function readSettings (defaults: SettingDefaults = FULL_BENCH_DEFAULTS): 
     devices: intFromEnv('BENCH_DEVICES', 200, 1, 5000),
     window: intFromEnv('BENCH_WINDOW', 16, 1, 1000),
     generators: intFromEnv('BENCH_GENERATORS', defaults.generators, 1, 8),
+    generator: generatorFromEnv(),
     warmupSec: intFromEnv('BENCH_WARMUP_SEC', 2, 0, 60),
     // The throughput target is for a rate the gateway sustains, not a burst its buffers absorb.
     durationSec: intFromEnv('BENCH_DURATION_SEC', defaults.durationSec, 1, 300),

@@ -25,7 +25,7 @@ describe('devices API with InfluxDB 1.x', () => {
     influx = await startInfluxDb1()
     gw = await startTestGateway({ env: { INFLUX_URL: influx.url, INFLUX_API: 'v1', INFLUX_DATABASE: 'city' } })
     const file = registryPath(gw.dataDir)
-    secrets['wp-n'] = (await addDevice(file, { id: 'wp-n', kind: 'water-pipe', district: 'north', lat: 52.38, lon: 4.9 })).secret
+    secrets['wp-n'] = (await addDevice(file, { id: 'wp-n', kind: 'water-pipe', district: 'north', lat: 52.38, lon: 4.9, group: 'zone-3' })).secret
     secrets['lp-s'] = (await addDevice(file, { id: 'lp-s', kind: 'lamp-post', district: 'south' })).secret
     north = basic('crew-north', (await registerCrew(gw.dataDir, 'crew-north', ['north'])).secret)
     ops = basic('ops', (await addOperator(file, 'ops')).secret)
@@ -40,7 +40,7 @@ describe('devices API with InfluxDB 1.x', () => {
   it('lists only the caller\'s districts, with registry facts', async () => {
     const mine = await getJson(`${gw.httpUrl}/api/devices`, north)
     expect(mine.status).toBe(200)
-    expect(mine.body.devices).toEqual([{ id: 'wp-n', kind: 'water-pipe', district: 'north', location: { lat: 52.38, lon: 4.9 }, online: false, lastSeen: null, latest: {}, openAlarms: 0 }])
+    expect(mine.body.devices).toEqual([{ id: 'wp-n', kind: 'water-pipe', district: 'north', location: { lat: 52.38, lon: 4.9 }, group: 'zone-3', online: false, lastSeen: null, latest: {}, openAlarms: 0 }])
     const all = (await getJson(`${gw.httpUrl}/api/devices`, ops)).body.devices as Device[]
     expect(all.map((d) => d.id)).toEqual(['wp-n', 'lp-s'])
     expect(((await getJson(`${gw.httpUrl}/api/devices?district=south`, ops)).body.devices as Device[]).map((d) => d.id)).toEqual(['lp-s'])

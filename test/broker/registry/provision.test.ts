@@ -98,6 +98,15 @@ describe('import', () => {
     expect(data.devices['mh-1']?.lat).toBeUndefined()
   })
 
+  it('keeps a device group from a CSV column, a JSON field or the add options, and refuses a bad one', async () => {
+    await importDevices(file, 'id,kind,district,lat,lon,group\nlp-1,lamp-post,north,52.1,4.3,feeder-12\nlp-2,lamp-post,north,,,\n')
+    await importDevices(file, '{"id":"wp-1","kind":"water-pipe","district":"east","group":"zone-3"}\n')
+    await addDevice(file, { id: 'mh-1', kind: 'manhole', district: 'south', group: 'sewer-7' })
+    const data = await readRegistry(file)
+    expect([data.devices['lp-1']?.group, data.devices['lp-2']?.group, data.devices['wp-1']?.group, data.devices['mh-1']?.group]).toEqual(['feeder-12', undefined, 'zone-3', 'sewer-7'])
+    await expectCode(importDevices(file, 'id,kind,district,group\nlp-9,lamp-post,north,feeder 12\n'), 'CSG_IMPORT_INVALID', /line 2/)
+  })
+
   it('refuses the whole import for one bad line and names it', async () => {
     const csv = 'id,kind,district,lat,lon\nok-1,lamp-post,north,,\nbad 2,lamp-post,north,,\n'
     await expectCode(importDevices(file, csv), 'CSG_IMPORT_INVALID', /line 3/)
