@@ -28,7 +28,7 @@ export function registerMaintenanceRoutes (app: FastifyInstance, ctx: ApiContext
       return device !== undefined && canSee(principal, device.district)
     }
     for (const [, device] of ctx.registry.listDevices()) {
-      if ((device as { group?: unknown }).group === scope.name && canSee(principal, device.district)) return true
+      if (device.group === scope.name && canSee(principal, device.district)) return true
     }
     return false
   }

@@ -32,12 +32,9 @@ export async function withMaintenanceAdmin<T> (config: Config, action: (admin: M
   }
 }
 
-/** A device's group, read defensively: registry entries carry `group` only where groups are used. */
+/** A device's group in the registry, if it has one. */
 export function registryGroupOf (registry: Pick<Registry, 'getDevice'>): (deviceId: string) => string | undefined {
-  return function groupOf (deviceId) {
-    const group = (registry.getDevice(deviceId) as { group?: unknown } | undefined)?.group
-    return typeof group === 'string' ? group : undefined
-  }
+  return function groupOf (deviceId) { return registry.getDevice(deviceId)?.group }
 }
 
 export function startGate (store: MaintenanceStore, registry: Pick<Registry, 'getDevice'>, log: Logger): MaintenanceGate {

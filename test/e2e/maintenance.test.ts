@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { addOperator } from '../../broker/registry/provision.ts'
+import { addDevice, addOperator } from '../../broker/registry/provision.ts'
 import { registryPath } from '../../broker/registry/store.ts'
 import { basic, openEventStream } from '../helpers/api-client.ts'
 import { runCitygw } from '../helpers/citygw.ts'
@@ -61,6 +61,10 @@ beforeAll(async () => {
   await writeFile(rulesFile, JSON.stringify({ devices: { 'mh-quiet': { offline }, 'mh-loud': { offline } } }))
   gw = await startTestGateway({ env: { INFLUX_URL: influx.url, INFLUX_API: 'v1', ALARM_RULES_FILE: rulesFile, ALARM_OFFLINE_CHECK_MS: '100', ALARM_WEBHOOK_URLS: `http://127.0.0.1:${(hookServer.address() as AddressInfo).port}/hook`, SPOOL_GROUP_COMMIT_MS: '5' } })
   for (const [id, district] of DEVICES) secrets[id] = (await registerDevice(gw.dataDir, id, 'manhole', district)).secret
+  // Two lamp posts on feeder 7 and one on no feeder.
+  for (const [id, group] of [['lp-f1', 'feeder-7'], ['lp-f2', 'feeder-7'], ['lp-x', undefined]] as const) {
+    secrets[id] = (await addDevice(registryPath(gw.dataDir), { id, kind: 'lamp-post', district: 'north', ...(group === undefined ? {} : { group }) })).secret
+  }
   const all = await registerCrew(gw.dataDir, 'crew-all')
   lateSecret = (await registerCrew(gw.dataDir, 'crew-late')).secret
   north = basic('crew-north', (await registerCrew(gw.dataDir, 'crew-north', ['north'])).secret)
@@ -196,6 +200,28 @@ describe('a window on a district (API, by its crew)', () => {
     await eventually(() => hooks.filter((h) => h.endsWith(' mh-3')), (h) => h.length === 1, { what: 'the released alarm\'s webhook' })
     expect(hooks.filter((h) => h.endsWith(' mh-3'))).toEqual(['raised mh-3'])
     expect((await api('POST', `/api/maintenance/${created.body.id}/end`, north)).status).toBe(409)
+  })
+})
+
+describe('a window on a device group (CLI)', () => {
+  it('holds back the alarms of the group\'s devices only; its devices\' crews see it', async () => {
+    const added = await citygw(['maintenance', 'add', '--group', 'feeder-7', '--to', '+1h', '--reason', 'feeder renewal', '--json'])
+    expect(added.code).toBe(0)
+    const window = JSON.parse(added.stdout) as Window
+    expect(window.scope).toEqual({ kind: 'group', name: 'feeder-7' })
+    await runningWindow(window.id)
+    const lamp = { commandedLevel: 80, supplyVoltage: 230, activePower: 60, doorOpen: true }
+    await publish('lp-f1', lamp)
+    await publish('lp-x', lamp)
+    await eventually(() => messagesOf('lp-x'), (m) => m.length >= 1, { what: 'the alarm of the lamp on no feeder' })
+    const held = await eventually(() => openAlarmOf('lp-f1', 'doorOpen'), (a) => a !== undefined, { what: 'the lp-f1 alarm in the API' })
+    expect(held?.maintenance).toBe(window.id)
+    expect(messagesOf('lp-f1')).toEqual([])
+    const seenByNorth = await api<{ windows: Window[] }>('GET', '/api/maintenance', north)
+    expect(seenByNorth.body.windows.map((w) => w.id)).toContain(window.id)
+    expect((await api('POST', `/api/maintenance/${window.id}/end`, north)).status).toBe(403)
+    expect((await api('POST', `/api/maintenance/${window.id}/end`, ops)).status).toBe(200)
+    await eventually(() => messagesOf('lp-f1'), (m) => m.length >= 1, { what: 'the released lp-f1 alarm' })
   })
 })
 
