@@ -33,6 +33,7 @@ import { startBroker } from './mqtt/broker.ts'
 import { installHooks } from './mqtt/hooks/index.ts'
 import { startMqttListeners } from './mqtt/start-listeners.ts'
 import { openRegistry } from './registry/registry.ts'
+import { openMaintenanceStore, startGate } from './maintenance/configured-store.ts'
 import { registryPath } from './registry/store.ts'
 
 export interface Gateway {
@@ -112,6 +113,12 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       })
     }
 
+    // Maintenance windows: alarms of covered devices are recorded but held back from crews.
+    const maintenance = await openMaintenanceStore(config, cluster, log)
+    closers.push({ name: 'maintenance', close () { return maintenance.close() } })
+    const maintenanceGate = startGate(maintenance, registry, log)
+    closers.push({ name: 'maintenance gate', close () { maintenanceGate.close() } })
+
     const alarms = await startAlarms({
       dataDir: config.DATA_DIR,
       rulesFile: config.ALARM_RULES_FILE,
@@ -123,6 +130,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       spool,
       log,
       throttle: abuseLimits.throttle,
+      maintenance: maintenanceGate,
       onEvent (event) { metrics.alarmChanges.inc({ change: event.change, severity: event.alarm.severity }) },
       mail: config.SMTP_URL === undefined || config.SMTP_FROM === undefined
         ? undefined
@@ -233,6 +241,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
         alarms,
         devices: deviceTable,
         sessions,
+        maintenance,
         series: output === undefined ? undefined : createSeriesReader(output.connection),
         influxQl: output === undefined ? undefined : createInfluxQlClient(output.connection),
         ...apiSettingsOf(config),

@@ -6,6 +6,7 @@ import { addCrewCommands, addOperatorCommands } from './accounts.ts'
 import { addCertCommand } from './cert.ts'
 import { addClusterCommands } from './cluster.ts'
 import { addDeviceCommands } from './device.ts'
+import { addMaintenanceCommands } from './maintenance.ts'
 import { addRegistryCommands } from './registry.ts'
 import { addSchemaCommand } from './schema.ts'
 import { addSessionCommands } from './session.ts'
@@ -24,6 +25,7 @@ export function createProgram (): Command {
   addOperatorCommands(program)
   addRegistryCommands(program)
   addSessionCommands(program)
+  addMaintenanceCommands(program)
   addClusterCommands(program)
   addCertCommand(program)
   addSimulateCommand(program)

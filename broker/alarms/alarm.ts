@@ -25,6 +25,8 @@ export const alarmRecordSchema = z.object({
   /** The note a crew sent with its acknowledgement, if any. */
   ackNote: z.string().optional(),
   clearedAt: z.string().optional(),
+  /** The maintenance window covering the device when this change was made: recorded, not pushed to crews. */
+  maintenance: z.string().optional(),
 })
 
 /** One alarm as published on alarms/{district}/{kind}/{deviceId}/{type}. */

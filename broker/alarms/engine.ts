@@ -11,6 +11,8 @@ export interface RuleSource {
   rulesFor(device: AlarmDevice): readonly CompiledRule[]
   /** Silence after which `deviceOffline` is raised, ms; undefined = not watched. */
   offlineAfterMs(device: AlarmDevice): number | undefined
+  /** A device whose silence is expected now (a maintenance window): deviceOffline is not raised. */
+  isOfflineExempt?(device: AlarmDevice, nowMs: number): boolean
 }
 
 export type AckOutcome =
@@ -244,6 +246,7 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
         if (state.lastSeenMs === undefined || open.has(keyOf(state.device.id, DEVICE_OFFLINE.type))) continue
         const limitMs = rules.offlineAfterMs(state.device)
         if (limitMs === undefined || nowMs - state.lastSeenMs <= limitMs + slackMs) continue
+        if (rules.isOfflineExempt?.(state.device, nowMs) === true) continue
         const silentSec = Math.round((nowMs - state.lastSeenMs) / 1000)
         const message = `No reading from ${state.device.id} for ${formatSpan(silentSec)} (alarm after ${formatSpan(limitMs / 1000)}).`
         events.push(raise(state.device, DEVICE_OFFLINE.type, DEVICE_OFFLINE.severity, silentSec, Math.round(limitMs / 1000), message, nowMs, {}))

@@ -11,9 +11,10 @@ import type { CrewIdentity, DeviceIdentity } from '../mqtt/authenticate.ts'
 import type { BrokerOut } from '../mqtt/broker-out.ts'
 import type { LogThrottle } from '../log-throttle.ts'
 import type { AlarmTopic } from '../mqtt/topics.ts'
+import type { MaintenanceGate } from '../maintenance/gate.ts'
 import { startAlarmCluster, type AlarmCluster, type AlarmClusterOptions } from '../cluster/cluster-alarms.ts'
 import type { AlarmDevice, AlarmEvent, AlarmRecord, EngineSnapshot } from './alarm.ts'
-import { createAlarmEngine } from './engine.ts'
+import { createAlarmEngine, type RuleSource } from './engine.ts'
 import { createAlarmPublisher } from './publisher.ts'
 import { openRuleBook } from './rules-config.ts'
 import { createDeviceMemoryWriter, createOpenAlarmsWriter, readAlarmState } from './state.ts'
@@ -40,6 +41,8 @@ export interface AlarmsOptions {
   cluster?: AlarmClusterOptions | undefined
   /** Alarm e-mail (SMTP_URL set); recipients come from the rules file's `mail` key. */
   mail?: Omit<MailChannelOptions, 'dataDir' | 'rules' | 'log'> | undefined
+  /** Maintenance windows: changes of covered devices are recorded but held back from crews. */
+  maintenance?: MaintenanceGate | undefined
 }
 
 export interface Alarms {
@@ -55,6 +58,10 @@ export interface Alarms {
   list(): AlarmRecord[]
   /** Called with every alarm change after it was published; returns an unsubscribe function. */
   subscribe(listener: (event: AlarmEvent) => void): () => void
+  /** A change recorded but held back from crews by a maintenance window (live views skip it too). */
+  isHeldBack(event: AlarmEvent): boolean
+  /** Called with the open alarms a maintenance window held back, when it ended and they went to crews. */
+  onReleased(listener: (alarms: readonly AlarmRecord[]) => void): () => void
   activeCount(): number
   /** Whether this node runs the offline check now: always without a cluster, the lease holder in one. */
   holdsOfflineCheck(): boolean
@@ -86,19 +93,23 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   const rules = await openRuleBook({ file: options.rulesFile, pollMs: options.pollMs, log })
   const saved = await readAlarmState(options.dataDir)
   // In a cluster the open alarms come from the bucket; alarms.json is neither read nor written.
-  const engine = createAlarmEngine(rules, withRestartGrace(options.cluster === undefined ? saved : { alarms: [], devices: saved?.devices ?? [] }, Date.now()))
+  const gate = options.maintenance
+  const engineRules = gate === undefined ? rules : withOfflineExemption(rules, gate)
+  const engine = createAlarmEngine(engineRules, withRestartGrace(options.cluster === undefined ? saved : { alarms: [], devices: saved?.devices ?? [] }, Date.now()))
   const openAlarmsFile = createOpenAlarmsWriter(options.dataDir, function openEntries () { return engine.openEntries() }, log)
   const deviceMemoryFile = createDeviceMemoryWriter(options.dataDir, function deviceMemory () { return engine.deviceMemory() }, log)
   const webhooks = options.webhookUrls.length > 0 ? createWebhooks({ urls: options.webhookUrls, log, ...options.webhookLimits }) : undefined
   const mail = options.mail === undefined ? undefined : await startMailChannel({ ...options.mail, dataDir: options.dataDir, rules () { return rules.mail() }, log })
   if (mail === undefined && rules.mail() !== undefined) log.warn({ file: options.rulesFile }, 'the rules file names mail recipients but SMTP_URL is not set: no alarm e-mail is sent')
   const listeners = new Set<(event: AlarmEvent) => void>()
+  const releaseListeners = new Set<(alarms: readonly AlarmRecord[]) => void>()
   const recentlyCleared: AlarmRecord[] = []
   const publisher = createAlarmPublisher({
     out: options.out,
     spool: options.spool,
     log,
     webhooks,
+    shouldPush: gate === undefined ? undefined : function shouldPush (event) { return gate.shouldPush(event) },
     onDelivered (event, isOwn) {
       if (event.alarm.state === 'cleared') {
         recentlyCleared.unshift(event.alarm)
@@ -118,7 +129,8 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
 
   let cluster: AlarmCluster | undefined
   if (options.cluster === undefined) {
-    const restored = engine.openAlarms()
+    const nowMs = Date.now()
+    const restored = engine.openAlarms().filter(function notHeld (alarm) { return gate?.isUnderMaintenance({ id: alarm.deviceId, district: alarm.district }, nowMs) !== true })
     await publisher.restoreRetained(restored)
     if (restored.length > 0) log.info({ open: restored.length }, 'open alarms restored')
   } else {
@@ -135,6 +147,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
 
   function handle (events: readonly AlarmEvent[]): void {
     if (events.length === 0) return
+    gate?.stamp(events, Date.now())
     if (cluster === undefined) {
       publisher.deliver(events)
       openAlarmsFile.save()
@@ -178,6 +191,24 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   offlineTimer.unref()
   seenTimer.unref()
   rules.onChange(function reconcileRules () { handle(engine.reconcile(Date.now())) })
+  gate?.onEnded(function releaseHeld (windows) {
+    const nowMs = Date.now()
+    const held = engine.openAlarms().filter(function wasHeld (alarm) {
+      const device = { id: alarm.deviceId, district: alarm.district }
+      return windows.some(function coveredIt (w) { return alarm.maintenance === w.id || gate.coveredBy(w, device) }) && !gate.isUnderMaintenance(device, nowMs)
+    })
+    if (held.length === 0) return
+    // Every node publishes to its own crews; webhooks go out once, from the offline check's holder in a cluster.
+    void publisher.release(held, cluster?.holdsOfflineCheck() ?? true).then(function released () {
+      for (const listener of releaseListeners) {
+        try {
+          listener(held)
+        } catch (err) {
+          log.error({ err }, 'alarm release listener failed')
+        }
+      }
+    })
+  })
 
   return {
     onReadings (device, readings) {
@@ -223,6 +254,11 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
       listeners.add(listener)
       return function unsubscribe () { listeners.delete(listener) }
     },
+    isHeldBack (event) { return gate !== undefined && !gate.shouldPush(event) },
+    onReleased (listener) {
+      releaseListeners.add(listener)
+      return function unsubscribe () { releaseListeners.delete(listener) }
+    },
     activeCount () { return engine.openAlarms().length },
     holdsOfflineCheck () { return cluster?.holdsOfflineCheck() ?? true },
     offlineCheckHolder () { return cluster?.offlineCheckHolder() ?? Promise.resolve(undefined) },
@@ -239,6 +275,15 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
       await webhooks?.close()
       await mail?.close()
     },
+  }
+}
+
+/** The rule book with devices under maintenance exempt from deviceOffline. */
+function withOfflineExemption (rules: RuleSource, gate: MaintenanceGate): RuleSource {
+  // The rule book's methods are closures: spread, they are called directly (rulesFor runs per reading).
+  return {
+    ...rules,
+    isOfflineExempt (device, nowMs) { return gate.isUnderMaintenance(device, nowMs) },
   }
 }
 

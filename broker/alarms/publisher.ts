@@ -20,6 +20,8 @@ export interface AlarmPublisherOptions {
   spool: Spool
   log: Logger
   webhooks?: Webhooks | undefined
+  /** Whether a change goes to crews and webhooks (maintenance windows hold some back); absent = all do. */
+  shouldPush?: ((event: AlarmEvent) => boolean) | undefined
   /** After a change went to crews; `isOwn`: this node made it (see DeliveryOptions). */
   onDelivered?: (event: AlarmEvent, isOwn: boolean) => void
 }
@@ -41,6 +43,11 @@ export interface AlarmPublisher {
    * each ahead of any later change of its alarm.
    */
   restoreRetained(alarms: readonly AlarmRecord[]): Promise<void>
+  /**
+   * Delivers open alarms held back by a maintenance window that ended: published retained like a
+   * raise, and sent to the webhooks as `raised` when `withWebhooks`. No new point: the raise was recorded.
+   */
+  release(alarms: readonly AlarmRecord[], withWebhooks: boolean): Promise<void>
   /** Resolves once everything handed to deliver() was recorded and went out. */
   flush(): Promise<void>
 }
@@ -70,7 +77,8 @@ export function createAlarmPublisher (options: AlarmPublisherOptions): AlarmPubl
 
   async function deliverOne (event: AlarmEvent, isOwn: boolean, isSuperseded: boolean): Promise<void> {
     const { alarm } = event
-    if (!isSuperseded) {
+    const isPushed = options.shouldPush?.(event) ?? true
+    if (!isSuperseded && isPushed) {
       const topic = formatAlarmTopic(alarm)
       const payload = Buffer.from(JSON.stringify(alarm))
       try {
@@ -84,7 +92,7 @@ export function createAlarmPublisher (options: AlarmPublisherOptions): AlarmPubl
         log.error({ err, deviceId: alarm.deviceId, alarmId: alarm.id }, 'alarm not published over MQTT')
       }
     }
-    if (isOwn) options.webhooks?.send(event)
+    if (isOwn && isPushed) options.webhooks?.send(event)
     if (!isSuperseded) options.onDelivered?.(event, isOwn)
   }
 
@@ -120,6 +128,15 @@ export function createAlarmPublisher (options: AlarmPublisherOptions): AlarmPubl
         })
       }))
     },
+    async release (alarms, withWebhooks) {
+      await Promise.all(alarms.map(function releaseOne (alarm) {
+        return enqueue(alarm, async function publishHeld () {
+          log.info({ deviceId: alarm.deviceId, alarmId: alarm.id, type: alarm.type, severity: alarm.severity, maintenance: alarm.maintenance }, 'alarm released after maintenance')
+          await options.out.publish(formatAlarmTopic(alarm), Buffer.from(JSON.stringify(alarm)), true)
+          if (withWebhooks) options.webhooks?.send({ change: 'raised', alarm })
+        })
+      }))
+    },
     async flush () {
       while (chains.size > 0) await Promise.all(chains.values())
     },
@@ -132,6 +149,7 @@ export function alarmPointOf (event: AlarmEvent, tsMs: number): AlarmPoint {
   const base = {
     deviceId: alarm.deviceId, district: alarm.district, kind: alarm.kind, type: alarm.type, severity: alarm.severity,
     state: alarm.state, value: alarm.value, threshold: alarm.threshold, message: alarm.message, alarmId: alarm.id, change, tsMs,
+    maintenance: alarm.maintenance,
   }
   if (change === 'acknowledged') {
     return { ...base, ackedBy: alarm.ackedBy, ackNote: alarm.ackNote, ackSec: secondsBetween(alarm.raisedAt, alarm.ackedAt ?? alarm.updatedAt) }

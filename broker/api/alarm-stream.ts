@@ -70,11 +70,22 @@ export function registerAlarmStream (app: FastifyInstance, ctx: ApiContext, requ
     raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no' })
     writer.write('retry: 3000\n\nevent: ready\ndata: {}\n\n')
     let sequence = 0
-    const unsubscribe = ctx.alarms.subscribe(function forward (event: AlarmEvent) {
+    function send (event: AlarmEvent): void {
       if (!canSee(principal, event.alarm.district)) return
       sequence += 1
       writer.write(`event: alarm\nid: ${sequence}\ndata: ${JSON.stringify({ change: event.change, alarm: event.alarm })}\n\n`)
+    }
+    // What a maintenance window holds back from crews' phones is held back here too, and comes as a raise when it ends.
+    const unsubscribeChanges = ctx.alarms.subscribe(function forward (event: AlarmEvent) {
+      if (!ctx.alarms.isHeldBack(event)) send(event)
     })
+    const unsubscribeReleases = ctx.alarms.onReleased(function forwardReleased (alarms) {
+      for (const alarm of alarms) send({ change: 'raised', alarm })
+    })
+    function unsubscribe (): void {
+      unsubscribeChanges()
+      unsubscribeReleases()
+    }
     // A signed-out, revoked, expired or removed account stops receiving.
     function isSignedIn (): boolean { return resolvePrincipal(ctx, request)?.name === name }
     function recheck (): void {

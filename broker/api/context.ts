@@ -6,6 +6,7 @@ import type { Alarms } from '../alarms/index.ts'
 import type { LogThrottle } from '../log-throttle.ts'
 import type { Registry } from '../registry/registry.ts'
 import type { SessionStore } from '../sessions/store.ts'
+import type { MaintenanceStore } from '../maintenance/store.ts'
 import type { Auth, Principal } from './auth.ts'
 import type { DropReason } from './bounded-writer.ts'
 import type { AlarmJournal } from './alarm-journal.ts'
@@ -26,12 +27,14 @@ export interface ConsoleSettings {
 
 export interface ApiOptions {
   registry: Registry
-  alarms: Pick<Alarms, 'list' | 'subscribe' | 'acknowledgeById'>
+  alarms: Pick<Alarms, 'list' | 'subscribe' | 'acknowledgeById' | 'isHeldBack' | 'onReleased'>
   devices: DeviceTable
   /** Undefined when INFLUX_URL is unset: the series endpoint answers 503. */
   series: SeriesReader | undefined
   /** Where sessions and trusted-device tokens are kept (sessions.json, or the cluster's bucket). */
   sessions: SessionStore
+  /** Maintenance windows (maintenance.json, or the cluster's bucket). */
+  maintenance: MaintenanceStore
   /** Undefined when INFLUX_URL is unset: alarm history answers from memory only (partial). */
   influxQl: InfluxQlClient | undefined
   /** Session lifetime, ms. */

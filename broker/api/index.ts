@@ -14,6 +14,7 @@ import { registerAlarmRoutes } from './routes-alarms.ts'
 import { registerConsoleRoutes } from './routes-console.ts'
 import { registerDeviceRoutes } from './routes-devices.ts'
 import { registerHistoryRoutes } from './routes-history.ts'
+import { registerMaintenanceRoutes } from './routes-maintenance.ts'
 import { registerSessionRoutes, SESSION_COOKIE, tooManyFailedSignIns, unauthorized } from './routes-session.ts'
 import { registerSessionListRoutes } from './routes-sessions.ts'
 import { sharedSchemas } from './schemas.ts'
@@ -101,6 +102,7 @@ export async function registerApi (app: FastifyInstance, options: ApiOptions): P
   registerAlarmRoutes(app, ctx, requireAuth)
   registerHistoryRoutes(app, ctx, requireAuth)
   registerConsoleRoutes(app, ctx, requireAuth)
+  registerMaintenanceRoutes(app, ctx, requireAuth)
   const streams = registerAlarmStream(app, ctx, requireAuth)
 
   app.get('/api/openapi.json', { schema: { hide: true } }, function openApi () {

@@ -182,7 +182,45 @@ export const alarmTimelineSchema = {
   required: ['alarm', 'events'],
 } as const
 
-export const sharedSchemas = [errorSchema, principalSchema, alarmSchema, deviceSchema, deviceDetailSchema, seriesSchema, historyEntrySchema, timelineEventSchema, consoleSettingsSchema]
+/** A maintenance window (broker/maintenance/window.ts) with whether it runs now. */
+export const maintenanceWindowJsonSchema = {
+  $id: 'MaintenanceWindow',
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    scope: {
+      type: 'object',
+      properties: { kind: { type: 'string', enum: ['device', 'district', 'group'] }, name: { type: 'string' } },
+      required: ['kind', 'name'],
+      description: 'what it covers: one device, every device of a district, or every device of a group',
+    },
+    from: { type: 'string', format: 'date-time' },
+    to: { type: 'string', format: 'date-time', description: 'the window runs while from <= now < to' },
+    reason: { type: 'string' },
+    createdBy: { type: 'string', description: '`cli` or the API account that added it' },
+    createdAt: { type: 'string', format: 'date-time' },
+    endedBy: { type: 'string', description: 'who ended it before its planned end' },
+    status: { type: 'string', enum: ['running', 'upcoming', 'ended'] },
+  },
+  required: ['id', 'scope', 'from', 'to', 'reason', 'createdBy', 'createdAt', 'status'],
+} as const
+
+/** POST /api/maintenance: exactly one of device, district, group. */
+export const maintenanceDraftJsonSchema = {
+  type: 'object',
+  properties: {
+    device: { ...nameSchema, description: 'one device' },
+    district: { ...nameSchema, description: 'every device of a district' },
+    group: { ...nameSchema, description: 'every device of a group (operators, and crews of every district)' },
+    from: { type: 'string', minLength: 1, maxLength: 40, description: '`now` (default), `+30m`/`+2h`/`+1d` from now, or an ISO-8601 time with a zone' },
+    to: { type: 'string', minLength: 1, maxLength: 40, description: '`+2h` etc. from `from`, or an ISO-8601 time with a zone' },
+    reason: { type: 'string', minLength: 1, maxLength: 200 },
+  },
+  required: ['to', 'reason'],
+  additionalProperties: false,
+} as const
+
+export const sharedSchemas = [errorSchema, principalSchema, alarmSchema, deviceSchema, deviceDetailSchema, seriesSchema, historyEntrySchema, timelineEventSchema, consoleSettingsSchema, maintenanceWindowJsonSchema]
 
 /** `{ 401: Error, … }` for a route's response map. */
 export function errors (...codes: number[]): Record<number, { $ref: 'Error#' }> {

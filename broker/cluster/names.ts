@@ -21,6 +21,8 @@ export const LEASES_BUCKET = 'csg-leases'
 export const NODES_BUCKET = 'csg-nodes'
 /** API sessions and trusted-device tokens (key: the session's public id; the token only as a hash). */
 export const SESSIONS_BUCKET = 'csg-sessions'
+/** Maintenance windows (key: the window's id). */
+export const MAINTENANCE_BUCKET = 'csg-maintenance'
 
 /** Core NATS: a node announces each MQTT client id it accepted, so other nodes drop an older connection of the same id. */
 export const SESSION_CLAIM_SUBJECT = 'csg.session.claim'

@@ -156,6 +156,8 @@ export interface AlarmPoint {
   /** Seconds from raise to acknowledgement (acknowledged points) and from raise to clear (cleared points). */
   readonly ackSec?: number | undefined
   readonly clearSec?: number | undefined
+  /** The maintenance window the change was made in (not pushed to crews). */
+  readonly maintenance?: string | undefined
   readonly tsMs: number
 }
 
@@ -179,6 +181,7 @@ export function encodeAlarm (point: AlarmPoint): string {
   if (point.change === 'cleared' && point.clearSec !== undefined && Number.isFinite(point.clearSec)) {
     fields.push({ key: 'clear_sec', type: 'float', value: point.clearSec })
   }
+  if (point.maintenance !== undefined) fields.push({ key: 'maintenance', type: 'string', value: point.maintenance })
   return encodePoint(
     'alarms',
     { device_id: point.deviceId, district: point.district, kind: point.kind, type: point.type, severity: point.severity },

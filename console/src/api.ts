@@ -36,6 +36,11 @@ export function apiGet<T> (path: string): Promise<T> {
   return call<T>('GET', path)
 }
 
+/** POST to any API path (JSON body), with the errors and the session-ended signal of every other call. */
+export function apiPost<T> (path: string, body?: unknown): Promise<T> {
+  return call<T>('POST', path, body)
+}
+
 export const api = {
   session () { return call<Principal>('GET', '/api/session') },
   /** `remember`: the gateway also sets a device cookie (about 30 days) for a one-step sign-in later. */

@@ -1,6 +1,6 @@
 // The crew console: sign in, then open alarms (live over server-sent events), devices on a map,
 // a device's page with its latest readings and a chart, and alarm history. Hash routes: #/, #/devices,
-// #/device/<id>, #/history, #/alarm/<id>.
+// #/device/<id>, #/history, #/alarm/<id>, #/maintenance.
 // The shell is built once per sign-in; views render into its holder and hear of alarm changes.
 import { api, ApiError, isNetworkFailure, openAlarmStream, SESSION_ENDED_EVENT, type Alarm, type Principal } from './api.ts'
 import { openCount, renderAlarms, type AlarmFilters, type AlarmsView } from './alarms-view.ts'
@@ -9,6 +9,7 @@ import { renderDevice } from './device-view.ts'
 import { humanize } from './dom.ts'
 import { renderHistory, renderTimeline } from './history-view.ts'
 import { announce, prepareLiveRegion } from './live-region.ts'
+import { renderMaintenance } from './maintenance-view.ts'
 import { renderDevices } from './map-view.ts'
 import { offlinePage, signInPage, type SignInReason } from './session-ui.ts'
 import { buildShell, type Shell, type StreamState, type Tab } from './shell.ts'
@@ -20,12 +21,13 @@ export interface View {
   close(): void
 }
 
-type Route = { name: 'alarms' } | { name: 'devices' } | { name: 'device'; id: string } | { name: 'history' } | { name: 'alarm'; id: string }
+type Route = { name: 'alarms' } | { name: 'devices' } | { name: 'device'; id: string } | { name: 'history' } | { name: 'alarm'; id: string } | { name: 'maintenance' }
 
 const TABS: readonly Tab[] = [
   { route: 'alarms', href: '#/', label: 'Alarms' },
   { route: 'devices', href: '#/devices', label: 'Devices & map' },
   { route: 'history', href: '#/history', label: 'History' },
+  { route: 'maintenance', href: '#/maintenance', label: 'Maintenance' },
 ]
 
 interface State {
@@ -55,6 +57,7 @@ function route (): Route {
   const hash = location.hash.replace(/^#\/?/, '')
   if (hash === 'devices') return { name: 'devices' }
   if (hash === 'history') return { name: 'history' }
+  if (hash === 'maintenance') return { name: 'maintenance' }
   if (hash.startsWith('alarm/')) return { name: 'alarm', id: decodeURIComponent(hash.slice('alarm/'.length)) }
   if (hash.startsWith('device/')) return { name: 'device', id: decodeURIComponent(hash.slice('device/'.length)) }
   return { name: 'alarms' }
@@ -93,6 +96,7 @@ function openView (current: Route, holder: HTMLElement): { tab: string; view: Vi
     case 'device': return { tab: 'devices', view: renderDevice(holder, current.id, alarmList) }
     case 'history': return { tab: 'history', view: renderHistory(holder, state.me as Principal) }
     case 'alarm': return { tab: 'history', view: renderTimeline(holder, current.id) }
+    case 'maintenance': return { tab: 'maintenance', view: renderMaintenance(holder, state.me as Principal) }
   }
 }
 
