@@ -462,7 +462,7 @@ export const clockSkew = defineRule({
       clockSampleSec: p.sampleSec,
       takes (r, h) {
         const sample = h.clock
-        if (sample.tsMs !== r.tsMs || r.tsGiven !== true) return false
+        if (sample.tsMs !== r.tsMs) return false
         if (Number.isNaN(sample.tsStepMs)) return true
         return Math.abs(sample.receivedStepMs - sample.tsStepMs) <= Math.min(paceToleranceMs, sample.tsStepMs / 2)
       },
