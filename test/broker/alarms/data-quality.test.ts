@@ -159,6 +159,18 @@ describe('clockSkew', () => {
     expect(events).toEqual([])
   })
 
+  it('judges a device that sends its readings in batches on the newest reading of each', () => {
+    const engine = createAlarmEngine(source(), undefined, ids)
+    const events: AlarmEvent[] = []
+    // Every 10 min a batch of the last 10 minutes' readings, from a clock 5 min behind.
+    for (let b = 1; b <= 10; b++) {
+      const receivedMs = T0 + b * 10 * MINUTE
+      const batch = Array.from({ length: 10 }, (_, i) => ({ tsMs: receivedMs - 5 * MINUTE - (9 - i) * MINUTE, tsGiven: true, values: { pressure: 400 + i } }))
+      events.push(...ofType(engine.evaluate(pipe, batch, receivedMs), 'clockSkew'))
+    }
+    expect(events.map((e) => [e.change, e.alarm.value])).toEqual([['raised', -300]])
+  })
+
   it('can be switched off', () => {
     const engine = createAlarmEngine(source({}, ['clockSkew']), undefined, ids)
     const events: AlarmEvent[] = []
