@@ -401,17 +401,23 @@ export function stuckSensor (fields: Readonly<Record<string, FieldSchemaWithMeta
             return index < 0 ? Number.NaN : h.run(names[index]!)?.value ?? Number.NaN
           },
           threshold () { return readingsLimit },
+          // All finite: what is captured is kept as JSON with the open alarm.
           capture (_r, h) {
             const index = firstStuck(h)
             const run = index < 0 ? undefined : h.run(names[index]!)
+            if (run === undefined) return {}
             let others = 0
             for (let i = index + 1; i < names.length; i++) if (isStuck(h, names[i]!)) others++
-            return { field: index, sinceMs: run?.sinceMs ?? Number.NaN, readings: run?.count ?? 0, others }
+            return { field: index, value: run.value, sinceMs: run.sinceMs, readings: run.count, others }
           },
         }],
+        // The stuck field reports another value. Not "no longer stuck": after a restart its run
+        // starts again from one reading, while the sensor may still be stuck.
         clear (_r, h, captured) {
           const field = names[captured.field ?? -1]
-          return field === undefined ? firstStuck(h) < 0 : !isStuck(h, field)
+          if (field === undefined || captured.value === undefined) return firstStuck(h) < 0
+          const run = h.run(field)
+          return run !== undefined && run.count > 0 && run.value !== captured.value
         },
         clearValue (r, h, captured) {
           const field = names[captured.field ?? -1]
@@ -422,7 +428,7 @@ export function stuckSensor (fields: Readonly<Record<string, FieldSchemaWithMeta
           const field = varying[captured.field ?? -1]
           if (field === undefined) return `A sensor has reported the same value ${round(value)} for too long: it may be stuck.`
           const unit = field.unit === '' ? '' : ` ${field.unit}`
-          const since = Number.isFinite(captured.sinceMs) ? new Date(captured.sinceMs!).toISOString() : 'its first reading'
+          const since = captured.sinceMs === undefined ? 'its first reading' : new Date(captured.sinceMs).toISOString()
           const others = captured.others ?? 0
           const alsoStuck = others === 0 ? '' : ` (${others} other field${others === 1 ? '' : 's'} ${others === 1 ? 'has' : 'have'} not changed either)`
           return `${field.label} has reported exactly ${round(value)}${unit} in ${captured.readings ?? 0} readings in a row since ${since}${alsoStuck}: the sensor may be stuck.`

@@ -2,7 +2,7 @@
 // clockSkew (a device's own ts against the receipt time), with their defaults from devices/.
 import { describe, expect, it } from 'vitest'
 import { createAlarmEngine, type RuleSource } from '../../../broker/alarms/engine.ts'
-import type { AlarmDevice, AlarmEvent } from '../../../broker/alarms/alarm.ts'
+import { engineSnapshotSchema, type AlarmDevice, type AlarmEvent } from '../../../broker/alarms/alarm.ts'
 import type { CompiledRule, ReadingView } from '../../../devices/define-rule.ts'
 import { getKind } from '../../../devices/index.ts'
 
@@ -79,6 +79,16 @@ describe('stuckSensor', () => {
     expect(ofType(events, 'stuckSensor').map((e) => e.alarm.message)).toEqual([
       `Pressure has reported exactly 400 kPa in 3 readings in a row since ${new Date(T0).toISOString()} (1 other field has not changed either): the sensor may be stuck.`,
     ])
+  })
+
+  it('stays open across a restart while the value is still the same, and clears when it changes', () => {
+    const engine = createAlarmEngine(source({ stuckSensor: { readings: 3, minSpanSec: 0 } }), undefined, ids)
+    for (let i = 0; i < 3; i++) engine.evaluate(pipe, [{ tsMs: T0 + i * MINUTE, values: { pressure: 400 } }], 0)
+    expect(engine.openAlarms().map((a) => a.type)).toEqual(['stuckSensor'])
+    // A restart: open alarms come back from disk, the runs of values start again.
+    const restarted = createAlarmEngine(source({ stuckSensor: { readings: 3, minSpanSec: 0 } }), engineSnapshotSchema.parse(JSON.parse(JSON.stringify(engine.snapshot()))), ids)
+    expect(ofType(restarted.evaluate(pipe, [{ tsMs: T0 + 3 * MINUTE, values: { pressure: 400 } }], 0), 'stuckSensor')).toEqual([])
+    expect(ofType(restarted.evaluate(pipe, [{ tsMs: T0 + 4 * MINUTE, values: { pressure: 401 } }], 0), 'stuckSensor').map((e) => e.change)).toEqual(['cleared'])
   })
 
   it('watches supplyVoltage of a lamp post, not its activePower', () => {
