@@ -5,6 +5,7 @@ import { createAlarmEngine, type RuleSource } from '../../../broker/alarms/engin
 import { engineSnapshotSchema, type AlarmDevice, type AlarmEvent } from '../../../broker/alarms/alarm.ts'
 import type { CompiledRule, ReadingView } from '../../../devices/define-rule.ts'
 import { getKind } from '../../../devices/index.ts'
+import { parseRulesFile } from '../../../broker/alarms/rules-config.ts'
 
 const pipe: AlarmDevice = { id: 'wp-1', kind: 'water-pipe', district: 'north' }
 const manhole: AlarmDevice = { id: 'mh-1', kind: 'manhole', district: 'north' }
@@ -186,5 +187,15 @@ describe('clockSkew', () => {
     const events: AlarmEvent[] = []
     for (let m = 0; m < 20; m++) events.push(...live(engine, m, -5 * MINUTE))
     expect(events).toEqual([])
+  })
+})
+
+describe('data-quality rules in the rules file', () => {
+  it('takes their parameters and enabled, and names the known ones for a misspelt one', () => {
+    expect(() => parseRulesFile(JSON.stringify({ kinds: { 'water-pipe': { rules: { stuckSensor: { readings: 5, minSpanSec: 0, forSec: 60 }, clockSkew: { maxSkewSec: 600, readings: 3, clearReadings: 3, sampleSec: 5, paceToleranceSec: 2 } } } }, devices: { 'wp-1': { rules: { clockSkew: { enabled: false } } } } }), 'rules.json')).not.toThrow()
+    expect(() => parseRulesFile(JSON.stringify({ districts: { north: { rules: { stuckSensor: { readngs: 5 } } } } }), 'rules.json'))
+      .toThrow('rules.json: districts.north.rules.stuckSensor.readngs: unknown parameter (known: readings, minSpanSec, forSec, enabled)')
+    expect(() => parseRulesFile(JSON.stringify({ kinds: { manhole: { rules: { clockSkew: { maxSkewSec: '2 min' } } } } }), 'rules.json'))
+      .toThrow('rules.json: kinds.manhole.rules.clockSkew.maxSkewSec: must be a number')
   })
 })
