@@ -2,7 +2,8 @@
 // raises stuckSensor (after 5 identical readings, from the rules file) and clears when the value
 // changes; one whose clock lags 5 min raises clockSkew after 10 readings sent at the pace of their
 // ts and clears after 10 good ones; each change is an `alarms` point in InfluxDB; a device the
-// rules file switches both rules off for raises neither.
+// rules file switches both rules off for raises neither, and switching one off in the running
+// gateway's rules file clears its open alarm.
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { MqttClient } from 'mqtt'
@@ -19,17 +20,15 @@ type DeviceId = (typeof DEVICES)[number]
 let influx: InfluxDb1Server
 let gw: TestGateway
 let crew: MqttClient
+let rulesFile: string
 let alarms: Awaited<ReturnType<typeof collect>>
 const devices = new Map<DeviceId, MqttClient>()
 
 beforeAll(async () => {
   influx = await startInfluxDb1({ databases: ['city'] })
   const dataDir = await makeTempDir('citygw-quality-')
-  const rulesFile = join(dataDir, 'rules.json')
-  await writeFile(rulesFile, JSON.stringify({
-    kinds: { 'water-pipe': { rules: { stuckSensor: { readings: 5, minSpanSec: 0 }, clockSkew: { sampleSec: 0.2 } } } },
-    devices: { 'wp-quiet': { rules: { stuckSensor: { enabled: false }, clockSkew: { enabled: false } } } },
-  }))
+  rulesFile = join(dataDir, 'rules.json')
+  await writeRules({ readings: 5, minSpanSec: 0 })
   gw = await startTestGateway({ dataDir, env: { INFLUX_URL: influx.url, INFLUX_API: 'v1', ALARM_RULES_FILE: rulesFile } })
   const secrets = await Promise.all(DEVICES.map((id) => registerDevice(gw.dataDir, id, 'water-pipe', 'river')))
   const crewSecret = (await registerCrew(gw.dataDir, 'crew-river', ['river'])).secret
@@ -44,6 +43,14 @@ afterAll(async () => {
   await gw?.close(true)
   await influx?.close()
 })
+
+/** The test's rules file, with these stuckSensor parameters for every water pipe. */
+async function writeRules (stuckSensor: Record<string, number | boolean>): Promise<void> {
+  await writeFile(rulesFile, JSON.stringify({
+    kinds: { 'water-pipe': { rules: { stuckSensor, clockSkew: { sampleSec: 0.2 } } } },
+    devices: { 'wp-quiet': { rules: { stuckSensor: { enabled: false }, clockSkew: { enabled: false } } } },
+  }))
+}
 
 async function publish (id: DeviceId, reading: Record<string, unknown>): Promise<void> {
   await devices.get(id)!.publishAsync(`devices/${id}/telemetry`, JSON.stringify(reading), { qos: 1 })
@@ -130,6 +137,15 @@ describe('data-quality alarms', () => {
 
     const points = await alarmPoints('wp-late', 'clockSkew')
     expect(points.map((row) => row.slice(1, 3))).toEqual([['active', 'warning'], ['cleared', 'warning']])
+  })
+
+  it('takes a changed rules file while running: switching stuckSensor off clears the open alarm', async () => {
+    const firstTs = Date.now() - 30_000
+    for (let i = 0; i < 5; i++) await publish('wp-stuck', { ts: firstTs + i * 1000, pressure: 398.2 })
+    await eventually(() => alarmsOf('wp-stuck', 'stuckSensor'), (m) => m.length === 3, { timeoutMs: 5000, what: 'stuckSensor raised again' })
+    await writeRules({ enabled: false })
+    const messages = await eventually(() => alarmsOf('wp-stuck', 'stuckSensor'), (m) => m.length === 4, { timeoutMs: 10_000, what: 'stuckSensor cleared by the reload' })
+    expect(messages[3]).toMatchObject({ id: messages[2]!.id, state: 'cleared', message: 'The stuckSensor rule was switched off.' })
   })
 
   it('raises neither for a device the rules file switches them off for', async () => {
