@@ -225,6 +225,7 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
       const rulesInForce = rules.rulesFor(device)
       const ordered = readings.length === 1 ? readings : [...readings].sort(byTime)
       alignProgress(state, rulesInForce)
+      // Clock rules compare the newest reading of a message with its receipt (nowMs: evaluated on arrival).
       if (ordered.length > 0) state.history.noteMessage(nowMs, ordered[ordered.length - 1]!.tsMs)
       for (const reading of ordered) {
         // Late readings are stored, but judging them would make alarms flap; a reading with the
