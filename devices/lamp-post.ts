@@ -3,7 +3,7 @@
 // (`citygw schema lamp-post` publishes them): a change here changes what deployed devices may send.
 import { z } from 'zod'
 import { defineKind } from './define-kind.ts'
-import { defineRule, flag, threshold, type ReadingView } from './define-rule.ts'
+import { clockSkew, defineRule, flag, stuckSensor, threshold, type ReadingView } from './define-rule.ts'
 
 const EN_50160 = 'EN 50160: supply voltage 230 V ±10 % (207–253 V) over 10-minute means'
 
@@ -73,6 +73,28 @@ const dayBurner = defineRule({
   },
 })
 
+// Trailing comments give each field's unit, range and required marker at a glance, so a review can
+// compare the schema with the device contract field by field. `varies: true`: a live sensor's value
+// changes from reading to reading (the stuckSensor rule watches it). Not activePower: at a fixed
+// dimming level a driver holds its power, and an off or failed lamp draws a constant standby (the
+// metering chip that would freeze measures supplyVoltage too); not gearTemp: drivers report whole °C.
+const lampPostFields = {
+  commandedLevel: z.int().min(0).max(100).meta({ unit: '%', description: 'Commanded light level; 0 = commanded off' }), // % int 0–100, required
+  actualLevel: z.int().min(0).max(100).optional().meta({ unit: '%', description: 'Measured light level' }), // % int 0–100
+  supplyVoltage: z.number().min(0).max(300).meta({ unit: 'V', description: 'Mains supply voltage', varies: true }), // V 0–300, required
+  supplyCurrent: z.number().min(0).max(16).optional().meta({ unit: 'A', description: 'Supply current' }), // A 0–16
+  activePower: z.number().min(0).max(2000).meta({ unit: 'W', description: 'Active power drawn' }), // W 0–2000, required
+  powerFactor: z.number().min(0).max(1).optional().meta({ unit: '1', description: 'Power factor' }), // 0–1, dimensionless
+  activeEnergy: z.number().min(0).optional().meta({ unit: 'kWh', description: 'Active energy, cumulative since installation' }), // kWh ≥0
+  operatingHours: z.number().min(0).optional().meta({ unit: 'h', description: 'Lamp operating hours, cumulative' }), // h ≥0
+  gearTemp: z.number().min(-40).max(125).optional().meta({ label: 'Gear temperature', unit: '°C', description: 'Control gear (driver) temperature' }), // °C −40–125
+  tilt: z.number().min(0).max(90).optional().meta({ unit: '°', description: 'Pole tilt from vertical' }), // ° 0–90
+  ambientLux: z.number().min(0).max(100_000).optional().meta({ label: 'Ambient light', unit: 'lx', description: 'Ambient illuminance at the photocell' }), // lx 0–100000
+  doorOpen: z.boolean().optional().meta({ description: 'Pole access door is open' }), // bool
+  leakage: z.boolean().optional().meta({ description: 'Earth leakage detected' }), // bool
+  lampFailure: z.boolean().optional().meta({ description: 'Lamp or LED module failure reported by the driver' }), // bool
+}
+
 const lampPostRules = [
   lampFailure,
   dayBurner,
@@ -83,29 +105,14 @@ const lampPostRules = [
   threshold({ type: 'poleTilt', source: 'EN 40-3 lighting columns: a lean of 5° needs inspection, 10° risks collapse', field: 'tilt', unit: '°', label: 'Pole tilt', direction: 'above', levels: { major: 5, critical: 10 }, clear: 3 }),
   flag({ type: 'doorOpen', source: 'access-door switch: open door exposes live parts', field: 'doorOpen', severity: 'minor', sentence: 'The pole\'s access door is open.', clearSentence: 'The pole\'s access door is closed again.' }),
   threshold({ type: 'gearOverTemp', source: 'LED driver datasheets: lifetime halves above ~70 °C case temperature, shutdown near 85 °C', field: 'gearTemp', unit: '°C', label: 'Control gear temperature', direction: 'above', levels: { minor: 70, major: 85 }, clear: 60 }),
+  stuckSensor(lampPostFields),
+  clockSkew,
 ]
 
-// Trailing comments give each field's unit, range and required marker at a glance, so a review can
-// compare the schema with the device contract field by field.
 export const lampPost = defineKind({
   name: 'lamp-post',
   measurement: 'lamp_post',
-  fields: {
-    commandedLevel: z.int().min(0).max(100).meta({ unit: '%', description: 'Commanded light level; 0 = commanded off' }), // % int 0–100, required
-    actualLevel: z.int().min(0).max(100).optional().meta({ unit: '%', description: 'Measured light level' }), // % int 0–100
-    supplyVoltage: z.number().min(0).max(300).meta({ unit: 'V', description: 'Mains supply voltage' }), // V 0–300, required
-    supplyCurrent: z.number().min(0).max(16).optional().meta({ unit: 'A', description: 'Supply current' }), // A 0–16
-    activePower: z.number().min(0).max(2000).meta({ unit: 'W', description: 'Active power drawn' }), // W 0–2000, required
-    powerFactor: z.number().min(0).max(1).optional().meta({ unit: '1', description: 'Power factor' }), // 0–1, dimensionless
-    activeEnergy: z.number().min(0).optional().meta({ unit: 'kWh', description: 'Active energy, cumulative since installation' }), // kWh ≥0
-    operatingHours: z.number().min(0).optional().meta({ unit: 'h', description: 'Lamp operating hours, cumulative' }), // h ≥0
-    gearTemp: z.number().min(-40).max(125).optional().meta({ label: 'Gear temperature', unit: '°C', description: 'Control gear (driver) temperature' }), // °C −40–125
-    tilt: z.number().min(0).max(90).optional().meta({ unit: '°', description: 'Pole tilt from vertical' }), // ° 0–90
-    ambientLux: z.number().min(0).max(100_000).optional().meta({ label: 'Ambient light', unit: 'lx', description: 'Ambient illuminance at the photocell' }), // lx 0–100000
-    doorOpen: z.boolean().optional().meta({ description: 'Pole access door is open' }), // bool
-    leakage: z.boolean().optional().meta({ description: 'Earth leakage detected' }), // bool
-    lampFailure: z.boolean().optional().meta({ description: 'Lamp or LED module failure reported by the driver' }), // bool
-  },
+  fields: lampPostFields,
   fieldTypes: {
     commandedLevel: 'integer',
     actualLevel: 'integer',

@@ -3,7 +3,7 @@
 // (`citygw schema manhole` publishes them): a change here changes what deployed devices may send.
 import { z } from 'zod'
 import { defineKind } from './define-kind.ts'
-import { batteryLow, defineRule, outsideRange, threshold, type ReadingView } from './define-rule.ts'
+import { batteryLow, clockSkew, defineRule, outsideRange, stuckSensor, threshold, type ReadingView } from './define-rule.ts'
 
 const GAS = 'confined-space gas-detector practice (EN 60079-29, OSHA 1910.146): H2S alarms at 10/20 ppm, CH4 at 10/20 %LEL, O2 outside 19.5–23.5 %vol'
 
@@ -42,6 +42,21 @@ const coverOpen = defineRule({
   },
 })
 
+// Trailing comments give each field's unit, range and required marker at a glance, so a review can
+// compare the schema with the device contract field by field. `varies: true`: a live sensor's value
+// changes from reading to reading (the stuckSensor rule watches it); a dry shaft's waterLevel of 0
+// rests there and does not count. Not coverAngle (a closed cover sits still), nor the gases (0).
+const manholeFields = {
+  coverAngle: z.number().min(0).max(180).meta({ unit: '°', description: 'Cover angle from closed' }), // ° 0–180, required
+  coverOpen: z.boolean().optional().meta({ description: 'Cover is open, as judged by the device' }), // bool
+  waterLevel: z.number().min(0).max(20).optional().meta({ unit: 'm', description: 'Water level in the shaft', varies: true }), // m 0–20
+  h2s: z.number().min(0).max(200).optional().meta({ label: 'H₂S', unit: 'ppm', description: 'Hydrogen sulphide concentration' }), // ppm 0–200
+  ch4: z.number().min(0).max(100).optional().meta({ label: 'CH₄', unit: '%LEL', description: 'Methane, share of the lower explosive limit' }), // %LEL 0–100
+  o2: z.number().min(0).max(30).optional().meta({ label: 'O₂', unit: '%vol', description: 'Oxygen concentration' }), // %vol 0–30
+  temperature: z.number().min(-40).max(85).optional().meta({ unit: '°C', description: 'Air temperature in the shaft', varies: true }), // °C −40–85
+  battery: z.number().min(0).max(100).optional().meta({ unit: '%', description: 'Battery state of charge' }), // % 0–100
+}
+
 const manholeRules = [
   coverOpen,
   threshold({ type: 'highWater', source: 'sewer operators: surcharge warning levels below the cover', field: 'waterLevel', unit: 'm', label: 'Water level', direction: 'above', levels: { major: 1.0, critical: 1.5 }, clear: 0.95 }),
@@ -49,23 +64,14 @@ const manholeRules = [
   threshold({ type: 'ch4', source: GAS, field: 'ch4', unit: '%LEL', label: 'Methane', direction: 'above', inclusive: true, levels: { major: 10, critical: 20 }, clear: 8 }),
   outsideRange({ type: 'o2', source: GAS, field: 'o2', unit: '%vol', label: 'Oxygen', severity: 'major', low: 19.5, high: 23.5 }),
   batteryLow,
+  stuckSensor(manholeFields),
+  clockSkew,
 ]
 
-// Trailing comments give each field's unit, range and required marker at a glance, so a review can
-// compare the schema with the device contract field by field.
 export const manhole = defineKind({
   name: 'manhole',
   measurement: 'manhole',
-  fields: {
-    coverAngle: z.number().min(0).max(180).meta({ unit: '°', description: 'Cover angle from closed' }), // ° 0–180, required
-    coverOpen: z.boolean().optional().meta({ description: 'Cover is open, as judged by the device' }), // bool
-    waterLevel: z.number().min(0).max(20).optional().meta({ unit: 'm', description: 'Water level in the shaft' }), // m 0–20
-    h2s: z.number().min(0).max(200).optional().meta({ label: 'H₂S', unit: 'ppm', description: 'Hydrogen sulphide concentration' }), // ppm 0–200
-    ch4: z.number().min(0).max(100).optional().meta({ label: 'CH₄', unit: '%LEL', description: 'Methane, share of the lower explosive limit' }), // %LEL 0–100
-    o2: z.number().min(0).max(30).optional().meta({ label: 'O₂', unit: '%vol', description: 'Oxygen concentration' }), // %vol 0–30
-    temperature: z.number().min(-40).max(85).optional().meta({ unit: '°C', description: 'Air temperature in the shaft' }), // °C −40–85
-    battery: z.number().min(0).max(100).optional().meta({ unit: '%', description: 'Battery state of charge' }), // % 0–100
-  },
+  fields: manholeFields,
   fieldTypes: {
     coverAngle: 'float',
     coverOpen: 'boolean',

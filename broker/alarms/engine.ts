@@ -55,6 +55,8 @@ interface RuleProgress {
   since: number[]
   count: number[]
   clearSince: number | undefined
+  /** Consecutive judged readings the clear condition has held for (`clearForReadings`). */
+  clearCount: number
 }
 
 interface DeviceState {
@@ -137,15 +139,19 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
     // Plain loops, no closures: this runs for every rule of every reading (measured with
     // `npm run bench --profile`: per-call closures cost more than the rules themselves under tsx).
     const { fields, triggers } = rule
-    let carriesField = false
-    for (let f = 0; f < fields.length && !carriesField; f++) carriesField = reading.values[fields[f]!] !== undefined
-    if (!carriesField) return
+    const history: FieldHistory = state.history
+    if (rule.takes === undefined) {
+      let carriesField = false
+      for (let f = 0; f < fields.length && !carriesField; f++) carriesField = reading.values[fields[f]!] !== undefined
+      if (!carriesField) return
+    } else if (!rule.takes(reading, history)) {
+      return
+    }
     let progress = state.progress[ruleIndex]
     if (progress === undefined) {
-      progress = { since: triggers.map(notHolding), count: triggers.map(noReadings), clearSince: undefined }
+      progress = { since: triggers.map(notHolding), count: triggers.map(noReadings), clearSince: undefined, clearCount: 0 }
       state.progress[ruleIndex] = progress
     }
-    const history: FieldHistory = state.history
     let bestIndex = -1
     let anyCondition = false
     for (let index = 0; index < triggers.length; index++) {
@@ -176,8 +182,10 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
       const trigger = rule.triggers[best.index]!
       const value = tidy(trigger.value(reading, history))
       const threshold = trigger.threshold(reading)
-      events.push(raise(state.device, rule.type, best.severity, value, threshold, rule.describe(best.severity, value, threshold), reading.tsMs, trigger.capture?.(reading, history) ?? {}))
+      const captured = trigger.capture?.(reading, history) ?? {}
+      events.push(raise(state.device, rule.type, best.severity, value, threshold, rule.describe(best.severity, value, threshold, captured), reading.tsMs, captured))
       progress.clearSince = undefined
+      progress.clearCount = 0
       return
     }
 
@@ -186,20 +194,23 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
       const trigger = rule.triggers[best.index]!
       const value = tidy(trigger.value(reading, history))
       const threshold = trigger.threshold(reading)
-      current.alarm = { ...current.alarm, severity: best.severity, state: 'active', value, threshold, message: rule.describe(best.severity, value, threshold), updatedAt: new Date(reading.tsMs).toISOString() }
+      current.alarm = { ...current.alarm, severity: best.severity, state: 'active', value, threshold, message: rule.describe(best.severity, value, threshold, current.captured), updatedAt: new Date(reading.tsMs).toISOString() }
       events.push({ change: 'escalated', alarm: current.alarm })
     }
 
     const mayClear = rule.clear === undefined ? !anyCondition : rule.clear(reading, history, current.captured)
     if (!mayClear) {
       progress.clearSince = undefined
+      progress.clearCount = 0
       return
     }
     progress.clearSince ??= reading.tsMs
-    if (reading.tsMs - progress.clearSince >= (rule.clearForSec ?? 0) * 1000) {
-      const value = tidy(rule.triggers[0]?.value(reading, history) ?? Number.NaN)
-      events.push(clear(current, value, rule.describeClear?.(value) ?? `The ${rule.type} condition has cleared.`, reading.tsMs))
+    progress.clearCount++
+    if (reading.tsMs - progress.clearSince >= (rule.clearForSec ?? 0) * 1000 && progress.clearCount >= (rule.clearForReadings ?? 0)) {
+      const value = tidy(rule.clearValue?.(reading, history, current.captured) ?? rule.triggers[0]?.value(reading, history) ?? Number.NaN)
+      events.push(clear(current, value, rule.describeClear?.(value, current.captured) ?? `The ${rule.type} condition has cleared.`, reading.tsMs))
       progress.clearSince = undefined
+      progress.clearCount = 0
     }
   }
 
@@ -216,6 +227,8 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
       const rulesInForce = rules.rulesFor(device)
       const ordered = readings.length === 1 ? readings : [...readings].sort(byTime)
       alignProgress(state, rulesInForce)
+      // Clock rules compare the newest reading of a message with its receipt (nowMs: evaluated on arrival).
+      if (ordered.length > 0) state.history.noteMessage(nowMs, ordered[ordered.length - 1]!.tsMs)
       for (const reading of ordered) {
         // Late readings are stored, but judging them would make alarms flap; a reading with the
         // newest ts again is a resend (QoS 1 duplicate) and must not count twice.

@@ -29,7 +29,7 @@ interface FieldCheck {
 }
 
 /** Keywords whose meaning the checks below cover; any other keyword on a field disables the precheck. */
-const UNDERSTOOD = new Set(['type', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'description', 'unit', 'label'])
+const UNDERSTOOD = new Set(['type', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'description', 'unit', 'label', 'varies'])
 
 export function compileReadingPrecheck (kind: DeviceKind): ReadingPrecheck | undefined {
   const schema = kindJsonSchema(kind) as { properties?: Record<string, Record<string, unknown>>, required?: string[] }

@@ -80,7 +80,14 @@ const cases: Case[] = [
   { rule: 'ch4', kind: 'manhole', steps: seq('ch4', [10, 9, 12, 20, 8.5, 7]), expected: [['active', 'major'], ['active', 'critical'], ['cleared', 'critical']] },
   { rule: 'o2', kind: 'manhole', steps: seq('o2', [19, 20.9, 24, 21]), expected: [['active', 'major'], ['cleared', 'major'], ['active', 'major'], ['cleared', 'major']] },
   { rule: 'batteryLow', kind: 'manhole', steps: seq('battery', [19, 22, 18, 24, 26]), expected: [['active', 'warning'], ['cleared', 'warning']] },
+  // 20 identical readings of a field marked `varies`, a minute apart; the 21st changes.
+  { rule: 'stuckSensor', kind: 'lamp-post', steps: seq('supplyVoltage', [...Array<number>(20).fill(231.4), 230.9]), expected: [['active', 'warning'], ['cleared', 'warning']] },
+  { rule: 'stuckSensor', kind: 'water-pipe', steps: seq('pressure', [...Array<number>(20).fill(412.5), 410]), expected: [['active', 'warning'], ['cleared', 'warning']] },
+  { rule: 'stuckSensor', kind: 'manhole', steps: seq('waterLevel', [...Array<number>(20).fill(0.31), 0.3]), expected: [['active', 'warning'], ['cleared', 'warning']] },
 ]
+
+/** Judged on readings sent at the pace of their ts, which this table's back-to-back sending is not. */
+const TESTED_ELSEWHERE = new Set(['clockSkew']) // test/e2e/alarm-data-quality.test.ts
 
 let deviceCount = 0
 async function runCase (c: Case): Promise<{ id: string; messages: Record<string, unknown>[] }> {
@@ -125,7 +132,7 @@ describe('default alarm rules', () => {
 
   it('covers every default rule of every kind', async () => {
     const { kinds } = await import('../../devices/index.ts')
-    const defaults = Object.values(kinds).flatMap((k) => k.rules.map((r) => `${k.name}/${r.type}`))
+    const defaults = Object.values(kinds).flatMap((k) => k.rules.filter((r) => !TESTED_ELSEWHERE.has(r.type)).map((r) => `${k.name}/${r.type}`))
     const tested = new Set(cases.map((c) => `${c.kind}/${c.rule}`))
     expect(defaults.filter((rule) => !tested.has(rule))).toEqual([])
   })

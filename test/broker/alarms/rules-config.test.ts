@@ -53,6 +53,6 @@ describe('rules file', () => {
   it('has the defaults without a file', async () => {
     const book = await openRuleBook({ file: undefined, pollMs: 1000, log: silent })
     expect(book.rulesFor({ id: 'x', kind: 'water-pipe', district: 'd' }).map((r) => r.type)).toEqual(
-      ['lowPressure', 'highPressure', 'burstSuspected', 'turbidity', 'chlorineLow', 'chlorineHigh', 'phOutOfRange', 'leakSuspected', 'batteryLow'])
+      ['lowPressure', 'highPressure', 'burstSuspected', 'turbidity', 'chlorineLow', 'chlorineHigh', 'phOutOfRange', 'leakSuspected', 'batteryLow', 'stuckSensor', 'clockSkew'])
   })
 })
