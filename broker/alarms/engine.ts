@@ -11,6 +11,8 @@ export interface RuleSource {
   rulesFor(device: AlarmDevice): readonly CompiledRule[]
   /** Silence after which `deviceOffline` is raised, ms; undefined = not watched. */
   offlineAfterMs(device: AlarmDevice): number | undefined
+  /** Time an alarm of this severity has to be acknowledged, ms; undefined = no deadline (escalation.ts). */
+  ackDeadlineMs?(device: AlarmDevice, severity: Severity): number | undefined
 }
 
 export type AckOutcome =
@@ -33,6 +35,12 @@ export interface AlarmEngine {
    * entry, or there is none when `entry` is undefined or cleared. Rule progress is left as it is.
    */
   adopt(deviceId: string, type: string, entry: OpenAlarm | undefined): void
+  /**
+   * An active alarm passed its acknowledgement deadline (escalation.ts): it is counted up to
+   * `escalation` with the next deadline. Undefined when that alarm (by id) is no longer open and
+   * active, or already got that far.
+   */
+  overdue(alarmId: string, deviceId: string, type: string, escalation: number, nextDueMs: number, nowMs: number): AlarmEvent | undefined
   /** Another node heard from the device at `atMs` (cluster): it counts as seen for the offline check. */
   markSeen(device: AlarmDevice, atMs: number): void
   openAlarms(): AlarmRecord[]
@@ -103,10 +111,17 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
       id: newId(), type, severity, state: 'active', deviceId: device.id, kind: device.kind, district: device.district,
       ...(device.location === undefined ? {} : { location: device.location }),
       value, threshold, message, raisedAt: at, updatedAt: at,
+      ...ackDueOf(device, severity, atMs),
     }
     open.set(keyOf(device.id, type), { alarm, captured })
     countOpen(device.id, 1)
     return { change: 'raised', alarm, captured }
+  }
+
+  /** The acknowledgement deadline of an alarm made active at `atMs`, as record fields. */
+  function ackDueOf (device: AlarmDevice, severity: Severity, atMs: number): { ackDueAt?: string } {
+    const deadlineMs = rules.ackDeadlineMs?.(device, severity)
+    return deadlineMs === undefined ? {} : { ackDueAt: new Date(atMs + deadlineMs).toISOString() }
   }
 
   function clear (entry: OpenAlarm, value: number, message: string, atMs: number): AlarmEvent {
@@ -184,7 +199,7 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
       const trigger = rule.triggers[best.index]!
       const value = tidy(trigger.value(reading, history))
       const threshold = trigger.threshold(reading)
-      current.alarm = { ...current.alarm, severity: best.severity, state: 'active', value, threshold, message: rule.describe(best.severity, value, threshold), updatedAt: new Date(reading.tsMs).toISOString() }
+      current.alarm = { ...current.alarm, severity: best.severity, state: 'active', value, threshold, message: rule.describe(best.severity, value, threshold), updatedAt: new Date(reading.tsMs).toISOString(), ...ackDueOf(state.device, best.severity, reading.tsMs) }
       events.push({ change: 'escalated', alarm: current.alarm })
     }
 
@@ -233,7 +248,8 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
       if (entry.alarm.state === 'acknowledged') return { ok: false, reason: 'already_acknowledged' }
       const at = new Date(nowMs).toISOString()
       // A note of an earlier acknowledgement (before an escalation) does not carry over to this one.
-      const { ackNote: _earlierNote, ...alarm } = entry.alarm
+      // Acknowledged: no deadline is running any more.
+      const { ackNote: _earlierNote, ackDueAt: _deadline, ...alarm } = entry.alarm
       entry.alarm = { ...alarm, state: 'acknowledged', ackedBy: crew, ackedAt: at, ...(note === undefined ? {} : { ackNote: note }), updatedAt: at }
       return { ok: true, event: { change: 'acknowledged', alarm: entry.alarm } }
     },
@@ -277,6 +293,13 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
       // A wrapper of its own: acknowledge and escalation replace `alarm` on the entry in place.
       open.set(key, { alarm: entry.alarm, captured: entry.captured })
       if (!wasOpen) countOpen(deviceId, 1)
+    },
+
+    overdue (alarmId, deviceId, type, escalation, nextDueMs, nowMs) {
+      const entry = open.get(keyOf(deviceId, type))
+      if (entry === undefined || entry.alarm.id !== alarmId || entry.alarm.state !== 'active' || (entry.alarm.escalation ?? 0) >= escalation) return undefined
+      entry.alarm = { ...entry.alarm, escalation, ackDueAt: new Date(nextDueMs).toISOString(), updatedAt: new Date(nowMs).toISOString() }
+      return { change: 'overdue', alarm: entry.alarm }
     },
 
     markSeen (device, atMs) {

@@ -14,6 +14,7 @@ import type { AlarmTopic } from '../mqtt/topics.ts'
 import { startAlarmCluster, type AlarmCluster, type AlarmClusterOptions } from '../cluster/cluster-alarms.ts'
 import type { AlarmDevice, AlarmEvent, AlarmRecord, EngineSnapshot } from './alarm.ts'
 import { createAlarmEngine } from './engine.ts'
+import { createEscalation, type EscalationListener } from './escalation.ts'
 import { createAlarmPublisher } from './publisher.ts'
 import { openRuleBook } from './rules-config.ts'
 import { createDeviceMemoryWriter, createOpenAlarmsWriter, readAlarmState } from './state.ts'
@@ -57,6 +58,12 @@ export interface Alarms {
   holdsOfflineCheck(): boolean
   /** The node running the offline check (cluster: the lease holder, undefined while none); undefined without a cluster. */
   offlineCheckHolder(): Promise<string | undefined>
+  /**
+   * Called with each alarm this node escalated for want of an acknowledgement (change `overdue`)
+   * and its recipients from the rules file, once it went to crews: the mail channel sends to
+   * `recipients.emails`. Returns an unsubscribe function.
+   */
+  onEscalation(listener: EscalationListener): () => void
   close(): Promise<void>
 }
 
@@ -86,6 +93,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   const deviceMemoryFile = createDeviceMemoryWriter(options.dataDir, function deviceMemory () { return engine.deviceMemory() }, log)
   const webhooks = options.webhookUrls.length > 0 ? createWebhooks({ urls: options.webhookUrls, log, ...options.webhookLimits }) : undefined
   const listeners = new Set<(event: AlarmEvent) => void>()
+  const escalation = createEscalation({ engine, rules, out: options.out, log })
   const recentlyCleared: AlarmRecord[] = []
   const publisher = createAlarmPublisher({
     out: options.out,
@@ -98,6 +106,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
         if (recentlyCleared.length > RECENT_CLEARED) recentlyCleared.pop()
       }
       if (isOwn) options.onEvent?.(event)
+      escalation.delivered(event, isOwn)
       for (const listener of listeners) {
         try {
           listener(event)
@@ -161,6 +170,8 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   const offlineTimer = setInterval(function checkOffline () {
     const nowMs = Date.now()
     handle(cluster === undefined ? engine.checkOffline(nowMs) : cluster.tick(nowMs))
+    // Deadlines on the same timer; in a cluster only the offline check's holder escalates, so each step is taken once.
+    if (cluster === undefined || cluster.holdsOfflineCheck()) handle(escalation.check(nowMs))
   }, options.offlineCheckMs)
   const seenTimer = setInterval(function saveLastSeen () {
     if (isSeenDirty) deviceMemoryFile.save()
@@ -217,6 +228,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
     activeCount () { return engine.openAlarms().length },
     holdsOfflineCheck () { return cluster?.holdsOfflineCheck() ?? true },
     offlineCheckHolder () { return cluster?.offlineCheckHolder() ?? Promise.resolve(undefined) },
+    onEscalation (listener) { return escalation.onEscalation(listener) },
     async close () {
       clearInterval(offlineTimer)
       clearInterval(seenTimer)

@@ -116,7 +116,8 @@ export const alarmListSchema = { type: 'object', properties: { alarms: { type: '
 /** GET /api/devices: inline, like the alarm list. */
 export const deviceListSchema = { type: 'object', properties: { devices: { type: 'array', items: { $ref: 'Device#' } } }, required: ['devices'] } as const
 
-const changeEnum = ['raised', 'escalated', 'acknowledged', 'cleared'] as const
+/** `escalated`: severity rose; `overdue`: escalated for want of an acknowledgement by its deadline. */
+const changeEnum = ['raised', 'escalated', 'overdue', 'acknowledged', 'cleared'] as const
 
 /** One alarm's history: its record as far as it is known, and the times that matter to crews. */
 export const historyEntrySchema = {
@@ -140,6 +141,7 @@ export const historyEntrySchema = {
     timeToAckSec: { type: 'number', description: 'seconds from raise to (the latest) acknowledgement' },
     timeToClearSec: { type: 'number', description: 'seconds from raise to clear' },
     escalations: { type: 'integer', description: 'how often its severity went up while it was open' },
+    ackEscalations: { type: 'integer', description: 'how often it was escalated for want of an acknowledgement by its deadline (absent: never)' },
   },
   required: ['id', 'type', 'severity', 'deviceId', 'kind', 'district', 'message', 'state', 'raisedAt', 'escalations'],
 } as const
@@ -158,6 +160,7 @@ export const timelineEventSchema = {
     threshold: { type: 'number' },
     by: { type: 'string', description: 'acknowledged: who' },
     note: { type: 'string', description: 'acknowledged: the note' },
+    escalation: { type: 'integer', description: 'overdue: the escalation step (1, 2, …)' },
   },
   required: ['change', 'at', 'severity', 'state', 'message'],
 } as const

@@ -49,7 +49,8 @@ export function historyItem (entry: HistoryEntry, withDevice: boolean): HTMLElem
     h('p', { class: 'alarm-meta' },
       withDevice ? [h('a', { href: `#/device/${encodeURIComponent(entry.deviceId)}` }, entry.deviceId), ` · ${entry.district} · `] : null,
       'raised ', when(entry.raisedAt),
-      entry.escalations > 0 ? ` · escalated ${entry.escalations}×` : ''),
+      entry.escalations > 0 ? ` · escalated ${entry.escalations}×` : '',
+      entry.ackEscalations === undefined ? '' : ` · overdue ${entry.ackEscalations}×`),
     h('p', { class: 'history-ack' }, entry.ackedBy === undefined
       ? (entry.state === 'active' ? 'Not acknowledged yet' : 'Not acknowledged')
       : [`Acknowledged by ${entry.ackedBy}`, entry.timeToAckSec === undefined ? '' : ` after ${formatDuration(entry.timeToAckSec)}`,
@@ -120,6 +121,7 @@ function eventText (event: TimelineEvent): string {
   switch (event.change) {
     case 'raised': return `Raised as ${event.severity}`
     case 'escalated': return `Escalated to ${event.severity}`
+    case 'overdue': return `Not acknowledged in time: escalation ${event.escalation ?? '?'}`
     case 'acknowledged': return `Acknowledged by ${event.by ?? '?'}`
     case 'cleared': return 'Cleared'
   }
