@@ -16,6 +16,7 @@ import { registerDeviceRoutes } from './routes-devices.ts'
 import { registerHistoryRoutes } from './routes-history.ts'
 import { registerSessionRoutes, SESSION_COOKIE, tooManyFailedSignIns, unauthorized } from './routes-session.ts'
 import { registerSessionListRoutes } from './routes-sessions.ts'
+import { registerStatsRoutes } from './routes-stats.ts'
 import { sharedSchemas } from './schemas.ts'
 import { createSignInGuard } from './sign-in-guard.ts'
 import { createSignIn } from './sign-in.ts'
@@ -100,6 +101,7 @@ export async function registerApi (app: FastifyInstance, options: ApiOptions): P
   registerDeviceRoutes(app, ctx, requireAuth)
   registerAlarmRoutes(app, ctx, requireAuth)
   registerHistoryRoutes(app, ctx, requireAuth)
+  registerStatsRoutes(app, ctx, requireAuth)
   registerConsoleRoutes(app, ctx, requireAuth)
   const streams = registerAlarmStream(app, ctx, requireAuth)
 

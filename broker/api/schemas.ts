@@ -184,6 +184,37 @@ export const alarmTimelineSchema = {
   required: ['alarm', 'events'],
 } as const
 
+/** GET /api/alarms/stats: inline. Durations in seconds; a median or 90th percentile is absent when nothing was acknowledged (cleared) in the range. */
+export const alarmStatsSchema = {
+  type: 'object',
+  properties: {
+    from: { type: 'string', format: 'date-time' },
+    to: { type: 'string', format: 'date-time' },
+    groups: {
+      type: 'array',
+      items: {
+        type: 'object',
+        description: 'one district and alarm type: what changed within the range',
+        properties: {
+          district: { type: 'string' },
+          type: { type: 'string' },
+          count: { type: 'integer', description: 'alarms raised' },
+          acknowledged: { type: 'integer', description: 'alarms acknowledged (the first acknowledgement of each)' },
+          medianAckSec: { type: 'number', description: 'median time from raise to first acknowledgement' },
+          p90AckSec: { type: 'number', description: '90th percentile of the same' },
+          cleared: { type: 'integer', description: 'alarms cleared' },
+          medianClearSec: { type: 'number', description: 'median time from raise to clear' },
+          p90ClearSec: { type: 'number', description: '90th percentile of the same' },
+          escalations: { type: 'integer', description: 'escalation steps for want of an acknowledgement (changes `overdue`)' },
+        },
+        required: ['district', 'type', 'count', 'acknowledged', 'cleared', 'escalations'],
+      },
+    },
+    ...partialProperties,
+  },
+  required: ['from', 'to', 'groups'],
+} as const
+
 export const sharedSchemas = [errorSchema, principalSchema, alarmSchema, deviceSchema, deviceDetailSchema, seriesSchema, historyEntrySchema, timelineEventSchema, consoleSettingsSchema]
 
 /** `{ 401: Error, … }` for a route's response map. */
