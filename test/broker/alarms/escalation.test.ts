@@ -62,13 +62,17 @@ describe('escalation check', () => {
   const defaults = (device: AlarmDevice): CompiledRule[] =>
     (Object.values(kinds).find((k) => k.name === device.kind)?.rules ?? []).map((rule) => rule.build(rule.params))
   const deadlines = { critical: 2_000, major: 5_000, minor: undefined, warning: undefined } as const
-  const rules: RuleSource = { rulesFor: defaults, offlineAfterMs: () => undefined, ackDeadlineMs: (_device, severity) => deadlines[severity] }
+  const ackDeadline = (_device: AlarmDevice, severity: keyof typeof deadlines): number | undefined => deadlines[severity]
+  const rules: RuleSource = { rulesFor: defaults, offlineAfterMs: () => undefined, ackDeadlineMs: ackDeadline }
   const published: string[] = []
-  const out: BrokerOut = { async publish (topic) { published.push(topic) }, async removeRetained () {} }
+  const out: BrokerOut = {
+    publish (topic) { published.push(topic); return Promise.resolve() },
+    removeRetained () { return Promise.resolve() },
+  }
 
   function setUp () {
     const engine = createAlarmEngine(rules)
-    const escalation = createEscalation({ engine, rules: { ackDeadlineMs: rules.ackDeadlineMs!, escalationRecipients: () => ({ crews: ['supervisors'], emails: ['duty@city.example'] }) }, out, log: silent })
+    const escalation = createEscalation({ engine, rules: { ackDeadlineMs: ackDeadline, escalationRecipients: () => ({ crews: ['supervisors'], emails: ['duty@city.example'] }) }, out, log: silent })
     return { engine, escalation }
   }
 
