@@ -77,6 +77,8 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
   const devices = new Map<string, DeviceState>()
   const open = new Map<string, OpenAlarm>() // key: deviceId + '\n' + type
   const openPerDevice = new Map<string, number>()
+  /** The wall clock of the evaluation under way: deadlines run from when the gateway raised an alarm, not from a (late) reading's time. */
+  let wallNowMs = 0
   function countOpen (deviceId: string, delta: number): void {
     const next = (openPerDevice.get(deviceId) ?? 0) + delta
     if (next > 0) openPerDevice.set(deviceId, next)
@@ -111,17 +113,17 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
       id: newId(), type, severity, state: 'active', deviceId: device.id, kind: device.kind, district: device.district,
       ...(device.location === undefined ? {} : { location: device.location }),
       value, threshold, message, raisedAt: at, updatedAt: at,
-      ...ackDueOf(device, severity, atMs),
+      ...ackDueOf(device, severity),
     }
     open.set(keyOf(device.id, type), { alarm, captured })
     countOpen(device.id, 1)
     return { change: 'raised', alarm, captured }
   }
 
-  /** The acknowledgement deadline of an alarm made active at `atMs`, as record fields. */
-  function ackDueOf (device: AlarmDevice, severity: Severity, atMs: number): { ackDueAt?: string } {
+  /** The acknowledgement deadline of an alarm made active now, as record fields. */
+  function ackDueOf (device: AlarmDevice, severity: Severity): { ackDueAt?: string } {
     const deadlineMs = rules.ackDeadlineMs?.(device, severity)
-    return deadlineMs === undefined ? {} : { ackDueAt: new Date(atMs + deadlineMs).toISOString() }
+    return deadlineMs === undefined ? {} : { ackDueAt: new Date(wallNowMs + deadlineMs).toISOString() }
   }
 
   function clear (entry: OpenAlarm, value: number, message: string, atMs: number): AlarmEvent {
@@ -199,7 +201,7 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
       const trigger = rule.triggers[best.index]!
       const value = tidy(trigger.value(reading, history))
       const threshold = trigger.threshold(reading)
-      current.alarm = { ...current.alarm, severity: best.severity, state: 'active', value, threshold, message: rule.describe(best.severity, value, threshold), updatedAt: new Date(reading.tsMs).toISOString(), ...ackDueOf(state.device, best.severity, reading.tsMs) }
+      current.alarm = { ...current.alarm, severity: best.severity, state: 'active', value, threshold, message: rule.describe(best.severity, value, threshold), updatedAt: new Date(reading.tsMs).toISOString(), ...ackDueOf(state.device, best.severity) }
       events.push({ change: 'escalated', alarm: current.alarm })
     }
 
@@ -220,6 +222,7 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
     evaluate (device, readings, nowMs) {
       const state = stateOf(device)
       const events: AlarmEvent[] = []
+      wallNowMs = nowMs
       const offline = openPerDevice.has(device.id) ? open.get(keyOf(device.id, DEVICE_OFFLINE.type)) : undefined
       if (offline !== undefined) {
         const silentSec = Math.round((nowMs - (state.lastSeenMs ?? nowMs)) / 1000)
@@ -256,6 +259,7 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
 
     checkOffline (nowMs, slackMs = 0) {
       const events: AlarmEvent[] = []
+      wallNowMs = nowMs
       for (const state of devices.values()) {
         if (state.lastSeenMs === undefined || open.has(keyOf(state.device.id, DEVICE_OFFLINE.type))) continue
         const limitMs = rules.offlineAfterMs(state.device)

@@ -118,3 +118,17 @@ describe('escalation check', () => {
     expect(heard).toEqual([['duty@city.example']])
   })
 })
+
+describe('deadline of a late reading', () => {
+  it('runs from when the gateway raised the alarm, not from the reading\'s time', () => {
+    const rules: RuleSource = {
+      rulesFor: (device) => (Object.values(kinds).find((k) => k.name === device.kind)?.rules ?? []).map((rule) => rule.build(rule.params)),
+      offlineAfterMs: () => undefined,
+      ackDeadlineMs: () => 60_000,
+    }
+    const engine = createAlarmEngine(rules)
+    const nowMs = 10_000_000
+    const [raised] = engine.evaluate({ id: 'mh-2', kind: 'manhole', district: 'north' }, [{ tsMs: nowMs - 3_600_000, values: { coverAngle: 1, coverOpen: true } }], nowMs)
+    expect(raised?.alarm.ackDueAt).toBe(new Date(nowMs + 60_000).toISOString())
+  })
+})
