@@ -4,16 +4,20 @@
 // own topic; acknowledging stops it; a warning never escalates; a district's overrides apply (south:
 // no deadline for critical, 1 s for minor); every step is an `alarms` point and one log line; a
 // restart keeps the deadline and the count; GET /api/alarms/stats answers count, median and 90th
-// percentile time to acknowledge and to clear and escalations from InfluxDB, crews their districts only.
+// percentile time to acknowledge and to clear and escalations from InfluxDB, crews their districts
+// only, and the console's History page shows them (Chromium).
+import { execFile } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { addOperator } from '../../broker/registry/provision.ts'
 import { registryPath } from '../../broker/registry/store.ts'
 import type { AlarmStats } from '../../broker/api/types.ts'
 import { basic, getJson } from '../helpers/api-client.ts'
-import { registerCrew, registerDevice, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
+import { DESKTOP, hasChromium, launchChromium, seriousAxeViolations } from '../helpers/browser.ts'
+import { REPO_ROOT, registerCrew, registerDevice, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 import { startInfluxDb1, type InfluxDb1Server } from '../helpers/influxdb.ts'
 import { collect, connectClient, connectDevice, subscribeCodes } from '../helpers/mqtt.ts'
 import { makeTempDir, removeTempDir } from '../helpers/server-process.ts'
@@ -66,6 +70,8 @@ describe('escalation of unacknowledged alarms', () => {
   }
 
   beforeAll(async () => {
+    // The gateway serves the console it finds built at start.
+    if (hasChromium) await promisify(execFile)('bash', [join(REPO_ROOT, 'scripts/build-console.sh')], { cwd: REPO_ROOT, timeout: 90_000 })
     influx = await startInfluxDb1({ databases: ['city'] })
     rulesDir = await makeTempDir('citygw-escalation-')
     const rulesFile = join(rulesDir, 'rules.yaml')
@@ -81,7 +87,7 @@ describe('escalation of unacknowledged alarms', () => {
     secrets.supervisors = (await registerCrew(gw.dataDir, 'supervisors', ['east'])).secret
     ops = basic('ops', (await addOperator(registryPath(gw.dataDir), 'ops')).secret)
     await gw.gateway.reloadRegistry()
-  }, 60_000)
+  }, 120_000)
 
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.endAsync(true)))
@@ -242,6 +248,33 @@ describe('escalation of unacknowledged alarms', () => {
     const doc = await getJson(`${gw.httpUrl}/api/openapi.json`)
     expect(Object.keys(doc.body.paths as Record<string, unknown>)).toContain('/api/alarms/stats')
   }, 40_000)
+
+  it.skipIf(!hasChromium)('shows the stats on the console\'s History page', async () => {
+    const browser = await launchChromium()
+    try {
+      const page = await (await browser.newContext({ viewport: DESKTOP })).newPage()
+      await page.goto(gw.httpUrl)
+      await page.getByLabel('Name').fill('crew-north')
+      await page.getByLabel('Secret').fill(secrets['crew-north']!)
+      await page.getByRole('button', { name: 'Sign in' }).click()
+      await page.locator('.live-live').waitFor()
+      await page.goto(`${gw.httpUrl}/#/history`)
+      const row = page.locator('.history-stats-table tr[data-district="north"][data-type="leakage"]')
+      await row.waitFor({ timeout: 5000 })
+      const cells = await row.locator('td').allTextContents()
+      expect(cells.slice(0, 3)).toEqual(['north', 'Leakage', '2'])
+      expect(cells[3]).toMatch(/^\d+ s \/ \d+ s$/)
+      expect(Number(cells[5])).toBeGreaterThanOrEqual(3)
+      // A crew of north sees no other district's figures.
+      expect(await page.locator('.history-stats-table tr[data-district="south"]').count()).toBe(0)
+      for (const colorScheme of ['light', 'dark'] as const) {
+        await page.emulateMedia({ colorScheme })
+        expect(await seriousAxeViolations(page), colorScheme).toEqual([])
+      }
+    } finally {
+      await browser.close()
+    }
+  }, 60_000)
 })
 
 function round (sec: number): number {
