@@ -48,7 +48,7 @@ export function mergeChange (proposed: AlarmEvent, current: OpenAlarm | undefine
   switch (proposed.change) {
     case 'escalated': {
       if (same === undefined || SEVERITY_RANK[p.severity] <= SEVERITY_RANK[same.alarm.severity]) return { write: false, reason: 'superseded' }
-      const alarm = { ...same.alarm, severity: p.severity, state: 'active' as const, value: p.value, threshold: p.threshold, message: p.message, updatedAt: p.updatedAt }
+      const alarm = { ...same.alarm, severity: p.severity, state: 'active' as const, value: p.value, threshold: p.threshold, message: p.message, updatedAt: p.updatedAt, ...(p.ackDueAt === undefined ? {} : { ackDueAt: p.ackDueAt }) }
       return { write: true, event: { change: 'escalated', alarm }, entry: { alarm, captured: same.captured } }
     }
     case 'overdue': {
