@@ -1,16 +1,19 @@
 // Acknowledgement deadlines: which one applies (defaults, kind / district / device overrides, 0 =
 // none), the rules file's validation of the new keys, and the escalation check over a real engine:
 // one step per deadline, counted up, the next deadline one period on, none once acknowledged.
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import pino from 'pino'
 import { describe, expect, it } from 'vitest'
 import type { AlarmDevice } from '../../../broker/alarms/alarm.ts'
 import { createAlarmEngine, type RuleSource } from '../../../broker/alarms/engine.ts'
 import { createEscalation } from '../../../broker/alarms/escalation.ts'
 import { ackDeadlineMs, escalationRecipients } from '../../../broker/alarms/escalation-rules.ts'
-import { parseRulesFile } from '../../../broker/alarms/rules-config.ts'
+import { openRuleBook, parseRulesFile } from '../../../broker/alarms/rules-config.ts'
 import type { BrokerOut } from '../../../broker/mqtt/broker-out.ts'
 import { kinds } from '../../../devices/index.ts'
 import type { CompiledRule } from '../../../devices/define-rule.ts'
+import { makeTempDir, removeTempDir } from '../../helpers/server-process.ts'
 
 const silent = pino({ level: 'silent' })
 
@@ -49,6 +52,32 @@ describe('acknowledgement deadlines', () => {
     ['districts:\n  north:\n    escalateTo: supervisors\n', /districts\.north\.escalateTo/],
   ])('the rules file refuses %j naming the place', (text, message) => {
     expect(() => parseRulesFile(text, 'rules.yaml')).toThrow(message)
+  })
+
+  it('come from the rules file in force: kind, district and device scopes, re-read on change, a bad file refused', async () => {
+    const dir = await makeTempDir('citygw-deadlines-')
+    const file = join(dir, 'rules.yaml')
+    await writeFile(file, 'kinds:\n  manhole:\n    ackDeadlineSec: { critical: 120 }\ndistricts:\n  north:\n    escalateTo: [supervisors]\ndevices:\n  mh-9:\n    ackDeadlineSec: { critical: 0 }\n')
+    const book = await openRuleBook({ file, pollMs: 60_000, log: silent })
+    const mh = { id: 'mh-1', kind: 'manhole', district: 'north' }
+    const lamp = { id: 'lp-1', kind: 'lamp-post', district: 'south' }
+    expect(book.ackDeadlineMs(mh, 'critical')).toBe(120_000)
+    expect(book.ackDeadlineMs(lamp, 'critical')).toBe(300_000)
+    expect(book.ackDeadlineMs({ ...mh, id: 'mh-9' }, 'critical')).toBeUndefined()
+    expect(book.escalationRecipients(mh)).toEqual({ crews: ['supervisors'], emails: [] })
+    expect(book.escalationRecipients(lamp)).toEqual({ crews: [], emails: [] })
+
+    await writeFile(file, 'districts:\n  south:\n    ackDeadlineSec: { critical: 30 }\n    escalateTo: [duty@city.example]\n')
+    await book.reload()
+    expect(book.ackDeadlineMs(mh, 'critical')).toBe(300_000)
+    expect(book.ackDeadlineMs(lamp, 'critical')).toBe(30_000)
+    expect(book.escalationRecipients(lamp)).toEqual({ crews: [], emails: ['duty@city.example'] })
+
+    await writeFile(file, 'districts:\n  south:\n    ackDeadlineSec: { critical: -5 }\n')
+    await book.reload()
+    expect(book.ackDeadlineMs(lamp, 'critical')).toBe(30_000)
+    book.close()
+    await removeTempDir(dir)
   })
 
   it('the rules file accepts deadlines and recipients in every scope', () => {
