@@ -132,11 +132,11 @@ export function alarmPointOf (event: AlarmEvent, tsMs: number): AlarmPoint {
   const base = {
     deviceId: alarm.deviceId, district: alarm.district, kind: alarm.kind, type: alarm.type, severity: alarm.severity,
     state: alarm.state, value: alarm.value, threshold: alarm.threshold, message: alarm.message, alarmId: alarm.id, change, tsMs,
+    ...(alarm.escalation === undefined ? {} : { escalation: alarm.escalation }),
   }
   if (change === 'acknowledged') {
     return { ...base, ackedBy: alarm.ackedBy, ackNote: alarm.ackNote, ackSec: secondsBetween(alarm.raisedAt, alarm.ackedAt ?? alarm.updatedAt) }
   }
-  if (change === 'overdue') return { ...base, escalation: alarm.escalation }
   if (change === 'cleared') return { ...base, clearSec: secondsBetween(alarm.raisedAt, alarm.clearedAt ?? alarm.updatedAt) }
   return base
 }

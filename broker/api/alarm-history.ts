@@ -23,7 +23,7 @@ export interface AlarmFact {
   threshold?: number
   by?: string
   note?: string
-  /** Overdue: the escalation step. */
+  /** The escalation steps so far (overdue: this step's number). */
   escalation?: number
   /** The raise time, when the fact tells it (a stored acknowledgement or clear carries its seconds since the raise). */
   raisedAtMs?: number
@@ -69,7 +69,7 @@ export function factOfPoint (row: Record<string, unknown>): AlarmFact | undefine
   if (typeof p.threshold === 'number') fact.threshold = p.threshold
   if (typeof p.acked_by === 'string') fact.by = p.acked_by
   if (typeof p.note === 'string') fact.note = p.note
-  if (p.change === 'overdue' && typeof p.escalation === 'number') fact.escalation = p.escalation
+  if (typeof p.escalation === 'number') fact.escalation = p.escalation
   const sinceRaise = p.change === 'acknowledged' ? p.ack_sec : p.change === 'cleared' ? p.clear_sec : undefined
   if (typeof sinceRaise === 'number') fact.raisedAtMs = Math.round(p.time - sinceRaise * 1000)
   return fact
@@ -90,7 +90,7 @@ export function factOfEvent (event: AlarmEvent): AlarmFact {
     if (alarm.ackedBy !== undefined) fact.by = alarm.ackedBy
     if (alarm.ackNote !== undefined) fact.note = alarm.ackNote
   }
-  if (change === 'overdue' && alarm.escalation !== undefined) fact.escalation = alarm.escalation
+  if (alarm.escalation !== undefined) fact.escalation = alarm.escalation
   return fact
 }
 
@@ -171,7 +171,9 @@ export function buildHistory (parts: AlarmHistoryParts): { entry: HistoryEntry; 
     raisedAt: new Date(raisedAtMs).toISOString(),
     escalations: facts.filter(function isEscalation (f) { return f.change === 'escalated' }).length,
   }
-  const ackEscalations = facts.filter(function isOverdue (f) { return f.change === 'overdue' }).length
+  // Every later change carries the steps so far: the list reads no overdue points, the timeline all of them.
+  let ackEscalations = Math.max(record?.escalation ?? 0, facts.filter(function isOverdue (f) { return f.change === 'overdue' }).length)
+  for (const fact of facts) ackEscalations = Math.max(ackEscalations, fact.escalation ?? 0)
   if (ackEscalations > 0) entry.ackEscalations = ackEscalations
   if (acked !== undefined) {
     entry.ackedAt = new Date(acked.atMs).toISOString()
@@ -197,7 +199,7 @@ function eventOf (fact: AlarmFact): TimelineEvent {
   if (fact.threshold !== undefined) event.threshold = fact.threshold
   if (fact.by !== undefined) event.by = fact.by
   if (fact.note !== undefined) event.note = fact.note
-  if (fact.escalation !== undefined) event.escalation = fact.escalation
+  if (fact.change === 'overdue' && fact.escalation !== undefined) event.escalation = fact.escalation
   return event
 }
 
