@@ -27,6 +27,10 @@ export const alarmRecordSchema = z.object({
   clearedAt: z.string().optional(),
   /** The maintenance window covering the device when this change was made: recorded, not pushed to crews. */
   maintenance: z.string().optional(),
+  /** While active and an acknowledgement deadline applies: when it falls due (ISO); the current deadline after an escalation. */
+  ackDueAt: z.string().optional(),
+  /** How many times it was escalated for want of an acknowledgement (1, 2, …); absent before the first. */
+  escalation: z.number().int().positive().optional(),
 })
 
 /** One alarm as published on alarms/{district}/{kind}/{deviceId}/{type}. */
@@ -39,7 +43,11 @@ export interface AlarmDevice {
   readonly location?: { readonly lat: number; readonly lon: number } | undefined
 }
 
-export type AlarmChange = 'raised' | 'escalated' | 'acknowledged' | 'cleared'
+/**
+ * `escalated`: its severity rose. `overdue`: still active at its acknowledgement deadline, sent
+ * again with `escalation` counted up and the next `ackDueAt`.
+ */
+export type AlarmChange = 'raised' | 'escalated' | 'overdue' | 'acknowledged' | 'cleared'
 
 export interface AlarmEvent {
   readonly change: AlarmChange

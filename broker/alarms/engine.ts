@@ -13,6 +13,8 @@ export interface RuleSource {
   offlineAfterMs(device: AlarmDevice): number | undefined
   /** A device whose silence is expected now (a maintenance window): deviceOffline is not raised. */
   isOfflineExempt?(device: AlarmDevice, nowMs: number): boolean
+  /** Time an alarm of this severity has to be acknowledged, ms; undefined = no deadline (escalation.ts). */
+  ackDeadlineMs?(device: AlarmDevice, severity: Severity): number | undefined
 }
 
 export type AckOutcome =
@@ -35,6 +37,12 @@ export interface AlarmEngine {
    * entry, or there is none when `entry` is undefined or cleared. Rule progress is left as it is.
    */
   adopt(deviceId: string, type: string, entry: OpenAlarm | undefined): void
+  /**
+   * An active alarm passed its acknowledgement deadline (escalation.ts): it is counted up to
+   * `escalation` with the next deadline. Undefined when that alarm (by id) is no longer open and
+   * active, or already got that far.
+   */
+  overdue(alarmId: string, deviceId: string, type: string, escalation: number, nextDueMs: number, nowMs: number): AlarmEvent | undefined
   /** Another node heard from the device at `atMs` (cluster): it counts as seen for the offline check. */
   markSeen(device: AlarmDevice, atMs: number): void
   openAlarms(): AlarmRecord[]
@@ -73,6 +81,8 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
   const devices = new Map<string, DeviceState>()
   const open = new Map<string, OpenAlarm>() // key: deviceId + '\n' + type
   const openPerDevice = new Map<string, number>()
+  /** The wall clock of the evaluation under way: deadlines run from when the gateway raised an alarm, not from a (late) reading's time. */
+  let wallNowMs = 0
   function countOpen (deviceId: string, delta: number): void {
     const next = (openPerDevice.get(deviceId) ?? 0) + delta
     if (next > 0) openPerDevice.set(deviceId, next)
@@ -107,10 +117,17 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
       id: newId(), type, severity, state: 'active', deviceId: device.id, kind: device.kind, district: device.district,
       ...(device.location === undefined ? {} : { location: device.location }),
       value, threshold, message, raisedAt: at, updatedAt: at,
+      ...ackDueOf(device, severity),
     }
     open.set(keyOf(device.id, type), { alarm, captured })
     countOpen(device.id, 1)
     return { change: 'raised', alarm, captured }
+  }
+
+  /** The acknowledgement deadline of an alarm made active now, as record fields. */
+  function ackDueOf (device: AlarmDevice, severity: Severity): { ackDueAt?: string } {
+    const deadlineMs = rules.ackDeadlineMs?.(device, severity)
+    return deadlineMs === undefined ? {} : { ackDueAt: new Date(wallNowMs + deadlineMs).toISOString() }
   }
 
   function clear (entry: OpenAlarm, value: number, message: string, atMs: number): AlarmEvent {
@@ -194,7 +211,7 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
       const trigger = rule.triggers[best.index]!
       const value = tidy(trigger.value(reading, history))
       const threshold = trigger.threshold(reading)
-      current.alarm = { ...current.alarm, severity: best.severity, state: 'active', value, threshold, message: rule.describe(best.severity, value, threshold, current.captured), updatedAt: new Date(reading.tsMs).toISOString() }
+      current.alarm = { ...current.alarm, severity: best.severity, state: 'active', value, threshold, message: rule.describe(best.severity, value, threshold, current.captured), updatedAt: new Date(reading.tsMs).toISOString(), ...ackDueOf(state.device, best.severity) }
       events.push({ change: 'escalated', alarm: current.alarm })
     }
 
@@ -218,6 +235,7 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
     evaluate (device, readings, nowMs) {
       const state = stateOf(device)
       const events: AlarmEvent[] = []
+      wallNowMs = nowMs
       const offline = openPerDevice.has(device.id) ? open.get(keyOf(device.id, DEVICE_OFFLINE.type)) : undefined
       if (offline !== undefined) {
         const silentSec = Math.round((nowMs - (state.lastSeenMs ?? nowMs)) / 1000)
@@ -248,13 +266,15 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
       if (entry.alarm.state === 'acknowledged') return { ok: false, reason: 'already_acknowledged' }
       const at = new Date(nowMs).toISOString()
       // A note of an earlier acknowledgement (before an escalation) does not carry over to this one.
-      const { ackNote: _earlierNote, ...alarm } = entry.alarm
+      // Acknowledged: no deadline is running any more.
+      const { ackNote: _earlierNote, ackDueAt: _deadline, ...alarm } = entry.alarm
       entry.alarm = { ...alarm, state: 'acknowledged', ackedBy: crew, ackedAt: at, ...(note === undefined ? {} : { ackNote: note }), updatedAt: at }
       return { ok: true, event: { change: 'acknowledged', alarm: entry.alarm } }
     },
 
     checkOffline (nowMs, slackMs = 0) {
       const events: AlarmEvent[] = []
+      wallNowMs = nowMs
       for (const state of devices.values()) {
         if (state.lastSeenMs === undefined || open.has(keyOf(state.device.id, DEVICE_OFFLINE.type))) continue
         const limitMs = rules.offlineAfterMs(state.device)
@@ -293,6 +313,13 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
       // A wrapper of its own: acknowledge and escalation replace `alarm` on the entry in place.
       open.set(key, { alarm: entry.alarm, captured: entry.captured })
       if (!wasOpen) countOpen(deviceId, 1)
+    },
+
+    overdue (alarmId, deviceId, type, escalation, nextDueMs, nowMs) {
+      const entry = open.get(keyOf(deviceId, type))
+      if (entry === undefined || entry.alarm.id !== alarmId || entry.alarm.state !== 'active' || (entry.alarm.escalation ?? 0) >= escalation) return undefined
+      entry.alarm = { ...entry.alarm, escalation, ackDueAt: new Date(nextDueMs).toISOString(), updatedAt: new Date(nowMs).toISOString() }
+      return { change: 'overdue', alarm: entry.alarm }
     },
 
     markSeen (device, atMs) {

@@ -15,6 +15,7 @@ import type { MaintenanceGate } from '../maintenance/gate.ts'
 import { startAlarmCluster, type AlarmCluster, type AlarmClusterOptions } from '../cluster/cluster-alarms.ts'
 import type { AlarmDevice, AlarmEvent, AlarmRecord, EngineSnapshot } from './alarm.ts'
 import { createAlarmEngine, type RuleSource } from './engine.ts'
+import { createEscalation, type EscalationListener } from './escalation.ts'
 import { createAlarmPublisher } from './publisher.ts'
 import { openRuleBook } from './rules-config.ts'
 import { createDeviceMemoryWriter, createOpenAlarmsWriter, readAlarmState } from './state.ts'
@@ -69,6 +70,12 @@ export interface Alarms {
   offlineCheckHolder(): Promise<string | undefined>
   /** The e-mail channel (undefined without SMTP_URL): `enqueueMail` for escalations and incidents. */
   readonly mail: MailChannel | undefined
+  /**
+   * Called with each alarm this node escalated for want of an acknowledgement (change `overdue`)
+   * and its recipients from the rules file, once it went to crews: the mail channel sends to
+   * `recipients.emails`. Returns an unsubscribe function.
+   */
+  onEscalation(listener: EscalationListener): () => void
   close(): Promise<void>
 }
 
@@ -103,6 +110,21 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   if (mail === undefined && rules.mail() !== undefined) log.warn({ file: options.rulesFile }, 'the rules file names mail recipients but SMTP_URL is not set: no alarm e-mail is sent')
   const listeners = new Set<(event: AlarmEvent) => void>()
   const releaseListeners = new Set<(alarms: readonly AlarmRecord[]) => void>()
+  /** A change a maintenance window holds back from crews, and so from mail and escalation too. */
+  function isHeldBack (event: AlarmEvent): boolean {
+    return gate !== undefined && !gate.shouldPush(event)
+  }
+  const escalation = createEscalation({
+    engine,
+    rules,
+    out: options.out,
+    log,
+    isExempt (alarm, nowMs) { return gate?.isUnderMaintenance({ id: alarm.deviceId, district: alarm.district }, nowMs) === true },
+  })
+  // An escalation step is mailed to the severity's recipients and the rules file's escalateTo addresses.
+  escalation.onEscalation(function mailEscalation (event, recipients) {
+    void mail?.enqueueMail({ kind: 'escalation', alarm: event.alarm, escalation: event.alarm.escalation ?? 1, ackDueAt: event.alarm.ackDueAt, extra: recipients.emails })
+  })
   const recentlyCleared: AlarmRecord[] = []
   const publisher = createAlarmPublisher({
     out: options.out,
@@ -116,7 +138,9 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
         if (recentlyCleared.length > RECENT_CLEARED) recentlyCleared.pop()
       }
       if (isOwn) options.onEvent?.(event)
-      if (isOwn) mail?.onAlarmChange(event)
+      // A change a maintenance window holds back is not mailed.
+      if (isOwn && !isHeldBack(event)) mail?.onAlarmChange(event)
+      escalation.delivered(event, isOwn)
       for (const listener of listeners) {
         try {
           listener(event)
@@ -183,6 +207,8 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   const offlineTimer = setInterval(function checkOffline () {
     const nowMs = Date.now()
     handle(cluster === undefined ? engine.checkOffline(nowMs) : cluster.tick(nowMs))
+    // Deadlines on the same timer; in a cluster only the offline check's holder escalates, so each step is taken once.
+    if (cluster === undefined || cluster.holdsOfflineCheck()) handle(escalation.check(nowMs))
   }, options.offlineCheckMs)
   const seenTimer = setInterval(function saveLastSeen () {
     if (isSeenDirty) deviceMemoryFile.save()
@@ -254,7 +280,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
       listeners.add(listener)
       return function unsubscribe () { listeners.delete(listener) }
     },
-    isHeldBack (event) { return gate !== undefined && !gate.shouldPush(event) },
+    isHeldBack,
     onReleased (listener) {
       releaseListeners.add(listener)
       return function unsubscribe () { releaseListeners.delete(listener) }
@@ -263,6 +289,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
     holdsOfflineCheck () { return cluster?.holdsOfflineCheck() ?? true },
     offlineCheckHolder () { return cluster?.offlineCheckHolder() ?? Promise.resolve(undefined) },
     mail,
+    onEscalation (listener) { return escalation.onEscalation(listener) },
     async close () {
       clearInterval(offlineTimer)
       clearInterval(seenTimer)

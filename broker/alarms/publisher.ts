@@ -52,7 +52,7 @@ export interface AlarmPublisher {
   flush(): Promise<void>
 }
 
-const LOG_MESSAGE = { raised: 'alarm raised', escalated: 'alarm escalated', acknowledged: 'alarm acknowledged', cleared: 'alarm cleared' } as const
+const LOG_MESSAGE = { raised: 'alarm raised', escalated: 'alarm escalated', overdue: 'alarm overdue: escalated for want of an acknowledgement', acknowledged: 'alarm acknowledged', cleared: 'alarm cleared' } as const
 
 export function createAlarmPublisher (options: AlarmPublisherOptions): AlarmPublisher {
   const log = options.log.child({ module: 'alarms' })
@@ -68,7 +68,7 @@ export function createAlarmPublisher (options: AlarmPublisherOptions): AlarmPubl
   /** Logs the change and appends its point; resolves once the point is on disk (or failed, logged). */
   function record (event: AlarmEvent): Promise<void> {
     const { alarm } = event
-    log.info({ deviceId: alarm.deviceId, alarmId: alarm.id, type: alarm.type, severity: alarm.severity, state: alarm.state, value: alarm.value, threshold: alarm.threshold, ackedBy: alarm.ackedBy }, LOG_MESSAGE[event.change])
+    log.info({ deviceId: alarm.deviceId, alarmId: alarm.id, type: alarm.type, severity: alarm.severity, state: alarm.state, value: alarm.value, threshold: alarm.threshold, ackedBy: alarm.ackedBy, escalation: alarm.escalation, ackDueAt: alarm.ackDueAt }, LOG_MESSAGE[event.change])
     const line = encodeAlarm(alarmPointOf(event, pointTime(alarm)))
     return options.spool.append([line]).catch(function notStored (err: unknown) {
       log.error({ err, deviceId: alarm.deviceId, alarmId: alarm.id }, 'alarm point not stored')
@@ -150,6 +150,7 @@ export function alarmPointOf (event: AlarmEvent, tsMs: number): AlarmPoint {
     deviceId: alarm.deviceId, district: alarm.district, kind: alarm.kind, type: alarm.type, severity: alarm.severity,
     state: alarm.state, value: alarm.value, threshold: alarm.threshold, message: alarm.message, alarmId: alarm.id, change, tsMs,
     maintenance: alarm.maintenance,
+    ...(alarm.escalation === undefined ? {} : { escalation: alarm.escalation }),
   }
   if (change === 'acknowledged') {
     return { ...base, ackedBy: alarm.ackedBy, ackNote: alarm.ackNote, ackSec: secondsBetween(alarm.raisedAt, alarm.ackedAt ?? alarm.updatedAt) }

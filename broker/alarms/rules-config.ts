@@ -5,13 +5,14 @@ import { readFile } from 'node:fs/promises'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { getKind, kindNames } from '../../devices/index.ts'
-import { DEVICE_OFFLINE, type CompiledRule, type RuleDefinition } from '../../devices/define-rule.ts'
+import { DEVICE_OFFLINE, type CompiledRule, type RuleDefinition, type Severity } from '../../devices/define-rule.ts'
 import { GatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { watchFileChanges } from '../watched-file.ts'
 import type { AlarmDevice } from './alarm.ts'
 import { mailRulesSchema, type MailRules } from './mail/mail-rules.ts'
 import type { RuleSource } from './engine.ts'
+import { ackDeadlineMs, ackDeadlineSecSchema, escalateToSchema, escalationRecipients, type EscalationRecipients } from './escalation-rules.ts'
 
 // Values are checked against each rule's params below, for messages that name the rule and parameter.
 const ruleOverrideSchema = z.record(z.string(), z.unknown())
@@ -23,6 +24,10 @@ const scopeSchema = z.strictObject({
     expectedIntervalSec: z.number().positive().optional(),
     missedIntervals: z.number().positive().optional(),
   }).optional(),
+  /** Per severity, seconds an alarm may stay active unacknowledged before it is escalated (0 = never). */
+  ackDeadlineSec: ackDeadlineSecSchema.optional(),
+  /** Crews and e-mail addresses an overdue alarm is escalated to. */
+  escalateTo: escalateToSchema.optional(),
 })
 type Scope = z.infer<typeof scopeSchema>
 
@@ -83,6 +88,9 @@ export function parseRulesFile (text: string, file: string): RulesFile {
 }
 
 export interface RuleBook extends RuleSource {
+  ackDeadlineMs(device: AlarmDevice, severity: Severity): number | undefined
+  /** Who an overdue alarm of this device is escalated to. */
+  escalationRecipients(device: AlarmDevice): EscalationRecipients
   /** Called after the file changed and was accepted. */
   onChange(listener: () => void): void
   reload(): Promise<void>
@@ -182,6 +190,8 @@ export async function openRuleBook (options: RuleBookOptions): Promise<RuleBook>
       }
       return enabled && intervalSec !== undefined ? intervalSec * missed * 1000 : undefined
     },
+    ackDeadlineMs (device, severity) { return ackDeadlineMs(scopesFor(device), severity) },
+    escalationRecipients (device) { return escalationRecipients(scopesFor(device)) },
     onChange (listener) { listeners.push(listener) },
     reload,
     mail () { return overrides.mail },

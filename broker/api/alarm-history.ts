@@ -23,21 +23,23 @@ export interface AlarmFact {
   threshold?: number
   by?: string
   note?: string
+  /** The escalation steps so far (overdue: this step's number). */
+  escalation?: number
   /** The raise time, when the fact tells it (a stored acknowledgement or clear carries its seconds since the raise). */
   raisedAtMs?: number
 }
 
-const CHANGE_ORDER: Record<AlarmChange, number> = { raised: 0, escalated: 1, acknowledged: 2, cleared: 3 }
+const CHANGE_ORDER: Record<AlarmChange, number> = { raised: 0, escalated: 1, overdue: 2, acknowledged: 3, cleared: 4 }
 
 /** The columns of an `alarms` point the history reads (README "InfluxDB"). */
-export const ALARM_POINT_COLUMNS = ['alarm_id', 'change', 'state', 'severity', 'device_id', 'district', 'kind', 'type', 'message', 'value', 'threshold', 'acked_by', 'note', 'ack_sec', 'clear_sec'] as const
+export const ALARM_POINT_COLUMNS = ['alarm_id', 'change', 'state', 'severity', 'device_id', 'district', 'kind', 'type', 'message', 'value', 'threshold', 'acked_by', 'note', 'ack_sec', 'clear_sec', 'escalation'] as const
 
 const optionalNumber = z.number().nullish()
 const optionalString = z.string().nullish()
 const pointRowSchema = z.object({
   time: z.number(),
   alarm_id: z.string().min(1),
-  change: z.enum(['raised', 'escalated', 'acknowledged', 'cleared']),
+  change: z.enum(['raised', 'escalated', 'overdue', 'acknowledged', 'cleared']),
   state: z.enum(['active', 'acknowledged', 'cleared']),
   severity: severitySchema,
   device_id: z.string(),
@@ -51,6 +53,7 @@ const pointRowSchema = z.object({
   note: optionalString,
   ack_sec: optionalNumber,
   clear_sec: optionalNumber,
+  escalation: optionalNumber,
 })
 
 /** A row of ALARM_POINT_COLUMNS as a fact; undefined for a point without alarm_id or one that does not parse. */
@@ -66,6 +69,7 @@ export function factOfPoint (row: Record<string, unknown>): AlarmFact | undefine
   if (typeof p.threshold === 'number') fact.threshold = p.threshold
   if (typeof p.acked_by === 'string') fact.by = p.acked_by
   if (typeof p.note === 'string') fact.note = p.note
+  if (typeof p.escalation === 'number') fact.escalation = p.escalation
   const sinceRaise = p.change === 'acknowledged' ? p.ack_sec : p.change === 'cleared' ? p.clear_sec : undefined
   if (typeof sinceRaise === 'number') fact.raisedAtMs = Math.round(p.time - sinceRaise * 1000)
   return fact
@@ -86,6 +90,7 @@ export function factOfEvent (event: AlarmEvent): AlarmFact {
     if (alarm.ackedBy !== undefined) fact.by = alarm.ackedBy
     if (alarm.ackNote !== undefined) fact.note = alarm.ackNote
   }
+  if (alarm.escalation !== undefined) fact.escalation = alarm.escalation
   return fact
 }
 
@@ -98,7 +103,7 @@ export function factsOfRecord (alarm: AlarmRecord): AlarmFact[] {
   const facts: AlarmFact[] = []
   const made: AlarmChange = alarm.state === 'cleared'
     ? 'cleared'
-    : alarm.state === 'acknowledged' ? 'acknowledged' : alarm.updatedAt === alarm.raisedAt ? 'raised' : 'escalated'
+    : alarm.state === 'acknowledged' ? 'acknowledged' : alarm.updatedAt === alarm.raisedAt ? 'raised' : alarm.escalation !== undefined ? 'overdue' : 'escalated'
   facts.push(factOfEvent({ change: made, alarm }))
   const bare = { alarmId: alarm.id, deviceId: alarm.deviceId, kind: alarm.kind, district: alarm.district, type: alarm.type, message: '' }
   if (made !== 'raised') facts.push({ ...bare, change: 'raised', atMs: Date.parse(alarm.raisedAt), severity: alarm.severity, state: 'active' })
@@ -166,6 +171,10 @@ export function buildHistory (parts: AlarmHistoryParts): { entry: HistoryEntry; 
     raisedAt: new Date(raisedAtMs).toISOString(),
     escalations: facts.filter(function isEscalation (f) { return f.change === 'escalated' }).length,
   }
+  // Every later change carries the steps so far: the list reads no overdue points, the timeline all of them.
+  let ackEscalations = Math.max(record?.escalation ?? 0, facts.filter(function isOverdue (f) { return f.change === 'overdue' }).length)
+  for (const fact of facts) ackEscalations = Math.max(ackEscalations, fact.escalation ?? 0)
+  if (ackEscalations > 0) entry.ackEscalations = ackEscalations
   if (acked !== undefined) {
     entry.ackedAt = new Date(acked.atMs).toISOString()
     if (acked.by !== undefined) entry.ackedBy = acked.by
@@ -180,6 +189,7 @@ export function buildHistory (parts: AlarmHistoryParts): { entry: HistoryEntry; 
 }
 
 function keyOf (fact: AlarmFact): string {
+  if (fact.change === 'overdue') return `overdue:${fact.escalation ?? 0}`
   return fact.change === 'raised' || fact.change === 'cleared' ? fact.change : `${fact.change}:${fact.severity}`
 }
 
@@ -189,6 +199,7 @@ function eventOf (fact: AlarmFact): TimelineEvent {
   if (fact.threshold !== undefined) event.threshold = fact.threshold
   if (fact.by !== undefined) event.by = fact.by
   if (fact.note !== undefined) event.note = fact.note
+  if (fact.change === 'overdue' && fact.escalation !== undefined) event.escalation = fact.escalation
   return event
 }
 

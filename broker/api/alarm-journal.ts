@@ -14,8 +14,14 @@ export interface AlarmJournal {
 
 /** Alarms held; each has at most a handful of changes (raise, an escalation and an acknowledgement per severity, clear). */
 export const JOURNAL_MAX_ALARMS = 5000
-/** A guard only: an alarm has at most 9 distinct changes. */
+/** A guard only: an alarm has at most 9 distinct changes besides its overdue steps. */
 const MAX_FACTS_PER_ALARM = 16
+/** Overdue steps kept per alarm (the latest). */
+const MAX_OVERDUE_PER_ALARM = 4
+
+function isOverdue (fact: AlarmFact): boolean {
+  return fact.change === 'overdue'
+}
 
 export function createAlarmJournal (maxAlarms = JOURNAL_MAX_ALARMS): AlarmJournal {
   // A Map keeps insertion order: re-inserting an alarm on each change makes the first key the least recently changed.
@@ -25,7 +31,10 @@ export function createAlarmJournal (maxAlarms = JOURNAL_MAX_ALARMS): AlarmJourna
       const id = event.alarm.id
       const held = facts.get(id) ?? []
       facts.delete(id)
-      if (held.length < MAX_FACTS_PER_ALARM) held.push(factOfEvent(event))
+      const fact = factOfEvent(event)
+      // Overdue steps may go on for hours: only the latest ones are kept, so the acknowledgement and clear still fit.
+      if (fact.change === 'overdue' && held.filter(isOverdue).length >= MAX_OVERDUE_PER_ALARM) held.splice(held.findIndex(isOverdue), 1)
+      if (held.length < MAX_FACTS_PER_ALARM) held.push(fact)
       facts.set(id, held)
       if (facts.size > maxAlarms) {
         const oldest = facts.keys().next()

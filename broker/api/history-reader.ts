@@ -11,12 +11,16 @@ import type { AlarmHistory, AlarmTimeline, HistoryEntry } from './types.ts'
 /** The longest look back, hours (30 days): also how far back a timeline is looked for. */
 export const MAX_HISTORY_HOURS = 720
 export const MAX_HISTORY_LIMIT = 1000
-/** Points read per alarm asked for: an alarm has at most 9 changes. */
+/**
+ * Points read per alarm asked for: an alarm has at most 9 changes besides its overdue steps, which
+ * the list leaves out (there may be one per deadline for hours; later points carry their count).
+ */
 const POINTS_PER_ALARM = 10
+const NOT_OVERDUE = `"change" != 'overdue'`
 /** Alarms raised before the window whose earlier changes are looked up, at most (one statement). */
 const MAX_COMPLETED = 100
-/** Points read for one timeline; an alarm has at most 9. */
-const TIMELINE_POINT_LIMIT = 100
+/** Points read for one timeline: 9 changes and the overdue steps (a 5 min deadline unacknowledged for 3 days). */
+const TIMELINE_POINT_LIMIT = 1000
 
 export interface HistorySources {
   /** Undefined when INFLUX_URL is unset. */
@@ -103,7 +107,7 @@ export async function readHistory (sources: HistorySources, query: HistoryQuery)
   let stored: { facts: AlarmFact[]; shortfall?: Shortfall } = { facts: [] }
   // A caller without districts sees nothing: no statement to run.
   if (query.visible === undefined || query.visible.length > 0) {
-    const where = [`"alarm_id" != ''`, `time > now() - ${Math.trunc(query.hours)}h`]
+    const where = [`"alarm_id" != ''`, NOT_OVERDUE, `time > now() - ${Math.trunc(query.hours)}h`]
     if (query.district !== undefined) where.push(`"district" = ${quoted(query.district)}`)
     else if (query.visible !== undefined) where.push(`(${query.visible.map(function inDistrict (d) { return `"district" = ${quoted(d)}` }).join(' OR ')})`)
     if (query.deviceId !== undefined) where.push(`"device_id" = ${quoted(query.deviceId)}`)
@@ -134,7 +138,7 @@ export async function readHistory (sources: HistorySources, query: HistoryQuery)
     .map(function idOf (entry) { return entry.id })
   if (sources.influx !== undefined && shortfall === undefined && incomplete.length > 0 && query.hours < MAX_HISTORY_HOURS) {
     const byId = `(${incomplete.map(function sameId (id) { return `"alarm_id" = ${quoted(id)}` }).join(' OR ')})`
-    const earlier = await storedFacts(sources.influx, [byId, `time > now() - ${MAX_HISTORY_HOURS}h`], 'ASC', incomplete.length * POINTS_PER_ALARM)
+    const earlier = await storedFacts(sources.influx, [byId, NOT_OVERDUE, `time > now() - ${MAX_HISTORY_HOURS}h`], 'ASC', incomplete.length * POINTS_PER_ALARM)
     shortfall = earlier.shortfall
     for (const fact of earlier.facts) if (selects(query, fact)) add(fact)
     shown = shown.map(function completed (entry) { return incomplete.includes(entry.id) ? entryOf(entry.id) ?? entry : entry }).sort(newestRaiseFirst)

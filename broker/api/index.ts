@@ -17,6 +17,7 @@ import { registerHistoryRoutes } from './routes-history.ts'
 import { registerMaintenanceRoutes } from './routes-maintenance.ts'
 import { registerSessionRoutes, SESSION_COOKIE, tooManyFailedSignIns, unauthorized } from './routes-session.ts'
 import { registerSessionListRoutes } from './routes-sessions.ts'
+import { registerStatsRoutes } from './routes-stats.ts'
 import { sharedSchemas } from './schemas.ts'
 import { createSignInGuard } from './sign-in-guard.ts'
 import { createSignIn } from './sign-in.ts'
@@ -101,6 +102,7 @@ export async function registerApi (app: FastifyInstance, options: ApiOptions): P
   registerDeviceRoutes(app, ctx, requireAuth)
   registerAlarmRoutes(app, ctx, requireAuth)
   registerHistoryRoutes(app, ctx, requireAuth)
+  registerStatsRoutes(app, ctx, requireAuth)
   registerConsoleRoutes(app, ctx, requireAuth)
   registerMaintenanceRoutes(app, ctx, requireAuth)
   const streams = registerAlarmStream(app, ctx, requireAuth)

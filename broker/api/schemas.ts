@@ -117,7 +117,8 @@ export const alarmListSchema = { type: 'object', properties: { alarms: { type: '
 /** GET /api/devices: inline, like the alarm list. */
 export const deviceListSchema = { type: 'object', properties: { devices: { type: 'array', items: { $ref: 'Device#' } } }, required: ['devices'] } as const
 
-const changeEnum = ['raised', 'escalated', 'acknowledged', 'cleared'] as const
+/** `escalated`: severity rose; `overdue`: escalated for want of an acknowledgement by its deadline. */
+const changeEnum = ['raised', 'escalated', 'overdue', 'acknowledged', 'cleared'] as const
 
 /** One alarm's history: its record as far as it is known, and the times that matter to crews. */
 export const historyEntrySchema = {
@@ -141,6 +142,7 @@ export const historyEntrySchema = {
     timeToAckSec: { type: 'number', description: 'seconds from raise to (the latest) acknowledgement' },
     timeToClearSec: { type: 'number', description: 'seconds from raise to clear' },
     escalations: { type: 'integer', description: 'how often its severity went up while it was open' },
+    ackEscalations: { type: 'integer', description: 'how often it was escalated for want of an acknowledgement by its deadline (absent: never)' },
   },
   required: ['id', 'type', 'severity', 'deviceId', 'kind', 'district', 'message', 'state', 'raisedAt', 'escalations'],
 } as const
@@ -159,6 +161,7 @@ export const timelineEventSchema = {
     threshold: { type: 'number' },
     by: { type: 'string', description: 'acknowledged: who' },
     note: { type: 'string', description: 'acknowledged: the note' },
+    escalation: { type: 'integer', description: 'overdue: the escalation step (1, 2, …)' },
   },
   required: ['change', 'at', 'severity', 'state', 'message'],
 } as const
@@ -221,6 +224,37 @@ export const maintenanceDraftJsonSchema = {
 } as const
 
 export const sharedSchemas = [errorSchema, principalSchema, alarmSchema, deviceSchema, deviceDetailSchema, seriesSchema, historyEntrySchema, timelineEventSchema, consoleSettingsSchema, maintenanceWindowJsonSchema]
+
+/** GET /api/alarms/stats: inline. Durations in seconds; a median or 90th percentile is absent when nothing was acknowledged (cleared) in the range. */
+export const alarmStatsSchema = {
+  type: 'object',
+  properties: {
+    from: { type: 'string', format: 'date-time' },
+    to: { type: 'string', format: 'date-time' },
+    groups: {
+      type: 'array',
+      items: {
+        type: 'object',
+        description: 'one district and alarm type: what changed within the range',
+        properties: {
+          district: { type: 'string' },
+          type: { type: 'string' },
+          count: { type: 'integer', description: 'alarms raised' },
+          acknowledged: { type: 'integer', description: 'alarms acknowledged (the first acknowledgement of each)' },
+          medianAckSec: { type: 'number', description: 'median time from raise to first acknowledgement' },
+          p90AckSec: { type: 'number', description: '90th percentile of the same' },
+          cleared: { type: 'integer', description: 'alarms cleared' },
+          medianClearSec: { type: 'number', description: 'median time from raise to clear' },
+          p90ClearSec: { type: 'number', description: '90th percentile of the same' },
+          escalations: { type: 'integer', description: 'escalation steps for want of an acknowledgement (changes `overdue`)' },
+        },
+        required: ['district', 'type', 'count', 'acknowledged', 'cleared', 'escalations'],
+      },
+    },
+    ...partialProperties,
+  },
+  required: ['from', 'to', 'groups'],
+} as const
 
 /** `{ 401: Error, … }` for a route's response map. */
 export function errors (...codes: number[]): Record<number, { $ref: 'Error#' }> {

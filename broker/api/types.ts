@@ -3,7 +3,7 @@
 // this file with `import type`, and nothing of it reaches a bundle.
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts'
 import type { AlarmRecord } from '../alarms/alarm.ts'
-import type { alarmHistorySchema, alarmListSchema, alarmTimelineSchema, consoleSettingsSchema, deviceDetailSchema, deviceListSchema, deviceSchema, errorSchema, historyEntrySchema, principalSchema, seriesSchema, timelineEventSchema } from './schemas.ts'
+import type { alarmHistorySchema, alarmListSchema, alarmStatsSchema, alarmTimelineSchema, consoleSettingsSchema, deviceDetailSchema, deviceListSchema, deviceSchema, errorSchema, historyEntrySchema, principalSchema, seriesSchema, timelineEventSchema } from './schemas.ts'
 
 /**
  * The schemas leave `additionalProperties` open, so FromSchema adds `[x: string]: unknown` to
@@ -42,3 +42,5 @@ export type TimelineEvent = ApiType<typeof timelineEventSchema>
 export type AlarmHistory = ApiType<typeof alarmHistorySchema>
 export type AlarmTimeline = ApiType<typeof alarmTimelineSchema>
 export type ConsoleSettings = ApiType<typeof consoleSettingsSchema>
+export type AlarmStats = ApiType<typeof alarmStatsSchema>
+export type StatsGroup = AlarmStats['groups'][number]

@@ -7,7 +7,7 @@ import { kvKeyOf, nameOfKvKey } from './kv-key.ts'
 
 /** The value under an alarm's key: the open (or last cleared) alarm, the change that made it and who made it. */
 export const storedAlarmSchema = openAlarmSchema.extend({
-  change: z.enum(['raised', 'escalated', 'acknowledged', 'cleared']),
+  change: z.enum(['raised', 'escalated', 'overdue', 'acknowledged', 'cleared']),
   /** The node run that wrote it (`<NODE_NAME>#<random>`): tells a node its own changes on the watch. */
   writer: z.string(),
 })
@@ -48,14 +48,20 @@ export function mergeChange (proposed: AlarmEvent, current: OpenAlarm | undefine
   switch (proposed.change) {
     case 'escalated': {
       if (same === undefined || SEVERITY_RANK[p.severity] <= SEVERITY_RANK[same.alarm.severity]) return { write: false, reason: 'superseded' }
-      const alarm = { ...same.alarm, severity: p.severity, state: 'active' as const, value: p.value, threshold: p.threshold, message: p.message, updatedAt: p.updatedAt }
+      const alarm = { ...same.alarm, severity: p.severity, state: 'active' as const, value: p.value, threshold: p.threshold, message: p.message, updatedAt: p.updatedAt, ...(p.ackDueAt === undefined ? {} : { ackDueAt: p.ackDueAt }) }
       return { write: true, event: { change: 'escalated', alarm }, entry: { alarm, captured: same.captured } }
+    }
+    case 'overdue': {
+      // One step per deadline across the cluster: a step another node already wrote (or an acknowledgement) wins.
+      if (same === undefined || same.alarm.state !== 'active' || (same.alarm.escalation ?? 0) >= (p.escalation ?? 0)) return { write: false, reason: 'superseded' }
+      const alarm = { ...same.alarm, escalation: p.escalation, ...(p.ackDueAt === undefined ? {} : { ackDueAt: p.ackDueAt }), updatedAt: p.updatedAt }
+      return { write: true, event: { change: 'overdue', alarm }, entry: { alarm, captured: same.captured } }
     }
     case 'acknowledged': {
       if (same === undefined) return { write: false, reason: 'not_found' }
       if (same.alarm.state === 'acknowledged') return { write: false, reason: 'already_acknowledged' }
       // The note of an earlier acknowledgement (before an escalation) does not carry over to this one.
-      const { ackNote: _earlierNote, ...earlier } = same.alarm
+      const { ackNote: _earlierNote, ackDueAt: _deadline, ...earlier } = same.alarm
       const alarm = { ...earlier, state: 'acknowledged' as const, ackedBy: p.ackedBy, ...(p.ackedAt === undefined ? {} : { ackedAt: p.ackedAt }), ...(p.ackNote === undefined ? {} : { ackNote: p.ackNote }), updatedAt: p.updatedAt }
       return { write: true, event: { change: 'acknowledged', alarm }, entry: { alarm, captured: same.captured } }
     }

@@ -149,7 +149,9 @@ export interface AlarmPoint {
   readonly message: string
   /** The alarm's id, the same from raise to clear: ties its points together (history, timeline). */
   readonly alarmId: string
-  readonly change: 'raised' | 'escalated' | 'acknowledged' | 'cleared'
+  readonly change: 'raised' | 'escalated' | 'overdue' | 'acknowledged' | 'cleared'
+  /** The escalation steps so far (on an overdue point: its step, 1, 2, …); absent before the first. */
+  readonly escalation?: number | undefined
   /** On acknowledged points: who acknowledged, with the note if there was one. */
   readonly ackedBy?: string | undefined
   readonly ackNote?: string | undefined
@@ -178,6 +180,7 @@ export function encodeAlarm (point: AlarmPoint): string {
     if (point.ackNote !== undefined) fields.push({ key: 'note', type: 'string', value: cutUtf8(point.ackNote, ALARM_TEXT_MAX_BYTES) })
     if (point.ackSec !== undefined && Number.isFinite(point.ackSec)) fields.push({ key: 'ack_sec', type: 'float', value: point.ackSec })
   }
+  if (point.escalation !== undefined) fields.push({ key: 'escalation', type: 'integer', value: point.escalation })
   if (point.change === 'cleared' && point.clearSec !== undefined && Number.isFinite(point.clearSec)) {
     fields.push({ key: 'clear_sec', type: 'float', value: point.clearSec })
   }

@@ -58,6 +58,16 @@ export function isCrewSubscriptionAllowed (districts: readonly string[] | undefi
   return district !== undefined && district !== '+' && district !== '#' && districts.includes(district)
 }
 
+/** Where an alarm escalated to a crew by the rules file goes: `escalations/{crew}/{district}/{kind}/{deviceId}/{type}`. */
+export function formatEscalationTopic (crew: string, alarm: AlarmTopic): string {
+  return `escalations/${crew}/${alarm.district}/${alarm.kind}/${alarm.deviceId}/${alarm.type}`
+}
+
+/** May a crew subscribe to (or receive on) this filter as its own escalations? Only below `escalations/{its name}/`. */
+export function isOwnEscalationFilter (crew: string, filter: string): boolean {
+  return filter.startsWith('escalations/') && filter.length > 13 + crew.length && filter.startsWith(`escalations/${crew}/`)
+}
+
 /**
  * Which topic limit a topic name or filter exceeds, if any: its UTF-8 length in bytes or its number
  * of levels. Checked before any ACL matching, so hostile topics cost little.

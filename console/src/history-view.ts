@@ -5,7 +5,7 @@ import './history.css'
 import { api, ApiError, type Alarm, type Principal } from './api.ts'
 import { consoleSettings } from './console-settings.ts'
 import { ago, h, humanize } from './dom.ts'
-import { alarmHistory, alarmTimeline, isMissingRoute, type HistoryEntry, type TimelineEvent } from './history-api.ts'
+import { alarmHistory, alarmStats, alarmTimeline, isMissingRoute, type AlarmStats, type HistoryEntry, type TimelineEvent } from './history-api.ts'
 import { navigateLinks } from './navigate.ts'
 
 const RANGES = [[24, 'Last 24 h'], [168, 'Last 7 days'], [720, 'Last 30 days']] as const
@@ -49,7 +49,8 @@ export function historyItem (entry: HistoryEntry, withDevice: boolean): HTMLElem
     h('p', { class: 'alarm-meta' },
       withDevice ? [h('a', { href: `#/device/${encodeURIComponent(entry.deviceId)}` }, entry.deviceId), ` · ${entry.district} · `] : null,
       'raised ', when(entry.raisedAt),
-      entry.escalations > 0 ? ` · escalated ${entry.escalations}×` : ''),
+      entry.escalations > 0 ? ` · escalated ${entry.escalations}×` : '',
+      entry.ackEscalations === undefined ? '' : ` · overdue ${entry.ackEscalations}×`),
     h('p', { class: 'history-ack' }, entry.ackedBy === undefined
       ? (entry.state === 'active' ? 'Not acknowledged yet' : 'Not acknowledged')
       : [`Acknowledged by ${entry.ackedBy}`, entry.timeToAckSec === undefined ? '' : ` after ${formatDuration(entry.timeToAckSec)}`,
@@ -59,12 +60,34 @@ export function historyItem (entry: HistoryEntry, withDevice: boolean): HTMLElem
     h('p', {}, h('a', { href: `#/alarm/${encodeURIComponent(entry.id)}`, 'aria-label': `Timeline of ${alarmTypeLabel(entry.type)} on ${entry.deviceId}, raised ${new Date(entry.raisedAt).toLocaleString()}` }, 'Timeline')))
 }
 
+function medianAndP90 (median: number | undefined, p90: number | undefined): string {
+  return median === undefined || p90 === undefined ? '—' : `${formatDuration(median)} / ${formatDuration(p90)}`
+}
+
+/** A compact table: per district and type, raises, time to acknowledge and to clear (median / 90th percentile), escalations. */
+function statsTable (stats: AlarmStats): HTMLElement {
+  if (stats.groups.length === 0) return h('p', { class: 'muted' }, 'No alarms in this time range.')
+  return h('table', { class: 'history-stats-table' },
+    h('thead', {}, h('tr', {},
+      ['District', 'Type', 'Raised', 'To acknowledge (median / 90 %)', 'To clear (median / 90 %)', 'Overdue'].map(function heading (text) { return h('th', { scope: 'col' }, text) }))),
+    h('tbody', {}, stats.groups.map(function row (group) {
+      return h('tr', { 'data-district': group.district, 'data-type': group.type },
+        h('td', {}, group.district),
+        h('td', {}, alarmTypeLabel(group.type)),
+        h('td', { class: 'num' }, String(group.count)),
+        h('td', { class: 'num' }, medianAndP90(group.medianAckSec, group.p90AckSec)),
+        h('td', { class: 'num' }, medianAndP90(group.medianClearSec, group.p90ClearSec)),
+        h('td', { class: 'num' }, String(group.escalations)))
+    })))
+}
+
 /** `#/history`. */
 export function renderHistory (holder: HTMLElement, me: Principal): { onAlarmsChanged: (changed?: Alarm) => void; close: () => void } {
   let isClosed = false
   let timer: ReturnType<typeof setTimeout> | undefined
   let generation = 0
   const list = h('div', { class: 'history-body', 'aria-live': 'polite', 'aria-busy': 'true' }, h('p', { class: 'loading' }, 'Loading…'))
+  const stats = h('details', { class: 'history-stats card', open: true }, h('summary', {}, 'Response times'), h('p', { class: 'loading' }, 'Loading…'))
   const district = h('select', { 'aria-label': 'District', onchange: function pickDistrict () { chosen = { ...chosen, district: district.value }; void load() } },
     h('option', { value: '' }, 'All districts'))
   const range = h('select', { 'aria-label': 'Time range', onchange: function pickRange () { chosen = { ...chosen, hours: Number(range.value) }; void load() } },
@@ -82,8 +105,23 @@ export function renderHistory (holder: HTMLElement, me: Principal): { onAlarmsCh
       ...[...names].sort().map(function option (d) { return h('option', { value: d, selected: d === chosen.district }, d) }))
   }
 
+  async function loadStats (mine: number): Promise<void> {
+    let body: HTMLElement
+    try {
+      const answer = await alarmStats({ hours: chosen.hours, district: chosen.district })
+      body = h('div', {},
+        answer.partial === true ? h('p', { class: 'history-warning', role: 'note' }, answer.warning ?? 'Some alarms could not be read: the figures may be incomplete.') : '',
+        statsTable(answer))
+    } catch (err) {
+      body = h('p', { class: 'muted' }, unavailable(err, 'statistics'))
+    }
+    if (isClosed || mine !== generation) return
+    stats.replaceChildren(stats.firstElementChild ?? '', body)
+  }
+
   async function load (): Promise<void> {
     const mine = ++generation
+    void loadStats(mine)
     list.setAttribute('aria-busy', 'true')
     try {
       const history = await alarmHistory({ hours: chosen.hours, district: chosen.district, limit: 200 })
@@ -104,6 +142,7 @@ export function renderHistory (holder: HTMLElement, me: Principal): { onAlarmsCh
 
   holder.replaceChildren(
     h('div', { class: 'toolbar' }, h('h2', {}, 'Alarm history'), h('div', { class: 'filters' }, district, range)),
+    stats,
     list)
   void fillDistricts()
   void load()
@@ -120,6 +159,7 @@ function eventText (event: TimelineEvent): string {
   switch (event.change) {
     case 'raised': return `Raised as ${event.severity}`
     case 'escalated': return `Escalated to ${event.severity}`
+    case 'overdue': return `Not acknowledged in time: escalation ${event.escalation ?? '?'}`
     case 'acknowledged': return `Acknowledged by ${event.by ?? '?'}`
     case 'cleared': return 'Cleared'
   }

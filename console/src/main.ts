@@ -133,6 +133,10 @@ function tell (change: string, alarm: Alarm): void {
     state.announced.add(alarm.id)
     announce(`Escalated to ${alarm.severity}: ${describe(alarm)}`)
     if (alarm.severity === 'critical') raiseAlert({ title: `Escalated to critical: ${humanize(alarm.type)}`, body: `${alarm.message} (${alarm.deviceId}, ${alarm.district})`, tag: alarm.id, alarmId: alarm.id })
+  } else if (change === 'overdue') {
+    // Nobody acknowledged it in time: a critical one sounds again.
+    announce(`Still not acknowledged (${alarm.escalation ?? 1}×): ${describe(alarm)}`)
+    if (alarm.severity === 'critical') raiseAlert({ title: `Not acknowledged: ${humanize(alarm.type)}`, body: `${alarm.message} (${alarm.deviceId}, ${alarm.district})`, tag: alarm.id, alarmId: alarm.id })
   } else if (change === 'acknowledged' && alarm.ackedBy !== state.me?.name) {
     announce(`${describe(alarm)} acknowledged by ${alarm.ackedBy ?? 'someone'}`)
   }

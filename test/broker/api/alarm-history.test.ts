@@ -112,4 +112,29 @@ describe('alarm journal', () => {
     expect(journal.factsOf('a1').map((f) => f.change)).toEqual(['raised', 'escalated', 'acknowledged'])
     expect(journal.factsOf('a2')).toEqual([])
   })
+
+  it('counts overdue steps once each, and from the steps so far that later changes carry when the steps themselves were not read', () => {
+    const due: AlarmRecord = { ...raisedRecord, severity: 'critical', ackDueAt: iso(300) }
+    const step = (n: number): AlarmEvent => ({ change: 'overdue', alarm: { ...due, escalation: n, ackDueAt: iso(300 * (n + 1)), updatedAt: iso(300 * n) } })
+    const acked: AlarmRecord = { ...due, state: 'acknowledged', escalation: 2, ackedBy: 'crew-north', ackedAt: iso(700), updatedAt: iso(700) }
+    const { ackDueAt: _due, ...ackedWithoutDeadline } = acked
+    const ack: AlarmEvent = { change: 'acknowledged', alarm: ackedWithoutDeadline }
+    // The timeline: every step from InfluxDB and from memory, each once, numbered.
+    const all = buildHistory({ facts: [step(1), step(2), ack].flatMap((e) => [factOfEvent(e), factOfPoint({ ...pointRow(e), escalation: e.alarm.escalation })!]) })
+    expect(all?.events.map((e) => [e.change, e.escalation])).toEqual([['overdue', 1], ['overdue', 2], ['acknowledged', undefined]])
+    expect(all?.entry).toMatchObject({ ackEscalations: 2, escalations: 0 })
+    // The list reads no overdue points: the acknowledgement's point carries the count.
+    const listed = buildHistory({ facts: [factOfPoint({ ...pointRow(ack), escalation: 2 })!] })
+    expect(listed?.entry.ackEscalations).toBe(2)
+    expect(buildHistory({ facts: [factOfEvent({ change: 'raised', alarm: raisedRecord })] })?.entry.ackEscalations).toBeUndefined()
+  })
+
+  it('keeps the latest overdue steps in the journal, so an alarm overdue for hours still has room for its acknowledgement and clear', () => {
+    const journal = createAlarmJournal()
+    journal.record({ change: 'raised', alarm: raisedRecord })
+    for (let n = 1; n <= 40; n++) journal.record({ change: 'overdue', alarm: { ...raisedRecord, escalation: n, updatedAt: iso(n * 60) } })
+    journal.record({ change: 'cleared', alarm: { ...clearedRecord, escalation: 40 } })
+    const facts = journal.factsOf('a1')
+    expect(facts.map((f) => f.change === 'overdue' ? f.escalation : f.change)).toEqual(['raised', 37, 38, 39, 40, 'cleared'])
+  })
 })

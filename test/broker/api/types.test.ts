@@ -19,11 +19,11 @@ type State = 'active' | 'acknowledged' | 'cleared'
 interface ExpectedHistoryEntry {
   id: string; type: string; severity: Severity; deviceId: string; kind: string; district: string; location?: Location
   message: string; state: State; raisedAt: string; ackedAt?: string; ackedBy?: string; ackNote?: string; clearedAt?: string
-  timeToAckSec?: number; timeToClearSec?: number; escalations: number
+  timeToAckSec?: number; timeToClearSec?: number; escalations: number; ackEscalations?: number
 }
 interface ExpectedTimelineEvent {
-  change: 'raised' | 'escalated' | 'acknowledged' | 'cleared'; at: string; severity: Severity; state: State; message: string
-  value?: number; threshold?: number; by?: string; note?: string
+  change: 'raised' | 'escalated' | 'overdue' | 'acknowledged' | 'cleared'; at: string; severity: Severity; state: State; message: string
+  value?: number; threshold?: number; by?: string; note?: string; escalation?: number
 }
 
 interface ExpectedDeviceDetail extends ExpectedDevice {

@@ -50,6 +50,19 @@ describe('merging a change over the bucket\'s version', () => {
     expect(mergeChange(escalated, undefined)).toEqual({ write: false, reason: 'superseded' })
   })
 
+  it('an overdue step applies once per number to the same active alarm, and never over an acknowledgement', () => {
+    const step: AlarmEvent = { change: 'overdue', alarm: record({ escalation: 2, ackDueAt: at(90), updatedAt: at(60) }) }
+    expect(mergeChange(step, open({ escalation: 1, ackDueAt: at(60), value: 14 }))).toMatchObject({
+      write: true,
+      event: { change: 'overdue', alarm: { id: 'a1', state: 'active', escalation: 2, ackDueAt: at(90), value: 14, updatedAt: at(60) } },
+      entry: { captured: { before: 3 } },
+    })
+    // Another node took this step already, or a crew acknowledged meanwhile.
+    expect(mergeChange(step, open({ escalation: 2 }))).toEqual({ write: false, reason: 'superseded' })
+    expect(mergeChange(step, open({ escalation: 1, state: 'acknowledged', ackedBy: 'crew-b' }))).toEqual({ write: false, reason: 'superseded' })
+    expect(mergeChange(step, open({ id: 'other', escalation: 1 }))).toEqual({ write: false, reason: 'superseded' })
+  })
+
   it('an acknowledgement applies once to the same open alarm, over an escalation made meanwhile', () => {
     const ack: AlarmEvent = { change: 'acknowledged', alarm: record({ state: 'acknowledged', ackedBy: 'crew-a', ackNote: 'coming', updatedAt: at(30) }) }
     expect(mergeChange(ack, open({ severity: 'critical', value: 25 }))).toMatchObject({
