@@ -26,6 +26,7 @@ import { logSpoolBacklog } from './spool/backlog-log.ts'
 import { openSpool, type Spool } from './spool/spool.ts'
 import type { Logger } from './log.ts'
 import { startAlarms } from './alarms/index.ts'
+import { registryGroups } from './alarms/registry-groups.ts'
 import { createBrokerOut } from './mqtt/broker-out.ts'
 import type { DeviceIdentity } from './mqtt/authenticate.ts'
 import { createAbuseLimits } from './mqtt/guards/index.ts'
@@ -131,6 +132,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       log,
       throttle: abuseLimits.throttle,
       maintenance: maintenanceGate,
+      groups: registryGroups(registry),
       onEvent (event) { metrics.alarmChanges.inc({ change: event.change, severity: event.alarm.severity }) },
       mail: config.SMTP_URL === undefined || config.SMTP_FROM === undefined
         ? undefined
@@ -191,6 +193,10 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       crewSessions: mqtt.crewSessions,
       onAcknowledge (crew, alarm, payload) {
         alarms.acknowledge(crew, alarm, payload)
+        return Promise.resolve()
+      },
+      onIncidentAck (crew, target, payload) {
+        alarms.acknowledgeIncident(crew, target, payload)
         return Promise.resolve()
       },
     })

@@ -31,6 +31,8 @@ export const alarmRecordSchema = z.object({
   ackDueAt: z.string().optional(),
   /** How many times it was escalated for want of an acknowledgement (1, 2, …); absent before the first. */
   escalation: z.number().int().positive().optional(),
+  /** The incident this alarm joined after it opened: recorded, not pushed to crews on its own. */
+  incident: z.string().optional(),
 })
 
 /** One alarm as published on alarms/{district}/{kind}/{deviceId}/{type}. */

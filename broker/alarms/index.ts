@@ -21,6 +21,7 @@ import { openRuleBook } from './rules-config.ts'
 import { createDeviceMemoryWriter, createOpenAlarmsWriter, readAlarmState } from './state.ts'
 import { createWebhooks, type WebhookOptions } from './webhooks.ts'
 import { startMailChannel, type MailChannel, type MailChannelOptions } from './mail/mail-channel.ts'
+import { createIncidents, type Incidents } from './incidents.ts'
 
 export interface AlarmsOptions {
   dataDir: string
@@ -44,6 +45,8 @@ export interface AlarmsOptions {
   mail?: Omit<MailChannelOptions, 'dataDir' | 'rules' | 'log'> | undefined
   /** Maintenance windows: changes of covered devices are recorded but held back from crews. */
   maintenance?: MaintenanceGate | undefined
+  /** Device groups (registry): alarms of many devices of one group become an incident (single node only). */
+  groups?: { groupOf(deviceId: string): string | undefined; groupSize(group: string): number } | undefined
 }
 
 export interface Alarms {
@@ -76,6 +79,10 @@ export interface Alarms {
    * `recipients.emails`. Returns an unsubscribe function.
    */
   onEscalation(listener: EscalationListener): () => void
+  /** Incidents of device groups (undefined in a cluster or without groups). */
+  readonly incidents: Pick<Incidents, 'acknowledge' | 'list'> | undefined
+  /** Applies a crew's MQTT acknowledgement of an incident; a bad payload or unknown incident is logged and ignored. */
+  acknowledgeIncident(crew: CrewIdentity, target: { district: string; incidentId: string }, payload: Buffer): void
   close(): Promise<void>
 }
 
@@ -114,12 +121,35 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   function isHeldBack (event: AlarmEvent): boolean {
     return gate !== undefined && !gate.shouldPush(event)
   }
+  // Alarms of a group storm are pushed as one incident; in a cluster every alarm goes out on its own.
+  const groups = options.groups
+  const incidents = groups === undefined || options.cluster !== undefined
+    ? undefined
+    : createIncidents({
+      rules () { return rules.incidents() },
+      groupOf (deviceId) { return groups.groupOf(deviceId) },
+      groupSize (group) { return groups.groupSize(group) },
+      async acknowledgeMember (crewName, member, note) {
+        const alarm = engine.openAlarms().find(function byId (a) { return a.id === member.id })
+        if (alarm === undefined || alarm.state !== 'active') return false
+        const outcome = engine.acknowledge(crewName, alarm.deviceId, alarm.type, note, Date.now())
+        if (!outcome.ok) return false
+        return (await commitAck(outcome.event)).ok
+      },
+      out: options.out,
+      log,
+      mail (request) { void mail?.enqueueMail(request) },
+    })
+  /** The one push decision: maintenance windows, then incidents (a member alarm goes out as its incident). */
+  function shouldPush (event: AlarmEvent): boolean {
+    return (gate === undefined || gate.shouldPush(event)) && (incidents === undefined || incidents.shouldPush(event))
+  }
   const escalation = createEscalation({
     engine,
     rules,
     out: options.out,
     log,
-    isExempt (alarm, nowMs) { return gate?.isUnderMaintenance({ id: alarm.deviceId, district: alarm.district }, nowMs) === true },
+    isExempt (alarm, nowMs) { return alarm.incident !== undefined || gate?.isUnderMaintenance({ id: alarm.deviceId, district: alarm.district }, nowMs) === true },
   })
   // An escalation step is mailed to the severity's recipients and the rules file's escalateTo addresses.
   escalation.onEscalation(function mailEscalation (event, recipients) {
@@ -131,15 +161,15 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
     spool: options.spool,
     log,
     webhooks,
-    shouldPush: gate === undefined ? undefined : function shouldPush (event) { return gate.shouldPush(event) },
+    shouldPush: gate === undefined && incidents === undefined ? undefined : shouldPush,
     onDelivered (event, isOwn) {
       if (event.alarm.state === 'cleared') {
         recentlyCleared.unshift(event.alarm)
         if (recentlyCleared.length > RECENT_CLEARED) recentlyCleared.pop()
       }
       if (isOwn) options.onEvent?.(event)
-      // A change a maintenance window holds back is not mailed.
-      if (isOwn && !isHeldBack(event)) mail?.onAlarmChange(event)
+      // A change a maintenance window holds back, or an incident's member alarm, is not mailed.
+      if (isOwn && shouldPush(event)) mail?.onAlarmChange(event)
       escalation.delivered(event, isOwn)
       for (const listener of listeners) {
         try {
@@ -172,6 +202,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   function handle (events: readonly AlarmEvent[]): void {
     if (events.length === 0) return
     gate?.stamp(events, Date.now())
+    incidents?.classify(events, Date.now())
     if (cluster === undefined) {
       publisher.deliver(events)
       openAlarmsFile.save()
@@ -290,7 +321,30 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
     offlineCheckHolder () { return cluster?.offlineCheckHolder() ?? Promise.resolve(undefined) },
     mail,
     onEscalation (listener) { return escalation.onEscalation(listener) },
+    incidents,
+    acknowledgeIncident (crew, target, payload) {
+      const ignore = function ignoreIncidentAck (reason: string, detail: Record<string, unknown> = {}): void {
+        const suppressed = throttle.take(`ack_ignored:${crew.name}`)
+        if (suppressed !== undefined) crew.log.info({ target, reason, suppressedSinceLast: suppressed, ...detail }, 'incident acknowledgement ignored')
+      }
+      if (incidents === undefined) return ignore('no_incidents')
+      let note: string | undefined
+      try {
+        const parsed = ackPayloadSchema.safeParse(payload.length === 0 ? {} : JSON.parse(payload.toString('utf8')))
+        if (!parsed.success) throw new Error(parsed.error.issues[0]?.message ?? 'invalid')
+        note = parsed.data.note
+      } catch (err) {
+        return ignore('bad_ack_payload', { err: { message: (err as Error).message } })
+      }
+      // The topic's district must be the incident's: a crew may not reach another district's incident by naming its own.
+      const incident = incidents.list().find(function byId (i) { return i.id === target.incidentId })
+      if (incident === undefined || incident.district !== target.district) return ignore('no_open_incident')
+      void incidents.acknowledge(crew.name, crew.districts, target.incidentId, note, Date.now()).then(function done (outcome) {
+        if (!outcome.ok) ignore(outcome.reason)
+      })
+    },
     async close () {
+      await incidents?.close()
       clearInterval(offlineTimer)
       clearInterval(seenTimer)
       rules.close()

@@ -150,6 +150,7 @@ export function alarmPointOf (event: AlarmEvent, tsMs: number): AlarmPoint {
     deviceId: alarm.deviceId, district: alarm.district, kind: alarm.kind, type: alarm.type, severity: alarm.severity,
     state: alarm.state, value: alarm.value, threshold: alarm.threshold, message: alarm.message, alarmId: alarm.id, change, tsMs,
     maintenance: alarm.maintenance,
+    incident: alarm.incident,
     ...(alarm.escalation === undefined ? {} : { escalation: alarm.escalation }),
   }
   if (change === 'acknowledged') {

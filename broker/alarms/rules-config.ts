@@ -12,6 +12,7 @@ import { watchFileChanges } from '../watched-file.ts'
 import type { AlarmDevice } from './alarm.ts'
 import { mailRulesSchema, type MailRules } from './mail/mail-rules.ts'
 import type { RuleSource } from './engine.ts'
+import { incidentRulesOf, incidentRulesSchema, type IncidentRules } from './incident-rules.ts'
 import { ackDeadlineMs, ackDeadlineSecSchema, escalateToSchema, escalationRecipients, type EscalationRecipients } from './escalation-rules.ts'
 
 // Values are checked against each rule's params below, for messages that name the rule and parameter.
@@ -37,6 +38,8 @@ export const rulesFileSchema = z.strictObject({
   devices: z.record(z.string(), scopeSchema).optional(),
   /** E-mail recipients per district and severity (broker/alarms/mail). */
   mail: mailRulesSchema.optional(),
+  /** When alarms of one device group become one incident (incident-rules.ts). */
+  incidents: incidentRulesSchema.optional(),
 })
 export type RulesFile = z.infer<typeof rulesFileSchema>
 
@@ -96,6 +99,8 @@ export interface RuleBook extends RuleSource {
   reload(): Promise<void>
   /** The `mail` key in force (recipients of alarm e-mail). */
   mail(): MailRules | undefined
+  /** The `incidents` key in force, with its defaults. */
+  incidents(): IncidentRules
   close(): void
 }
 
@@ -195,6 +200,7 @@ export async function openRuleBook (options: RuleBookOptions): Promise<RuleBook>
     onChange (listener) { listeners.push(listener) },
     reload,
     mail () { return overrides.mail },
+    incidents () { return incidentRulesOf(overrides.incidents) },
     close () { watched?.close() },
   }
 }

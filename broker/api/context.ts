@@ -27,7 +27,7 @@ export interface ConsoleSettings {
 
 export interface ApiOptions {
   registry: Registry
-  alarms: Pick<Alarms, 'list' | 'subscribe' | 'acknowledgeById' | 'isHeldBack' | 'onReleased'>
+  alarms: Pick<Alarms, 'list' | 'subscribe' | 'acknowledgeById' | 'isHeldBack' | 'onReleased'> & Partial<Pick<Alarms, 'incidents'>>
   devices: DeviceTable
   /** Undefined when INFLUX_URL is unset: the series endpoint answers 503. */
   series: SeriesReader | undefined

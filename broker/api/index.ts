@@ -11,6 +11,7 @@ import { createAlarmJournal } from './alarm-journal.ts'
 import { registerAlarmStream, type AlarmStreamStats } from './alarm-stream.ts'
 import type { ApiContext, ApiOptions } from './context.ts'
 import { registerAlarmRoutes } from './routes-alarms.ts'
+import { registerIncidentRoutes } from './routes-incidents.ts'
 import { registerConsoleRoutes } from './routes-console.ts'
 import { registerDeviceRoutes } from './routes-devices.ts'
 import { registerHistoryRoutes } from './routes-history.ts'
@@ -101,6 +102,7 @@ export async function registerApi (app: FastifyInstance, options: ApiOptions): P
   registerSessionListRoutes(app, ctx, requireAuth)
   registerDeviceRoutes(app, ctx, requireAuth)
   registerAlarmRoutes(app, ctx, requireAuth)
+  registerIncidentRoutes(app, ctx, requireAuth)
   registerHistoryRoutes(app, ctx, requireAuth)
   registerStatsRoutes(app, ctx, requireAuth)
   registerConsoleRoutes(app, ctx, requireAuth)

@@ -3,6 +3,7 @@
 // as /api/openapi.json. Shapes follow the alarm record crews receive over MQTT (alarms/alarm.ts) and the registry.
 import { z } from 'zod'
 import { alarmRecordSchema } from '../alarms/alarm.ts'
+import { incidentSchema } from '../alarms/incidents.ts'
 
 export const nameSchema = { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' } as const
 export const severityEnum = ['critical', 'major', 'minor', 'warning'] as const
@@ -223,7 +224,13 @@ export const maintenanceDraftJsonSchema = {
   additionalProperties: false,
 } as const
 
-export const sharedSchemas = [errorSchema, principalSchema, alarmSchema, deviceSchema, deviceDetailSchema, seriesSchema, historyEntrySchema, timelineEventSchema, consoleSettingsSchema, maintenanceWindowJsonSchema]
+/** An incident as published on incidents/{district}/{id} (from the same zod schema). */
+export const incidentJsonSchema = (function incidentJson () {
+  const { $schema: _draft, ...schema } = z.toJSONSchema(incidentSchema, { target: 'draft-7', io: 'output' })
+  return { $id: 'Incident', ...schema }
+})()
+
+export const sharedSchemas = [errorSchema, principalSchema, alarmSchema, incidentJsonSchema, deviceSchema, deviceDetailSchema, seriesSchema, historyEntrySchema, timelineEventSchema, consoleSettingsSchema, maintenanceWindowJsonSchema]
 
 /** GET /api/alarms/stats: inline. Durations in seconds; a median or 90th percentile is absent when nothing was acknowledged (cleared) in the range. */
 export const alarmStatsSchema = {

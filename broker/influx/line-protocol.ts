@@ -160,6 +160,8 @@ export interface AlarmPoint {
   readonly clearSec?: number | undefined
   /** The maintenance window the change was made in (not pushed to crews). */
   readonly maintenance?: string | undefined
+  /** The incident the alarm joined (not pushed to crews on its own). */
+  readonly incident?: string | undefined
   readonly tsMs: number
 }
 
@@ -185,6 +187,7 @@ export function encodeAlarm (point: AlarmPoint): string {
     fields.push({ key: 'clear_sec', type: 'float', value: point.clearSec })
   }
   if (point.maintenance !== undefined) fields.push({ key: 'maintenance', type: 'string', value: point.maintenance })
+  if (point.incident !== undefined) fields.push({ key: 'incident', type: 'string', value: point.incident })
   return encodePoint(
     'alarms',
     { device_id: point.deviceId, district: point.district, kind: point.kind, type: point.type, severity: point.severity },

@@ -58,6 +58,32 @@ export function isCrewSubscriptionAllowed (districts: readonly string[] | undefi
   return district !== undefined && district !== '+' && district !== '#' && districts.includes(district)
 }
 
+/** Where crews get an incident: `incidents/{district}/{incidentId}`. */
+export function formatIncidentTopic (incident: { district: string; id: string }): string {
+  return `incidents/${incident.district}/${incident.id}`
+}
+
+export function formatIncidentAckTopic (incident: { district: string; id: string }): string {
+  return `${formatIncidentTopic(incident)}/ack`
+}
+
+/** `incidents/{district}/{incidentId}/ack` → its parts, or undefined for anything else. */
+export function parseIncidentAckTopic (topic: string): { district: string; incidentId: string } | undefined {
+  const parts = topic.split('/')
+  if (parts.length !== 4 || parts[0] !== 'incidents' || parts[3] !== 'ack') return undefined
+  const [, district, incidentId] = parts as [string, string, string, string]
+  if (district === '' || incidentId === '') return undefined
+  return { district, incidentId }
+}
+
+/** May a crew subscribe to this incidents filter? The same district rule as for `alarms/`. */
+export function isCrewIncidentSubscriptionAllowed (districts: readonly string[] | undefined, filter: string): boolean {
+  if (filter !== 'incidents/#' && !filter.startsWith('incidents/')) return false
+  if (districts === undefined) return true
+  const district = filter.split('/')[1]
+  return district !== undefined && district !== '+' && district !== '#' && districts.includes(district)
+}
+
 /** Where an alarm escalated to a crew by the rules file goes: `escalations/{crew}/{district}/{kind}/{deviceId}/{type}`. */
 export function formatEscalationTopic (crew: string, alarm: AlarmTopic): string {
   return `escalations/${crew}/${alarm.district}/${alarm.kind}/${alarm.deviceId}/${alarm.type}`

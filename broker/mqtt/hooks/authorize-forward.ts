@@ -4,7 +4,7 @@
 // and a client that does not read what it was sent is cut before its buffer grows further.
 import type { Aedes, PublishPacket } from 'aedes'
 import type { OutgoingGuard } from '../guards/outgoing-buffer.ts'
-import { isCrewSubscriptionAllowed, isOwnEscalationFilter } from '../topics.ts'
+import { isCrewIncidentSubscriptionAllowed, isCrewSubscriptionAllowed, isOwnEscalationFilter } from '../topics.ts'
 import type { ClientTable } from './client-table.ts'
 
 export function installAuthorizeForward (broker: Aedes, clients: ClientTable, outgoing: OutgoingGuard | undefined): void {
@@ -13,7 +13,7 @@ export function installAuthorizeForward (broker: Aedes, clients: ClientTable, ou
     if (identity === undefined) return null
     const mayReceive = identity.role === 'device'
       ? packet.topic === identity.topics.errors || packet.topic.startsWith(identity.topics.commandsPrefix)
-      : isCrewSubscriptionAllowed(identity.districts, packet.topic) || isOwnEscalationFilter(identity.name, packet.topic)
+      : isCrewSubscriptionAllowed(identity.districts, packet.topic) || isCrewIncidentSubscriptionAllowed(identity.districts, packet.topic) || isOwnEscalationFilter(identity.name, packet.topic)
     if (!mayReceive) return null
     if (outgoing !== undefined && !outgoing.admits(client.conn, wireBytes(packet))) return null
     return packet

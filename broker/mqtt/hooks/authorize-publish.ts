@@ -13,7 +13,7 @@ import { skipRoutingOf } from '../aedes-internals.ts'
 import type { CrewIdentity, DeviceIdentity, Identity } from '../authenticate.ts'
 import { createRateLimiter } from '../guards/publish-rate.ts'
 import type { Qos2Duplicates } from '../guards/qos2-duplicates.ts'
-import { isCrewSubscriptionAllowed, parseAckTopic, topicLimitExceeded, type AlarmTopic } from '../topics.ts'
+import { isCrewIncidentSubscriptionAllowed, isCrewSubscriptionAllowed, parseAckTopic, parseIncidentAckTopic, topicLimitExceeded, type AlarmTopic } from '../topics.ts'
 import { nameOf, type ClientTable } from './client-table.ts'
 
 /**
@@ -42,6 +42,8 @@ export interface PublishOptions {
   limits: PublishLimits
   /** A crew acknowledged an alarm (the alarm stage decides whether it may). */
   onAcknowledge?: ((crew: CrewIdentity, alarm: AlarmTopic, payload: Buffer) => Promise<void>) | undefined
+  /** A crew acknowledged an incident (the alarm stage decides whether it may). */
+  onIncidentAck?: ((crew: CrewIdentity, target: { district: string; incidentId: string }, payload: Buffer) => Promise<void>) | undefined
   /** A device's publish was refused over its rate (first time in a log period): record it and tell the device. */
   onRateLimited?: ((device: DeviceIdentity, payload: Buffer, refusedSinceLast: number) => Promise<void>) | undefined
 }
@@ -106,7 +108,11 @@ export function installAuthorizePublish (broker: Aedes, options: PublishOptions)
   function isOwnPublish (identity: Identity, topic: string): boolean {
     if (identity.role === 'device') return topic === identity.topics.telemetry || topic === identity.topics.status
     const ack = parseAckTopic(topic)
-    return ack !== undefined && options.onAcknowledge !== undefined && isCrewSubscriptionAllowed(identity.districts, `alarms/${ack.district}/#`)
+    if (ack === undefined) {
+      const incidentAck = parseIncidentAckTopic(topic)
+      return incidentAck !== undefined && options.onIncidentAck !== undefined && isCrewIncidentSubscriptionAllowed(identity.districts, `incidents/${incidentAck.district}/#`)
+    }
+    return options.onAcknowledge !== undefined && isCrewSubscriptionAllowed(identity.districts, `alarms/${ack.district}/#`)
   }
 
   /** Within the client's rate: consume now; above it: later (the PUBACK waits), or refuse. */
@@ -158,7 +164,7 @@ export function installAuthorizePublish (broker: Aedes, options: PublishOptions)
   }
 
   function acknowledge (crew: CrewIdentity, packet: PublishPacket, callback: Callback): void {
-    const alarm = parseAckTopic(packet.topic) as AlarmTopic
+    const alarm = parseAckTopic(packet.topic)
     const payload = toBuffer(packet.payload)
     if (payload.length > MAX_ACK_PAYLOAD_BYTES) {
       metrics.limitsExceeded.inc({ limit: 'ack_size' })
@@ -167,7 +173,11 @@ export function installAuthorizePublish (broker: Aedes, options: PublishOptions)
       callback(null)
       return
     }
-    options.onAcknowledge?.(crew, alarm, payload).then(
+    const incidentAck = alarm === undefined ? parseIncidentAckTopic(packet.topic) : undefined
+    const applied = alarm !== undefined
+      ? options.onAcknowledge?.(crew, alarm, payload)
+      : incidentAck === undefined ? undefined : options.onIncidentAck?.(crew, incidentAck, payload)
+    ;(applied ?? Promise.resolve()).then(
       function acknowledged () { callback(null) },
       function acknowledgeFailed (err: unknown) {
         crew.log.error({ err, topic: packet.topic }, 'acknowledgement failed')

@@ -1,11 +1,11 @@
 // SUBSCRIBE → Aedes' authorizeSubscribe hook, per filter: a device only to its own errors and
-// commands, a crew only to its districts' alarms and its own escalations; at most `maxSubscriptions` filters held per
+// commands, a crew only to its districts' alarms and incidents and its own escalations; at most `maxSubscriptions` filters held per
 // connection. A refused filter gets SUBACK 0x80 and the connection stays up.
 import type { Aedes, Client, Subscription } from 'aedes'
 import type { Metrics } from '../../http/metrics.ts'
 import type { LogThrottle } from '../../log-throttle.ts'
 import type { Identity } from '../authenticate.ts'
-import { isCrewSubscriptionAllowed, isOwnEscalationFilter, isOwnSubscription, topicLimitExceeded } from '../topics.ts'
+import { isCrewIncidentSubscriptionAllowed, isCrewSubscriptionAllowed, isOwnEscalationFilter, isOwnSubscription, topicLimitExceeded } from '../topics.ts'
 import { nameOf, type ClientTable } from './client-table.ts'
 
 export interface SubscribeLimits {
@@ -28,7 +28,7 @@ export function installAuthorizeSubscribe (broker: Aedes, options: { clients: Cl
     }
     const allowed = identity !== undefined && (identity.role === 'device'
       ? isOwnSubscription(identity.topics, subscription.topic)
-      : isCrewSubscriptionAllowed(identity.districts, subscription.topic) || isOwnEscalationFilter(identity.name, subscription.topic))
+      : isCrewSubscriptionAllowed(identity.districts, subscription.topic) || isCrewIncidentSubscriptionAllowed(identity.districts, subscription.topic) || isOwnEscalationFilter(identity.name, subscription.topic))
     if (!allowed) {
       metrics.aclDenials.inc({ action: 'subscribe' })
       const suppressed = identity === undefined ? undefined : throttle.take(`subscribe_refused:${nameOf(identity)}`)

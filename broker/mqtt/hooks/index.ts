@@ -47,6 +47,8 @@ export interface HookOptions {
   outgoing?: OutgoingGuard | undefined
   /** A crew acknowledged an alarm (the alarm stage decides whether it may). */
   onAcknowledge?(crew: CrewIdentity, alarm: AlarmTopic, payload: Buffer): Promise<void>
+  /** A crew acknowledged an incident (the alarm stage decides whether it may). */
+  onIncidentAck?(crew: CrewIdentity, target: { district: string; incidentId: string }, payload: Buffer): Promise<void>
   /** A device's publish was refused over its rate (first time in a log period): record it and tell the device. */
   onRateLimited?(device: DeviceIdentity, payload: Buffer, refusedSinceLast: number): Promise<void>
 }
@@ -72,6 +74,7 @@ export function installHooks (broker: Aedes, options: HookOptions): BrokerHooks 
     throttle,
     limits: limits.publish,
     onAcknowledge: options.onAcknowledge?.bind(options),
+    onIncidentAck: options.onIncidentAck?.bind(options),
     onRateLimited: options.onRateLimited?.bind(options),
   })
   installAuthorizeSubscribe(broker, { clients, metrics, throttle, limits: limits.subscribe })
