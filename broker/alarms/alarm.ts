@@ -33,6 +33,8 @@ export const alarmRecordSchema = z.object({
   escalation: z.number().int().positive().optional(),
   /** The incident this alarm joined after it opened: recorded, not pushed to crews on its own. */
   incident: z.string().optional(),
+  /** Raised and cleared too often: kept open, not pushed again until it stays clear (flapping.ts). */
+  flapping: z.boolean().optional(),
 })
 
 /** One alarm as published on alarms/{district}/{kind}/{deviceId}/{type}. */

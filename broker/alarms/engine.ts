@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto'
 import { DEVICE_OFFLINE, SEVERITY_RANK, type CompiledRule, type FieldHistory, type ReadingView, type Severity } from '../../devices/define-rule.ts'
 import type { AlarmDevice, AlarmEvent, AlarmRecord, DeviceMemory, EngineSnapshot, OpenAlarm } from './alarm.ts'
 import { createHistory, type History } from './history.ts'
+import type { FlappingJudge } from './flapping.ts'
 
 /** Where the engine gets the rules in force for one device (defaults merged with a rules file). */
 export interface RuleSource {
@@ -15,6 +16,8 @@ export interface RuleSource {
   isOfflineExempt?(device: AlarmDevice, nowMs: number): boolean
   /** Time an alarm of this severity has to be acknowledged, ms; undefined = no deadline (escalation.ts). */
   ackDeadlineMs?(device: AlarmDevice, severity: Severity): number | undefined
+  /** Alarms raised and cleared too often are kept open instead of clearing (flapping.ts). */
+  flappingJudge?: FlappingJudge | undefined
 }
 
 export type AckOutcome =
@@ -223,7 +226,14 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
     }
     progress.clearSince ??= reading.tsMs
     progress.clearCount++
-    if (reading.tsMs - progress.clearSince >= (rule.clearForSec ?? 0) * 1000 && progress.clearCount >= (rule.clearForReadings ?? 0)) {
+    // A flapping alarm's clear condition must also hold for the flapping window before it clears.
+    const clearForMs = current.alarm.flapping === true ? Math.max((rule.clearForSec ?? 0) * 1000, rules.flappingJudge?.quietMs() ?? 0) : (rule.clearForSec ?? 0) * 1000
+    if (reading.tsMs - progress.clearSince >= clearForMs && progress.clearCount >= (rule.clearForReadings ?? 0)) {
+      if (rules.flappingJudge?.isFlapping(current.alarm, reading.tsMs) === true) {
+        // Kept open; clearSince stays, so the quiet period runs from this reading.
+        current.alarm = { ...current.alarm, flapping: true, updatedAt: new Date(reading.tsMs).toISOString() }
+        return
+      }
       const value = tidy(rule.clearValue?.(reading, history, current.captured) ?? rule.triggers[0]?.value(reading, history) ?? Number.NaN)
       events.push(clear(current, value, rule.describeClear?.(value, current.captured) ?? `The ${rule.type} condition has cleared.`, reading.tsMs))
       progress.clearSince = undefined

@@ -22,6 +22,7 @@ import { createDeviceMemoryWriter, createOpenAlarmsWriter, readAlarmState } from
 import { createWebhooks, type WebhookOptions } from './webhooks.ts'
 import { startMailChannel, type MailChannel, type MailChannelOptions } from './mail/mail-channel.ts'
 import { createIncidents, type Incidents } from './incidents.ts'
+import { createFlappingTracker } from './flapping.ts'
 
 export interface AlarmsOptions {
   dataDir: string
@@ -108,7 +109,9 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   const saved = await readAlarmState(options.dataDir)
   // In a cluster the open alarms come from the bucket; alarms.json is neither read nor written.
   const gate = options.maintenance
-  const engineRules = gate === undefined ? rules : withOfflineExemption(rules, gate)
+  // Flapping alarms are kept open by the engine (single node; in a cluster alarms clear as they come).
+  const flapping = options.cluster === undefined ? createFlappingTracker(function flappingRules () { return rules.flapping() }) : undefined
+  const engineRules = { ...(gate === undefined ? rules : withOfflineExemption(rules, gate)), flappingJudge: flapping }
   const engine = createAlarmEngine(engineRules, withRestartGrace(options.cluster === undefined ? saved : { alarms: [], devices: saved?.devices ?? [] }, Date.now()))
   const openAlarmsFile = createOpenAlarmsWriter(options.dataDir, function openEntries () { return engine.openEntries() }, log)
   const deviceMemoryFile = createDeviceMemoryWriter(options.dataDir, function deviceMemory () { return engine.deviceMemory() }, log)
@@ -140,16 +143,20 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
       log,
       mail (request) { void mail?.enqueueMail(request) },
     })
-  /** The one push decision: maintenance windows, then incidents (a member alarm goes out as its incident). */
+  /**
+   * The one push decision: maintenance windows, then incidents (a member alarm goes out as its
+   * incident), then flapping (a flapping alarm is not pushed again until it clears).
+   */
   function shouldPush (event: AlarmEvent): boolean {
-    return (gate === undefined || gate.shouldPush(event)) && (incidents === undefined || incidents.shouldPush(event))
+    return (gate === undefined || gate.shouldPush(event)) && (incidents === undefined || incidents.shouldPush(event)) &&
+      (flapping === undefined || flapping.shouldPush(event))
   }
   const escalation = createEscalation({
     engine,
     rules,
     out: options.out,
     log,
-    isExempt (alarm, nowMs) { return alarm.incident !== undefined || gate?.isUnderMaintenance({ id: alarm.deviceId, district: alarm.district }, nowMs) === true },
+    isExempt (alarm, nowMs) { return alarm.incident !== undefined || alarm.flapping === true || gate?.isUnderMaintenance({ id: alarm.deviceId, district: alarm.district }, nowMs) === true },
   })
   // An escalation step is mailed to the severity's recipients and the rules file's escalateTo addresses.
   escalation.onEscalation(function mailEscalation (event, recipients) {
@@ -161,7 +168,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
     spool: options.spool,
     log,
     webhooks,
-    shouldPush: gate === undefined && incidents === undefined ? undefined : shouldPush,
+    shouldPush,
     onDelivered (event, isOwn) {
       if (event.alarm.state === 'cleared') {
         recentlyCleared.unshift(event.alarm)
@@ -203,6 +210,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
     if (events.length === 0) return
     gate?.stamp(events, Date.now())
     incidents?.classify(events, Date.now())
+    flapping?.note(events)
     if (cluster === undefined) {
       publisher.deliver(events)
       openAlarmsFile.save()

@@ -12,6 +12,7 @@ import { watchFileChanges } from '../watched-file.ts'
 import type { AlarmDevice } from './alarm.ts'
 import { mailRulesSchema, type MailRules } from './mail/mail-rules.ts'
 import type { RuleSource } from './engine.ts'
+import { flappingRulesOf, flappingRulesSchema, type FlappingRules } from './flapping.ts'
 import { incidentRulesOf, incidentRulesSchema, type IncidentRules } from './incident-rules.ts'
 import { ackDeadlineMs, ackDeadlineSecSchema, escalateToSchema, escalationRecipients, type EscalationRecipients } from './escalation-rules.ts'
 
@@ -40,6 +41,8 @@ export const rulesFileSchema = z.strictObject({
   mail: mailRulesSchema.optional(),
   /** When alarms of one device group become one incident (incident-rules.ts). */
   incidents: incidentRulesSchema.optional(),
+  /** When an alarm raised and cleared too often is kept open (flapping.ts). */
+  flapping: flappingRulesSchema.optional(),
 })
 export type RulesFile = z.infer<typeof rulesFileSchema>
 
@@ -101,6 +104,8 @@ export interface RuleBook extends RuleSource {
   mail(): MailRules | undefined
   /** The `incidents` key in force, with its defaults. */
   incidents(): IncidentRules
+  /** The `flapping` key in force, with its defaults. */
+  flapping(): FlappingRules
   close(): void
 }
 
@@ -201,6 +206,7 @@ export async function openRuleBook (options: RuleBookOptions): Promise<RuleBook>
     reload,
     mail () { return overrides.mail },
     incidents () { return incidentRulesOf(overrides.incidents) },
+    flapping () { return flappingRulesOf(overrides.flapping) },
     close () { watched?.close() },
   }
 }
