@@ -4,7 +4,9 @@
 // alarms (API and `alarms` points), at most N−1 = 4 single alarms to crews, one incident mail;
 // acknowledging the incident over MQTT acknowledges every member; a crew of another district sees
 // nothing and may not acknowledge; when every member has cleared the incident closes and its
-// retained message is gone.
+// retained message is gone. Flapping: a door switch that opens and closes five times within the
+// rules file's short window stays open with `flapping: true`, crews get nothing more, and it clears
+// once it has stayed closed for the window.
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { MqttClient } from 'mqtt'
@@ -23,6 +25,9 @@ const RULES = `
 incidents:
   minDevices: 5
   windowSec: 60
+flapping:
+  raises: 4
+  withinSec: 2
 mail:
   default:
     major: [duty@city.example]
@@ -31,7 +36,7 @@ const LAMPS = Array.from({ length: 20 }, (_, i) => `lp-f12-${String(i + 1).padSt
 const DARK = { commandedLevel: 0, supplyVoltage: 0, activePower: 0 }
 const LIT = { commandedLevel: 0, supplyVoltage: 231, activePower: 0 }
 
-interface Alarm { id: string; deviceId: string; type: string; state: string; ackedBy?: string; ackNote?: string; incident?: string }
+interface Alarm { id: string; deviceId: string; type: string; state: string; ackedBy?: string; ackNote?: string; incident?: string; flapping?: boolean }
 interface Incident { id: string; type: string; group: string; district: string; severity: string; state: string; members: { deviceId: string; alarmId: string }[]; ackedBy?: string; closedAt?: string }
 
 describe('incidents instead of alarm storms', () => {
@@ -78,6 +83,7 @@ describe('incidents instead of alarm storms', () => {
       env: { INFLUX_URL: influx.url, INFLUX_API: 'v1', ALARM_RULES_FILE: rulesFile, SMTP_URL: smtp.url, SMTP_FROM: 'alarms@city.example', SPOOL_GROUP_COMMIT_MS: '5' },
     })
     for (const id of LAMPS) secrets[id] = (await addDevice(registryPath(gw.dataDir), { id, kind: 'lamp-post', district: 'north', group: 'feeder-12' })).secret
+    secrets['lp-flap'] = (await addDevice(registryPath(gw.dataDir), { id: 'lp-flap', kind: 'lamp-post', district: 'north' })).secret
     const northCrew = await registerCrew(gw.dataDir, 'crew-north', ['north'])
     const southCrew = await registerCrew(gw.dataDir, 'crew-south', ['south'])
     northSecret = northCrew.secret
@@ -177,6 +183,31 @@ describe('incidents instead of alarm storms', () => {
     // Only the four single alarms ever reached the crew (raise, acknowledgement, clear of each).
     expect(singleAlarmDevices().size).toBe(4)
     expect(southSeen.messages).toEqual([])
+  })
+
+  it('keeps a flapping alarm open without pushing it again, and clears it after a quiet window', async () => {
+    const topic = 'alarms/north/lamp-post/lp-flap/doorOpen'
+    const pushes = (): Alarm[] => northAlarms.messages.filter((m) => m.topic === topic).map((m) => JSON.parse(m.payload.toString()) as Alarm)
+    // Readings with their own time: five opens and closes within one second, 30 s ago.
+    const baseMs = Date.now() - 30_000
+    const door = (offsetMs: number, doorOpen: boolean) => devices.publish('lp-flap', { ...LIT, doorOpen, ts: new Date(baseMs + offsetMs).toISOString() })
+    for (let i = 0; i < 5; i++) {
+      await door(i * 200, true)
+      await door(i * 200 + 100, false)
+    }
+    const openOne = await eventually(async () => (await api<{ alarms: Alarm[] }>('GET', '/api/alarms?state=open', north)).body.alarms.find((a) => a.deviceId === 'lp-flap'), (a) => a?.flapping === true, { what: 'the flapping alarm open in the API' })
+    expect(openOne).toMatchObject({ type: 'doorOpen', state: 'active', flapping: true })
+    await eventually(pushes, (p) => p.length === 9, { what: 'five raises and four clears' })
+    // It keeps flapping: nothing more reaches the crew.
+    await door(1100, true)
+    await door(1200, false)
+    await door(2500, false) // closed for 1.3 s of the 2 s window
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(pushes()).toHaveLength(9)
+    // Closed for the whole window: it clears, and crews get that clear.
+    await door(3300, false)
+    const last = await eventually(pushes, (p) => p.length === 10, { what: 'the final clear' })
+    expect(last.at(-1)).toMatchObject({ state: 'cleared', flapping: true, id: openOne!.id })
   })
 
   it('describes the incident routes in the OpenAPI document', async () => {
