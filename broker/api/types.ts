@@ -30,6 +30,8 @@ interface Options {
 export type ApiType<S extends JSONSchema> = Closed<FromSchema<S, Options>>
 
 export type Alarm = AlarmRecord
+/** GET /api/incidents items (the zod type its schema is generated from, like Alarm). */
+export type { Incident } from '../alarms/incidents.ts'
 export type Principal = ApiType<typeof principalSchema>
 export type Device = ApiType<typeof deviceSchema>
 export type DeviceDetail = ApiType<typeof deviceDetailSchema>

@@ -5,6 +5,7 @@
 import type { Alarm, Principal } from './api.ts'
 import { alarmCard, type AlarmCard, type CardActions } from './alarm-card.ts'
 import { h, humanize } from './dom.ts'
+import { renderIncidents } from './incidents-view.ts'
 
 export interface AlarmFilters { district: string; severity: string }
 
@@ -60,14 +61,17 @@ export function renderAlarms (holder: HTMLElement, ctx: AlarmsViewContext): Alar
   const empty = h('div', { class: 'empty card' })
   const section = h('section', { class: 'alarm-section', 'aria-label': 'Open alarms' }, h('div', { class: 'new-alarms-anchor' }, bar), list, empty)
 
+  const incidentsHolder = h('div', { class: 'incidents-holder' })
   holder.classList.add('alarms-view')
   holder.replaceChildren(
+    incidentsHolder,
     h('div', { class: 'toolbar' },
       h('h2', {}, 'Open alarms'),
       counts,
       toAcknowledge,
       h('div', { class: 'filters' }, districtSelect, severitySelect)),
     section)
+  const incidents = renderIncidents(incidentsHolder, ctx)
 
   // When the user stops working in the list (finger lifted, focus gone, scrolled back to the
   // top), what was held goes in as if it had just arrived.
@@ -184,7 +188,10 @@ export function renderAlarms (holder: HTMLElement, ctx: AlarmsViewContext): Alar
   }, AGE_REFRESH_MS)
 
   return {
-    onAlarmsChanged (changed?: Alarm) { sync(false, false, changed) },
+    onAlarmsChanged (changed?: Alarm) {
+      sync(false, false, changed)
+      incidents.refresh()
+    },
     reveal (alarmId: string) {
       if (!cards.has(alarmId)) sync(true)
       const el = cards.get(alarmId)?.el
@@ -194,6 +201,7 @@ export function renderAlarms (holder: HTMLElement, ctx: AlarmsViewContext): Alar
     },
     close () {
       closed = true
+      incidents.close()
       clearInterval(ageTimer)
       clearTimeout(releaseTimer)
       window.removeEventListener('scroll', releaseSoon)

@@ -3,7 +3,7 @@
 // of the bundle; this file needs no DOM, so the gateway's tests can check it too.
 import type { Alarm, DeviceDetail } from '../../broker/api/types.ts'
 
-export type { Alarm, AlarmHistory, AlarmList, AlarmStats, AlarmTimeline, ConsoleSettings, Device, DeviceDetail, DeviceList, HistoryEntry, Principal, Series, TimelineEvent } from '../../broker/api/types.ts'
+export type { Alarm, Incident, AlarmHistory, AlarmList, AlarmStats, AlarmTimeline, ConsoleSettings, Device, DeviceDetail, DeviceList, HistoryEntry, Principal, Series, TimelineEvent } from '../../broker/api/types.ts'
 export type Severity = Alarm['severity']
 export type Location = NonNullable<Alarm['location']>
 export type FieldInfo = DeviceDetail['fields'][number]

@@ -3,7 +3,7 @@
 
 import type { Alarm, AlarmList, DeviceDetail, DeviceList, Principal, Series } from './api-types.ts'
 
-export type { Alarm, Device, DeviceDetail, FieldInfo, Location, Principal, Series, Severity } from './api-types.ts'
+export type { Alarm, Incident, Device, DeviceDetail, FieldInfo, Location, Principal, Series, Severity } from './api-types.ts'
 
 export class ApiError extends Error {
   constructor (readonly status: number, message: string) { super(message) }
