@@ -221,8 +221,10 @@ export function createIncidents (options: IncidentsOptions): Incidents {
   return {
     classify (events, nowMs) {
       for (const event of events) {
-        if (event.change === 'raised') onRaised(event.alarm, nowMs)
-        else if (event.change === 'cleared') onCleared(event.alarm, nowMs)
+        // A raise under a maintenance window is expected work, not part of a storm.
+        if (event.change === 'raised') {
+          if (event.alarm.maintenance === undefined) onRaised(event.alarm, nowMs)
+        } else if (event.change === 'cleared') onCleared(event.alarm, nowMs)
       }
     },
     shouldPush (event) {

@@ -83,6 +83,7 @@ describe('incident detector', () => {
     incidents.classify([raised(alarm('lp-other', 'doorOpen'))], t0 + 1500)
     incidents.classify([raised(alarm('mh-nogroup'))], t0 + 1500)
     incidents.classify([raised(alarm('lp-late'))], t0 + 1500)
+    for (let i = 0; i < 6; i++) incidents.classify([raised({ ...alarm(`lp-maint-${i}`), maintenance: 'w1' })], t0 + 1600)
     expect(incidents.list()).toEqual([])
   })
 
