@@ -40,7 +40,7 @@ export function alarmCard (initial: Alarm, actions: CardActions): AlarmCard {
 
   const badge = h('span', { class: 'badge' })
   // Raised and cleared too often: kept open by the gateway, not pushed again until it stays clear.
-  const flappingBadge = h('span', { class: 'badge flapping', title: 'Raised and cleared too often: kept open until it stays clear', hidden: true }, 'flapping')
+  const flappingBadge = h('span', { class: 'badge flapping', title: 'Raised and cleared too often: kept open until it stays clear' }, 'flapping')
   const type = h('strong', { class: 'alarm-type' })
   const stateText = h('span', { class: 'state' })
   const message = h('p', { class: 'alarm-message' })
@@ -85,7 +85,7 @@ export function alarmCard (initial: Alarm, actions: CardActions): AlarmCard {
   const acked = h('p', { class: 'acked' })
 
   const el = h('li', { class: 'alarm card', 'data-alarm-id': alarm.id, 'data-device-id': alarm.deviceId, tabindex: -1 },
-    h('div', { class: 'alarm-head' }, badge, type, flappingBadge, stateText),
+    h('div', { class: 'alarm-head' }, badge, type, stateText),
     message,
     h('p', { class: 'alarm-meta' }, deviceLink, where, raised),
     navigate,
@@ -102,7 +102,9 @@ export function alarmCard (initial: Alarm, actions: CardActions): AlarmCard {
     el.className = `alarm card sev-${alarm.severity} state-${gone ? 'cleared' : alarm.state}`
     badge.className = `badge sev-${alarm.severity}`
     badge.textContent = alarm.severity
-    flappingBadge.hidden = alarm.flapping !== true
+    // In the card only while flapping.
+    if (alarm.flapping !== true) flappingBadge.remove()
+    else if (!flappingBadge.isConnected) type.after(flappingBadge)
     type.textContent = humanize(alarm.type)
     if (!gone) stateText.textContent = alarm.state === 'active' ? 'Active' : alarm.state === 'acknowledged' ? 'Acknowledged' : 'Cleared'
     message.textContent = alarm.message
