@@ -40,6 +40,8 @@ describe('flapping alarms', () => {
     // Five raises pushed, four clears; the fifth clear kept it open.
     expect(pushed).toEqual(['raised', 'cleared', 'raised', 'cleared', 'raised', 'cleared', 'raised', 'cleared', 'raised'])
     expect(engine.openAlarms()).toMatchObject([{ type: 'doorOpen', state: 'active', flapping: true }])
+    expect(tracker.takeKeptOpen()).toBe(true)
+    expect(tracker.takeKeptOpen()).toBe(false)
     // Still flapping: the condition comes and goes, nothing changes and nothing is pushed.
     expect([...door(true), ...door(false), ...door(true)]).toEqual([])
     expect(door(false)).toEqual([])

@@ -2,12 +2,15 @@
 // fewer than 2), the window, the supplyLoss/deviceOffline family, which alarms are stamped (only
 // those after the threshold), coalesced updates, acknowledgement of the members, and closing when
 // every member (pushed before the threshold or not) has cleared. The rules file's `incidents` key.
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import pino from 'pino'
 import { describe, expect, it } from 'vitest'
 import type { AlarmEvent, AlarmRecord } from '../../../broker/alarms/alarm.ts'
 import { DEFAULT_INCIDENT_RULES, incidentThreshold, type IncidentRules } from '../../../broker/alarms/incident-rules.ts'
 import { createIncidents, INCIDENT_UPDATE_MIN_MS, type Incident } from '../../../broker/alarms/incidents.ts'
-import { parseRulesFile } from '../../../broker/alarms/rules-config.ts'
+import { openRuleBook, parseRulesFile } from '../../../broker/alarms/rules-config.ts'
+import { makeTempDir, removeTempDir } from '../../helpers/server-process.ts'
 import type { BrokerOut } from '../../../broker/mqtt/broker-out.ts'
 import type { MailRequest } from '../../../broker/alarms/mail/mail-message.ts'
 
@@ -121,5 +124,25 @@ describe('rules file `incidents`', () => {
     expect(() => parseRulesFile('incidents:\n  minDevices: 1\n', 'r.yaml')).toThrow(/r\.yaml: incidents\.minDevices/)
     expect(() => parseRulesFile('incidents:\n  groupShare: 2\n', 'r.yaml')).toThrow(/incidents\.groupShare/)
     expect(() => parseRulesFile('incidents:\n  windw: 2\n', 'r.yaml')).toThrow(/incidents/)
+  })
+
+  it('is re-read with the rules file, with the flapping key; a bad change keeps what is in force', async () => {
+    const dir = await makeTempDir('csg-incident-rules-')
+    try {
+      const file = join(dir, 'rules.yaml')
+      await writeFile(file, 'incidents: { minDevices: 3 }\n')
+      const book = await openRuleBook({ file, pollMs: 60_000, log: silent })
+      expect(book.incidents()).toEqual({ ...DEFAULT_INCIDENT_RULES, minDevices: 3 })
+      await writeFile(file, 'incidents: { windowSec: 10, enabled: false }\nflapping: { raises: 2, withinSec: 60 }\n')
+      await book.reload()
+      expect(book.incidents()).toEqual({ ...DEFAULT_INCIDENT_RULES, windowMs: 10_000, enabled: false })
+      expect(book.flapping()).toEqual({ enabled: true, raises: 2, withinMs: 60_000 })
+      await writeFile(file, 'incidents: { minDevices: 1 }\n')
+      await book.reload()
+      expect(book.incidents().windowMs).toBe(10_000)
+      book.close()
+    } finally {
+      await removeTempDir(dir)
+    }
   })
 })
