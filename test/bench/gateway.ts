@@ -33,6 +33,7 @@ export function gatewayEnv (dataDir: string, influxUrl: string): NodeJS.ProcessE
     INFLUX_URL: influxUrl,
     INFLUX_API: 'v1',
     INFLUX_DATABASE: 'city',
+    ALARM_RULES_FILE: join(REPO_ROOT, 'test/bench/rules.yaml'),
     LOG_LEVEL: 'info',
     // The load generator is one trusted address pushing every device as fast as it can: the
     // abuse limits (per-device rate, connections per IP) would drop acknowledged readings and

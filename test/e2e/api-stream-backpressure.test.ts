@@ -3,10 +3,11 @@
 // and a warn log say so, the gateway's memory stays bounded, and a healthy stream still gets every
 // event at once. One account holds at most API_STREAMS_PER_ACCOUNT streams.
 import { connect, type Socket } from 'node:net'
+import { join } from 'node:path'
 import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { basic, openEventStream, readSseBlocks, signIn } from '../helpers/api-client.ts'
-import { registerCrew, registerDevice, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
+import { REPO_ROOT, registerCrew, registerDevice, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 import { connectDevice } from '../helpers/mqtt.ts'
 import { eventually } from '../helpers/wait.ts'
 
@@ -68,7 +69,7 @@ describe('alarm stream backpressure', () => {
 
   beforeAll(async () => {
     gw = await startTestGateway({
-      env: { LOG_LEVEL: 'warn', API_STREAM_BUFFER_BYTES: String(BUFFER_CAP), API_STREAM_DRAIN_TIMEOUT_MS: '3000', API_STREAMS_PER_ACCOUNT: String(STALLED + 1) },
+      env: { LOG_LEVEL: 'warn', ALARM_RULES_FILE: join(REPO_ROOT, 'test/e2e/fixtures/no-flapping.yaml'), API_STREAM_BUFFER_BYTES: String(BUFFER_CAP), API_STREAM_DRAIN_TIMEOUT_MS: '3000', API_STREAMS_PER_ACCOUNT: String(STALLED + 1) },
     })
     port = gw.gateway.ports.http
     crewSecret = (await registerCrew(gw.dataDir, 'crew-north', ['north'])).secret

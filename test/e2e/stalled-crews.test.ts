@@ -1,10 +1,12 @@
 // Crew phones that stop reading (raw MQTT connections subscribed to their district's alarms, paused after their
-// SUBACK) while a lamp post flaps its door alarm tens of thousands of times: the healthy crew still
+// SUBACK) while a lamp post flaps its door alarm tens of thousands of times (flapping alarms not held
+// open: rules file test/e2e/fixtures/no-flapping.yaml): the healthy crew still
 // gets every change at once, the stalled ones are disconnected once their unsent bytes pass the
 // cap (counted and logged), and the gateway's memory does not grow with what they left unread.
 import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { registerCrew, registerDevice, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
+import { join } from 'node:path'
+import { REPO_ROOT, registerCrew, registerDevice, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 import { connectClient, connectDevice } from '../helpers/mqtt.ts'
 import { connectPacket, openWire, type WireClient } from '../helpers/mqtt-wire.ts'
 import { eventually } from '../helpers/wait.ts'
@@ -30,7 +32,7 @@ describe('crews that do not read', () => {
   const stalled: WireClient[] = []
 
   beforeAll(async () => {
-    gw = await startTestGateway({ env: { LOG_LEVEL: 'warn', MQTT_CLIENT_BUFFER_BYTES: String(BUFFER_CAP), MQTT_WRITE_STALL_SEC: '2' } })
+    gw = await startTestGateway({ env: { LOG_LEVEL: 'warn', ALARM_RULES_FILE: join(REPO_ROOT, 'test/e2e/fixtures/no-flapping.yaml'), MQTT_CLIENT_BUFFER_BYTES: String(BUFFER_CAP), MQTT_WRITE_STALL_SEC: '2' } })
     const crew = await registerCrew(gw.dataDir, 'crew-north', ['north'])
     const lampSecret = (await registerDevice(gw.dataDir, 'lp-1', 'lamp-post', 'north')).secret
     await gw.gateway.reloadRegistry()
