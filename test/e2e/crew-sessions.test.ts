@@ -4,7 +4,8 @@
 // once, not every change it missed; and a session's queue is capped at MQTT_MAX_QUEUED_MESSAGES.
 import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { registerCrew, registerDevice, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
+import { join } from 'node:path'
+import { REPO_ROOT, registerCrew, registerDevice, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 import { connectClient, connectDevice, connectOutcome } from '../helpers/mqtt.ts'
 
 const clients: MqttClient[] = []
@@ -31,7 +32,8 @@ describe('persistent crew sessions', () => {
   let lamps: MqttClient[]
 
   beforeAll(async () => {
-    gw = await startTestGateway({ env: { MQTT_MAX_SESSIONS_PER_CREW: '2', MQTT_MAX_QUEUED_MESSAGES: '5' } })
+    // Doors opened and closed many times on purpose: flapping alarms are not held open here.
+    gw = await startTestGateway({ env: { ALARM_RULES_FILE: join(REPO_ROOT, 'test/e2e/fixtures/no-flapping.yaml'), MQTT_MAX_SESSIONS_PER_CREW: '2', MQTT_MAX_QUEUED_MESSAGES: '5' } })
     crewSecret = (await registerCrew(gw.dataDir, 'crew-north', ['north'])).secret
     const secrets = await Promise.all(Array.from({ length: 8 }, (_, i) => registerDevice(gw.dataDir, `lp-${i}`, 'lamp-post', 'north')))
     await gw.gateway.reloadRegistry()
