@@ -96,6 +96,16 @@ export type AckByIdOutcome =
 export const RECENT_CLEARED = 200
 
 const ackPayloadSchema = z.object({ note: z.string().max(500).optional() })
+
+/** An acknowledgement's payload (alarm or incident): empty, or `{"note"?}`. */
+function parseAckPayload (payload: Buffer): { ok: true; note: string | undefined } | { ok: false; problem: string } {
+  try {
+    const parsed = ackPayloadSchema.safeParse(payload.length === 0 ? {} : JSON.parse(payload.toString('utf8')))
+    return parsed.success ? { ok: true, note: parsed.data.note } : { ok: false, problem: parsed.error.issues[0]?.message ?? 'invalid' }
+  } catch (err) {
+    return { ok: false, problem: (err as Error).message }
+  }
+}
 const LAST_SEEN_SAVE_MS = 30_000
 
 export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
@@ -284,15 +294,12 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
       if (flapping?.takeKeptOpen() === true) openAlarmsFile.save()
     },
     acknowledge (crew, target, payload) {
-      let note: string | undefined
-      try {
-        const parsed = ackPayloadSchema.safeParse(payload.length === 0 ? {} : JSON.parse(payload.toString('utf8')))
-        if (!parsed.success) throw new Error(parsed.error.issues[0]?.message ?? 'invalid')
-        note = parsed.data.note
-      } catch (err) {
-        ignoreAck(crew, target, 'bad_ack_payload', { err: { message: (err as Error).message } })
+      const ack = parseAckPayload(payload)
+      if (!ack.ok) {
+        ignoreAck(crew, target, 'bad_ack_payload', { err: { message: ack.problem } })
         return
       }
+      const { note } = ack
       // The topic's district and kind must be the alarm's: a crew may not reach another district's alarm by naming its own.
       const alarm = engine.openAlarms().find(function matches (a) { return a.deviceId === target.deviceId && a.type === target.type })
       if (alarm === undefined || alarm.district !== target.district || alarm.kind !== target.kind) {
@@ -338,14 +345,9 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
         if (suppressed !== undefined) crew.log.info({ target, reason, suppressedSinceLast: suppressed, ...detail }, 'incident acknowledgement ignored')
       }
       if (incidents === undefined) return ignore('no_incidents')
-      let note: string | undefined
-      try {
-        const parsed = ackPayloadSchema.safeParse(payload.length === 0 ? {} : JSON.parse(payload.toString('utf8')))
-        if (!parsed.success) throw new Error(parsed.error.issues[0]?.message ?? 'invalid')
-        note = parsed.data.note
-      } catch (err) {
-        return ignore('bad_ack_payload', { err: { message: (err as Error).message } })
-      }
+      const ack = parseAckPayload(payload)
+      if (!ack.ok) return ignore('bad_ack_payload', { err: { message: ack.problem } })
+      const { note } = ack
       // The topic's district must be the incident's: a crew may not reach another district's incident by naming its own.
       const incident = incidents.list().find(function byId (i) { return i.id === target.incidentId })
       if (incident === undefined || incident.district !== target.district) return ignore('no_open_incident')
