@@ -14,6 +14,7 @@ import type { JetStreamManager } from '@nats-io/jetstream'
 import type { KV, KvEntry } from '@nats-io/kv'
 import type { QueuedIterator } from '@nats-io/nats-core'
 import type { Logger } from '../log.ts'
+import { GatewayError } from '../errors.ts'
 
 /** Pause before a watch that failed or ended is replaced. */
 const RESUME_PAUSE_MS = 1000
@@ -172,5 +173,23 @@ export function followBucket (bucket: FollowedBucket, onEntry: (entry: BucketEnt
       watch?.stop()
       waiters.clear()
     },
+  }
+}
+
+/** How long a one-off read of a bucket (the CLI, a store's write) may wait for the bucket's entries. */
+const READ_ONCE_TIMEOUT_MS = 30_000
+
+/**
+ * Hands every entry of the bucket now to `onEntry` once and stops: for reads that need the whole
+ * bucket (the CLI, a compare-and-set write). CSG_NATS_UNAVAILABLE when it cannot be read in time.
+ */
+export async function readBucketOnce (bucket: FollowedBucket, onEntry: (entry: BucketEntry) => void, what: string, log: Logger): Promise<void> {
+  const follower = followBucket(bucket, onEntry, log)
+  try {
+    if (!await follower.loaded(READ_ONCE_TIMEOUT_MS)) {
+      throw new GatewayError('CSG_NATS_UNAVAILABLE', `the ${what} bucket ${bucket.name} could not be read within ${READ_ONCE_TIMEOUT_MS / 1000} s`)
+    }
+  } finally {
+    follower.stop()
   }
 }

@@ -2,16 +2,13 @@
 // the window as JSON. Created with the same settings by every node and by the CLI.
 import { jetstreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
-import { GatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { endedWindow, isKept, type MaintenanceAdmin } from '../maintenance/store.ts'
 import { maintenanceIdSchema, maintenanceWindowSchema, type MaintenanceWindow } from '../maintenance/window.ts'
-import { followBucket, type BucketEntry, type FollowedBucket } from './bucket-follower.ts'
+import { readBucketOnce, type BucketEntry, type FollowedBucket } from './bucket-follower.ts'
 import { ensureBucket } from './jetstream-setup.ts'
 import { MAINTENANCE_BUCKET } from './names.ts'
 
-/** Longest wait for the bucket's contents before a command gives up. */
-const READ_TIMEOUT_MS = 30_000
 
 export type MaintenanceBucket = FollowedBucket
 
@@ -41,18 +38,11 @@ export function decodeMaintenanceEntry (entry: BucketEntry): DecodedWindow {
 /** Every valid window in the bucket now, with each one's revision. */
 async function readAll (bucket: MaintenanceBucket, log: Logger): Promise<Map<string, { window: MaintenanceWindow; revision: number }>> {
   const windows = new Map<string, { window: MaintenanceWindow; revision: number }>()
-  const follower = followBucket(bucket, function collect (entry) {
+  await readBucketOnce(bucket, function collect (entry) {
     const decoded = decodeMaintenanceEntry(entry)
     if (decoded.window === undefined) windows.delete(entry.key)
     else windows.set(entry.key, { window: decoded.window, revision: entry.revision })
-  }, log)
-  try {
-    if (!await follower.loaded(READ_TIMEOUT_MS)) {
-      throw new GatewayError('CSG_NATS_UNAVAILABLE', `the maintenance bucket ${bucket.name} could not be read within ${READ_TIMEOUT_MS / 1000} s`)
-    }
-  } finally {
-    follower.stop()
-  }
+  }, 'maintenance', log)
   return windows
 }
 

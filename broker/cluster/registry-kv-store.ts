@@ -5,18 +5,15 @@
 // of devices, crews and operators is checked on the read, not by the server: two writers adding the
 // same name as different kinds at the same moment can both succeed (MQTT logins then find the
 // device first, API sign-ins the crew).
-import { GatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { registryEntries, setEntry } from '../registry/entries.ts'
 import type { RegistryStore } from '../registry/registry-store.ts'
 import { emptyRegistry, type RegistryData } from '../registry/schema.ts'
-import { followBucket } from './bucket-follower.ts'
+import { readBucketOnce } from './bucket-follower.ts'
 import type { RegistryBucket } from './registry-bucket.ts'
 import { decodeRegistryEntry, encodeRecord, registryKey } from './registry-kv-entries.ts'
 import { applyWrites, planWrites, type StoredEntries } from './registry-kv-writes.ts'
 
-/** Longest wait for the bucket's contents before a command gives up. */
-const READ_TIMEOUT_MS = 30_000
 
 interface RegistrySnapshot {
   data: RegistryData
@@ -28,7 +25,7 @@ interface RegistrySnapshot {
 async function readRegistryBucket (bucket: RegistryBucket, log: Logger): Promise<RegistrySnapshot> {
   const data = emptyRegistry()
   const revisions = new Map<string, number>()
-  const follower = followBucket(bucket, function collect (entry) {
+  await readBucketOnce(bucket, function collect (entry) {
     const decoded = decodeRegistryEntry(entry)
     if (decoded === undefined) {
       log.warn({ key: entry.key }, 'registry bucket: key outside the layout ignored')
@@ -38,14 +35,7 @@ async function readRegistryBucket (bucket: RegistryBucket, log: Logger): Promise
     else revisions.delete(entry.key)
     if (decoded.problem !== undefined) log.warn({ key: entry.key, problem: decoded.problem }, 'registry bucket: invalid entry skipped')
     setEntry(data, decoded.kind, decoded.name, decoded.record)
-  }, log)
-  try {
-    if (!await follower.loaded(READ_TIMEOUT_MS)) {
-      throw new GatewayError('CSG_NATS_UNAVAILABLE', `the registry bucket ${bucket.name} could not be read within ${READ_TIMEOUT_MS / 1000} s`)
-    }
-  } finally {
-    follower.stop()
-  }
+  }, 'registry', log)
   return { data, revisions }
 }
 

@@ -5,20 +5,17 @@
 // before that (auth.ts sweeps them).
 import { jetstreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
-import { GatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { API_DEVICE_TTL_DAYS_MAX } from '../config.ts'
 import { sessionIdSchema, sessionRecordSchema, type SessionRecord } from '../sessions/record.ts'
 import type { SessionAdmin } from '../sessions/sessions-file.ts'
-import { followBucket, type BucketEntry, type FollowedBucket } from './bucket-follower.ts'
+import { readBucketOnce, type BucketEntry, type FollowedBucket } from './bucket-follower.ts'
 import { ensureBucket } from './jetstream-setup.ts'
 import { SESSIONS_BUCKET } from './names.ts'
 
 const DAY_MS = 24 * 60 * 60 * 1000
 /** A key lives this long after its last write: beyond the longest trusted-device lifetime allowed. */
 export const SESSION_BUCKET_MAX_AGE_MS = (API_DEVICE_TTL_DAYS_MAX + 1) * DAY_MS
-/** Longest wait for the bucket's contents before a command gives up. */
-const READ_TIMEOUT_MS = 30_000
 
 export type SessionBucket = FollowedBucket
 
@@ -53,18 +50,11 @@ export function decodeSessionEntry (entry: BucketEntry): DecodedSession {
 /** Every valid record in the bucket now. */
 async function readAll (bucket: SessionBucket, log: Logger): Promise<SessionRecord[]> {
   const records = new Map<string, SessionRecord>()
-  const follower = followBucket(bucket, function collect (entry) {
+  await readBucketOnce(bucket, function collect (entry) {
     const decoded = decodeSessionEntry(entry)
     if (decoded.record === undefined) records.delete(entry.key)
     else records.set(entry.key, decoded.record)
-  }, log)
-  try {
-    if (!await follower.loaded(READ_TIMEOUT_MS)) {
-      throw new GatewayError('CSG_NATS_UNAVAILABLE', `the session bucket ${bucket.name} could not be read within ${READ_TIMEOUT_MS / 1000} s`)
-    }
-  } finally {
-    follower.stop()
-  }
+  }, 'session', log)
   return [...records.values()]
 }
 
