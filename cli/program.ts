@@ -5,6 +5,7 @@ import { Command } from 'commander'
 import { addCrewCommands, addOperatorCommands } from './accounts.ts'
 import { addCertCommand } from './cert.ts'
 import { addClusterCommands } from './cluster.ts'
+import { addConsumerCommands } from './consumer.ts'
 import { addDeviceCommands } from './device.ts'
 import { addMaintenanceCommands } from './maintenance.ts'
 import { addRegistryCommands } from './registry.ts'
@@ -23,6 +24,7 @@ export function createProgram (): Command {
   addDeviceCommands(program)
   addCrewCommands(program)
   addOperatorCommands(program)
+  addConsumerCommands(program)
   addRegistryCommands(program)
   addSessionCommands(program)
   addMaintenanceCommands(program)

@@ -1,20 +1,21 @@
-// The registry as a set of entries: one device, crew or operator under its name, with the record
+// The registry as a set of entries: one device, crew, operator or consumer under its name, with the record
 // schema that validates it. The running view, the KV layout and registry import walk it this way.
 import type { z } from 'zod'
-import { crewRecordSchema, deviceRecordSchema, operatorRecordSchema, type CrewRecord, type DeviceRecord, type OperatorRecord, type RegistryData } from './schema.ts'
+import { consumerRecordSchema, crewRecordSchema, deviceRecordSchema, operatorRecordSchema, type ConsumerRecord, type CrewRecord, type DeviceRecord, type OperatorRecord, type RegistryData } from './schema.ts'
 
-export type EntryKind = 'device' | 'crew' | 'operator'
-export type EntryRecord = DeviceRecord | CrewRecord | OperatorRecord
+export type EntryKind = 'device' | 'crew' | 'operator' | 'consumer'
+export type EntryRecord = DeviceRecord | CrewRecord | OperatorRecord | ConsumerRecord
 
-export const ENTRY_KINDS: readonly EntryKind[] = ['device', 'crew', 'operator']
+export const ENTRY_KINDS: readonly EntryKind[] = ['device', 'crew', 'operator', 'consumer']
 
 /** The RegistryData field that holds each kind. */
-export const SECTION_OF = { device: 'devices', crew: 'crews', operator: 'operators' } as const satisfies Record<EntryKind, keyof RegistryData>
+export const SECTION_OF = { device: 'devices', crew: 'crews', operator: 'operators', consumer: 'consumers' } as const satisfies Record<EntryKind, keyof RegistryData>
 
 export const RECORD_SCHEMA_OF: { [K in EntryKind]: z.ZodType<EntryRecord> } = {
   device: deviceRecordSchema,
   crew: crewRecordSchema,
   operator: operatorRecordSchema,
+  consumer: consumerRecordSchema,
 }
 
 export interface RegistryEntry { kind: EntryKind; name: string; record: EntryRecord }
@@ -37,7 +38,7 @@ export function setEntry (data: RegistryData, kind: EntryKind, name: string, rec
   else section[name] = record
 }
 
-/** The kind a name is registered as, if any (devices, crews and operators share one namespace). */
+/** The kind a name is registered as, if any (devices, crews, operators and consumers share one namespace). */
 export function kindOfName (data: RegistryData, name: string): EntryKind | undefined {
   return ENTRY_KINDS.find(function holdsName (kind) { return Object.hasOwn(data[SECTION_OF[kind]], name) })
 }

@@ -122,9 +122,9 @@ function registerDevices (data: RegistryData, devices: DeviceInput[]): Credentia
   })
 }
 
-/** Devices, crews and operators share one namespace: a username must say which one it is. */
-function assertNameFree (data: RegistryData, name: string): void {
-  if (Object.hasOwn(data.devices, name) || Object.hasOwn(data.crews, name) || Object.hasOwn(data.operators, name)) {
+/** Devices, crews, operators and consumers share one namespace: a username must say which one it is. */
+export function assertNameFree (data: RegistryData, name: string): void {
+  if (Object.hasOwn(data.devices, name) || Object.hasOwn(data.crews, name) || Object.hasOwn(data.operators, name) || Object.hasOwn(data.consumers, name)) {
     throw new GatewayError('CSG_REGISTRY_CONFLICT', `${name} is already registered`)
   }
 }

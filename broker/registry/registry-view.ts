@@ -3,13 +3,15 @@
 // change takes an entry away or gives it another secret. Either the whole registry is replaced
 // (file reload) or one entry changes (KV watch); both report revocations the same way.
 import { ENTRY_KINDS, SECTION_OF, type EntryKind, type EntryRecord } from './entries.ts'
-import type { CrewRecord, DeviceRecord, OperatorRecord, RegistryData } from './schema.ts'
+import type { ConsumerRecord, CrewRecord, DeviceRecord, OperatorRecord, RegistryData } from './schema.ts'
 
 export interface Registry {
   getDevice(id: string): DeviceRecord | undefined
   getCrew(name: string): CrewRecord | undefined
   /** Operator accounts sign in to the HTTP API and console only. */
   getOperator(name: string): OperatorRecord | undefined
+  /** Outside consumers read data within their scope (HTTP Bearer token, MQTT `v1.1/…`). */
+  getConsumer(name: string): ConsumerRecord | undefined
   /** Every registered device, in registry order (the API's device list). */
   listDevices(): IterableIterator<[string, DeviceRecord]>
   /** Counts for metrics and logs. */
@@ -21,7 +23,7 @@ export interface Registry {
   close(): void
 }
 
-export type RegistryLookups = Pick<Registry, 'getDevice' | 'getCrew' | 'getOperator' | 'listDevices' | 'size' | 'onRevoked'>
+export type RegistryLookups = Pick<Registry, 'getDevice' | 'getCrew' | 'getOperator' | 'getConsumer' | 'listDevices' | 'size' | 'onRevoked'>
 
 export interface RegistryView {
   /** The Registry's lookups over the current entries (spread them into a Registry). */
@@ -30,7 +32,7 @@ export interface RegistryView {
   replaceAll(data: RegistryData): string[]
   /** Sets one entry (`undefined`: removed); tells the listeners if that revoked it and returns it. */
   apply(kind: EntryKind, name: string, record: EntryRecord | undefined): string[]
-  counts(): { devices: number; crews: number; operators: number }
+  counts(): { devices: number; crews: number; operators: number; consumers: number }
 }
 
 /** A name is revoked when its entry is gone or its secret changed; other changes keep sessions. */
@@ -39,7 +41,7 @@ function isRevoked (old: EntryRecord | undefined, next: EntryRecord | undefined)
 }
 
 export function createRegistryView (log?: { warn(obj: object, msg: string): void }): RegistryView {
-  const maps: { [K in EntryKind]: Map<string, EntryRecord> } = { device: new Map(), crew: new Map(), operator: new Map() }
+  const maps: { [K in EntryKind]: Map<string, EntryRecord> } = { device: new Map(), crew: new Map(), operator: new Map(), consumer: new Map() }
   const revokedListeners: ((names: string[]) => void)[] = []
 
   function tell (revoked: string[]): string[] {
@@ -59,11 +61,12 @@ export function createRegistryView (log?: { warn(obj: object, msg: string): void
       getDevice (id) { return maps.device.get(id) as DeviceRecord | undefined },
       getCrew (name) { return maps.crew.get(name) },
       getOperator (name) { return maps.operator.get(name) },
+      getConsumer (name) { return maps.consumer.get(name) as ConsumerRecord | undefined },
       listDevices () { return (maps.device as Map<string, DeviceRecord>).entries() },
       size () { return { devices: maps.device.size, crews: maps.crew.size } },
       onRevoked (listener) { revokedListeners.push(listener) },
     },
-    counts () { return { devices: maps.device.size, crews: maps.crew.size, operators: maps.operator.size } },
+    counts () { return { devices: maps.device.size, crews: maps.crew.size, operators: maps.operator.size, consumers: maps.consumer.size } },
 
     replaceAll (data) {
       const revoked: string[] = []

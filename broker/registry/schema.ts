@@ -1,7 +1,9 @@
-// The registry's data: devices, crews and operators with hashed secrets, as kept in DATA_DIR/registry.json.
+// The registry's data: devices, crews, operators and outside consumers with hashed secrets, as kept
+// in DATA_DIR/registry.json.
 // The same zod schemas validate CLI input, import lines and the file when it is read back.
 import { z } from 'zod'
 import { kindNames } from '../../devices/index.ts'
+import { consumerScopeSchema } from '../consumers/scope.ts'
 
 /** Device ids, crew names and districts: 1–64 of `A-Z a-z 0-9 - _ .` (README "Provisioning"). */
 // Names that are properties of every JS object are refused, so no lookup can reach a prototype.
@@ -56,15 +58,24 @@ export const operatorRecordSchema = z.object({
 })
 export type OperatorRecord = z.infer<typeof operatorRecordSchema>
 
+/** An outside consumer (another department, an open-data portal): read-only data within its scope, by token. */
+export const consumerRecordSchema = z.object({
+  scope: consumerScopeSchema,
+  secretHash: storedHash,
+  createdAt: z.string(),
+})
+export type ConsumerRecord = z.infer<typeof consumerRecordSchema>
+
 export const registryFileSchema = z.object({
   version: z.literal(1),
   devices: z.record(idSchema, deviceRecordSchema),
   crews: z.record(idSchema, crewRecordSchema),
   // Optional so registry files written before operators existed stay valid.
   operators: z.record(idSchema, operatorRecordSchema).default({}),
+  consumers: z.record(idSchema, consumerRecordSchema).default({}),
 })
 export type RegistryData = z.infer<typeof registryFileSchema>
 
 export function emptyRegistry (): RegistryData {
-  return { version: 1, devices: {}, crews: {}, operators: {} }
+  return { version: 1, devices: {}, crews: {}, operators: {}, consumers: {} }
 }
