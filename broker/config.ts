@@ -171,6 +171,8 @@ export const configSchema = z.object({
   API_STREAM_DRAIN_TIMEOUT_MS: positiveInt.default(20_000),
   /** Alarm streams one account may hold open at once (phones and consoles sharing it); more get 429. Default 20. */
   API_STREAMS_PER_ACCOUNT: positiveInt.default(20),
+  /** HTTP requests one outside consumer may make per minute; more get 429 with Retry-After. Crews and operators are not limited by it. Default 600. */
+  CONSUMER_RATE_PER_MIN: positiveInt.default(600),
   /**
    * Map tiles for the console's map: an http(s) URL template with {z}, {x} and {y} (and optionally
    * {s} or {r}, as Leaflet reads them). Unset = the offline drawing of devices from their coordinates.

@@ -24,6 +24,7 @@ import type { Notice } from './ingest/notices.ts'
 import { startInfluxOutput } from './influx/output.ts'
 import { logSpoolBacklog } from './spool/backlog-log.ts'
 import { openSpool, type Spool } from './spool/spool.ts'
+import { createAccessLog } from './consumers/access-log.ts'
 import type { Logger } from './log.ts'
 import { startAlarms } from './alarms/index.ts'
 import { registryGroups } from './alarms/registry-groups.ts'
@@ -248,6 +249,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
         devices: deviceTable,
         sessions,
         maintenance,
+        access: createAccessLog({ spool }),
         series: output === undefined ? undefined : createSeriesReader(output.connection),
         influxQl: output === undefined ? undefined : createInfluxQlClient(output.connection),
         ...apiSettingsOf(config),

@@ -5,6 +5,8 @@
 // account's secret hash: a removed account, a changed role or a replaced secret ends its sessions
 // and device tokens at once.
 import type { FastifyBaseLogger } from 'fastify'
+import { consumerNameOfToken } from '../consumers/provision.ts'
+import type { ConsumerScope } from '../consumers/scope.ts'
 import type { Registry } from '../registry/registry.ts'
 import { verifySecret } from '../registry/secrets.ts'
 import { hashToken, newSessionId, newToken, secretFingerprint, type SessionRecord } from '../sessions/record.ts'
@@ -12,9 +14,12 @@ import type { SessionStore } from '../sessions/store.ts'
 
 export interface Principal {
   readonly name: string
-  readonly role: 'crew' | 'operator'
+  /** Consumers come only by Bearer token, and only to the routes of consumer-routes.ts. */
+  readonly role: 'crew' | 'operator' | 'consumer'
   /** Districts the caller may see; undefined = every district (operators, crews without districts). */
   readonly districts: readonly string[] | undefined
+  /** A consumer's scope (request-scope.ts derives one for crews and operators). */
+  readonly scope?: ConsumerScope
 }
 
 export interface AuthOptions {
@@ -49,6 +54,11 @@ export interface Auth {
   recordOf(token: string): SessionRecord | undefined
   /** The principal of an `Authorization: Basic …` header value (not counted as a sign-in attempt). */
   fromBasic(header: string): Principal | undefined
+  /**
+   * The consumer of an `Authorization: Bearer …` header value, checked against the registry on
+   * every request (a removed consumer or a replaced token is refused at once); undefined when none.
+   */
+  fromBearer(header: string): Principal | undefined
   /** Ends the session or device token a token belongs to. */
   endSession(token: string): Promise<void>
   /** Live sessions and device tokens. */
@@ -74,7 +84,7 @@ export function createAuth (options: AuthOptions): Auth {
   const endingHere = new Set<string>()
 
   /** The current account behind a name: its hash and what it may see. */
-  function account (name: string): { principal: Principal; secretHash: string } | undefined {
+  function account (name: string): { principal: Principal & { role: 'crew' | 'operator' }; secretHash: string } | undefined {
     const crew = options.registry.getCrew(name)
     if (crew !== undefined) return { principal: { name, role: 'crew', districts: crew.districts }, secretHash: crew.secretHash }
     const operator = options.registry.getOperator(name)
@@ -160,7 +170,7 @@ export function createAuth (options: AuthOptions): Auth {
         id: newSessionId(),
         tokenHash: hashToken(token),
         name: principal.name,
-        role: principal.role,
+        role: found.principal.role,
         fingerprint: secretFingerprint(found.secretHash),
         createdAt: nowMs,
         expiresAt: nowMs + (device ? options.deviceTtlMs : options.sessionTtlMs),
@@ -177,6 +187,13 @@ export function createAuth (options: AuthOptions): Auth {
     fromBasic (header) {
       const credentials = parseBasic(header)
       return credentials === undefined ? undefined : verify(credentials.name, credentials.secret)
+    },
+    fromBearer (header) {
+      const token = parseBearer(header)
+      const name = token === undefined ? undefined : consumerNameOfToken(token)
+      const consumer = name === undefined ? undefined : options.registry.getConsumer(name)
+      if (token === undefined || name === undefined || consumer === undefined || !verifySecret(token, consumer.secretHash)) return undefined
+      return { name, role: 'consumer', districts: consumer.scope.districts, scope: consumer.scope }
     },
     async endSession (token) {
       const record = store.byTokenHash(hashToken(token))
@@ -204,6 +221,12 @@ export function parseBasic (header: string): { name: string; secret: string } | 
   const colon = decoded.indexOf(':')
   if (colon <= 0) return undefined
   return { name: decoded.slice(0, colon), secret: decoded.slice(colon + 1) }
+}
+
+/** The token of an `Authorization: Bearer …` header value; undefined when it is not one. */
+export function parseBearer (header: string): string | undefined {
+  const match = /^Bearer\s+([A-Za-z0-9._~+/-]{1,256}=*)\s*$/i.exec(header)
+  return match?.[1]
 }
 
 /** Whether a principal may see a district. */

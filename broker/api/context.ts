@@ -3,6 +3,7 @@
 // auth hook, and one shape for error answers.
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { Alarms } from '../alarms/index.ts'
+import type { AccessLog } from '../consumers/access-log.ts'
 import type { LogThrottle } from '../log-throttle.ts'
 import type { Registry } from '../registry/registry.ts'
 import type { SessionStore } from '../sessions/store.ts'
@@ -53,6 +54,10 @@ export interface ApiOptions {
   limitLogIntervalMs: number
   /** SSE keep-alive comment interval, ms (also re-checks the session). */
   heartbeatMs: number
+  /** Where each consumer request's `access` point goes (the spool). */
+  access: AccessLog
+  /** Requests per consumer and minute (CONSUMER_RATE_PER_MIN). */
+  consumerRatePerMin: number
   /** Absent = no tiles and the console's default web map. */
   console?: ConsoleSettings
   onSignIn?: (method: SignInMethod, outcome: SignInOutcome) => void

@@ -6,7 +6,9 @@ import fastifyCookie from '@fastify/cookie'
 import fastifySwagger from '@fastify/swagger'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { createLogThrottle } from '../log-throttle.ts'
-import { createAuth, parseBasic, type Principal } from './auth.ts'
+import { createAuth, parseBasic } from './auth.ts'
+import { registerConsumerAccess } from './consumer-access.ts'
+import { principalOfRequest, setPrincipal } from './request-scope.ts'
 import { createAlarmJournal } from './alarm-journal.ts'
 import { registerAlarmStream, type AlarmStreamStats } from './alarm-stream.ts'
 import type { ApiContext, ApiOptions } from './context.ts'
@@ -14,6 +16,7 @@ import { registerAlarmRoutes } from './routes-alarms.ts'
 import { registerIncidentRoutes } from './routes-incidents.ts'
 import { registerConsoleRoutes } from './routes-console.ts'
 import { registerDeviceRoutes } from './routes-devices.ts'
+import { registerKindRoutes } from './routes-kinds.ts'
 import { registerHistoryRoutes } from './routes-history.ts'
 import { registerMaintenanceRoutes } from './routes-maintenance.ts'
 import { registerSessionRoutes, SESSION_COOKIE, tooManyFailedSignIns, unauthorized } from './routes-session.ts'
@@ -38,9 +41,10 @@ export async function registerApiDocs (app: FastifyInstance): Promise<void> {
         securitySchemes: {
           session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE },
           basic: { type: 'http', scheme: 'basic' },
+          bearer: { type: 'http', scheme: 'bearer', description: 'an outside consumer\'s token (citygw consumer add): GET /api/devices…, /api/kinds and /sta/v1.1 only, within its scope' },
         },
       },
-      security: [{ session: [] }, { basic: [] }],
+      security: [{ session: [] }, { basic: [] }, { bearer: [] }],
     },
   })
 }
@@ -50,7 +54,6 @@ export async function registerApi (app: FastifyInstance, options: ApiOptions): P
   await app.register(fastifyCookie)
   for (const schema of sharedSchemas) app.addSchema(schema)
 
-  const principals = new WeakMap<FastifyRequest, Principal>()
   const log = app.log.child({ module: 'api' })
   const throttle = createLogThrottle(options.limitLogIntervalMs)
   const auth = createAuth({ registry: options.registry, store: options.sessions, sessionTtlMs: options.sessionTtlMs, deviceTtlMs: options.deviceTtlMs, log })
@@ -74,17 +77,21 @@ export async function registerApi (app: FastifyInstance, options: ApiOptions): P
     throttle,
     log,
     principalOf (request) {
-      const principal = principals.get(request)
+      const principal = principalOfRequest(request)
       if (principal === undefined) throw new Error(`${request.url}: route lacks the auth hook`)
       return principal
     },
   }
 
+  await registerConsumerAccess(app, { auth, access: options.access, ratePerMin: options.consumerRatePerMin, log })
+
   async function requireAuth (request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    // A consumer was resolved (and its route checked) by the consumer gate.
+    if (principalOfRequest(request)?.role === 'consumer') return undefined
     const token = request.cookies[SESSION_COOKIE]
     const fromSession = token === undefined ? undefined : auth.fromSession(token)
     if (fromSession !== undefined) {
-      principals.set(request, fromSession)
+      setPrincipal(request, fromSession)
       return undefined
     }
     const header = request.headers.authorization
@@ -94,13 +101,14 @@ export async function registerApi (app: FastifyInstance, options: ApiOptions): P
     const result = ctx.signIn('basic', credentials.name, credentials.secret, request.ip)
     if (result.outcome === 'locked_out') return tooManyFailedSignIns(reply, result.retryAfterSec)
     if (result.outcome === 'refused') return unauthorized(request, reply)
-    principals.set(request, result.principal)
+    setPrincipal(request, result.principal)
     return undefined
   }
 
   registerSessionRoutes(app, ctx, requireAuth)
   registerSessionListRoutes(app, ctx, requireAuth)
   registerDeviceRoutes(app, ctx, requireAuth)
+  registerKindRoutes(app, requireAuth)
   registerAlarmRoutes(app, ctx, requireAuth)
   registerIncidentRoutes(app, ctx, requireAuth)
   registerHistoryRoutes(app, ctx, requireAuth)

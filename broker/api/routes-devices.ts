@@ -1,11 +1,15 @@
 // GET /api/devices, /api/devices/:id and /api/devices/:id/series: registry facts (kind, district,
 // location) joined with the device table (online, last seen, latest values) and open alarms.
-// Crews see only their districts' devices (others are 404); operators see all.
+// Every answer goes through the caller's scope (request-scope.ts): crews see only their districts'
+// devices (others are 404); consumers only their districts and kinds, their fields, and locations
+// as precise as their scope allows, without alarm counts; operators see all.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { getKind } from '../../devices/index.ts'
 import type { DeviceRecord } from '../registry/schema.ts'
-import { canSee } from './auth.ts'
+import { locationFor, seesDevice, seesField, type ConsumerScope } from '../consumers/scope.ts'
 import { sendError, type ApiContext } from './context.ts'
+import { fieldsOf } from './kind-fields.ts'
+import { noteResultRows, principalOfRequest, scopeOfRequest } from './request-scope.ts'
 import { SeriesError } from './series.ts'
 import { deviceListSchema, errors, nameSchema } from './schemas.ts'
 
@@ -20,27 +24,45 @@ export function registerDeviceRoutes (app: FastifyInstance, ctx: ApiContext, req
     return counts
   }
 
-  function summary (id: string, record: DeviceRecord, counts: Map<string, number>) {
+  /** `counts` undefined: alarms are not shared with the caller (consumers), the field is left out. */
+  function summary (id: string, record: DeviceRecord, counts: Map<string, number> | undefined, scope: ConsumerScope | undefined) {
     const life = ctx.devices.get(id)
     const latest: Record<string, { value: number | boolean; ts: string }> = {}
-    for (const [field, entry] of life?.latest ?? []) latest[field] = { value: entry.value, ts: new Date(entry.tsMs).toISOString() }
+    for (const [field, entry] of life?.latest ?? []) {
+      if (scope === undefined || seesField(scope, field)) latest[field] = { value: entry.value, ts: new Date(entry.tsMs).toISOString() }
+    }
+    const location = locationFor(scope, record.lat, record.lon)
     return {
       id,
       kind: record.kind,
       district: record.district,
-      ...(record.lat === undefined || record.lon === undefined ? {} : { location: { lat: record.lat, lon: record.lon } }),
+      ...(location === undefined ? {} : { location }),
       ...(record.group === undefined ? {} : { group: record.group }),
       online: (life?.connections ?? 0) > 0,
       lastSeen: life?.lastSeenMs === undefined ? null : new Date(life.lastSeenMs).toISOString(),
       latest,
-      openAlarms: counts.get(id) ?? 0,
+      ...(counts === undefined ? {} : { openAlarms: counts.get(id) ?? 0 }),
     }
+  }
+
+  /** Open alarm counts per device, or undefined for a consumer (alarms are not shared with them). */
+  function alarmCountsFor (request: FastifyRequest): Map<string, number> | undefined {
+    return principalOfRequest(request)?.role === 'consumer' ? undefined : openAlarmCounts()
+  }
+
+  function isVisible (scope: ConsumerScope | undefined, record: DeviceRecord): boolean {
+    return scope === undefined || seesDevice(scope, record)
+  }
+
+  /** The device's kind's fields within the scope. */
+  function visibleFields (scope: ConsumerScope | undefined, kind: string) {
+    return fieldsOf(kind).filter(function inScope (f) { return scope === undefined || seesField(scope, f.name) })
   }
 
   /** The device if the caller may see it; otherwise answers 404 and returns undefined. */
   function visibleDevice (request: FastifyRequest, reply: FastifyReply, id: string): DeviceRecord | undefined {
     const record = ctx.registry.getDevice(id)
-    if (record === undefined || !canSee(ctx.principalOf(request), record.district)) {
+    if (record === undefined || !isVisible(scopeOfRequest(request), record)) {
       void sendError(reply, 404, `no device ${id}`)
       return undefined
     }
@@ -56,15 +78,16 @@ export function registerDeviceRoutes (app: FastifyInstance, ctx: ApiContext, req
       response: { 200: deviceListSchema, ...errors(400, 401, 429) },
     },
   }, function listDevices (request) {
-    const principal = ctx.principalOf(request)
-    const counts = openAlarmCounts()
+    const scope = scopeOfRequest(request)
+    const counts = alarmCountsFor(request)
     const devices = []
     for (const [id, record] of ctx.registry.listDevices()) {
-      if (!canSee(principal, record.district)) continue
+      if (!isVisible(scope, record)) continue
       if (request.query.district !== undefined && record.district !== request.query.district) continue
       if (request.query.kind !== undefined && record.kind !== request.query.kind) continue
-      devices.push(summary(id, record, counts))
+      devices.push(summary(id, record, counts, scope))
     }
+    noteResultRows(request, devices.length)
     return { devices }
   })
 
@@ -79,7 +102,9 @@ export function registerDeviceRoutes (app: FastifyInstance, ctx: ApiContext, req
   }, async function getDevice (request, reply) {
     const record = visibleDevice(request, reply, request.params.id)
     if (record === undefined) return reply
-    return { ...summary(request.params.id, record, openAlarmCounts()), fields: fieldsOf(record.kind) }
+    const scope = scopeOfRequest(request)
+    noteResultRows(request, 1)
+    return { ...summary(request.params.id, record, alarmCountsFor(request), scope), fields: visibleFields(scope, record.kind) }
   })
 
   app.get<{ Params: { id: string }; Querystring: { field?: string; minutes: number } }>('/api/devices/:id/series', {
@@ -101,7 +126,7 @@ export function registerDeviceRoutes (app: FastifyInstance, ctx: ApiContext, req
   }, async function getSeries (request, reply) {
     const record = visibleDevice(request, reply, request.params.id)
     if (record === undefined) return reply
-    const numeric = fieldsOf(record.kind).filter(function isNumeric (f) { return f.type !== 'boolean' }).map(function nameOf (f) { return f.name })
+    const numeric = visibleFields(scopeOfRequest(request), record.kind).filter(function isNumeric (f) { return f.type !== 'boolean' }).map(function nameOf (f) { return f.name })
     const field = request.query.field ?? numeric[0]
     if (field === undefined || !numeric.includes(field)) {
       return sendError(reply, 400, `field must be one of the numeric fields of ${record.kind}: ${numeric.join(', ')}`)
@@ -110,6 +135,7 @@ export function registerDeviceRoutes (app: FastifyInstance, ctx: ApiContext, req
     const kind = getKind(record.kind)
     try {
       const series = await ctx.series.read({ measurement: kind?.measurement ?? record.kind, deviceId: request.params.id, field, minutes: request.query.minutes })
+      noteResultRows(request, series.points.length)
       return { deviceId: request.params.id, field, minutes: request.query.minutes, ...series }
     } catch (err) {
       if (!(err instanceof SeriesError)) throw err
@@ -117,26 +143,4 @@ export function registerDeviceRoutes (app: FastifyInstance, ctx: ApiContext, req
       return sendError(reply, 502, err.message)
     }
   })
-}
-
-interface FieldInfo { name: string; label: string; type: 'integer' | 'float' | 'boolean'; unit?: string; description?: string }
-
-/** The kind's stored fields in order, with label, unit and description from the schema's metadata. */
-function fieldsOf (kindName: string): FieldInfo[] {
-  const kind = getKind(kindName)
-  if (kind === undefined) return []
-  const shape = kind.schema.shape as Record<string, { meta?: () => Record<string, unknown> | undefined }>
-  return kind.fieldNames.map(function describeField (name) {
-    const meta = shape[name]?.meta?.() ?? {}
-    const info: FieldInfo = { name, label: typeof meta.label === 'string' ? meta.label : spelledOut(name), type: kind.fieldTypes[name] ?? 'float' }
-    if (typeof meta.unit === 'string') info.unit = meta.unit
-    if (typeof meta.description === 'string') info.description = meta.description
-    return info
-  })
-}
-
-/** `coverAngle` → "Cover angle". */
-function spelledOut (name: string): string {
-  const words = name.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase()
-  return words.charAt(0).toUpperCase() + words.slice(1)
 }

@@ -57,32 +57,31 @@ const deviceProperties = {
   online: { type: 'boolean', description: 'has an open MQTT connection now' },
   lastSeen: { type: 'string', format: 'date-time', nullable: true, description: 'last accepted reading since the gateway started' },
   latest: { type: 'object', additionalProperties: latestValueSchema, description: 'latest value per field' },
-  openAlarms: { type: 'integer' },
+  openAlarms: { type: 'integer', description: 'alarms not cleared; absent for consumers (alarms are not shared with them)' },
 } as const
-const deviceRequired = ['id', 'kind', 'district', 'online', 'lastSeen', 'latest', 'openAlarms'] as const
+const deviceRequired = ['id', 'kind', 'district', 'online', 'lastSeen', 'latest'] as const
 
 export const deviceSchema = { $id: 'Device', type: 'object', properties: deviceProperties, required: deviceRequired } as const
+
+/** One field of a kind as the API describes it (DeviceDetail, GET /api/kinds). */
+const fieldInfoSchema = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    label: { type: 'string', description: 'how people write the field (pH, H₂S): the kind\'s label, else its name spelt out' },
+    type: { type: 'string', enum: ['integer', 'float', 'boolean'] },
+    unit: { type: 'string', description: 'absent or "1" = a plain number' },
+    description: { type: 'string' },
+  },
+  required: ['name', 'label', 'type'],
+} as const
 
 export const deviceDetailSchema = {
   $id: 'DeviceDetail',
   type: 'object',
   properties: {
     ...deviceProperties,
-    fields: {
-      type: 'array',
-      description: 'the kind\'s fields, in order, with units',
-      items: {
-        type: 'object',
-        properties: {
-          name: { type: 'string' },
-          label: { type: 'string', description: 'how people write the field (pH, H₂S): the kind\'s label, else its name spelt out' },
-          type: { type: 'string', enum: ['integer', 'float', 'boolean'] },
-          unit: { type: 'string', description: 'absent or "1" = a plain number' },
-          description: { type: 'string' },
-        },
-        required: ['name', 'label', 'type'],
-      },
-    },
+    fields: { type: 'array', description: 'the kind\'s fields, in order, with units (a consumer: those of its scope)', items: fieldInfoSchema },
   },
   required: [...deviceRequired, 'fields'],
 } as const
@@ -114,6 +113,18 @@ export const consoleSettingsSchema = {
 
 /** GET /api/alarms: inline (no $id), so the OpenAPI document shows it under the route. */
 export const alarmListSchema = { type: 'object', properties: { alarms: { type: 'array', items: { $ref: 'Alarm#' } } }, required: ['alarms'] } as const
+
+/** GET /api/kinds: inline. */
+export const kindListSchema = {
+  type: 'object',
+  properties: {
+    kinds: {
+      type: 'array',
+      items: { type: 'object', properties: { name: { type: 'string' }, fields: { type: 'array', items: fieldInfoSchema } }, required: ['name', 'fields'] },
+    },
+  },
+  required: ['kinds'],
+} as const
 
 /** GET /api/devices: inline, like the alarm list. */
 export const deviceListSchema = { type: 'object', properties: { devices: { type: 'array', items: { $ref: 'Device#' } } }, required: ['devices'] } as const

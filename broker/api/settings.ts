@@ -3,7 +3,7 @@
 import { API_STREAM_HEARTBEAT_MS, type Config } from '../config.ts'
 import type { ApiOptions } from './context.ts'
 
-type ApiSettings = Pick<ApiOptions, 'sessionTtlMs' | 'deviceTtlMs' | 'heartbeatMs' | 'failedSignInsPerMinute' | 'streamBufferBytes' | 'streamDrainTimeoutMs' | 'streamsPerAccount' | 'limitLogIntervalMs' | 'console'>
+type ApiSettings = Pick<ApiOptions, 'sessionTtlMs' | 'deviceTtlMs' | 'heartbeatMs' | 'failedSignInsPerMinute' | 'streamBufferBytes' | 'streamDrainTimeoutMs' | 'streamsPerAccount' | 'limitLogIntervalMs' | 'consumerRatePerMin' | 'console'>
 
 export function apiSettingsOf (config: Config): ApiSettings {
   return {
@@ -15,6 +15,7 @@ export function apiSettingsOf (config: Config): ApiSettings {
     streamDrainTimeoutMs: config.API_STREAM_DRAIN_TIMEOUT_MS,
     streamsPerAccount: config.API_STREAMS_PER_ACCOUNT,
     limitLogIntervalMs: config.LIMIT_LOG_INTERVAL_SEC * 1000,
+    consumerRatePerMin: config.CONSUMER_RATE_PER_MIN,
     console: {
       mapTileUrl: config.MAP_TILE_URL ?? null,
       mapAttribution: config.MAP_TILE_URL === undefined ? null : config.MAP_TILE_ATTRIBUTION,

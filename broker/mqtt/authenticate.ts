@@ -1,6 +1,8 @@
-// CONNECT credentials → an Identity (a device or a crew) or a refusal with its reason.
+// CONNECT credentials → an Identity (a device, a crew or an outside consumer) or a refusal with its reason.
+// A consumer's scope (what SensorThings topics it may read) is fixed here, at CONNECT.
 // Kind, schema and topics are resolved here once per connection; per-message code only looks up.
 import { getKind, type DeviceKind } from '../../devices/index.ts'
+import type { ConsumerScope } from '../consumers/scope.ts'
 import type { Logger } from '../log.ts'
 import type { Registry } from '../registry/registry.ts'
 import { verifySecret } from '../registry/secrets.ts'
@@ -24,7 +26,25 @@ export interface CrewIdentity {
   readonly log: Logger
 }
 
-export type Identity = DeviceIdentity | CrewIdentity
+/** An outside consumer: may subscribe to `v1.1/…` within its scope and publish nothing. */
+export interface ConsumerIdentity {
+  readonly role: 'consumer'
+  readonly name: string
+  readonly scope: ConsumerScope
+  readonly log: Logger
+}
+
+export type Identity = DeviceIdentity | CrewIdentity | ConsumerIdentity
+
+/**
+ * The scope a client reads SensorThings data within: a consumer's own, a crew's districts with
+ * exact locations; undefined for devices (they read none).
+ */
+export function scopeOfIdentity (identity: Identity): ConsumerScope | undefined {
+  if (identity.role === 'consumer') return identity.scope
+  if (identity.role === 'crew') return { ...(identity.districts === undefined ? {} : { districts: [...identity.districts] }), location: 'exact' }
+  return undefined
+}
 
 export type AuthRefusal = 'anonymous' | 'unknown_user' | 'bad_secret' | 'client_id_mismatch' | 'unknown_kind' | 'cert_mismatch'
 
@@ -77,8 +97,20 @@ export function authenticateClient (
     if (password === undefined || !verifySecret(password, crew.secretHash)) return { ok: false, reason: 'bad_secret' }
     return {
       ok: true,
-      identity: { role: 'crew', name: username, districts: crew.districts, log: log.child({ crew: username, clientId }) },
+      identity: {
+        role: 'crew',
+        name: username,
+        districts: crew.districts,
+        log: log.child({ crew: username, clientId }),
+      },
     }
+  }
+
+  const consumer = registry.getConsumer(username)
+  if (consumer !== undefined) {
+    // The password is the whole token `<name>.<random>`, as over HTTP.
+    if (password === undefined || !verifySecret(password, consumer.secretHash)) return { ok: false, reason: 'bad_secret' }
+    return { ok: true, identity: { role: 'consumer', name: username, scope: consumer.scope, log: log.child({ consumer: username, clientId }) } }
   }
   return { ok: false, reason: 'unknown_user' }
 }

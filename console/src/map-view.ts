@@ -111,11 +111,13 @@ function legend (): HTMLElement {
 
 function tableBody (devices: Device[]): HTMLElement {
   return h('tbody', {}, devices.map(function row (d) {
-    return h('tr', { class: d.openAlarms > 0 ? 'has-alarm' : undefined },
+    // Absent only for outside consumers, who never use the console.
+    const openAlarms = d.openAlarms ?? 0
+    return h('tr', { class: openAlarms > 0 ? 'has-alarm' : undefined },
       h('td', {}, h('a', { href: `#/device/${encodeURIComponent(d.id)}` }, d.id)),
       h('td', {}, humanize(d.kind)),
       h('td', { class: 'wide' }, d.district),
-      h('td', {}, h('span', { class: `dot ${d.online ? 'on' : 'off'}` }), d.online ? 'online' : 'offline', d.openAlarms > 0 ? h('span', { class: 'count', title: 'open alarms' }, d.openAlarms) : null),
+      h('td', {}, h('span', { class: `dot ${d.online ? 'on' : 'off'}` }), d.online ? 'online' : 'offline', openAlarms > 0 ? h('span', { class: 'count', title: 'open alarms' }, openAlarms) : null),
       h('td', { class: 'wide' }, d.lastSeen === null ? '—' : ago(d.lastSeen)))
   }))
 }

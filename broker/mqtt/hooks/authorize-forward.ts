@@ -1,19 +1,24 @@
 // Delivery → Aedes' authorizeForward hook: every message on its way to a client passes here, also
 // what a persistent session queued. Only what the client may subscribe to now goes out (a session
-// resumed under another account's client id, or a crew whose districts changed, gets nothing else),
+// resumed under another account's client id, or a crew whose districts changed, gets nothing else;
+// a consumer only SensorThings topics within its scope),
 // and a client that does not read what it was sent is cut before its buffer grows further.
 import type { Aedes, PublishPacket } from 'aedes'
 import type { OutgoingGuard } from '../guards/outgoing-buffer.ts'
+import { isStaTopicInScope } from '../../consumers/sta-topics.ts'
+import type { Registry } from '../../registry/registry.ts'
 import { isCrewIncidentSubscriptionAllowed, isCrewSubscriptionAllowed, isOwnEscalationFilter } from '../topics.ts'
 import type { ClientTable } from './client-table.ts'
 
-export function installAuthorizeForward (broker: Aedes, clients: ClientTable, outgoing: OutgoingGuard | undefined): void {
+export function installAuthorizeForward (broker: Aedes, clients: ClientTable, registry: Pick<Registry, 'getDevice'>, outgoing: OutgoingGuard | undefined): void {
   broker.authorizeForward = function authorizeForward (client, packet) {
     const identity = clients.identityOf(client)
     if (identity === undefined) return null
     const mayReceive = identity.role === 'device'
       ? packet.topic === identity.topics.errors || packet.topic.startsWith(identity.topics.commandsPrefix)
-      : isCrewSubscriptionAllowed(identity.districts, packet.topic) || isCrewIncidentSubscriptionAllowed(identity.districts, packet.topic) || isOwnEscalationFilter(identity.name, packet.topic)
+      : identity.role === 'consumer'
+        ? isStaTopicInScope(identity.scope, registry, packet.topic)
+        : isCrewSubscriptionAllowed(identity.districts, packet.topic) || isCrewIncidentSubscriptionAllowed(identity.districts, packet.topic) || isOwnEscalationFilter(identity.name, packet.topic)
     if (!mayReceive) return null
     if (outgoing !== undefined && !outgoing.admits(client.conn, wireBytes(packet))) return null
     return packet

@@ -106,6 +106,8 @@ export function installAuthorizePublish (broker: Aedes, options: PublishOptions)
   }
 
   function isOwnPublish (identity: Identity, topic: string): boolean {
+    // Consumers only read.
+    if (identity.role === 'consumer') return false
     if (identity.role === 'device') return topic === identity.topics.telemetry || topic === identity.topics.status
     const ack = parseAckTopic(topic)
     if (ack === undefined) {
@@ -143,6 +145,10 @@ export function installAuthorizePublish (broker: Aedes, options: PublishOptions)
     if (identity.role === 'device') {
       if (packet.topic === identity.topics.telemetry) ingestTelemetry(identity, packet, callback)
       else callback(null) // status: nothing is kept of it yet
+      return
+    }
+    if (identity.role === 'consumer') {
+      callback(new GatewayError('CSG_TOPIC_FORBIDDEN', 'consumers may not publish'))
       return
     }
     acknowledge(identity, packet, callback)

@@ -1,9 +1,12 @@
 // SUBSCRIBE → Aedes' authorizeSubscribe hook, per filter: a device only to its own errors and
-// commands, a crew only to its districts' alarms and incidents and its own escalations; at most `maxSubscriptions` filters held per
+// commands, a crew only to its districts' alarms and incidents and its own escalations, a consumer
+// only to SensorThings topics within its scope; at most `maxSubscriptions` filters held per
 // connection. A refused filter gets SUBACK 0x80 and the connection stays up.
 import type { Aedes, Client, Subscription } from 'aedes'
 import type { Metrics } from '../../http/metrics.ts'
 import type { LogThrottle } from '../../log-throttle.ts'
+import { isStaTopicInScope } from '../../consumers/sta-topics.ts'
+import type { Registry } from '../../registry/registry.ts'
 import type { Identity } from '../authenticate.ts'
 import { isCrewIncidentSubscriptionAllowed, isCrewSubscriptionAllowed, isOwnEscalationFilter, isOwnSubscription, topicLimitExceeded } from '../topics.ts'
 import { nameOf, type ClientTable } from './client-table.ts'
@@ -15,7 +18,7 @@ export interface SubscribeLimits {
   maxSubscriptions: number
 }
 
-export function installAuthorizeSubscribe (broker: Aedes, options: { clients: ClientTable; metrics: Metrics; throttle: LogThrottle; limits: SubscribeLimits }): void {
+export function installAuthorizeSubscribe (broker: Aedes, options: { clients: ClientTable; registry: Pick<Registry, 'getDevice'>; metrics: Metrics; throttle: LogThrottle; limits: SubscribeLimits }): void {
   const { clients, metrics, throttle, limits } = options
   const subscriptions = new WeakMap<Client, Set<string>>()
 
@@ -28,7 +31,9 @@ export function installAuthorizeSubscribe (broker: Aedes, options: { clients: Cl
     }
     const allowed = identity !== undefined && (identity.role === 'device'
       ? isOwnSubscription(identity.topics, subscription.topic)
-      : isCrewSubscriptionAllowed(identity.districts, subscription.topic) || isCrewIncidentSubscriptionAllowed(identity.districts, subscription.topic) || isOwnEscalationFilter(identity.name, subscription.topic))
+      : identity.role === 'consumer'
+        ? isStaTopicInScope(identity.scope, options.registry, subscription.topic)
+        : isCrewSubscriptionAllowed(identity.districts, subscription.topic) || isCrewIncidentSubscriptionAllowed(identity.districts, subscription.topic) || isOwnEscalationFilter(identity.name, subscription.topic))
     if (!allowed) {
       metrics.aclDenials.inc({ action: 'subscribe' })
       const suppressed = identity === undefined ? undefined : throttle.take(`subscribe_refused:${nameOf(identity)}`)

@@ -77,8 +77,8 @@ export function installHooks (broker: Aedes, options: HookOptions): BrokerHooks 
     onIncidentAck: options.onIncidentAck?.bind(options),
     onRateLimited: options.onRateLimited?.bind(options),
   })
-  installAuthorizeSubscribe(broker, { clients, metrics, throttle, limits: limits.subscribe })
-  installAuthorizeForward(broker, clients, options.outgoing)
+  installAuthorizeSubscribe(broker, { clients, registry, metrics, throttle, limits: limits.subscribe })
+  installAuthorizeForward(broker, clients, registry, options.outgoing)
 
   broker.on('clientDisconnect', function forgetClient (client: Client) { clients.forget(client) })
   broker.on('clientError', function logClientError (client: Client, err: Error) {

@@ -11,7 +11,7 @@ import type { Alarm, AlarmHistory, AlarmList, AlarmTimeline, Device, DeviceDetai
 interface Location { lat: number; lon: number }
 interface ExpectedDevice {
   id: string; kind: string; district: string; location?: Location; group?: string; online: boolean; lastSeen: string | null
-  latest: { [field: string]: { value: number | boolean; ts: string } }; openAlarms: number
+  latest: { [field: string]: { value: number | boolean; ts: string } }; openAlarms?: number
 }
 
 type Severity = 'critical' | 'major' | 'minor' | 'warning'

@@ -1,0 +1,45 @@
+// The caller the auth hooks resolved for a request, and the one ConsumerScope every data route
+// (/api devices, /sta/v1.1) filters through: consumers their own scope, crews their districts with
+// exact locations, operators none (undefined = everything, exact).
+import type { FastifyRequest } from 'fastify'
+import type { ConsumerScope } from '../consumers/scope.ts'
+import type { Principal } from './auth.ts'
+
+// Keyed by the request object: an entry lives exactly as long as its request.
+const principals = new WeakMap<FastifyRequest, Principal>()
+const resultRows = new WeakMap<FastifyRequest, number>()
+
+export function setPrincipal (request: FastifyRequest, principal: Principal): void {
+  principals.set(request, principal)
+}
+
+/** The authenticated caller; undefined on a route without the auth hook or before it ran. */
+export function principalOfRequest (request: FastifyRequest): Principal | undefined {
+  return principals.get(request)
+}
+
+export function scopeOfPrincipal (principal: Principal): ConsumerScope | undefined {
+  if (principal.role === 'consumer') return principal.scope
+  if (principal.role === 'crew') return { ...(principal.districts === undefined ? {} : { districts: [...principal.districts] }), location: 'exact' }
+  return undefined
+}
+
+/**
+ * What the caller of a request may see: its consumer scope, `{ districts, location: 'exact' }` for a
+ * crew, undefined for an operator. Throws on a route that lacks the auth hook, so a route that
+ * forgot it fails loudly instead of serving everything.
+ */
+export function scopeOfRequest (request: FastifyRequest): ConsumerScope | undefined {
+  const principal = principals.get(request)
+  if (principal === undefined) throw new Error(`${request.url}: route lacks the auth hook`)
+  return scopeOfPrincipal(principal)
+}
+
+/** Records how many entities or points a route returned, for the consumer's `access` point. */
+export function noteResultRows (request: FastifyRequest, rows: number): void {
+  resultRows.set(request, rows)
+}
+
+export function resultRowsOf (request: FastifyRequest): number | undefined {
+  return resultRows.get(request)
+}
