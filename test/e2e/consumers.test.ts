@@ -228,7 +228,7 @@ describe('outside consumers', () => {
     await getJson(`${gw.httpUrl}/api/devices?kind=lamp-post`, bearer(portal))
     await getJson(`${gw.httpUrl}/api/alarms?state=open`, bearer(portal))
     await getJson(`${gw.httpUrl}/api/devices?kind=manhole`, ops)
-    const rows = await eventually(() => accessRows(`"consumer" = 'portal' AND time > now() - 1m`), (r) => r.some((x) => x[3] === '/api/alarms'), { what: 'access points' })
+    const rows = await eventually(() => accessRows(`"consumer" = 'portal' AND time > now() - 1m`), (r) => r.some((x) => x[3] === '/api/alarms' && x[2] === 'state=open'), { what: 'access points' })
     const byRoute = (route: string, status: number) => rows.filter((r) => r[3] === route && r[5] === status)
     expect(byRoute('/api/devices/:id', 200).length).toBeGreaterThanOrEqual(1)
     expect(byRoute('/api/devices/:id', 404).length).toBeGreaterThanOrEqual(1)
