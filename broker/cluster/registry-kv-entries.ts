@@ -1,4 +1,4 @@
-// The registry bucket's layout: one key per entry, `device.<id>`, `crew.<name>`, `operator.<name>`,
+// The registry bucket's layout: one key per entry, `device.<id>`, `crew.<name>`, `operator.<name>`, `consumer.<name>`,
 // the value the record's JSON (the record schemas of broker/registry/schema.ts).
 // A KV key is a NATS subject: dots split it into tokens, and a token may not be empty. Ids may hold
 // dots (`a..b`, `.x`, `x.`), so each dot of a name is written as `=`, a character ids never contain
