@@ -2,6 +2,7 @@
 // nothing and never takes another secret for a registered id without `replace`.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { isGatewayError } from '../../../broker/errors.ts'
+import { addConsumer } from '../../../broker/consumers/provision.ts'
 import { addCrew, addDevice, addOperator } from '../../../broker/registry/provision.ts'
 import { emptyRegistry, type RegistryData } from '../../../broker/registry/schema.ts'
 import { hashSecret, verifySecret } from '../../../broker/registry/secrets.ts'
@@ -30,18 +31,22 @@ describe('registry export / import', () => {
     const device = await addDevice(source, { id: 'lp.1', kind: 'lamp-post', district: 'n', lat: 1, lon: 2 })
     const crew = await addCrew(source, 'crew-a', ['n'])
     const operator = await addOperator(source, 'op')
+    const consumer = await addConsumer(source, 'portal', { districts: ['n'], location: 'none' })
     const exported = await exportRegistry(source)
 
     expect(await importRegistry(target, exported, { replace: false })).toEqual({
       device: { added: 1, replaced: 0, updated: 0, unchanged: 0 },
       crew: { added: 1, replaced: 0, updated: 0, unchanged: 0 },
       operator: { added: 1, replaced: 0, updated: 0, unchanged: 0 },
+      consumer: { added: 1, replaced: 0, updated: 0, unchanged: 0 },
     })
     const imported = await readRegistry(target)
     expect(imported).toEqual(exported)
     expect(verifySecret(device.secret, imported.devices['lp.1']!.secretHash)).toBe(true)
     expect(verifySecret(crew.secret, imported.crews['crew-a']!.secretHash)).toBe(true)
     expect(verifySecret(operator.secret, imported.operators.op!.secretHash)).toBe(true)
+    expect(verifySecret(consumer.token, imported.consumers.portal!.secretHash)).toBe(true)
+    expect(imported.consumers.portal?.scope).toEqual({ districts: ['n'], location: 'none' })
 
     const again = await importRegistry(target, exported, { replace: false })
     expect(again.device).toEqual({ added: 0, replaced: 0, updated: 0, unchanged: 1 })
