@@ -35,6 +35,13 @@ export function scopeOfRequest (request: FastifyRequest): ConsumerScope | undefi
   return scopeOfPrincipal(principal)
 }
 
+export type ScopeOfRequest = (request: FastifyRequest) => ConsumerScope | undefined
+
+/** scopeOfRequest through a context's principalOf, for route modules handed the API context. */
+export function createScopeOfRequest (ctx: { principalOf(request: FastifyRequest): Principal }): ScopeOfRequest {
+  return function scopeOfRequestVia (request) { return scopeOfPrincipal(ctx.principalOf(request)) }
+}
+
 /** Records how many entities or points a route returned, for the consumer's `access` point. */
 export function noteResultRows (request: FastifyRequest, rows: number): void {
   resultRows.set(request, rows)

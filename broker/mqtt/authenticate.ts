@@ -36,16 +36,6 @@ export interface ConsumerIdentity {
 
 export type Identity = DeviceIdentity | CrewIdentity | ConsumerIdentity
 
-/**
- * The scope a client reads SensorThings data within: a consumer's own, a crew's districts with
- * exact locations; undefined for devices (they read none).
- */
-export function scopeOfIdentity (identity: Identity): ConsumerScope | undefined {
-  if (identity.role === 'consumer') return identity.scope
-  if (identity.role === 'crew') return { ...(identity.districts === undefined ? {} : { districts: [...identity.districts] }), location: 'exact' }
-  return undefined
-}
-
 export type AuthRefusal = 'anonymous' | 'unknown_user' | 'bad_secret' | 'client_id_mismatch' | 'unknown_kind' | 'cert_mismatch'
 
 export type AuthOutcome = { ok: true; identity: Identity } | { ok: false; reason: AuthRefusal }

@@ -4,6 +4,7 @@
 // a consumer only SensorThings topics within its scope),
 // and a client that does not read what it was sent is cut before its buffer grows further.
 import type { Aedes, PublishPacket } from 'aedes'
+import { scopeOfClient } from '../client-scope.ts'
 import type { OutgoingGuard } from '../guards/outgoing-buffer.ts'
 import { isStaTopicInScope } from '../../consumers/sta-topics.ts'
 import type { Registry } from '../../registry/registry.ts'
@@ -17,7 +18,7 @@ export function installAuthorizeForward (broker: Aedes, clients: ClientTable, re
     const mayReceive = identity.role === 'device'
       ? packet.topic === identity.topics.errors || packet.topic.startsWith(identity.topics.commandsPrefix)
       : identity.role === 'consumer'
-        ? isStaTopicInScope(identity.scope, registry, packet.topic)
+        ? isStaTopicInScope(scopeOfClient(identity), registry, packet.topic)
         : isCrewSubscriptionAllowed(identity.districts, packet.topic) || isCrewIncidentSubscriptionAllowed(identity.districts, packet.topic) || isOwnEscalationFilter(identity.name, packet.topic)
     if (!mayReceive) return null
     if (outgoing !== undefined && !outgoing.admits(client.conn, wireBytes(packet))) return null

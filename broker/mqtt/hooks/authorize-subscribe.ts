@@ -8,6 +8,7 @@ import type { LogThrottle } from '../../log-throttle.ts'
 import { isStaTopicInScope } from '../../consumers/sta-topics.ts'
 import type { Registry } from '../../registry/registry.ts'
 import type { Identity } from '../authenticate.ts'
+import { scopeOfClient } from '../client-scope.ts'
 import { isCrewIncidentSubscriptionAllowed, isCrewSubscriptionAllowed, isOwnEscalationFilter, isOwnSubscription, topicLimitExceeded } from '../topics.ts'
 import { nameOf, type ClientTable } from './client-table.ts'
 
@@ -32,7 +33,7 @@ export function installAuthorizeSubscribe (broker: Aedes, options: { clients: Cl
     const allowed = identity !== undefined && (identity.role === 'device'
       ? isOwnSubscription(identity.topics, subscription.topic)
       : identity.role === 'consumer'
-        ? isStaTopicInScope(identity.scope, options.registry, subscription.topic)
+        ? isStaTopicInScope(scopeOfClient(identity), options.registry, subscription.topic)
         : isCrewSubscriptionAllowed(identity.districts, subscription.topic) || isCrewIncidentSubscriptionAllowed(identity.districts, subscription.topic) || isOwnEscalationFilter(identity.name, subscription.topic))
     if (!allowed) {
       metrics.aclDenials.inc({ action: 'subscribe' })

@@ -1,0 +1,10 @@
+// An MQTT connection's identity (set at CONNECT) in; the ConsumerScope of what it may read on
+// SensorThings topics out: a consumer its own scope, a crew its districts with exact locations.
+// Devices read no scoped data and are never asked for.
+import type { ConsumerScope } from '../consumers/scope.ts'
+import type { ConsumerIdentity, CrewIdentity } from './authenticate.ts'
+
+export function scopeOfClient (identity: CrewIdentity | ConsumerIdentity): ConsumerScope {
+  if (identity.role === 'consumer') return identity.scope
+  return identity.districts === undefined ? { location: 'exact' } : { districts: [...identity.districts], location: 'exact' }
+}
