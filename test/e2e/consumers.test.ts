@@ -265,3 +265,29 @@ describe('consumer rate limit', () => {
     }
   })
 })
+
+describe('consumer audit', () => {
+  it('withholds an answer whose access point cannot be stored (spool full): 503, no data', async () => {
+    const gw = await startTestGateway({ env: { SPOOL_MAX_BYTES: '2000' } })
+    try {
+      const file = registryPath(gw.dataDir)
+      await addDevice(file, { id: 'lp-x', kind: 'lamp-post', district: 'north', lat: 52.1234567, lon: 4.7654321 })
+      const token = (await addConsumer(file, 'portal', {})).token
+      const ops = basic('ops', (await addOperator(file, 'ops')).secret)
+      await gw.gateway.reloadRegistry()
+      const statuses: number[] = []
+      let last = ''
+      for (let i = 0; i < 100 && !statuses.includes(503); i++) {
+        const { status, text } = await fetchText(`${gw.httpUrl}/api/devices?kind=lamp-post`, bearer(token))
+        statuses.push(status)
+        last = text
+      }
+      expect(statuses[0]).toBe(200)
+      expect(statuses.at(-1)).toBe(503)
+      expect(last).not.toContain('lp-x')
+      expect((await getJson(`${gw.httpUrl}/api/devices`, ops)).status).toBe(200)
+    } finally {
+      await gw.close(true)
+    }
+  })
+})
