@@ -5,6 +5,8 @@
 import fastifyRateLimit from '@fastify/rate-limit'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { AccessLog } from '../consumers/access-log.ts'
+import { consumerNameOfToken } from '../consumers/provision.ts'
+import type { LogThrottle } from '../log-throttle.ts'
 import type { Auth } from './auth.ts'
 import { parseBearer } from './auth.ts'
 import { sendError } from './context.ts'
@@ -21,6 +23,10 @@ export interface ConsumerAccessOptions {
   /** Requests per consumer and minute; more get 429 with Retry-After. */
   ratePerMin: number
   log: FastifyBaseLogger
+  /** Refused tokens and exceeded rates are logged once per offender and period. */
+  throttle: LogThrottle
+  /** A consumer went over its rate. */
+  onLimit?: (limit: 'consumer_rate') => void
 }
 
 /** Whether a consumer may call this request's route. */
@@ -38,13 +44,16 @@ function isConsumer (request: FastifyRequest): boolean {
 
 /** Registers the consumer gate, the per-consumer rate limit and the audit; before any route. */
 export async function registerConsumerAccess (app: FastifyInstance, options: ConsumerAccessOptions): Promise<void> {
-  const { auth, access, log } = options
+  const { auth, access, log, throttle } = options
 
   app.addHook('onRequest', async function consumerGate (request: FastifyRequest, reply: FastifyReply) {
     const header = request.headers.authorization
     if (header === undefined || parseBearer(header) === undefined) return undefined
     const consumer = auth.fromBearer(header)
     if (consumer === undefined) {
+      const name = consumerNameOfToken(parseBearer(header) ?? '')?.slice(0, 64)
+      const suppressed = throttle.take(`consumer_token_refused:${request.ip}`)
+      if (suppressed !== undefined) log.info({ consumer: name, ip: request.ip, suppressedSinceLast: suppressed }, 'consumer token refused')
       void reply.header('www-authenticate', 'Bearer realm="citygw", error="invalid_token"')
       return sendError(reply, 401, 'unknown or revoked consumer token')
     }
@@ -60,6 +69,12 @@ export async function registerConsumerAccess (app: FastifyInstance, options: Con
     timeWindow: 60_000,
     allowList (request) { return !isConsumer(request) },
     keyGenerator (request) { return `consumer:${principalOfRequest(request)?.name ?? request.ip}` },
+    onExceeded (request) {
+      options.onLimit?.('consumer_rate')
+      const name = principalOfRequest(request)?.name
+      const suppressed = throttle.take(`consumer_rate:${name ?? ''}`)
+      if (suppressed !== undefined) log.warn({ consumer: name, ratePerMin: options.ratePerMin, suppressedSinceLast: suppressed }, 'consumer over its rate: answering 429')
+    },
   })
 
   app.addHook('onSend', async function auditConsumer (request: FastifyRequest, reply: FastifyReply, payload: unknown) {

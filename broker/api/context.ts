@@ -64,7 +64,7 @@ export interface ApiOptions {
   /** An alarm stream was closed because its client did not read. */
   onStreamDropped?: (reason: DropReason) => void
   /** A request was refused by an API limit other than the sign-in limit. */
-  onLimit?: (limit: 'api_streams_per_account') => void
+  onLimit?: (limit: 'api_streams_per_account' | 'consumer_rate') => void
 }
 
 export interface ApiContext extends ApiOptions {

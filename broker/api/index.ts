@@ -83,7 +83,7 @@ export async function registerApi (app: FastifyInstance, options: ApiOptions): P
     },
   }
 
-  await registerConsumerAccess(app, { auth, access: options.access, ratePerMin: options.consumerRatePerMin, log })
+  await registerConsumerAccess(app, { auth, access: options.access, ratePerMin: options.consumerRatePerMin, log, throttle, ...(options.onLimit === undefined ? {} : { onLimit: options.onLimit }) })
 
   async function requireAuth (request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     // A consumer was resolved (and its route checked) by the consumer gate.

@@ -47,7 +47,7 @@ export function createMetrics () {
     influxQuarantined: new Counter({ name: 'citygw_influx_quarantined_lines_total', help: 'Points InfluxDB refused, kept in the quarantine file', registers }),
     limitsExceeded: new Counter({
       name: 'citygw_limits_exceeded_total',
-      help: 'Events refused, slowed or cut by an abuse limit (connections, connections_per_ip, connect_timeout, login_backoff, login_lockout, keepalive, publish_rate, publish_rate_refused, topic_length, topic_depth, subscriptions, packet_size, ack_size, outgoing_buffer, write_stall, queued_messages, persistent_sessions, session_owner, api_streams_per_account)',
+      help: 'Events refused, slowed or cut by an abuse limit (connections, connections_per_ip, connect_timeout, login_backoff, login_lockout, keepalive, publish_rate, publish_rate_refused, topic_length, topic_depth, subscriptions, packet_size, ack_size, outgoing_buffer, write_stall, queued_messages, persistent_sessions, session_owner, api_streams_per_account, consumer_rate)',
       labelNames: ['limit'] as const,
       registers,
     }),

@@ -260,6 +260,7 @@ describe('consumer rate limit', () => {
       expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0)
       expect((await getJson(`${gw.httpUrl}/api/devices`, bearer(second))).status).toBe(200)
       for (let i = 0; i < 10; i++) expect((await getJson(`${gw.httpUrl}/api/devices`, ops)).status).toBe(200)
+      expect(await (await fetch(`${gw.httpUrl}/metrics`)).text()).toMatch(/citygw_limits_exceeded_total\{limit="consumer_rate"\} 1/)
     } finally {
       await gw.close(true)
     }
