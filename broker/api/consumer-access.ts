@@ -33,8 +33,9 @@ export interface ConsumerAccessOptions {
 export function isConsumerRoute (request: FastifyRequest): boolean {
   if (request.method !== 'GET' && request.method !== 'HEAD') return false
   const pattern = request.routeOptions.url
-  if (pattern !== undefined && CONSUMER_API_ROUTES.has(pattern)) return true
-  const path = request.url.split('?', 1)[0] ?? ''
+  // The matched route decides; only a path no route matched (a 404 to come) is judged by its text.
+  const path = pattern ?? request.url.split('?', 1)[0] ?? ''
+  if (CONSUMER_API_ROUTES.has(path)) return true
   return path === STA_PREFIX || path.startsWith(`${STA_PREFIX}/`) || path.startsWith(`${STA_PREFIX}(`)
 }
 

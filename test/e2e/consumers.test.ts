@@ -182,6 +182,9 @@ describe('outside consumers', () => {
       expect(status, `${method} ${path}`).toBe(403)
       expect(text).not.toMatch(/crew-n|ops/)
     }
+    // /sta/v1.1 is open to consumers (its routes come with the SensorThings API; none here yet: 404).
+    expect((await fetchText(`${gw.httpUrl}/sta/v1.1/Things`, bearer(portal))).status).toBe(404)
+    expect((await fetchText(`${gw.httpUrl}/sta/v1.1/Things`, bearer(portal), 'POST')).status).toBe(403)
   })
 
   it('lets a consumer connect over MQTT, subscribe only to its SensorThings topics and publish nothing', async () => {
