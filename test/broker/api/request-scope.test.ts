@@ -1,3 +1,4 @@
+// The one scope per caller, over HTTP (principal) and MQTT (identity set at CONNECT).
 import { describe, expect, it } from 'vitest'
 import { scopeOfPrincipal } from '../../../broker/api/request-scope.ts'
 import { scopeOfClient } from '../../../broker/mqtt/client-scope.ts'

@@ -1,3 +1,5 @@
+// access points as line protocol: tags consumer and route, status and rows as integers, the query cut
+// to its bound, and two requests in one millisecond kept as two points.
 import { describe, expect, it } from 'vitest'
 import { ACCESS_QUERY_MAX_CHARS, createAccessLog } from '../../../broker/consumers/access-log.ts'
 

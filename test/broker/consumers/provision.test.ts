@@ -1,3 +1,5 @@
+// Consumer scopes checked against devices/ (kinds, their fields, coarse by default), and consumers in
+// registry.json: the token names its consumer and is stored only as a hash.
 import { afterEach, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import { readFile } from 'node:fs/promises'

@@ -1,3 +1,5 @@
+// SensorThings topics against a consumer scope: a Datastream or Thing topic of a visible device and
+// field passes; wildcards and collection topics only for a scope that hides nothing; nothing else.
 import { describe, expect, it } from 'vitest'
 import { isStaTopicInScope, staTopicSubject } from '../../../broker/consumers/sta-topics.ts'
 import type { ConsumerScope } from '../../../broker/consumers/scope.ts'
