@@ -254,6 +254,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
         onSignIn (method, outcome) { metrics.apiSignIns.inc({ method, outcome }) },
         onStreamDropped (reason) { metrics.apiStreamDrops.inc({ reason }) },
         onLimit (limit) { metrics.limitsExceeded.inc({ limit }) },
+        mqttPort: listeners.ports.mqtt,
       },
       readiness: {
         brokerListening () { return !broker.closed },
