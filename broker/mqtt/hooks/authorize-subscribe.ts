@@ -1,11 +1,13 @@
-// SUBSCRIBE → Aedes' authorizeSubscribe hook, per filter: a device only to its own errors and
-// commands, a crew only to its districts' alarms and incidents and its own escalations; at most `maxSubscriptions` filters held per
-// connection. A refused filter gets SUBACK 0x80 and the connection stays up.
+// SUBSCRIBE → Aedes' authorizeSubscribe hook, per filter: a device only to its own errors and commands, a crew
+// only to its districts' alarms and incidents, its own escalations and the SensorThings topics its scope sees;
+// at most `maxSubscriptions` filters held per connection. A refused filter gets SUBACK 0x80, the connection stays up.
 import type { Aedes, Client, Subscription } from 'aedes'
 import type { Metrics } from '../../http/metrics.ts'
 import type { LogThrottle } from '../../log-throttle.ts'
 import type { Identity } from '../authenticate.ts'
+import { scopeOfClient } from '../client-scope.ts'
 import { isCrewIncidentSubscriptionAllowed, isCrewSubscriptionAllowed, isOwnEscalationFilter, isOwnSubscription, topicLimitExceeded } from '../topics.ts'
+import type { StaTopicAccess } from './authorize-forward.ts'
 import { nameOf, type ClientTable } from './client-table.ts'
 
 export interface SubscribeLimits {
@@ -15,7 +17,7 @@ export interface SubscribeLimits {
   maxSubscriptions: number
 }
 
-export function installAuthorizeSubscribe (broker: Aedes, options: { clients: ClientTable; metrics: Metrics; throttle: LogThrottle; limits: SubscribeLimits }): void {
+export function installAuthorizeSubscribe (broker: Aedes, options: { clients: ClientTable; metrics: Metrics; throttle: LogThrottle; limits: SubscribeLimits; sta?: StaTopicAccess | undefined }): void {
   const { clients, metrics, throttle, limits } = options
   const subscriptions = new WeakMap<Client, Set<string>>()
 
@@ -28,7 +30,8 @@ export function installAuthorizeSubscribe (broker: Aedes, options: { clients: Cl
     }
     const allowed = identity !== undefined && (identity.role === 'device'
       ? isOwnSubscription(identity.topics, subscription.topic)
-      : isCrewSubscriptionAllowed(identity.districts, subscription.topic) || isCrewIncidentSubscriptionAllowed(identity.districts, subscription.topic) || isOwnEscalationFilter(identity.name, subscription.topic))
+      : isCrewSubscriptionAllowed(identity.districts, subscription.topic) || isCrewIncidentSubscriptionAllowed(identity.districts, subscription.topic) || isOwnEscalationFilter(identity.name, subscription.topic) ||
+        options.sta?.maySubscribe(scopeOfClient(identity), subscription.topic) === true)
     if (!allowed) {
       metrics.aclDenials.inc({ action: 'subscribe' })
       const suppressed = identity === undefined ? undefined : throttle.take(`subscribe_refused:${nameOf(identity)}`)
