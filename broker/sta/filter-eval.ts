@@ -191,7 +191,8 @@ function call (name: string, args: Value[], ctx: EvalContext): Value {
     case 'now': return { ms: ctx.nowMs }
     case 'mindatetime': return { ms: MIN_DATETIME_MS }
     case 'maxdatetime': return { ms: MAX_DATETIME_MS }
-    case 'round': { const n = num(a, name); return n === null ? null : Math.round(n) }
+    // OData rounds a mid-point away from zero (-2.5 → -3); Math.round would give -2.
+    case 'round': { const n = num(a, name); return n === null ? null : Math.sign(n) * Math.round(Math.abs(n)) }
     case 'floor': { const n = num(a, name); return n === null ? null : Math.floor(n) }
     case 'ceiling': { const n = num(a, name); return n === null ? null : Math.ceil(n) }
     case 'geo.distance': { const g = geometry(a, name); const h = geometry(b, name); return g === null || h === null ? null : distance(g, h) }

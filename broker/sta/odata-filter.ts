@@ -44,6 +44,9 @@ function isFunctionName (name: string): name is FunctionName {
 }
 
 export function parseFilter (text: string): Expr {
+  // Lambda operators carry a syntax of their own (`d: d/name`) the lexer would refuse as a typo.
+  const lambda = /\/\s*(any|all)\s*\(/.exec(text)
+  if (lambda !== null) throw notImplemented(`lambda operator ${lambda[1] as string}`)
   const parser = createParser(tokenize(text), text)
   const expr = parser.expression()
   parser.expectEnd()
