@@ -71,7 +71,8 @@ export function pageOf (ctx: StaContext, entities: Entity[], options: QueryOptio
   }
   const top = Math.min(options.top ?? DEFAULT_TOP, MAX_TOP)
   const skip = options.skip ?? 0
-  return { page: selected.slice(skip, skip + top), count: selected.length, more: skip + top < selected.length, top, skip }
+  // $top=0 asks for the count alone: no next link that would never advance.
+  return { page: selected.slice(skip, skip + top), count: selected.length, more: top > 0 && skip + top < selected.length, top, skip }
 }
 
 /** The query string of a next link: the given options, with $skip / $skiptoken replaced. */

@@ -114,6 +114,8 @@ describe('SensorThings API over HTTP', () => {
     expect(page['@iot.nextLink']).toBe(`${sta}/Things?$top=2&$count=true&$orderby=name%20desc&$skip=2`)
     expect(((await get(page['@iot.nextLink'] as string)).body.value as Json[]).map((t) => t['@iot.id'])).toEqual(['hole-003'])
     expect(((await get('/Things?$skip=1&$top=1')).body.value as Json[]).map((t) => t['@iot.id'])).toEqual(['lamp-001'])
+    expect((await get('/Things?$top=0&$count=true')).body).toEqual({ '@iot.count': 3, value: [] })
+    expect(((await get('/Things?$orderby=properties/district,name desc')).body.value as Json[]).map((t) => t['@iot.id'])).toEqual(['lamp-001', 'hole-003', 'pipe-002'])
     expect((await get('/Things?$select=id,name&$top=1')).body.value).toEqual([{ '@iot.id': 'hole-003', name: 'hole-003' }])
 
     const expanded = (await get('/Things(\'lamp-001\')?$select=name&$expand=Datastreams($select=name;$filter=properties/field eq \'activePower\';$expand=Observations($top=3;$orderby=phenomenonTime desc;$select=result,phenomenonTime))')).body
