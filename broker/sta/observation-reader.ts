@@ -1,7 +1,7 @@
 // One page of Observations from InfluxDB: series (a kind's measurement, one device or some
 // districts, some fields), a phenomenonTime window, a direction and a keyset cursor in; at most
 // `limit` accepted readings out, in (time, id) order, with where the next page starts. Every
-// statement has the window and a LIMIT; a request reads at most MAX_SCAN_ROWS rows.
+// statement has the window and a LIMIT; a request reads at most `maxScanRows` points.
 import { identifier, quoted, rowsOf, type InfluxQlClient } from '../api/influxql.ts'
 import type { DeviceKind } from '../../devices/index.ts'
 import { observationId } from './ids.ts'
@@ -47,16 +47,24 @@ export interface PageResult {
   next: Cursor | undefined
 }
 
-/** Rows one statement reads at most. */
-const BATCH_ROWS = 1000
-/** Rows one request reads at most; a page that is not full by then ends with a next link. */
-export const MAX_SCAN_ROWS = 20_000
-/** Readings at one instant (across the series of a request) read at most. */
-const MAX_ROWS_AT_ONE_INSTANT = 10_000
-/** Sorts after every id character: a cursor with it means "everything at this instant was read". */
-export const END_OF_INSTANT = '~'
+export interface ReaderLimits {
+  /** Points one statement reads at most. Default 1000. */
+  batchRows: number
+  /** Points one request reads at most; a page that is not full by then ends with a next link. Default 20,000. */
+  maxScanRows: number
+  /** Points at one instant (per series) read at most; more is a 501. Default 10,000. */
+  maxRowsAtOneInstant: number
+}
 
-export function createObservationReader (influx: InfluxQlClient) {
+export const READER_DEFAULTS: ReaderLimits = { batchRows: 1000, maxScanRows: 20_000, maxRowsAtOneInstant: 10_000 }
+
+/** A cursor id sorting after (ascending) or before (descending) every id: "this instant was read entirely". */
+function endOfInstant (descending: boolean): string {
+  return descending ? '' : '~'
+}
+
+export function createObservationReader (influx: InfluxQlClient, limits: Partial<ReaderLimits> = {}) {
+  const { batchRows: BATCH_ROWS, maxScanRows: MAX_SCAN_ROWS, maxRowsAtOneInstant: MAX_ROWS_AT_ONE_INSTANT } = { ...READER_DEFAULTS, ...limits }
   function statement (series: ObservationSeries, timeClause: string, descending: boolean, limit: number): string {
     const where = [timeClause]
     if (series.deviceId !== undefined) where.push(`"device_id" = ${quoted(series.deviceId)}`)
@@ -105,7 +113,9 @@ export function createObservationReader (influx: InfluxQlClient) {
       let scanned = 0
       // The instant the next batch starts from, and whether that instant was already read entirely.
       let edgeMs = request.after?.tsMs ?? (descending ? request.toMs : request.fromMs)
-      let edgeDone = false
+      // A cursor that read its instant entirely starts past it: each request then makes progress
+      // even when its scan bound ends it at the first instant it reads.
+      let edgeDone = request.after?.id === endOfInstant(descending)
       for (;;) {
         if (descending ? edgeMs < request.fromMs : edgeMs > request.toMs) return { rows: accepted, next: undefined }
         const timeClause = descending
@@ -140,7 +150,7 @@ export function createObservationReader (influx: InfluxQlClient) {
         if (boundary === undefined) return { rows: accepted, next: undefined }
         edgeMs = boundary
         edgeDone = true
-        if (scanned >= MAX_SCAN_ROWS) return { rows: accepted, next: { tsMs: boundary, id: END_OF_INSTANT } }
+        if (scanned >= MAX_SCAN_ROWS) return { rows: accepted, next: { tsMs: boundary, id: endOfInstant(descending) } }
       }
     },
 
