@@ -77,6 +77,17 @@ function comparisonWithConstant (expr: Expr, nowMs: number): { path: string; op:
   return undefined
 }
 
+/** The milliseconds a constant date-time (one) or date (a whole UTC day) stands for. */
+function instantSpan (value: unknown): { firstMs: number; lastMs: number } | undefined {
+  if (typeof value !== 'object' || value === null) return undefined
+  if ('ms' in value && typeof value.ms === 'number') return { firstMs: value.ms, lastMs: value.ms }
+  if ('date' in value && typeof value.date === 'string') {
+    const firstMs = Date.parse(`${value.date}T00:00:00Z`)
+    return Number.isNaN(firstMs) ? undefined : { firstMs, lastMs: firstMs + 86_400_000 - 1 }
+  }
+  return undefined
+}
+
 interface Plan { fromMs?: number; toMs?: number; where: string[]; exact: boolean }
 
 /** What InfluxDB can apply of the filter; `exact` when that is all of it. */
@@ -84,14 +95,16 @@ function planOf (filter: Expr | undefined, nowMs: number, field: { name: string;
   const plan: Plan = { where: [], exact: true }
   for (const c of conjuncts(filter)) {
     const cmp = comparisonWithConstant(c, nowMs)
-    const ms = cmp !== undefined && typeof cmp.value === 'object' && cmp.value !== null && 'ms' in cmp.value ? (cmp.value as { ms: number }).ms : undefined
-    if (cmp !== undefined && TIME_PROPERTIES.has(cmp.path) && ms !== undefined && cmp.op !== 'ne') {
-      if (cmp.op === 'gt' || cmp.op === 'ge' || cmp.op === 'eq') plan.fromMs = Math.max(plan.fromMs ?? -Infinity, cmp.op === 'gt' ? ms + 1 : ms)
-      if (cmp.op === 'lt' || cmp.op === 'le' || cmp.op === 'eq') plan.toMs = Math.min(plan.toMs ?? Infinity, cmp.op === 'lt' ? ms - 1 : ms)
+    const span = cmp === undefined ? undefined : instantSpan(cmp.value)
+    if (cmp !== undefined && TIME_PROPERTIES.has(cmp.path) && span !== undefined && cmp.op !== 'ne') {
+      // The times matching `op` the constant: a date compares by day (filter-eval.ts), an instant by ms.
+      if (cmp.op === 'gt' || cmp.op === 'ge' || cmp.op === 'eq') plan.fromMs = Math.max(plan.fromMs ?? -Infinity, cmp.op === 'gt' ? span.lastMs + 1 : span.firstMs)
+      if (cmp.op === 'lt' || cmp.op === 'le' || cmp.op === 'eq') plan.toMs = Math.min(plan.toMs ?? Infinity, cmp.op === 'lt' ? span.firstMs - 1 : span.lastMs)
       continue
     }
+    // Plain decimals only: InfluxQL reads no exponent.
     const translatable = cmp !== undefined && cmp.path === 'result' && field !== undefined &&
-      ((typeof cmp.value === 'number' && Number.isFinite(cmp.value) && field.type !== 'boolean') || (typeof cmp.value === 'boolean' && field.type === 'boolean' && (cmp.op === 'eq' || cmp.op === 'ne')))
+      ((typeof cmp.value === 'number' && Number.isFinite(cmp.value) && !/e/i.test(String(cmp.value)) && field.type !== 'boolean') || (typeof cmp.value === 'boolean' && field.type === 'boolean' && (cmp.op === 'eq' || cmp.op === 'ne')))
     if (translatable) {
       plan.where.push(`${identifier(field.name)} ${INFLUX_COMPARISON[cmp.op] as string} ${String(cmp.value)}`)
       continue
