@@ -138,7 +138,7 @@ function isDescending (options: QueryOptions): boolean {
   return key?.descending === true
 }
 
-export async function queryObservations (reader: ObservationReader | undefined, model: RegistryModel, source: ObservationSource, options: QueryOptions, nowMs: number): Promise<ObservationPage> {
+export async function queryObservations (reader: ObservationReader | undefined, model: RegistryModel, source: ObservationSource, options: QueryOptions, nowMs: number, budget?: { left: number }): Promise<ObservationPage> {
   if (reader === undefined) throw new StaError(503, 'INFLUX_URL is not set: no stored Observations')
   const top = Math.min(options.top ?? DEFAULT_TOP, MAX_TOP)
   const skip = options.skip ?? 0
@@ -180,6 +180,7 @@ export async function queryObservations (reader: ObservationReader | undefined, 
     descending,
     after,
     limit: skip + top + 1,
+    budget,
     accept (row) {
       const device = model.device(row.deviceId)
       if (device === undefined || !device.fields.includes(row.field)) return false

@@ -39,6 +39,8 @@ export interface PageRequest {
   limit: number
   /** Whether a row belongs to the answer (visibility, the part of $filter InfluxDB did not apply). */
   accept(row: ObservationRow): boolean
+  /** Readings the whole HTTP request may still read, shared by its reads (expands); decremented here. */
+  budget?: { left: number } | undefined
 }
 
 export interface PageResult {
@@ -111,6 +113,8 @@ export function createObservationReader (influx: InfluxQlClient, limits: Partial
       }
       const accepted: ObservationRow[] = []
       let scanned = 0
+      // A small page ($top=1 of an expand) reads small batches: the request's budget lasts.
+      const batchRows = Math.min(BATCH_ROWS, Math.max(request.limit, 100))
       // The instant the next batch starts from, and whether that instant was already read entirely.
       let edgeMs = request.after?.tsMs ?? (descending ? request.toMs : request.fromMs)
       // A cursor that read its instant entirely starts past it: each request then makes progress
@@ -126,7 +130,7 @@ export function createObservationReader (influx: InfluxQlClient, limits: Partial
         // (latest, descending), then the instant itself completely.
         let boundary: number | undefined
         for (const series of request.series) {
-          const batch = await readRows(series, timeClause, descending, BATCH_ROWS)
+          const batch = await readRows(series, timeClause, descending, batchRows)
           rows.push(...batch.rows)
           const last = batch.rows.at(-1)
           if (last !== undefined && batch.full) {
@@ -134,6 +138,7 @@ export function createObservationReader (influx: InfluxQlClient, limits: Partial
           }
         }
         scanned += rows.length
+        if (request.budget !== undefined) request.budget.left -= rows.length
         if (boundary !== undefined) {
           const cut = boundary
           rows = rows.filter(function beforeBoundary (r) { return descending ? r.tsMs > cut : r.tsMs < cut })
@@ -150,7 +155,7 @@ export function createObservationReader (influx: InfluxQlClient, limits: Partial
         if (boundary === undefined) return { rows: accepted, next: undefined }
         edgeMs = boundary
         edgeDone = true
-        if (scanned >= MAX_SCAN_ROWS) return { rows: accepted, next: { tsMs: boundary, id: endOfInstant(descending) } }
+        if (scanned >= MAX_SCAN_ROWS || (request.budget !== undefined && request.budget.left <= 0)) return { rows: accepted, next: { tsMs: boundary, id: endOfInstant(descending) } }
       }
     },
 

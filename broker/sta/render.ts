@@ -19,10 +19,14 @@ export interface StaContext {
   nowMs: number
   /** Observation reads this request may still make (each expanded Observations list is one). */
   observationReads: { left: number }
+  /** Readings this request may still read from InfluxDB, across all its reads. */
+  readingBudget: { left: number }
 }
 
 /** Observation lists one request may read, directly or in expands. */
-export const MAX_OBSERVATION_READS = 100
+export const MAX_OBSERVATION_READS = 500
+/** Readings one request reads from InfluxDB at most (pages end short, with a next link, beyond it). */
+export const MAX_READINGS_PER_REQUEST = 50_000
 
 export function selfLink (ctx: StaContext, entity: Entity): string {
   return `${ctx.base}/${entity.set}(${keyLiteral(entity.id)})`
@@ -44,7 +48,7 @@ export function observationSourceOf (ctx: StaContext, entity: Entity): Observati
 
 export async function readObservations (ctx: StaContext, source: ObservationSource, options: QueryOptions) {
   if (--ctx.observationReads.left < 0) throw new StaError(400, `a request may read the Observations of at most ${MAX_OBSERVATION_READS} entities: lower $top of the expanded collection`)
-  return queryObservations(ctx.reader, ctx.model, source, options, ctx.nowMs)
+  return queryObservations(ctx.reader, ctx.model, source, options, ctx.nowMs, ctx.readingBudget)
 }
 
 /** Filtered, counted, ordered and paged entities of a registry collection. */

@@ -9,7 +9,7 @@ import { createScopeOfRequest } from '../api/request-scope.ts'
 import { errors } from '../api/schemas.ts'
 import { createObservationReader } from './observation-reader.ts'
 import { createRegistryModel } from './registry-model.ts'
-import { MAX_OBSERVATION_READS } from './render.ts'
+import { MAX_OBSERVATION_READS, MAX_READINGS_PER_REQUEST } from './render.ts'
 import { serveSta } from './serve.ts'
 import { StaError } from './sta-error.ts'
 
@@ -45,6 +45,7 @@ export function registerStaRoutes (app: FastifyInstance, ctx: ApiContext, requir
         base,
         nowMs: Date.now(),
         observationReads: { left: MAX_OBSERVATION_READS },
+        readingBudget: { left: MAX_READINGS_PER_REQUEST },
       }, rawPath, search, mqttEndpoints)
       if ('text' in result) return await reply.type('text/plain; charset=utf-8').send(result.text)
       return await reply.type('application/json; charset=utf-8').send(JSON.stringify(result.json))

@@ -1,6 +1,6 @@
 // Keyset paging of Observations against an in-memory stand-in for InfluxDB that answers the
 // reader's statements (time range, device, ORDER BY time, LIMIT) with ties across series in
-// random order. Property: whatever the page size, batch size, scan bound, direction and filter,
+// random order. Property: whatever the page size, batch size, scan bound, request budget, direction and filter,
 // following the cursors yields every accepted reading exactly once, in (time, id) order.
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
@@ -37,12 +37,12 @@ function memoryInflux (points: readonly Point[], tieOrder: (a: Point, b: Point) 
 const kind = getKind('water-pipe') as DeviceKind
 const FIELDS = ['pressure', 'flowRate']
 
-async function pageAll (influx: InfluxQlClient, limits: Partial<ReaderLimits>, pageSize: number, descending: boolean, accept: (row: ObservationRow) => boolean): Promise<string[]> {
+async function pageAll (influx: InfluxQlClient, limits: Partial<ReaderLimits>, pageSize: number, descending: boolean, accept: (row: ObservationRow) => boolean, budget = Infinity): Promise<string[]> {
   const reader = createObservationReader(influx, limits)
   const ids: string[] = []
   let after: Cursor | undefined
   for (let pages = 0; pages < 2000; pages++) {
-    const page = await reader.readPage({ series: [{ kind, fields: FIELDS }], fromMs: 0, toMs: 100, descending, after, limit: pageSize + 1, accept })
+    const page = await reader.readPage({ series: [{ kind, fields: FIELDS }], fromMs: 0, toMs: 100, descending, after, limit: pageSize + 1, accept, budget: { left: budget } })
     const shown = page.rows.slice(0, pageSize)
     ids.push(...shown.map((r) => r.id))
     // As observation-query.ts: a full page continues after its last row, a short one where the reader stopped.
@@ -66,7 +66,8 @@ describe('observation reader paging', () => {
       fc.boolean(),
       fc.integer({ min: 1, max: 4 }),
       fc.boolean(),
-      async (generated, pageSize, limits, descending, modulus, reverseTies) => {
+      fc.oneof(fc.constant(Infinity), fc.integer({ min: 1, max: 30 })),
+      async (generated, pageSize, limits, descending, modulus, reverseTies, budget) => {
         const points: Point[] = generated
         const accept = (row: ObservationRow): boolean => (row.tsMs + row.field.length + Number(row.deviceId.slice(1)) + Number(row.result)) % modulus !== 0 || modulus === 1
         const influx = memoryInflux(points, (a, b) => (reverseTies ? -1 : 1) * a.device.localeCompare(b.device))
@@ -75,7 +76,7 @@ describe('observation reader paging', () => {
           .filter(accept)
           .sort((a, b) => (a.tsMs - b.tsMs || (a.id < b.id ? -1 : 1)) * (descending ? -1 : 1))
           .map((r) => r.id)
-        expect(await pageAll(influx, { ...limits, maxRowsAtOneInstant: 100 }, pageSize, descending, accept)).toEqual(expected)
+        expect(await pageAll(influx, { ...limits, maxRowsAtOneInstant: 100 }, pageSize, descending, accept, budget)).toEqual(expected)
       },
     ), { numRuns: 300 })
   })

@@ -8,7 +8,7 @@ import { coarsen, type ConsumerScope } from '../../../broker/consumers/scope.ts'
 import type { DeviceRecord } from '../../../broker/registry/schema.ts'
 import { createObservationReader } from '../../../broker/sta/observation-reader.ts'
 import { createRegistryModel } from '../../../broker/sta/registry-model.ts'
-import { MAX_OBSERVATION_READS } from '../../../broker/sta/render.ts'
+import { MAX_OBSERVATION_READS, MAX_READINGS_PER_REQUEST } from '../../../broker/sta/render.ts'
 import { serveSta } from '../../../broker/sta/serve.ts'
 import { StaError } from '../../../broker/sta/sta-error.ts'
 
@@ -50,6 +50,7 @@ async function ask (scope: ConsumerScope | undefined, path: string, search = '',
     base: BASE,
     nowMs: NOW,
     observationReads: { left: MAX_OBSERVATION_READS },
+    readingBudget: { left: MAX_READINGS_PER_REQUEST },
   }, path, search, [])
   if (!('json' in answer)) throw new Error('not JSON')
   return answer.json as Json
@@ -122,7 +123,7 @@ describe('SensorThings through a coarse scope', () => {
   it('asks InfluxDB only for the districts and fields the scope sees, and drops what it may not see', async () => {
     const influx = fakeInflux()
     const all = await ask(coarse, '/Observations', '', influx)
-    expect(influx.statements[0]).toMatch(/^SELECT "supplyVoltage","activePower","device_id" FROM "lamp_post" WHERE time >= \d+ms AND time <= \d+ms AND \("district" = 'north'\) ORDER BY time ASC LIMIT 1000$/)
+    expect(influx.statements[0]).toMatch(/^SELECT "supplyVoltage","activePower","device_id" FROM "lamp_post" WHERE time >= \d+ms AND time <= \d+ms AND \("district" = 'north'\) ORDER BY time ASC LIMIT 101$/)
     expect(influx.statements.some((s) => s.includes('manhole'))).toBe(false)
     // The fake answers for lamp-s too (as a device moved between districts would): not shown.
     expect(ids(all)).toEqual([`lamp-n:activePower:${NOW - 60_000}`, `lamp-n:supplyVoltage:${NOW - 60_000}`])
