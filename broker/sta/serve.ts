@@ -64,7 +64,8 @@ export async function serveSta (ctx: StaContext, rawPath: string, search: string
     if (path.ref) return { json: { '@iot.selfLink': selfLink(ctx, state.entity) } }
     return { json: await renderEntity(ctx, state.entity, options) }
   }
-  return { json: await collectionAnswer(ctx, state, options, path.ref) }
+  // A next link of $ref links continues with $ref links.
+  return { json: await collectionAnswer(ctx, path.ref ? { ...state, link: `${state.link}/$ref` } : state, options, path.ref) }
 }
 
 function serviceRoot (ctx: StaContext, mqttEndpoints: readonly string[]): unknown {

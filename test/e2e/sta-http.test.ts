@@ -170,6 +170,13 @@ describe('SensorThings API over HTTP', () => {
     const one = await get(`/Observations('lamp-001:activePower:${pagedStartMs + 104_000}')?$expand=Datastream($select=id),FeatureOfInterest($select=feature)`)
     expect(one.body).toMatchObject({ result: 104, Datastream: { '@iot.id': 'lamp-001:activePower' }, FeatureOfInterest: { feature: { type: 'Point', coordinates: [9.99, 53.55] } } })
     expect((await get(`/Observations('lamp-001:activePower:${pagedStartMs + 104_001}')`)).status).toBe(404)
+    expect((await get(`/Observations('lamp-001:activePower:${pagedStartMs + 104_000}')/Datastream/Thing/name`)).body).toEqual({ name: 'lamp-001' })
+    expect((await get(`/Datastreams('lamp-001:activePower')/Observations('lamp-001:activePower:${pagedStartMs + 104_000}')/result`)).body).toEqual({ result: 104 })
+    expect((await get(`/Datastreams('lamp-001:commandedLevel')/Observations('lamp-001:activePower:${pagedStartMs + 104_000}')`)).status).toBe(404)
+    const refs = (await get(`/Datastreams(%27lamp-001%3AactivePower%27)/Observations/$ref?$top=1&$filter=${encodeURIComponent(`phenomenonTime ge ${new Date(pagedStartMs).toISOString()}`)}`)).body
+    expect(refs.value).toEqual([{ '@iot.selfLink': `${sta}/Observations('lamp-001:activePower:${pagedStartMs}')` }])
+    expect(refs['@iot.nextLink']).toMatch(/\/Observations\/\$ref\?\$top=1&\$filter=.*&\$skiptoken=/)
+    expect((await get(refs['@iot.nextLink'] as string)).body.value).toEqual([{ '@iot.selfLink': `${sta}/Observations('lamp-001:activePower:${pagedStartMs + 1000}')` }])
     const truths = (await get(`/Datastreams('lamp-001:doorOpen')/Observations?$top=2&$filter=result eq false`)).body
     expect((truths.value as Json[]).map((o) => o.result)).toEqual([false, false])
     // A filter InfluxDB cannot apply is evaluated on each reading; $count then cannot be exact.
