@@ -35,6 +35,8 @@ import { startBroker } from './mqtt/broker.ts'
 import { installHooks } from './mqtt/hooks/index.ts'
 import { startMqttListeners } from './mqtt/start-listeners.ts'
 import { openRegistry } from './registry/registry.ts'
+import { createStaFeed } from './sta/mqtt-feed.ts'
+import { STA_PREFIX } from './sta/routes.ts'
 import { openMaintenanceStore, startGate } from './maintenance/configured-store.ts'
 import { registryPath } from './registry/store.ts'
 
@@ -165,6 +167,16 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
     closers.push({ name: 'alarms', close () { return alarms.close() } })
     if (alarms.mail !== undefined) registerMailGauges(metrics, alarms.mail)
 
+    // SensorThings Observations over MQTT, to crews subscribed on v1.1/…; links point at the HTTP API.
+    let httpPort = config.HTTP_PORT
+    const staFeed = createStaFeed({
+      broker,
+      registry,
+      log,
+      baseUrl () { return config.CONSOLE_URL === undefined ? `http://${config.HTTP_HOST}:${httpPort}${STA_PREFIX}` : new URL(STA_PREFIX, config.CONSOLE_URL).href },
+    })
+    closers.push({ name: 'sta feed', close () { staFeed.close() } })
+
     // Online, last seen and latest values for the API.
     const deviceTable = createDeviceTable()
     const ingest = createIngest({
@@ -181,6 +193,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       onReadings (device, readings) {
         deviceTable.onReadings(device.id, device.kind.fieldNames, readings)
         alarms.onReadings(device, readings)
+        staFeed.onReadings(device, readings)
       },
     })
     const hooks = installHooks(broker, {
@@ -192,6 +205,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       outgoing: mqtt.outgoing,
       qos2: mqtt.qos2,
       crewSessions: mqtt.crewSessions,
+      sta: staFeed,
       onAcknowledge (crew, alarm, payload) {
         alarms.acknowledge(crew, alarm, payload)
         return Promise.resolve()
@@ -256,6 +270,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
         onSignIn (method, outcome) { metrics.apiSignIns.inc({ method, outcome }) },
         onStreamDropped (reason) { metrics.apiStreamDrops.inc({ reason }) },
         onLimit (limit) { metrics.limitsExceeded.inc({ limit }) },
+        mqttPort: listeners.ports.mqtt,
       },
       readiness: {
         brokerListening () { return !broker.closed },
@@ -268,6 +283,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       },
     })
     closers.push({ name: 'http', close () { return http.close() } })
+    httpPort = http.port
 
     cluster?.startHeartbeat({ ...listeners.ports, http: http.port }, function connections () { return listeners.connections() })
     log.info({ ports: { ...listeners.ports, http: http.port }, dataDir: config.DATA_DIR, influx: config.INFLUX_URL ?? null }, 'gateway started')

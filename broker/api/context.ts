@@ -65,6 +65,8 @@ export interface ApiOptions {
   onStreamDropped?: (reason: DropReason) => void
   /** A request was refused by an API limit other than the sign-in limit. */
   onLimit?: (limit: 'api_streams_per_account' | 'consumer_rate') => void
+  /** The plain MQTT port, announced in the SensorThings service root; absent = none announced. */
+  mqttPort?: number | undefined
 }
 
 export interface ApiContext extends ApiOptions {
@@ -81,7 +83,7 @@ export interface ApiContext extends ApiOptions {
 }
 
 const STATUS_NAMES: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 429: 'Too Many Requests', 502: 'Bad Gateway', 503: 'Service Unavailable',
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 429: 'Too Many Requests', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable',
 }
 
 /** Sends the API's error body `{ statusCode, error, message }`. */

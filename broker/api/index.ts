@@ -23,6 +23,7 @@ import { registerSessionRoutes, SESSION_COOKIE, tooManyFailedSignIns, unauthoriz
 import { registerSessionListRoutes } from './routes-sessions.ts'
 import { registerStatsRoutes } from './routes-stats.ts'
 import { sharedSchemas } from './schemas.ts'
+import { registerStaRoutes } from '../sta/routes.ts'
 import { createSignInGuard } from './sign-in-guard.ts'
 import { createSignIn } from './sign-in.ts'
 
@@ -115,6 +116,7 @@ export async function registerApi (app: FastifyInstance, options: ApiOptions): P
   registerStatsRoutes(app, ctx, requireAuth)
   registerConsoleRoutes(app, ctx, requireAuth)
   registerMaintenanceRoutes(app, ctx, requireAuth)
+  registerStaRoutes(app, ctx, requireAuth)
   const streams = registerAlarmStream(app, ctx, requireAuth)
 
   app.get('/api/openapi.json', { schema: { hide: true } }, function openApi () {

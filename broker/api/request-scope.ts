@@ -2,6 +2,7 @@
 // (/api devices, /sta/v1.1) filters through: consumers their own scope, crews their districts with
 // exact locations, operators none (undefined = everything, exact).
 import type { FastifyRequest } from 'fastify'
+import { scopeOfAccount } from '../consumers/account-scope.ts'
 import type { ConsumerScope } from '../consumers/scope.ts'
 import type { Principal } from './auth.ts'
 
@@ -20,8 +21,7 @@ export function principalOfRequest (request: FastifyRequest): Principal | undefi
 
 export function scopeOfPrincipal (principal: Principal): ConsumerScope | undefined {
   if (principal.role === 'consumer') return principal.scope
-  if (principal.role === 'crew') return { ...(principal.districts === undefined ? {} : { districts: [...principal.districts] }), location: 'exact' }
-  return undefined
+  return scopeOfAccount(principal.role, principal.districts)
 }
 
 /**

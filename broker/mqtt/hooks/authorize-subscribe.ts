@@ -5,11 +5,10 @@
 import type { Aedes, Client, Subscription } from 'aedes'
 import type { Metrics } from '../../http/metrics.ts'
 import type { LogThrottle } from '../../log-throttle.ts'
-import { isStaTopicInScope } from '../../consumers/sta-topics.ts'
-import type { Registry } from '../../registry/registry.ts'
 import type { Identity } from '../authenticate.ts'
 import { scopeOfClient } from '../client-scope.ts'
 import { isCrewIncidentSubscriptionAllowed, isCrewSubscriptionAllowed, isOwnEscalationFilter, isOwnSubscription, topicLimitExceeded } from '../topics.ts'
+import type { StaTopicAccess } from './authorize-forward.ts'
 import { nameOf, type ClientTable } from './client-table.ts'
 
 export interface SubscribeLimits {
@@ -19,7 +18,7 @@ export interface SubscribeLimits {
   maxSubscriptions: number
 }
 
-export function installAuthorizeSubscribe (broker: Aedes, options: { clients: ClientTable; registry: Pick<Registry, 'getDevice'>; metrics: Metrics; throttle: LogThrottle; limits: SubscribeLimits }): void {
+export function installAuthorizeSubscribe (broker: Aedes, options: { clients: ClientTable; metrics: Metrics; throttle: LogThrottle; limits: SubscribeLimits; sta?: StaTopicAccess | undefined }): void {
   const { clients, metrics, throttle, limits } = options
   const subscriptions = new WeakMap<Client, Set<string>>()
 
@@ -33,8 +32,9 @@ export function installAuthorizeSubscribe (broker: Aedes, options: { clients: Cl
     const allowed = identity !== undefined && (identity.role === 'device'
       ? isOwnSubscription(identity.topics, subscription.topic)
       : identity.role === 'consumer'
-        ? isStaTopicInScope(scopeOfClient(identity), options.registry, subscription.topic)
-        : isCrewSubscriptionAllowed(identity.districts, subscription.topic) || isCrewIncidentSubscriptionAllowed(identity.districts, subscription.topic) || isOwnEscalationFilter(identity.name, subscription.topic))
+        ? options.sta?.maySubscribe(scopeOfClient(identity), subscription.topic) === true
+        : isCrewSubscriptionAllowed(identity.districts, subscription.topic) || isCrewIncidentSubscriptionAllowed(identity.districts, subscription.topic) || isOwnEscalationFilter(identity.name, subscription.topic) ||
+          options.sta?.maySubscribe(scopeOfClient(identity), subscription.topic) === true)
     if (!allowed) {
       metrics.aclDenials.inc({ action: 'subscribe' })
       const suppressed = identity === undefined ? undefined : throttle.take(`subscribe_refused:${nameOf(identity)}`)

@@ -17,7 +17,7 @@ import type { OutgoingGuard } from '../guards/outgoing-buffer.ts'
 import type { Qos2Duplicates } from '../guards/qos2-duplicates.ts'
 import type { AlarmTopic } from '../topics.ts'
 import { installAuthenticate } from './authenticate.ts'
-import { installAuthorizeForward } from './authorize-forward.ts'
+import { installAuthorizeForward, type StaTopicAccess } from './authorize-forward.ts'
 import { installAuthorizePublish, type PublishLimits } from './authorize-publish.ts'
 import { installAuthorizeSubscribe, type SubscribeLimits } from './authorize-subscribe.ts'
 import { createClientTable, nameOf } from './client-table.ts'
@@ -51,6 +51,8 @@ export interface HookOptions {
   onIncidentAck?(crew: CrewIdentity, target: { district: string; incidentId: string }, payload: Buffer): Promise<void>
   /** A device's publish was refused over its rate (first time in a log period): record it and tell the device. */
   onRateLimited?(device: DeviceIdentity, payload: Buffer, refusedSinceLast: number): Promise<void>
+  /** The SensorThings MQTT extension: which crews may subscribe to and receive its topics. */
+  sta?: StaTopicAccess | undefined
 }
 
 export interface BrokerHooks {
@@ -77,8 +79,8 @@ export function installHooks (broker: Aedes, options: HookOptions): BrokerHooks 
     onIncidentAck: options.onIncidentAck?.bind(options),
     onRateLimited: options.onRateLimited?.bind(options),
   })
-  installAuthorizeSubscribe(broker, { clients, registry, metrics, throttle, limits: limits.subscribe })
-  installAuthorizeForward(broker, clients, registry, options.outgoing)
+  installAuthorizeSubscribe(broker, { clients, metrics, throttle, limits: limits.subscribe, sta: options.sta })
+  installAuthorizeForward(broker, clients, options.outgoing, options.sta)
 
   broker.on('clientDisconnect', function forgetClient (client: Client) { clients.forget(client) })
   broker.on('clientError', function logClientError (client: Client, err: Error) {
