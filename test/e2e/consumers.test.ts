@@ -182,17 +182,20 @@ describe('outside consumers', () => {
       expect(status, `${method} ${path}`).toBe(403)
       expect(text).not.toMatch(/crew-n|ops/)
     }
-    // /sta/v1.1 is open to consumers (its routes come with the SensorThings API; none here yet: 404).
-    expect((await fetchText(`${gw.httpUrl}/sta/v1.1/Things`, bearer(portal))).status).toBe(404)
+    // /sta/v1.1 is open to consumers, read-only, within their scope.
+    const things = await fetchText(`${gw.httpUrl}/sta/v1.1/Things`, bearer(portal))
+    expect(things.status).toBe(200)
+    expect((JSON.parse(things.text) as { value: { name: string }[] }).value.map((t) => t.name)).toEqual(['lp-n1'])
     expect((await fetchText(`${gw.httpUrl}/sta/v1.1/Things`, bearer(portal), 'POST')).status).toBe(403)
   })
 
   it('lets a consumer connect over MQTT, subscribe only to its SensorThings topics and publish nothing', async () => {
     const client = await connectClient(gw.mqttUrl, { clientId: 'portal-sub', username: 'portal', password: portal })
     clients.push(client)
+    // `v1.1/Observations` is granted: each message on it is checked against the scope on delivery.
     expect(await subscribeCodes(client, ['alarms/#', 'alarms/north/#', 'devices/#', 'devices/lp-n1/telemetry', '#', 'v1.1/#', 'v1.1/Observations',
       "v1.1/Datastreams('lp-n1:commandedLevel')/Observations", "v1.1/Datastreams('lp-s1:activePower')/Observations", "v1.1/Datastreams('lp-n1:activePower')/Observations"]))
-      .toEqual([128, 128, 128, 128, 128, 128, 128, 128, 128, 1])
+      .toEqual([128, 128, 128, 128, 128, 128, 1, 128, 128, 1])
     expect(client.connected).toBe(true)
     expect(await connectOutcome(gw.mqttUrl, { clientId: 'p2', username: 'portal', password: `${portal}x` })).toMatch(/Bad username or password|Not authorized/)
 
