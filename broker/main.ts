@@ -13,6 +13,7 @@ import { openTelemetryLog } from './cluster/telemetry-log.ts'
 import { startSessionClaims } from './cluster/session-claims.ts'
 import { openSessionStore } from './cluster/configured-session-store.ts'
 import { acquireLockFile, lockHolder } from './lock-file.ts'
+import { openDataKey } from './crypto/data-key.ts'
 import { createMetrics, registerClusterGauges, registerGauges, registerMailGauges } from './http/metrics.ts'
 import { startHttpServer } from './http/server.ts'
 import { createDeviceTable } from './api/device-table.ts'
@@ -61,6 +62,8 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
   }
   closers.push({ name: 'data-dir lock', close: releaseLock })
   try {
+    // Personal data at rest is sealed with this key; sealed data it cannot open stops the start here.
+    const cipher = await openDataKey({ dataDir: config.DATA_DIR, keyFile: config.DATA_KEY_FILE, log: rootLog })
     // Cluster mode (NATS_URL): the node joins first and leaves last; every stage shares through it.
     let cluster: ClusterNode | undefined
     if (config.NATS_URL.length > 0) {
@@ -133,6 +136,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       throttle: abuseLimits.throttle,
       maintenance: maintenanceGate,
       groups: registryGroups(registry),
+      cipher,
       onEvent (event) { metrics.alarmChanges.inc({ change: event.change, severity: event.alarm.severity }) },
       mail: config.SMTP_URL === undefined || config.SMTP_FROM === undefined
         ? undefined
@@ -234,7 +238,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
     }
 
     // API sessions and trusted devices, kept across restarts (sessions.json, or the cluster's bucket).
-    const sessions = await openSessionStore(config, cluster, log)
+    const sessions = await openSessionStore(config, cluster, log, cipher)
     closers.push({ name: 'sessions', close () { return sessions.close() } })
 
     const http = await startHttpServer({
@@ -250,6 +254,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
         maintenance,
         series: output === undefined ? undefined : createSeriesReader(output.connection),
         influxQl: output === undefined ? undefined : createInfluxQlClient(output.connection),
+        cipher,
         ...apiSettingsOf(config),
         onSignIn (method, outcome) { metrics.apiSignIns.inc({ method, outcome }) },
         onStreamDropped (reason) { metrics.apiStreamDrops.inc({ reason }) },
