@@ -6,6 +6,7 @@ import { addCrewCommands, addOperatorCommands } from './accounts.ts'
 import { addCertCommand } from './cert.ts'
 import { addClusterCommands } from './cluster.ts'
 import { addDeviceCommands } from './device.ts'
+import { addKeyCommands } from './key.ts'
 import { addMaintenanceCommands } from './maintenance.ts'
 import { addRegistryCommands } from './registry.ts'
 import { addSchemaCommand } from './schema.ts'
@@ -28,6 +29,7 @@ export function createProgram (): Command {
   addMaintenanceCommands(program)
   addClusterCommands(program)
   addCertCommand(program)
+  addKeyCommands(program)
   addSimulateCommand(program)
   return program
 }

@@ -36,3 +36,7 @@ export function sealOpenAlarm<T extends OpenAlarm> (entry: T, cipher: FieldCiphe
 export function openOpenAlarm<T extends OpenAlarm> (entry: T, cipher: FieldCipher): T {
   return { ...entry, alarm: openAlarm(entry.alarm, cipher) }
 }
+
+export function resealOpenAlarm<T extends OpenAlarm> (entry: T, cipher: FieldCipher): T {
+  return { ...entry, alarm: resealAlarm(entry.alarm, cipher) }
+}
