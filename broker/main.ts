@@ -62,8 +62,6 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
   }
   closers.push({ name: 'data-dir lock', close: releaseLock })
   try {
-    // Personal data at rest is sealed with this key; sealed data it cannot open stops the start here.
-    const cipher = await openDataKey({ dataDir: config.DATA_DIR, keyFile: config.DATA_KEY_FILE, log: rootLog })
     // Cluster mode (NATS_URL): the node joins first and leaves last; every stage shares through it.
     let cluster: ClusterNode | undefined
     if (config.NATS_URL.length > 0) {
@@ -123,6 +121,9 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
     const maintenanceGate = startGate(maintenance, registry, log)
     closers.push({ name: 'maintenance gate', close () { maintenanceGate.close() } })
 
+    // Personal data at rest is sealed with this key; sealed data it cannot open stops the start here,
+    // before the alarms and the sessions, the first to read or write it.
+    const cipher = await openDataKey({ dataDir: config.DATA_DIR, keyFile: config.DATA_KEY_FILE, isCluster: cluster !== undefined, log: rootLog })
     const alarms = await startAlarms({
       dataDir: config.DATA_DIR,
       rulesFile: config.ALARM_RULES_FILE,

@@ -57,11 +57,16 @@ export interface OpenDataKeyOptions {
   dataDir: string
   /** DATA_KEY_FILE; undefined = DATA_DIR/data.key, created when missing and nothing is sealed. */
   keyFile: string | undefined
+  /** Cluster mode: DATA_KEY_FILE is required (each node's DATA_DIR would otherwise make its own key). */
+  isCluster: boolean
   log: Logger
 }
 
 export async function openDataKey (options: OpenDataKeyOptions): Promise<FieldCipher> {
   const log = options.log.child({ module: 'data-key' })
+  if (options.isCluster && options.keyFile === undefined) {
+    throw new GatewayError('CSG_DATA_KEY_MISSING', 'cluster mode (NATS_URL) needs DATA_KEY_FILE: every node must use the same key file (`citygw key create --file <path>`, then the same file on every node)')
+  }
   const file = options.keyFile ?? path.join(options.dataDir, DEFAULT_KEY_FILE_NAME)
   const sealed = await sealedKeyIds(options.dataDir)
   let keys = await readKeyFile(file)
