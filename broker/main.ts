@@ -115,15 +115,16 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       })
     }
 
+    // Personal data at rest is sealed with this key; sealed data it cannot open stops the start here,
+    // before maintenance windows, alarms and sessions, the first to read or write it.
+    const cipher = await openDataKey({ dataDir: config.DATA_DIR, keyFile: config.DATA_KEY_FILE, isCluster: cluster !== undefined, log: rootLog })
+
     // Maintenance windows: alarms of covered devices are recorded but held back from crews.
-    const maintenance = await openMaintenanceStore(config, cluster, log)
+    const maintenance = await openMaintenanceStore(config, cluster, log, cipher)
     closers.push({ name: 'maintenance', close () { return maintenance.close() } })
     const maintenanceGate = startGate(maintenance, registry, log)
     closers.push({ name: 'maintenance gate', close () { maintenanceGate.close() } })
 
-    // Personal data at rest is sealed with this key; sealed data it cannot open stops the start here,
-    // before the alarms and the sessions, the first to read or write it.
-    const cipher = await openDataKey({ dataDir: config.DATA_DIR, keyFile: config.DATA_KEY_FILE, isCluster: cluster !== undefined, log: rootLog })
     const alarms = await startAlarms({
       dataDir: config.DATA_DIR,
       rulesFile: config.ALARM_RULES_FILE,

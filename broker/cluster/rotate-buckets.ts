@@ -1,7 +1,7 @@
-// `citygw key rotate` in cluster mode: the sealed fields of every entry of the alarms and session
-// buckets sealed again with the new key, each by compare-and-set on the revision read (an entry
-// changed meanwhile is read again). Refuses while any gateway node is alive: a node still holding
-// the old key file could not open what rotate writes.
+// `citygw key rotate` in cluster mode: the sealed fields of every entry of the alarms, session and
+// maintenance buckets sealed again with the new key, each by compare-and-set on the revision read
+// (an entry changed meanwhile is read again). Refuses while any gateway node is alive: a node still
+// holding the old key file could not open what rotate writes.
 import { JetStreamApiError } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
@@ -9,8 +9,9 @@ import { GatewayError } from '../errors.ts'
 import type { FieldCipher } from '../crypto/field-cipher.ts'
 import { resealOpenAlarm } from '../crypto/sealed-alarm.ts'
 import { resealSession, storedSessionSchema } from '../crypto/sealed-session.ts'
+import { resealWindow, storedWindowSchema } from '../crypto/sealed-window.ts'
 import { storedAlarmSchema } from './alarm-entry.ts'
-import { ALARMS_BUCKET, SESSIONS_BUCKET } from './names.ts'
+import { ALARMS_BUCKET, MAINTENANCE_BUCKET, SESSIONS_BUCKET } from './names.ts'
 import { readClusterStatus } from './status.ts'
 
 /** Tries per entry: each conflict means something else wrote it between read and write. */
@@ -19,6 +20,7 @@ const MAX_ATTEMPTS = 5
 export interface BucketRotateCounts {
   alarms: number
   sessions: number
+  maintenance: number
 }
 
 /** Throws CSG_DATA_DIR_LOCKED when a gateway node of the cluster is alive. */
@@ -64,6 +66,7 @@ async function resealBucket (kv: KV, reseal: (value: unknown) => object | undefi
 export async function rotateBuckets (nc: NatsConnection, cipher: FieldCipher): Promise<BucketRotateCounts> {
   const alarmsKv = await openIfPresent(nc, ALARMS_BUCKET)
   const sessionsKv = await openIfPresent(nc, SESSIONS_BUCKET)
+  const maintenanceKv = await openIfPresent(nc, MAINTENANCE_BUCKET)
   return {
     alarms: alarmsKv === undefined
       ? 0
@@ -76,6 +79,12 @@ export async function rotateBuckets (nc: NatsConnection, cipher: FieldCipher): P
       : await resealBucket(sessionsKv, function resealStoredSession (value) {
         const parsed = storedSessionSchema.safeParse(value)
         return parsed.success ? resealSession(parsed.data, cipher) : undefined
+      }),
+    maintenance: maintenanceKv === undefined
+      ? 0
+      : await resealBucket(maintenanceKv, function resealStoredWindow (value) {
+        const parsed = storedWindowSchema.safeParse(value)
+        return parsed.success ? resealWindow(parsed.data, cipher) : undefined
       }),
   }
 }

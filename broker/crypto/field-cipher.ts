@@ -12,7 +12,7 @@ const TAG_BYTES = 16
 const SEALED_PATTERN = /^enc1:([A-Za-z0-9_-]{1,64}):([A-Za-z0-9_-]+)$/
 
 /** Which personal-data field a value is: part of what is authenticated. */
-export type SealedField = 'ackedBy' | 'ackNote' | 'sessionName' | 'mail'
+export type SealedField = 'ackedBy' | 'ackNote' | 'sessionName' | 'mail' | 'maintenanceBy'
 
 export interface FieldCipher {
   /** The key new values are sealed with. */

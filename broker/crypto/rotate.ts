@@ -17,12 +17,16 @@ import { createFieldCipher, type FieldCipher } from './field-cipher.ts'
 import { readKeyFile, replaceKeyFile, withNewKey } from './key-file.ts'
 import { resealOpenAlarm } from './sealed-alarm.ts'
 import { resealSession } from './sealed-session.ts'
+import { resealWindow } from './sealed-window.ts'
+import { maintenancePath, resealMaintenanceFile } from '../maintenance/maintenance-file.ts'
 
 export interface RotateCounts {
   /** Open alarms rewritten in alarms.json. */
   alarms: number
   /** Session records rewritten in sessions.json. */
   sessions: number
+  /** Maintenance windows rewritten in maintenance.json. */
+  maintenance: number
   /** Queued mails rewritten. */
   mails: number
 }
@@ -99,6 +103,7 @@ export async function rotateDataKey (options: RotateOptions): Promise<RotateOutc
     const files: RotateCounts = {
       alarms: await resealAlarmsFile(dataDir, cipher),
       sessions: await resealSessionsFile(sessionsPath(dataDir), function reseal (stored) { return resealSession(stored, cipher) }),
+      maintenance: await resealMaintenanceFile(maintenancePath(dataDir), function reseal (stored) { return resealWindow(stored, cipher) }),
       mails: await resealMailQueue(dataDir, cipher),
     }
     await options.more?.(cipher)

@@ -1,15 +1,16 @@
 // Personal data in the cluster's buckets, with real nats-servers, gateway node processes and the
-// CLI: a crew's acknowledgement with a note and its API session are stored sealed in the alarms and
-// session buckets (`enc1:` values, never the name or note) and read in clear over the API; a node
-// whose DATA_KEY_FILE is another key refuses to start and says why; `citygw key rotate` refuses
-// while a node runs, then seals the bucket entries again with the new key, and the node reads them.
+// CLI: a crew's acknowledgement with a note, its API session and its maintenance window are stored
+// sealed in the alarms, session and maintenance buckets (`enc1:` values, never the name or note)
+// and read in clear over the API; a node whose DATA_KEY_FILE is another key refuses to start and
+// says why; `citygw key rotate` refuses while a node runs, then seals the bucket entries again with
+// the new key, and the node reads them.
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { connect } from '@nats-io/transport-node'
 import { Kvm } from '@nats-io/kv'
 import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { ALARMS_BUCKET, SESSIONS_BUCKET } from '../../broker/cluster/names.ts'
+import { ALARMS_BUCKET, MAINTENANCE_BUCKET, SESSIONS_BUCKET } from '../../broker/cluster/names.ts'
 import { basic } from '../helpers/api-client.ts'
 import { startClusterRig, type ClusterNodeProcess, type ClusterRig } from '../helpers/cluster.ts'
 import { createTestKeyFile } from '../helpers/data-key.ts'
@@ -59,6 +60,8 @@ beforeAll(async () => {
   node = await rig.startNode('gw-a')
   const signIn = await fetch(`${node.httpUrl}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: CREW, secret: crewSecret }) })
   expect(signIn.status).toBe(200)
+  const planned = await fetch(`${node.httpUrl}/api/maintenance`, { method: 'POST', headers: { 'content-type': 'application/json', ...basic(CREW, crewSecret) }, body: JSON.stringify({ device: 'mh-1', from: '+1d', to: '+2d', reason: 'new cover' }) })
+  expect(planned.status).toBe(201)
   const sensor = await connectDevice(node.mqttUrl, 'mh-1', secrets.get('mh-1') ?? '')
   clients.push(sensor)
   await sensor.publishAsync('devices/mh-1/telemetry', JSON.stringify({ coverAngle: 120 }), { qos: 1 })
@@ -82,7 +85,9 @@ it('keeps the name and the note sealed in the alarms and session buckets, and sh
   const sessions = await bucketValues(SESSIONS_BUCKET)
   expect(sessions).toHaveLength(1)
   expect((JSON.parse(sessions[0]!) as { name: string }).name).toMatch(new RegExp(`^enc1:${keyId}:`))
-  for (const value of [...await bucketValues(ALARMS_BUCKET), ...sessions]) {
+  const windows = await bucketValues(MAINTENANCE_BUCKET)
+  expect((JSON.parse(windows[0]!) as { createdBy: string }).createdBy).toMatch(new RegExp(`^enc1:${keyId}:`))
+  for (const value of [...await bucketValues(ALARMS_BUCKET), ...sessions, ...windows]) {
     expect(value).not.toContain(CREW)
     expect(value).not.toContain('Piet')
   }
@@ -109,9 +114,9 @@ it('rotate refuses while a node runs, then seals the bucket entries with the new
   await node.stop()
   const rotated = await rig!.citygw(['key', 'rotate', '--json'])
   expect(rotated.code, rotated.stderr).toBe(0)
-  const outcome = JSON.parse(rotated.stdout) as { keyId: string; previousKeyId: string; buckets: { alarms: number; sessions: number } }
-  expect(outcome).toMatchObject({ previousKeyId: before, buckets: { alarms: 1, sessions: 1 } })
-  for (const value of [...await bucketValues(ALARMS_BUCKET), ...await bucketValues(SESSIONS_BUCKET)]) {
+  const outcome = JSON.parse(rotated.stdout) as { keyId: string; previousKeyId: string; buckets: { alarms: number; sessions: number; maintenance: number } }
+  expect(outcome).toMatchObject({ previousKeyId: before, buckets: { alarms: 1, sessions: 1, maintenance: 1 } })
+  for (const value of [...await bucketValues(ALARMS_BUCKET), ...await bucketValues(SESSIONS_BUCKET), ...await bucketValues(MAINTENANCE_BUCKET)]) {
     expect(value).toContain(`enc1:${outcome.keyId}:`)
     expect(value).not.toContain(`enc1:${before}:`)
   }

@@ -1,7 +1,8 @@
 // Personal data at rest with a real gateway process, a real InfluxDB 1.x, MQTT.js clients and the
-// `citygw` CLI: a crew acknowledges with a note and signs in to the API; alarms.json, sessions.json
-// and the InfluxDB point (raw InfluxQL) hold only `enc1:` values, never the name or the note, while
-// the API (history, the console's alarm list) shows them in clear. Without the key, or with a key
+// `citygw` CLI: a crew signs in to the API, plans and ends a maintenance window, and acknowledges
+// with a note; alarms.json, sessions.json, maintenance.json and the InfluxDB point (raw InfluxQL)
+// hold only `enc1:` values, never the name or the note, while the API (history, the console's
+// alarm list, maintenance windows) shows them in clear. Without the key, or with a key
 // file others may read, the gateway refuses to start; rotate seals the files again with a new key
 // and the old points still read.
 import { chmod, readFile, rm } from 'node:fs/promises'
@@ -73,6 +74,11 @@ describe('personal data at rest', () => {
     const res = await fetch(`${gw.httpUrl}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: CREW, secret: crewSecret }) })
     expect(res.status).toBe(200)
     cookie = { cookie: res.headers.get('set-cookie')!.split(';')[0]! }
+    // A maintenance window the crew plans for tomorrow and ends again: who added and who ended it.
+    const planned = await fetch(`${gw.httpUrl}/api/maintenance`, { method: 'POST', headers: { 'content-type': 'application/json', ...cookie }, body: JSON.stringify({ device: 'mh-1', from: '+1d', to: '+2d', reason: 'new cover' }) })
+    expect(planned.status).toBe(201)
+    const windowId = ((await planned.json()) as { id: string }).id
+    expect((await fetch(`${gw.httpUrl}/api/maintenance/${windowId}/end`, { method: 'POST', headers: cookie })).status).toBe(200)
 
     const sensor = await connectDevice(gw.mqttUrl, 'mh-1', device.secret)
     clients.push(sensor)
@@ -93,7 +99,7 @@ describe('personal data at rest', () => {
     if (root !== undefined) await removeTempDir(root)
   })
 
-  it('keeps no name or note in clear in alarms.json, sessions.json or the InfluxDB point', async () => {
+  it('keeps no name or note in clear in alarms.json, sessions.json, maintenance.json or the InfluxDB point', async () => {
     const sealed = new RegExp(`^enc1:${firstKeyId}:[A-Za-z0-9_-]+$`)
     const alarmsFile = await readFile(join(dataDir, 'alarms.json'), 'utf8')
     expect(alarmsFile).not.toContain(CREW)
@@ -106,6 +112,10 @@ describe('personal data at rest', () => {
     expect(sessionsFile).not.toContain(CREW)
     const [session] = (JSON.parse(sessionsFile) as { sessions: { name: string; role: string }[] }).sessions
     expect(session).toMatchObject({ role: 'crew', name: expect.stringMatching(sealed) as string })
+
+    const maintenanceFile = await readFile(join(dataDir, 'maintenance.json'), 'utf8')
+    expect(maintenanceFile).not.toContain(CREW)
+    expect((JSON.parse(maintenanceFile) as { windows: { createdBy: string; endedBy: string }[] }).windows[0]).toMatchObject({ createdBy: expect.stringMatching(sealed) as string, endedBy: expect.stringMatching(sealed) as string })
 
     const [point] = await alarmPoints(influx)
     expect(point).toMatchObject({ alarm_id: alarmId, acked_by: expect.stringMatching(sealed) as string, note: expect.stringMatching(sealed) as string })
@@ -155,14 +165,14 @@ describe('personal data at rest', () => {
   it('rotate seals the files again with a new key; old points still read, the session still signs in', async () => {
     const rotate = await runCitygw(['key', 'rotate', '--file', keyFile, '--json'], { DATA_DIR: dataDir })
     expect(rotate.code, rotate.stderr).toBe(0)
-    const outcome = JSON.parse(rotate.stdout) as { keyId: string; previousKeyId: string; files: { alarms: number; sessions: number } }
-    expect(outcome).toMatchObject({ previousKeyId: firstKeyId, files: { alarms: 1, sessions: 1 } })
+    const outcome = JSON.parse(rotate.stdout) as { keyId: string; previousKeyId: string; files: { alarms: number; sessions: number; maintenance: number } }
+    expect(outcome).toMatchObject({ previousKeyId: firstKeyId, files: { alarms: 1, sessions: 1, maintenance: 1 } })
     expect(outcome.keyId).not.toBe(firstKeyId)
     const keys = JSON.parse(await readFile(keyFile, 'utf8')) as { current: string; keys: { id: string }[] }
     expect(keys.current).toBe(outcome.keyId)
     expect(keys.keys.map((k) => k.id)).toEqual([firstKeyId, outcome.keyId])
 
-    for (const name of ['alarms.json', 'sessions.json']) {
+    for (const name of ['alarms.json', 'sessions.json', 'maintenance.json']) {
       const text = await readFile(join(dataDir, name), 'utf8')
       expect(text).toContain(`enc1:${outcome.keyId}:`)
       expect(text).not.toContain(`enc1:${firstKeyId}:`)
@@ -175,5 +185,7 @@ describe('personal data at rest', () => {
     // The session cookie from before the rotation: its record opened with the new key.
     expect((await signedInAlarms()).find((a) => a.id === alarmId)).toMatchObject({ ackedBy: CREW, ackNote: NOTE })
     expect(await historyEntry()).toMatchObject({ ackedBy: CREW, ackNote: NOTE })
+    const windows = await fetch(`${gw.httpUrl}/api/maintenance?status=ended`, { headers: cookie })
+    expect(((await windows.json()) as { windows: unknown[] }).windows).toEqual([expect.objectContaining({ createdBy: CREW, endedBy: CREW })])
   })
 })
