@@ -70,17 +70,20 @@ export async function openDataKey (options: OpenDataKeyOptions): Promise<FieldCi
   const file = options.keyFile ?? path.join(options.dataDir, DEFAULT_KEY_FILE_NAME)
   const sealed = await sealedKeyIds(options.dataDir)
   let keys = await readKeyFile(file)
+  let isCreated = false
   if (keys === undefined) {
     if (options.keyFile !== undefined) throw new GatewayError('CSG_DATA_KEY_MISSING', `DATA_KEY_FILE ${file} does not exist; create it with \`citygw key create --file ${file}\``)
     if (sealed.size > 0) throw missing(file, sealed, `no data key file at ${file}`)
     keys = newKeyFile()
     await createKeyFile(file, keys)
+    isCreated = true
     log.warn({ keyFile: file, keyId: keys.current }, 'data key created in DATA_DIR: move it off the data disk (a copy goes with every backup of DATA_DIR) and set DATA_KEY_FILE to its new place')
   }
   const cipher = createFieldCipher(keys)
   const unknown = new Map([...sealed].filter(function notHeld ([id]) { return !cipher.hasKey(id) }))
   if (unknown.size > 0) throw missing(file, unknown, `the data key file ${file} lacks a key`)
-  if (options.keyFile === undefined) log.info({ keyFile: file, keyId: cipher.currentKeyId }, 'data key read from DATA_DIR; set DATA_KEY_FILE to keep it off the data disk')
+  if (isCreated) return cipher
+  if (options.keyFile === undefined) log.warn({ keyFile: file, keyId: cipher.currentKeyId }, 'data key read from DATA_DIR: set DATA_KEY_FILE to keep it off the data disk')
   else log.info({ keyFile: file, keyId: cipher.currentKeyId }, 'data key read')
   return cipher
 }
