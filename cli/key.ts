@@ -1,7 +1,6 @@
-// `citygw key create|rotate`: the data key file that seals personal data at rest (README "Personal
-// data at rest"). create never overwrites; rotate adds a new current key, keeps the earlier ones,
-// and seals again what the gateway owns (DATA_DIR, and with NATS_URL the cluster's buckets) while
-// no gateway runs.
+// `citygw key create|rotate`: the data key file sealing personal data at rest (README "Personal data
+// at rest"). create never overwrites; rotate adds a current key, keeps the earlier ones and seals again
+// what the gateway owns (DATA_DIR, with NATS_URL the cluster's buckets) while no gateway runs.
 import { hostname } from 'node:os'
 import path from 'node:path'
 import type { Command } from 'commander'

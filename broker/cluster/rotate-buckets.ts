@@ -1,7 +1,6 @@
-// `citygw key rotate` in cluster mode: the sealed fields of every entry of the alarms, session and
-// maintenance buckets sealed again with the new key, each by compare-and-set on the revision read
-// (an entry changed meanwhile is read again). Refuses while any gateway node is alive: a node still
-// holding the old key file could not open what rotate writes.
+// `citygw key rotate` in cluster mode: every entry of the alarms, session and maintenance buckets
+// sealed again with the new key, by compare-and-set per entry. Refused while a gateway node is alive:
+// a node still holding the old key file could not open what rotate writes.
 import { JetStreamApiError } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'

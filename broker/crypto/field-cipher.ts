@@ -1,7 +1,6 @@
-// Personal data fields ↔ `enc1:<keyId>:<base64url(iv|tag|ciphertext)>` (AES-256-GCM). The field's
-// name and the key id are authenticated with each value, so a ciphertext moved to another field,
-// or altered in any byte, does not open. A value without the `enc1:` prefix is clear text written
-// before encryption, and reads as it is.
+// Personal-data fields ↔ `enc1:<keyId>:<base64url(iv|tag|ciphertext)>` (AES-256-GCM). The field name
+// and key id are authenticated with each value: an altered or moved ciphertext does not open. A value
+// without the `enc1:` prefix is clear text written before encryption and reads as it is.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import { GatewayError } from '../errors.ts'
 import type { KeyFile } from './key-file.ts'

@@ -1,9 +1,6 @@
-// `citygw key rotate` on DATA_DIR: a new current key is added to the key file (earlier keys stay,
-// so InfluxDB points sealed with them keep opening), then every sealed value the gateway owns in
-// DATA_DIR is sealed again with it. Runs only while no gateway owns the DATA_DIR (its lock is held
-// throughout), so no running gateway writes with the old key in between. A crash midway leaves
-// every value readable: the key file is replaced first and holds both keys; running rotate again
-// finishes the job (with one more key).
+// `citygw key rotate` on DATA_DIR: a new current key added to the key file (earlier keys kept, so old
+// InfluxDB points still open), then every sealed value in DATA_DIR sealed again with it, all under the
+// DATA_DIR lock (no gateway runs meanwhile). Interrupted, everything stays readable: run it again.
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { alarmsFileSchema } from '../alarms/alarm.ts'
