@@ -14,7 +14,7 @@
 // bucket's version of an alarm (onSettled) once none of its own changes to that alarm is in flight.
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { KV, KvEntry } from '@nats-io/kv'
-import { GatewayError } from '../errors.ts'
+import { GatewayError, isGatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { AlarmEvent } from '../alarms/alarm.ts'
 import { alarmKey, mergeChange, parseAlarmKey, storedAlarmSchema, type StoredAlarm } from './alarm-entry.ts'
@@ -87,7 +87,7 @@ export function createAlarmSync (options: AlarmSyncOptions): AlarmSync {
   let watching: Promise<void> | undefined
   const closing = new AbortController()
   let onWatched: (() => void) | undefined
-  /** The first entry sealed with a key this node lacks (or altered): at start that stops the node. */
+  /** The first entry sealed with a key this node lacks: at start that stops the node. */
   let unopenable: Error | undefined
   /** Writes are failing: every reading of an alarming device tries again, logged once per outage. */
   let isUnwritable = false
@@ -126,8 +126,13 @@ export function createAlarmSync (options: AlarmSyncOptions): AlarmSync {
     try {
       return openOpenAlarm(stored, options.cipher)
     } catch (err) {
-      unopenable ??= err as Error
-      log.error({ err, key, revision }, 'alarm in the bucket sealed with a key this node\'s DATA_KEY_FILE lacks, or altered (every node needs the same key file); ignored')
+      // A key this node lacks is its key file's fault (it stops the start); an altered entry is that entry's.
+      if (isGatewayError(err, 'CSG_DATA_KEY_MISSING')) {
+        unopenable ??= err
+        log.error({ err, key, revision }, 'alarm in the bucket sealed with a key this node\'s DATA_KEY_FILE lacks (every node needs the same key file); ignored')
+      } else {
+        log.error({ err, key, revision }, 'alarm in the bucket does not open (altered); ignored')
+      }
       return undefined
     }
   }
