@@ -49,6 +49,11 @@ export const configSchema = z.object({
   HTTP_HOST: nonEmpty.default('0.0.0.0'),
   HTTP_PORT: port.default(8080),
   DATA_DIR: nonEmpty.default('./data'),
+  /**
+   * The data key file sealing personal data at rest (README "Personal data at rest"); unset =
+   * DATA_DIR/data.key, created on first start. Resolved to an absolute path.
+   */
+  DATA_KEY_FILE: nonEmpty.optional(),
   INFLUX_URL: z.url({ protocol: /^https?$/ }).optional(),
   INFLUX_API: z.enum(['v1', 'v2']).default('v2'),
   INFLUX_TOKEN: nonEmpty.optional(),
@@ -391,7 +396,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     })
     throw new GatewayError('CSG_CONFIG_INVALID', `invalid configuration: ${problems.join('; ')}`)
   }
-  return Object.freeze({ ...parsed.data, DATA_DIR: path.resolve(parsed.data.DATA_DIR) })
+  return Object.freeze({ ...parsed.data, DATA_DIR: path.resolve(parsed.data.DATA_DIR), ...(parsed.data.DATA_KEY_FILE === undefined ? {} : { DATA_KEY_FILE: path.resolve(parsed.data.DATA_KEY_FILE) }) })
 }
 
 function readConfigFile (file: string): ConfigInput {

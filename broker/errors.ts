@@ -24,6 +24,9 @@ export const ERROR_CODES = {
   CSG_NATS_UNREACHABLE: 'no NATS server of NATS_URL could be reached at start, or JetStream is not enabled there',
   CSG_NATS_AUTH: 'the NATS servers refused the credentials (NATS_USER / NATS_PASSWORD or NATS_TOKEN)',
   CSG_NATS_MISMATCH: 'a JetStream stream or bucket exists with settings other than the configuration asks for (e.g. replicas); it is not changed',
+  CSG_DATA_KEY_INVALID: 'the data key file (DATA_KEY_FILE) is unreadable, malformed, or group/other may read it; or `key create` found one already there',
+  CSG_DATA_KEY_MISSING: 'personal data is stored encrypted with a key the data key file does not hold (or there is no key file); the gateway does not start',
+  CSG_DATA_UNREADABLE: 'an encrypted personal-data value failed authentication (altered, or moved from another field)',
   CSG_NATS_UNAVAILABLE: 'JetStream did not acknowledge in time (no quorum, all servers down); readings are not acknowledged to devices',
 } as const
 

@@ -13,6 +13,7 @@ import { openTelemetryLog } from './cluster/telemetry-log.ts'
 import { startSessionClaims } from './cluster/session-claims.ts'
 import { openSessionStore } from './cluster/configured-session-store.ts'
 import { acquireLockFile, lockHolder } from './lock-file.ts'
+import { openDataKey } from './crypto/data-key.ts'
 import { createMetrics, registerClusterGauges, registerGauges, registerMailGauges } from './http/metrics.ts'
 import { startHttpServer } from './http/server.ts'
 import { createDeviceTable } from './api/device-table.ts'
@@ -117,8 +118,12 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       })
     }
 
+    // Personal data at rest is sealed with this key; sealed data it cannot open stops the start here,
+    // before maintenance windows, alarms and sessions, the first to read or write it.
+    const cipher = await openDataKey({ dataDir: config.DATA_DIR, keyFile: config.DATA_KEY_FILE, isCluster: cluster !== undefined, log: rootLog })
+
     // Maintenance windows: alarms of covered devices are recorded but held back from crews.
-    const maintenance = await openMaintenanceStore(config, cluster, log)
+    const maintenance = await openMaintenanceStore(config, cluster, log, cipher)
     closers.push({ name: 'maintenance', close () { return maintenance.close() } })
     const maintenanceGate = startGate(maintenance, registry, log)
     closers.push({ name: 'maintenance gate', close () { maintenanceGate.close() } })
@@ -136,6 +141,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       throttle: abuseLimits.throttle,
       maintenance: maintenanceGate,
       groups: registryGroups(registry),
+      cipher,
       onEvent (event) { metrics.alarmChanges.inc({ change: event.change, severity: event.alarm.severity }) },
       mail: config.SMTP_URL === undefined || config.SMTP_FROM === undefined
         ? undefined
@@ -249,7 +255,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
     }
 
     // API sessions and trusted devices, kept across restarts (sessions.json, or the cluster's bucket).
-    const sessions = await openSessionStore(config, cluster, log)
+    const sessions = await openSessionStore(config, cluster, log, cipher)
     closers.push({ name: 'sessions', close () { return sessions.close() } })
 
     const http = await startHttpServer({
@@ -266,6 +272,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
         access: createAccessLog({ spool }),
         series: output === undefined ? undefined : createSeriesReader(output.connection),
         influxQl: output === undefined ? undefined : createInfluxQlClient(output.connection),
+        cipher,
         ...apiSettingsOf(config),
         onSignIn (method, outcome) { metrics.apiSignIns.inc({ method, outcome }) },
         onStreamDropped (reason) { metrics.apiStreamDrops.inc({ reason }) },

@@ -7,6 +7,7 @@ import { addCertCommand } from './cert.ts'
 import { addClusterCommands } from './cluster.ts'
 import { addConsumerCommands } from './consumer.ts'
 import { addDeviceCommands } from './device.ts'
+import { addKeyCommands } from './key.ts'
 import { addMaintenanceCommands } from './maintenance.ts'
 import { addRegistryCommands } from './registry.ts'
 import { addSchemaCommand } from './schema.ts'
@@ -30,6 +31,7 @@ export function createProgram (): Command {
   addMaintenanceCommands(program)
   addClusterCommands(program)
   addCertCommand(program)
+  addKeyCommands(program)
   addSimulateCommand(program)
   return program
 }

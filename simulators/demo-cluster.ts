@@ -18,6 +18,7 @@ import { startLocalInfluxDb } from './local-influxdb.ts'
 import { NATS_SERVER_PATH, startLocalNatsCluster } from './local-nats.ts'
 import { parseScenarioSpec, planInjections } from './scenarios/index.ts'
 import { runSimulation } from './simulate.ts'
+import { createKeyFile, newKeyFile } from '../broker/crypto/key-file.ts'
 
 const ENSURE_DEPS = fileURLToPath(new URL('../scripts/ensure-deps.sh', import.meta.url))
 /** Without --duration the cluster demo runs this long, so that the node kill and the summary happen. */
@@ -51,8 +52,12 @@ export async function runClusterDemo (options: ClusterDemoOptions): Promise<void
   await nc.close()
   say(`Registered ${devices.length} devices in "${DISTRICT}" and crew "demo-crew" in the cluster's registry; secrets in ${fleetFile} (mode 0600).`)
 
+  // Both nodes share one data key file (cluster mode requires DATA_KEY_FILE).
+  const keyFile = join(dataDir, 'data.key')
+  await createKeyFile(keyFile, newKeyFile())
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    DATA_KEY_FILE: keyFile,
     NATS_URL: nats.urls.join(','),
     MQTT_HOST: '127.0.0.1',
     MQTT_PORT: '0',

@@ -23,6 +23,7 @@ import { createWebhooks, type WebhookOptions } from './webhooks.ts'
 import { startMailChannel, type MailChannel, type MailChannelOptions } from './mail/mail-channel.ts'
 import { createIncidents, type Incidents } from './incidents.ts'
 import { createFlappingTracker } from './flapping.ts'
+import type { FieldCipher } from '../crypto/field-cipher.ts'
 
 export interface AlarmsOptions {
   dataDir: string
@@ -43,9 +44,11 @@ export interface AlarmsOptions {
   /** Run as one node of a cluster: alarms shared through NATS JetStream KV. */
   cluster?: AlarmClusterOptions | undefined
   /** Alarm e-mail (SMTP_URL set); recipients come from the rules file's `mail` key. */
-  mail?: Omit<MailChannelOptions, 'dataDir' | 'rules' | 'log'> | undefined
+  mail?: Omit<MailChannelOptions, 'dataDir' | 'rules' | 'log' | 'cipher'> | undefined
   /** Maintenance windows: changes of covered devices are recorded but held back from crews. */
   maintenance?: MaintenanceGate | undefined
+  /** Seals who acknowledged and the note wherever alarms rest (alarms.json, the cluster's bucket, `alarms` points); absent = clear (tests). */
+  cipher?: FieldCipher | undefined
   /** Device groups (registry): alarms of many devices of one group become an incident (single node only). */
   groups?: { groupOf(deviceId: string): string | undefined; groupSize(group: string): number } | undefined
 }
@@ -116,17 +119,17 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
     if (suppressed !== undefined) crew.log.info({ target, reason, suppressedSinceLast: suppressed, ...detail }, 'acknowledgement ignored')
   }
   const rules = await openRuleBook({ file: options.rulesFile, pollMs: options.pollMs, log })
-  const saved = await readAlarmState(options.dataDir)
+  const saved = await readAlarmState(options.dataDir, options.cipher)
   // In a cluster the open alarms come from the bucket; alarms.json is neither read nor written.
   const gate = options.maintenance
   // Flapping alarms are kept open by the engine (single node; in a cluster alarms clear as they come).
   const flapping = options.cluster === undefined ? createFlappingTracker(function flappingRules () { return rules.flapping() }) : undefined
   const engineRules = { ...(gate === undefined ? rules : withOfflineExemption(rules, gate)), flappingJudge: flapping }
   const engine = createAlarmEngine(engineRules, withRestartGrace(options.cluster === undefined ? saved : { alarms: [], devices: saved?.devices ?? [] }, Date.now()))
-  const openAlarmsFile = createOpenAlarmsWriter(options.dataDir, function openEntries () { return engine.openEntries() }, log)
+  const openAlarmsFile = createOpenAlarmsWriter(options.dataDir, function openEntries () { return engine.openEntries() }, log, options.cipher)
   const deviceMemoryFile = createDeviceMemoryWriter(options.dataDir, function deviceMemory () { return engine.deviceMemory() }, log)
   const webhooks = options.webhookUrls.length > 0 ? createWebhooks({ urls: options.webhookUrls, log, ...options.webhookLimits }) : undefined
-  const mail = options.mail === undefined ? undefined : await startMailChannel({ ...options.mail, dataDir: options.dataDir, rules () { return rules.mail() }, log })
+  const mail = options.mail === undefined ? undefined : await startMailChannel({ ...options.mail, dataDir: options.dataDir, cipher: options.cipher, rules () { return rules.mail() }, log })
   if (mail === undefined && rules.mail() !== undefined) log.warn({ file: options.rulesFile }, 'the rules file names mail recipients but SMTP_URL is not set: no alarm e-mail is sent')
   const listeners = new Set<(event: AlarmEvent) => void>()
   const releaseListeners = new Set<(alarms: readonly AlarmRecord[]) => void>()
@@ -179,6 +182,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
     log,
     webhooks,
     shouldPush,
+    cipher: options.cipher,
     onDelivered (event, isOwn) {
       if (event.alarm.state === 'cleared') {
         recentlyCleared.unshift(event.alarm)
@@ -206,7 +210,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
     if (restored.length > 0) log.info({ open: restored.length }, 'open alarms restored')
   } else {
     try {
-      cluster = await startAlarmCluster({ ...options.cluster, engine, publisher, log, offlineCheckMs: options.offlineCheckMs })
+      cluster = await startAlarmCluster({ ...options.cluster, engine, publisher, log, offlineCheckMs: options.offlineCheckMs, cipher: options.cipher })
     } catch (err) {
       rules.close()
       await webhooks?.close()

@@ -14,6 +14,8 @@ import type { BrokerOut } from '../mqtt/broker-out.ts'
 import { formatAlarmTopic } from '../mqtt/topics.ts'
 import type { AlarmEvent, AlarmRecord } from './alarm.ts'
 import type { Webhooks } from './webhooks.ts'
+import type { FieldCipher } from '../crypto/field-cipher.ts'
+import { sealAlarm } from '../crypto/sealed-alarm.ts'
 
 export interface AlarmPublisherOptions {
   out: BrokerOut
@@ -22,6 +24,8 @@ export interface AlarmPublisherOptions {
   webhooks?: Webhooks | undefined
   /** Whether a change goes to crews and webhooks (maintenance windows hold some back); absent = all do. */
   shouldPush?: ((event: AlarmEvent) => boolean) | undefined
+  /** Seals who acknowledged and the note in the `alarms` point (the spool and InfluxDB keep it); absent = clear. */
+  cipher?: FieldCipher | undefined
   /** After a change went to crews; `isOwn`: this node made it (see DeliveryOptions). */
   onDelivered?: (event: AlarmEvent, isOwn: boolean) => void
 }
@@ -68,8 +72,11 @@ export function createAlarmPublisher (options: AlarmPublisherOptions): AlarmPubl
   /** Logs the change and appends its point; resolves once the point is on disk (or failed, logged). */
   function record (event: AlarmEvent): Promise<void> {
     const { alarm } = event
-    log.info({ deviceId: alarm.deviceId, alarmId: alarm.id, type: alarm.type, severity: alarm.severity, state: alarm.state, value: alarm.value, threshold: alarm.threshold, ackedBy: alarm.ackedBy, escalation: alarm.escalation, ackDueAt: alarm.ackDueAt }, LOG_MESSAGE[event.change])
-    const line = encodeAlarm(alarmPointOf(event, pointTime(alarm)))
+    // Who acknowledged is personal data: logs name whether, not who (logs are often kept in clear).
+    log.info({ deviceId: alarm.deviceId, alarmId: alarm.id, type: alarm.type, severity: alarm.severity, state: alarm.state, value: alarm.value, threshold: alarm.threshold, isAcked: alarm.ackedBy !== undefined, escalation: alarm.escalation, ackDueAt: alarm.ackDueAt }, LOG_MESSAGE[event.change])
+    const cipher = options.cipher
+    const stored = cipher === undefined ? event : { ...event, alarm: sealAlarm(alarm, cipher) }
+    const line = encodeAlarm(alarmPointOf(stored, pointTime(alarm)))
     return options.spool.append([line]).catch(function notStored (err: unknown) {
       log.error({ err, deviceId: alarm.deviceId, alarmId: alarm.id }, 'alarm point not stored')
     })

@@ -4,6 +4,7 @@
 // - DATA_DIR/alarm-devices.jsonl: each device's newest reading time and last-seen time, one JSON
 //   line per device, rewritten now and then (the caller's schedule). At 50,000 devices that is
 //   ≈ 9 MB: it is encoded a slice at a time so that alarms keep flowing while it is written.
+// Who acknowledged and the note are sealed with the data key in alarms.json (broker/crypto/).
 // Both are replaced atomically (temp file, fsync, rename, fsync of the directory); each writer
 // coalesces: at most one write in flight and one more queued.
 import { promises as fs } from 'node:fs'
@@ -13,6 +14,8 @@ import { GatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { alarmsFileSchema, deviceMemorySchema, type DeviceMemory, type EngineSnapshot, type OpenAlarm } from './alarm.ts'
 import { replaceFile } from '../replace-file.ts'
+import type { FieldCipher } from '../crypto/field-cipher.ts'
+import { openOpenAlarm, sealOpenAlarm } from '../crypto/sealed-alarm.ts'
 
 export const ALARM_STATE_FILE = 'alarms.json'
 export const DEVICE_MEMORY_FILE = 'alarm-devices.jsonl'
@@ -42,8 +45,11 @@ function parseJson (file: string, text: string): unknown {
   }
 }
 
-/** The saved state, or undefined when there is none (a first start). */
-export async function readAlarmState (dataDir: string): Promise<EngineSnapshot | undefined> {
+/**
+ * The saved state, or undefined when there is none (a first start). With `cipher`, sealed fields are
+ * opened (a key the cipher lacks: CSG_DATA_KEY_MISSING).
+ */
+export async function readAlarmState (dataDir: string, cipher?: FieldCipher): Promise<EngineSnapshot | undefined> {
   const alarmsFile = path.join(dataDir, ALARM_STATE_FILE)
   const devicesFile = path.join(dataDir, DEVICE_MEMORY_FILE)
   const [alarmsText, devicesText] = await Promise.all([readIfExists(alarmsFile), readIfExists(devicesFile)])
@@ -54,7 +60,7 @@ export async function readAlarmState (dataDir: string): Promise<EngineSnapshot |
   if (alarmsText !== undefined) {
     const parsed = alarmsFileSchema.safeParse(parseJson(alarmsFile, alarmsText))
     if (!parsed.success) throw invalid(alarmsFile, parsed.error.issues[0]?.message ?? 'invalid')
-    alarms = parsed.data.alarms
+    alarms = cipher === undefined ? parsed.data.alarms : parsed.data.alarms.map(function open (entry) { return openOpenAlarm(entry, cipher) })
   }
   if (devicesText !== undefined) {
     const lines = devicesText.split('\n')
@@ -118,9 +124,10 @@ function createStateFileWriter (file: string, content: () => Iterable<string>, l
  * whole, growing list back to back. A crash loses at most that window of changes from the file;
  * the engine raises a still-holding condition again and clears a gone one by its clear rule.
  */
-export function createOpenAlarmsWriter (dataDir: string, openEntries: () => OpenAlarm[], log: Logger): StateFileWriter {
+export function createOpenAlarmsWriter (dataDir: string, openEntries: () => OpenAlarm[], log: Logger, cipher?: FieldCipher): StateFileWriter {
   return createStateFileWriter(path.join(dataDir, ALARM_STATE_FILE), function alarmsJson () {
-    return [JSON.stringify({ version: 2, alarms: openEntries() })]
+    const entries = openEntries()
+    return [JSON.stringify({ version: 2, alarms: cipher === undefined ? entries : entries.map(function seal (entry) { return sealOpenAlarm(entry, cipher) }) })]
   }, log, OPEN_ALARMS_MIN_INTERVAL_MS)
 }
 

@@ -6,6 +6,7 @@ import { SEVERITY_RANK } from '../../devices/define-rule.ts'
 import type { AlarmChange, AlarmEvent, AlarmRecord } from '../alarms/alarm.ts'
 import { severitySchema } from '../alarms/alarm.ts'
 import type { HistoryEntry, TimelineEvent } from './types.ts'
+import type { FieldCipher } from '../crypto/field-cipher.ts'
 
 /** One change of one alarm, from wherever it was learnt. */
 export interface AlarmFact {
@@ -56,8 +57,21 @@ const pointRowSchema = z.object({
   escalation: optionalNumber,
 })
 
-/** A row of ALARM_POINT_COLUMNS as a fact; undefined for a point without alarm_id or one that does not parse. */
-export function factOfPoint (row: Record<string, unknown>): AlarmFact | undefined {
+/** A sealed field of a point opened; undefined when it does not open (a key no longer held, an altered value). */
+function openedField (cipher: FieldCipher | undefined, field: 'ackedBy' | 'ackNote', value: string): string | undefined {
+  if (cipher === undefined) return value
+  try {
+    return cipher.open(field, value)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A row of ALARM_POINT_COLUMNS as a fact; undefined for a point without alarm_id or one that does not
+ * parse. `acked_by` and `note` are opened with `cipher` (stored sealed, README "Personal data at rest").
+ */
+export function factOfPoint (row: Record<string, unknown>, cipher?: FieldCipher): AlarmFact | undefined {
   const parsed = pointRowSchema.safeParse(row)
   if (!parsed.success) return undefined
   const p = parsed.data
@@ -67,8 +81,10 @@ export function factOfPoint (row: Record<string, unknown>): AlarmFact | undefine
   }
   if (typeof p.value === 'number') fact.value = p.value
   if (typeof p.threshold === 'number') fact.threshold = p.threshold
-  if (typeof p.acked_by === 'string') fact.by = p.acked_by
-  if (typeof p.note === 'string') fact.note = p.note
+  const by = typeof p.acked_by === 'string' ? openedField(cipher, 'ackedBy', p.acked_by) : undefined
+  if (by !== undefined) fact.by = by
+  const note = typeof p.note === 'string' ? openedField(cipher, 'ackNote', p.note) : undefined
+  if (note !== undefined) fact.note = note
   if (typeof p.escalation === 'number') fact.escalation = p.escalation
   const sinceRaise = p.change === 'acknowledged' ? p.ack_sec : p.change === 'cleared' ? p.clear_sec : undefined
   if (typeof sinceRaise === 'number') fact.raisedAtMs = Math.round(p.time - sinceRaise * 1000)

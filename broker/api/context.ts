@@ -16,6 +16,7 @@ import type { InfluxQlClient } from './influxql.ts'
 import type { SeriesReader } from './series.ts'
 import type { SignIn, SignInMethod, SignInOutcome } from './sign-in.ts'
 import type { SignInGuard } from './sign-in-guard.ts'
+import type { FieldCipher } from '../crypto/field-cipher.ts'
 
 /** What the console learns from GET /api/console/settings (map tiles, web map links). */
 export interface ConsoleSettings {
@@ -38,6 +39,8 @@ export interface ApiOptions {
   maintenance: MaintenanceStore
   /** Undefined when INFLUX_URL is unset: alarm history answers from memory only (partial). */
   influxQl: InfluxQlClient | undefined
+  /** Opens who acknowledged and the note of stored `alarms` points; absent = read as they are. */
+  cipher?: FieldCipher | undefined
   /** Session lifetime, ms. */
   sessionTtlMs: number
   /** Trusted-device token lifetime, ms. */

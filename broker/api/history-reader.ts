@@ -3,6 +3,7 @@
 // memory (the alarms stage's records, the journal of changes since start). Without InfluxDB, or
 // when it does not answer, the answer comes from memory alone and says so (`partial`, `warning`).
 import type { AlarmRecord } from '../alarms/alarm.ts'
+import type { FieldCipher } from '../crypto/field-cipher.ts'
 import { ALARM_POINT_COLUMNS, buildHistory, factOfPoint, type AlarmFact } from './alarm-history.ts'
 import type { AlarmJournal } from './alarm-journal.ts'
 import { identifier, InfluxQlError, quoted, rowsOf, type InfluxQlClient } from './influxql.ts'
@@ -30,6 +31,8 @@ export interface HistorySources {
   records(): readonly AlarmRecord[]
   locationOf(deviceId: string): { lat: number; lon: number } | undefined
   nowMs(): number
+  /** Opens who acknowledged and the note of stored points. */
+  cipher?: FieldCipher | undefined
 }
 
 export interface HistoryQuery {
@@ -59,14 +62,14 @@ function selects (selection: Selection, fact: { district: string; deviceId: stri
 }
 
 /** The facts InfluxDB holds for `where`, or why there are none. */
-async function storedFacts (influx: InfluxQlClient | undefined, where: string[], order: 'ASC' | 'DESC', limit: number): Promise<{ facts: AlarmFact[]; shortfall?: Shortfall }> {
+async function storedFacts (influx: InfluxQlClient | undefined, where: string[], order: 'ASC' | 'DESC', limit: number, cipher: FieldCipher | undefined): Promise<{ facts: AlarmFact[]; shortfall?: Shortfall }> {
   if (influx === undefined) return { facts: [], shortfall: { warning: `INFLUX_URL is not set: ${FROM_MEMORY}` } }
   const columns = ALARM_POINT_COLUMNS.map(identifier).join(',')
   const influxql = `SELECT ${columns} FROM "alarms" WHERE ${where.join(' AND ')} ORDER BY time ${order} LIMIT ${limit}`
   try {
     const facts: AlarmFact[] = []
     for (const row of rowsOf(await influx.query(influxql))) {
-      const fact = factOfPoint(row)
+      const fact = factOfPoint(row, cipher)
       if (fact !== undefined) facts.push(fact)
     }
     return { facts }
@@ -111,7 +114,7 @@ export async function readHistory (sources: HistorySources, query: HistoryQuery)
     if (query.district !== undefined) where.push(`"district" = ${quoted(query.district)}`)
     else if (query.visible !== undefined) where.push(`(${query.visible.map(function inDistrict (d) { return `"district" = ${quoted(d)}` }).join(' OR ')})`)
     if (query.deviceId !== undefined) where.push(`"device_id" = ${quoted(query.deviceId)}`)
-    stored = await storedFacts(sources.influx, where, 'DESC', query.limit * POINTS_PER_ALARM)
+    stored = await storedFacts(sources.influx, where, 'DESC', query.limit * POINTS_PER_ALARM, sources.cipher)
   }
   for (const fact of stored.facts) if (selects(query, fact)) add(fact)
 
@@ -138,7 +141,7 @@ export async function readHistory (sources: HistorySources, query: HistoryQuery)
     .map(function idOf (entry) { return entry.id })
   if (sources.influx !== undefined && shortfall === undefined && incomplete.length > 0 && query.hours < MAX_HISTORY_HOURS) {
     const byId = `(${incomplete.map(function sameId (id) { return `"alarm_id" = ${quoted(id)}` }).join(' OR ')})`
-    const earlier = await storedFacts(sources.influx, [byId, NOT_OVERDUE, `time > now() - ${MAX_HISTORY_HOURS}h`], 'ASC', incomplete.length * POINTS_PER_ALARM)
+    const earlier = await storedFacts(sources.influx, [byId, NOT_OVERDUE, `time > now() - ${MAX_HISTORY_HOURS}h`], 'ASC', incomplete.length * POINTS_PER_ALARM, sources.cipher)
     shortfall = earlier.shortfall
     for (const fact of earlier.facts) if (selects(query, fact)) add(fact)
     shown = shown.map(function completed (entry) { return incomplete.includes(entry.id) ? entryOf(entry.id) ?? entry : entry }).sort(newestRaiseFirst)
@@ -154,7 +157,7 @@ function newestRaiseFirst (a: HistoryEntry, b: HistoryEntry): number {
 export async function readTimeline (sources: HistorySources, alarmId: string, visible: readonly string[] | undefined): Promise<{ answer: AlarmTimeline | undefined; shortfall?: Shortfall | undefined }> {
   const record = sources.records().find(function byId (r) { return r.id === alarmId })
   const where = [`"alarm_id" = ${quoted(alarmId)}`, `time > now() - ${MAX_HISTORY_HOURS}h`]
-  const stored = await storedFacts(sources.influx, where, 'ASC', TIMELINE_POINT_LIMIT)
+  const stored = await storedFacts(sources.influx, where, 'ASC', TIMELINE_POINT_LIMIT, sources.cipher)
   const facts = [...sources.journal.factsOf(alarmId), ...stored.facts]
   const built = buildHistory({ facts, record })
   if (built === undefined || !selects({ visible }, built.entry)) return { answer: undefined, shortfall: stored.shortfall }

@@ -20,6 +20,7 @@ export function registerHistoryRoutes (app: FastifyInstance, ctx: ApiContext, re
       return device?.lat === undefined || device.lon === undefined ? undefined : { lat: device.lat, lon: device.lon }
     },
     nowMs () { return Date.now() },
+    cipher: ctx.cipher,
   }
 
   function logShortfall (request: FastifyRequest, shortfall: Shortfall | undefined): void {

@@ -78,7 +78,7 @@ export function registerStatsRoutes (app: FastifyInstance, ctx: ApiContext, requ
       try {
         const rows = rowsOf(await ctx.influxQl.query(influxql))
         for (const row of rows) {
-          const fact = factOfPoint(row)
+          const fact = factOfPoint(row, ctx.cipher)
           if (fact !== undefined && selects(fact)) facts.push(fact)
         }
         if (rows.length >= MAX_STATS_POINTS) warning = `more than ${MAX_STATS_POINTS} alarm changes in the range: the first ${MAX_STATS_POINTS} are counted; narrow the range or pick a district`

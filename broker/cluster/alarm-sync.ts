@@ -14,11 +14,13 @@
 // bucket's version of an alarm (onSettled) once none of its own changes to that alarm is in flight.
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { KV, KvEntry } from '@nats-io/kv'
-import { GatewayError } from '../errors.ts'
+import { GatewayError, isGatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { AlarmEvent } from '../alarms/alarm.ts'
 import { alarmKey, mergeChange, parseAlarmKey, storedAlarmSchema, type StoredAlarm } from './alarm-entry.ts'
 import type { KvKeys } from './kv-cas.ts'
+import type { FieldCipher } from '../crypto/field-cipher.ts'
+import { openOpenAlarm, sealOpenAlarm } from '../crypto/sealed-alarm.ts'
 
 export interface AlarmSyncOptions {
   /** The alarms bucket: watched through it. */
@@ -32,6 +34,8 @@ export interface AlarmSyncOptions {
   onChange(event: AlarmEvent, origin: { isOwn: boolean, isSuperseded: boolean }): void
   /** The bucket's version of an alarm once no change of this node to it is in flight (undefined: none). */
   onSettled(deviceId: string, type: string, stored: StoredAlarm | undefined): void
+  /** Seals who acknowledged and the note in the bucket; every node must hold the same key file. */
+  cipher?: FieldCipher | undefined
   /** Bound on reading the bucket at start, ms. Default 20000. */
   loadTimeoutMs?: number
 }
@@ -83,6 +87,8 @@ export function createAlarmSync (options: AlarmSyncOptions): AlarmSync {
   let watching: Promise<void> | undefined
   const closing = new AbortController()
   let onWatched: (() => void) | undefined
+  /** The first entry sealed with a key this node lacks: at start that stops the node. */
+  let unopenable: Error | undefined
   /** Writes are failing: every reading of an alarming device tries again, logged once per outage. */
   let isUnwritable = false
 
@@ -107,12 +113,28 @@ export function createAlarmSync (options: AlarmSyncOptions): AlarmSync {
     if (value === undefined) return undefined
     try {
       const parsed = storedAlarmSchema.safeParse(JSON.parse(Buffer.from(value).toString('utf8')))
-      if (parsed.success) return parsed.data
+      if (parsed.success) return openStored(key, revision, parsed.data)
       log.error({ key, revision, reason: parsed.error.issues[0]?.message }, 'alarm in the bucket not readable; ignored')
     } catch (err) {
       log.error({ key, revision, err, reason: 'not JSON' }, 'alarm in the bucket not readable; ignored')
     }
     return undefined
+  }
+
+  function openStored (key: string, revision: number, stored: StoredAlarm): StoredAlarm | undefined {
+    if (options.cipher === undefined) return stored
+    try {
+      return openOpenAlarm(stored, options.cipher)
+    } catch (err) {
+      // A key this node lacks is its key file's fault (it stops the start); an altered entry is that entry's.
+      if (isGatewayError(err, 'CSG_DATA_KEY_MISSING')) {
+        unopenable ??= err
+        log.error({ err, key, revision }, 'alarm in the bucket sealed with a key this node\'s DATA_KEY_FILE lacks (every node needs the same key file); ignored')
+      } else {
+        log.error({ err, key, revision }, 'alarm in the bucket does not open (altered); ignored')
+      }
+      return undefined
+    }
   }
 
   /** Passes a version on once: another node's only while newer than what crews got; an own one always (it is recorded). */
@@ -191,7 +213,8 @@ export function createAlarmSync (options: AlarmSyncOptions): AlarmSync {
       const stored: StoredAlarm = { ...merged.entry, change: merged.event.change, writer }
       let failure: unknown
       try {
-        const revision = await options.keys.compareAndSet(key, JSON.stringify(stored), current?.revision ?? 0)
+        const sealed = options.cipher === undefined ? stored : sealOpenAlarm(stored, options.cipher)
+        const revision = await options.keys.compareAndSet(key, JSON.stringify(sealed), current?.revision ?? 0)
         if (revision !== undefined) {
           written()
           remember(key, revision, stored)
@@ -244,6 +267,8 @@ export function createAlarmSync (options: AlarmSyncOptions): AlarmSync {
       watching = watchBucket()
       try {
         await loaded
+        // A node that cannot open the cluster's alarms would hand crews half of them: it does not start.
+        if (unopenable !== undefined) throw unopenable
       } catch (err) {
         isClosing = true
         closing.abort()

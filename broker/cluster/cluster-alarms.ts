@@ -17,6 +17,7 @@ import { openKvKeys } from './kv-cas.ts'
 import { ALARMS_BUCKET, LEASES_BUCKET } from './names.ts'
 import { startOfflineLease } from './offline-lease.ts'
 import { createSeenDigest } from './seen-digest.ts'
+import type { FieldCipher } from '../crypto/field-cipher.ts'
 
 /** What startAlarms needs to run as one node of a cluster. */
 export interface AlarmClusterOptions {
@@ -35,6 +36,8 @@ export interface AlarmClusterStart extends AlarmClusterOptions {
   log: Logger
   /** The offline check interval: period of the digests; max age of a new leases bucket. */
   offlineCheckMs: number
+  /** Seals personal fields of the alarms in the bucket. */
+  cipher?: FieldCipher | undefined
 }
 
 export interface AlarmCluster {
@@ -87,6 +90,7 @@ export async function startAlarmCluster (options: AlarmClusterStart): Promise<Al
     keys: openKvKeys(js, jsm, ALARMS_BUCKET),
     writer,
     log,
+    cipher: options.cipher,
     onChange (event, origin) {
       publisher.deliver([event], origin)
     },

@@ -5,16 +5,17 @@ import type { Logger } from '../log.ts'
 import type { MaintenanceStore } from '../maintenance/store.ts'
 import type { MaintenanceWindow } from '../maintenance/window.ts'
 import { followBucket } from './bucket-follower.ts'
-import { decodeMaintenanceEntry, kvMaintenanceAdmin, type MaintenanceBucket } from './maintenance-bucket.ts'
+import { decodeMaintenanceEntry, kvMaintenanceAdmin, type DecodedWindow, type MaintenanceBucket } from './maintenance-bucket.ts'
+import type { FieldCipher } from '../crypto/field-cipher.ts'
 
 /** Longest wait for the bucket's entries at start, and for a write of this node to come back. */
 const LOAD_TIMEOUT_MS = 30_000
 const CATCH_UP_MS = 5_000
 
-export async function openKvMaintenanceStore (options: { bucket: MaintenanceBucket; log: Logger }): Promise<MaintenanceStore> {
+export async function openKvMaintenanceStore (options: { bucket: MaintenanceBucket; log: Logger; cipher?: FieldCipher | undefined }): Promise<MaintenanceStore> {
   const { bucket } = options
   const log = options.log.child({ module: 'maintenance', bucket: bucket.name })
-  const admin = kvMaintenanceAdmin(bucket, log)
+  const admin = kvMaintenanceAdmin(bucket, log, options.cipher)
   const windows = new Map<string, MaintenanceWindow>()
   let snapshot: readonly MaintenanceWindow[] = []
   const listeners: (() => void)[] = []
@@ -32,8 +33,17 @@ export async function openKvMaintenanceStore (options: { bucket: MaintenanceBuck
     }
   }
 
+  /** The first entry sealed with a key this node lacks: at start that stops it. */
+  let keyMissing: Error | undefined
   const follower = followBucket(bucket, function applyEntry (entry) {
-    const decoded = decodeMaintenanceEntry(entry)
+    let decoded: DecodedWindow
+    try {
+      decoded = decodeMaintenanceEntry(entry, options.cipher)
+    } catch (err) {
+      keyMissing ??= err as Error
+      log.error({ err, key: entry.key }, 'maintenance bucket: entry sealed with a key this node\'s DATA_KEY_FILE lacks (every node needs the same key file)')
+      return
+    }
     if (decoded.window === undefined) {
       if ('problem' in decoded && decoded.problem !== undefined) log.warn({ key: entry.key, problem: decoded.problem }, 'maintenance bucket: invalid entry, treated as absent')
       windows.delete(entry.key)
@@ -45,6 +55,10 @@ export async function openKvMaintenanceStore (options: { bucket: MaintenanceBuck
   if (!await follower.loaded(LOAD_TIMEOUT_MS)) {
     follower.stop()
     throw new GatewayError('CSG_NATS_UNAVAILABLE', `the maintenance bucket ${bucket.name} could not be read within ${LOAD_TIMEOUT_MS / 1000} s`)
+  }
+  if (keyMissing !== undefined) {
+    follower.stop()
+    throw keyMissing
   }
   isLoaded = true
 

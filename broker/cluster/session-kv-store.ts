@@ -9,7 +9,9 @@ import type { Logger } from '../log.ts'
 import { leastRecentlyUsed, type SessionRecord } from '../sessions/record.ts'
 import { createRemovedListeners, createSessionTable, type SessionStore } from '../sessions/store.ts'
 import { followBucket } from './bucket-follower.ts'
-import { decodeSessionEntry, type SessionBucket } from './session-bucket.ts'
+import { decodeSessionEntry, type DecodedSession, type SessionBucket } from './session-bucket.ts'
+import type { FieldCipher } from '../crypto/field-cipher.ts'
+import { sealSession } from '../crypto/sealed-session.ts'
 
 /** Longest wait for the bucket's entries at start. */
 const LOAD_TIMEOUT_MS = 30_000
@@ -18,6 +20,8 @@ export interface KvSessionStoreOptions {
   bucket: SessionBucket
   maxSessions: number
   log: Logger
+  /** Seals account names in the bucket; every node must hold the same key file. */
+  cipher?: FieldCipher | undefined
 }
 
 export async function openKvSessionStore (options: KvSessionStoreOptions): Promise<SessionStore> {
@@ -34,8 +38,17 @@ export async function openKvSessionStore (options: KvSessionStoreOptions): Promi
     return write
   }
 
+  /** The first entry sealed with a key this node lacks: at start that stops it. */
+  let keyMissing: Error | undefined
   const follower = followBucket(bucket, function applyEntry (entry) {
-    const decoded = decodeSessionEntry(entry)
+    let decoded: DecodedSession
+    try {
+      decoded = decodeSessionEntry(entry, options.cipher)
+    } catch (err) {
+      keyMissing ??= err as Error
+      log.error({ err, key: entry.key }, 'session bucket: entry sealed with a key this node\'s DATA_KEY_FILE lacks (every node needs the same key file)')
+      return
+    }
     if (decoded.record === undefined) {
       if ('problem' in decoded && decoded.problem !== undefined) log.warn({ key: entry.key, problem: decoded.problem }, 'session bucket: invalid entry, treated as absent')
       revisions.delete(entry.key)
@@ -49,6 +62,10 @@ export async function openKvSessionStore (options: KvSessionStoreOptions): Promi
   if (!await follower.loaded(LOAD_TIMEOUT_MS)) {
     follower.stop()
     throw new GatewayError('CSG_NATS_UNAVAILABLE', `the session bucket ${bucket.name} could not be read within ${LOAD_TIMEOUT_MS / 1000} s`)
+  }
+  if (keyMissing !== undefined) {
+    follower.stop()
+    throw keyMissing
   }
 
   async function removeOne (id: string): Promise<void> {
@@ -70,7 +87,7 @@ export async function openKvSessionStore (options: KvSessionStoreOptions): Promi
       table.set(record)
       let revision: number
       try {
-        revision = await track(bucket.kv.create(record.id, JSON.stringify(record)))
+        revision = await track(bucket.kv.create(record.id, JSON.stringify(sealSession(record, options.cipher))))
       } catch (err) {
         table.delete(record.id) // not stored: it must not sign anyone in here either
         throw err
@@ -83,7 +100,7 @@ export async function openKvSessionStore (options: KvSessionStoreOptions): Promi
       if (record === undefined || revision === undefined || atMs <= record.lastUsedAt) return
       const touched: SessionRecord = { ...record, lastUsedAt: atMs }
       table.set(touched)
-      track(bucket.kv.update(id, JSON.stringify(touched), revision)).catch(function notTouched (err: unknown) {
+      track(bucket.kv.update(id, JSON.stringify(sealSession(touched, options.cipher)), revision)).catch(function notTouched (err: unknown) {
         // Changed or removed meanwhile: the watch brings what is there.
         log.debug({ err, sessionId: id }, 'last-used time not written')
       })

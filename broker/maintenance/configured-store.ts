@@ -6,6 +6,8 @@ import { connectNats, replicasFor } from '../cluster/connection.ts'
 import { kvMaintenanceAdmin, openMaintenanceBucket } from '../cluster/maintenance-bucket.ts'
 import { openKvMaintenanceStore } from '../cluster/maintenance-kv-store.ts'
 import type { Config } from '../config.ts'
+import type { FieldCipher } from '../crypto/field-cipher.ts'
+import { readDataKey } from '../crypto/data-key.ts'
 import { createLogger } from '../log.ts'
 import type { Logger } from '../log.ts'
 import type { Registry } from '../registry/registry.ts'
@@ -14,19 +16,21 @@ import { startMaintenanceGate, type MaintenanceGate } from './gate.ts'
 import { maintenancePath } from './maintenance-file.ts'
 import type { MaintenanceAdmin, MaintenanceStore } from './store.ts'
 
-export async function openMaintenanceStore (config: Config, cluster: { nc: NatsConnection; replicas: number } | undefined, log: Logger): Promise<MaintenanceStore> {
-  if (cluster === undefined) return openFileMaintenanceStore({ file: maintenancePath(config.DATA_DIR), pollMs: config.REGISTRY_POLL_MS, log })
-  return openKvMaintenanceStore({ bucket: await openMaintenanceBucket(cluster.nc, cluster.replicas), log })
+export async function openMaintenanceStore (config: Config, cluster: { nc: NatsConnection; replicas: number } | undefined, log: Logger, cipher: FieldCipher): Promise<MaintenanceStore> {
+  if (cluster === undefined) return openFileMaintenanceStore({ file: maintenancePath(config.DATA_DIR), pollMs: config.REGISTRY_POLL_MS, log, cipher })
+  return openKvMaintenanceStore({ bucket: await openMaintenanceBucket(cluster.nc, cluster.replicas), log, cipher })
 }
 
 /** Runs one CLI action on the windows (the bucket's NATS connection is closed after it). */
 export async function withMaintenanceAdmin<T> (config: Config, action: (admin: MaintenanceAdmin) => Promise<T>): Promise<T> {
   const log = createLogger('warn', process.stderr)
-  if (config.NATS_URL.length === 0) return action(fileMaintenanceAdmin(maintenancePath(config.DATA_DIR), log))
+  // The CLI never creates a key: without one, sealed names stop the command (CSG_DATA_KEY_MISSING).
+  const cipher = await readDataKey(config)
+  if (config.NATS_URL.length === 0) return action(fileMaintenanceAdmin(maintenancePath(config.DATA_DIR), log, cipher))
   const nc = await connectNats(config, 'citygw-cli', log)
   try {
     const bucket = await openMaintenanceBucket(nc, await replicasFor(nc, config.NATS_REPLICAS))
-    return await action(kvMaintenanceAdmin(bucket, log))
+    return await action(kvMaintenanceAdmin(bucket, log, cipher))
   } finally {
     await nc.close()
   }

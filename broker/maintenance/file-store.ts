@@ -1,6 +1,7 @@
 // The single-node maintenance store: DATA_DIR/maintenance.json, held in memory and polled for the
 // CLI's changes (like the registry). Every change goes through the file under its lock, so the API
 // and the CLI never overwrite each other's windows.
+import type { FieldCipher } from '../crypto/field-cipher.ts'
 import type { Logger } from '../log.ts'
 import { watchFileChanges } from '../watched-file.ts'
 import { readMaintenanceFile, updateMaintenanceFile } from './maintenance-file.ts'
@@ -8,14 +9,14 @@ import { endedWindow, isKept, type MaintenanceAdmin, type MaintenanceStore } fro
 import type { MaintenanceWindow } from './window.ts'
 
 /** The file for one CLI command: no memory, no polling. */
-export function fileMaintenanceAdmin (file: string, log?: Logger): MaintenanceAdmin {
+export function fileMaintenanceAdmin (file: string, log?: Logger, cipher?: FieldCipher): MaintenanceAdmin {
   return {
     describe: file,
-    list () { return readMaintenanceFile(file, log) },
+    list () { return readMaintenanceFile(file, log, cipher) },
     async add (window) {
       await updateMaintenanceFile(file, function append (windows) {
         return [...windows.filter(function kept (w) { return isKept(w, Date.now()) }), window]
-      }, log)
+      }, log, cipher)
     },
     async end (id, by, nowMs) {
       let ended: MaintenanceWindow | undefined
@@ -25,7 +26,7 @@ export function fileMaintenanceAdmin (file: string, log?: Logger): MaintenanceAd
           ended = endedWindow(w, by, nowMs)
           return ended ?? w
         })
-      }, log)
+      }, log, cipher)
       return ended
     },
   }
@@ -36,13 +37,15 @@ export interface FileMaintenanceStoreOptions {
   /** How often the file is checked for the CLI's changes, ms. */
   pollMs: number
   log: Logger
+  /** Seals who added and ended windows in the file. */
+  cipher?: FieldCipher | undefined
 }
 
 export async function openFileMaintenanceStore (options: FileMaintenanceStoreOptions): Promise<MaintenanceStore> {
   const log = options.log.child({ module: 'maintenance', file: options.file })
-  const admin = fileMaintenanceAdmin(options.file, log)
+  const admin = fileMaintenanceAdmin(options.file, log, options.cipher)
   const listeners: (() => void)[] = []
-  let windows: readonly MaintenanceWindow[] = await readMaintenanceFile(options.file, log)
+  let windows: readonly MaintenanceWindow[] = await readMaintenanceFile(options.file, log, options.cipher)
   let isClosed = false
   let queue: Promise<void> = Promise.resolve()
 
@@ -66,7 +69,7 @@ export async function openFileMaintenanceStore (options: FileMaintenanceStoreOpt
 
   function reload (): Promise<void> {
     return serial(async function readAgain () {
-      if (!isClosed) install(await readMaintenanceFile(options.file, log))
+      if (!isClosed) install(await readMaintenanceFile(options.file, log, options.cipher))
     })
   }
 

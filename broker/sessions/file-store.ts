@@ -4,6 +4,7 @@
 // revocation the CLI made meanwhile is kept, and a last-used time never brings a revoked record
 // back. Changes made while a write runs go into the next one (writes are coalesced); last-used
 // times wait up to TOUCH_WRITE_DELAY_MS for company. The file is polled for the CLI's changes.
+import type { FieldCipher } from '../crypto/field-cipher.ts'
 import type { Logger } from '../log.ts'
 import { watchFileChanges } from '../watched-file.ts'
 import { leastRecentlyUsed, type SessionRecord } from './record.ts'
@@ -20,6 +21,8 @@ export interface FileSessionStoreOptions {
   /** Most records kept; beyond it the least recently used is dropped. */
   maxSessions: number
   log: Logger
+  /** Seals account names in the file. */
+  cipher?: FieldCipher | undefined
   now?: () => number
 }
 
@@ -80,7 +83,7 @@ export async function openFileSessionStore (options: FileSessionStoreOptions): P
     const changes = pending
     pending = noChanges()
     try {
-      const written = await updateSessionsFile(file, function merge (records) { return applyChanges(records, changes, now(), maxSessions) }, log)
+      const written = await updateSessionsFile(file, function merge (records) { return applyChanges(records, changes, now(), maxSessions) }, log, options.cipher)
       refresh(written)
     } catch (err) {
       // Kept for the next write; changes made since take precedence.
@@ -102,12 +105,12 @@ export async function openFileSessionStore (options: FileSessionStoreOptions): P
 
   function reload (): void {
     if (isClosed) return
-    serial(async function readFile () { refresh(await readSessionsFile(file, log)) }).catch(function reloadFailed (err: unknown) {
+    serial(async function readFile () { refresh(await readSessionsFile(file, log, options.cipher)) }).catch(function reloadFailed (err: unknown) {
       log.error({ err, reason: 'read_failed' }, 'sessions file not reloaded')
     })
   }
 
-  refresh(await readSessionsFile(file, log))
+  refresh(await readSessionsFile(file, log, options.cipher))
   const watcher = watchFileChanges(file, options.pollMs, reload)
 
   return {

@@ -23,6 +23,7 @@ import { gatewayEnv, logProblems, startGateway, type LogProblems } from './gatew
 import type { BenchDevice, LoadDevices } from './load-run.ts'
 import { processTree, stopInReverse, type Stop } from './processes.ts'
 import { metricValue, scrape } from './metrics.ts'
+import { createTestKeyFile } from '../helpers/data-key.ts'
 
 export interface Topology {
   /** Key of the phase in the JSON results. */
@@ -125,7 +126,8 @@ async function startClusterSide (topology: Topology, devices: readonly BenchDevi
     nc,
     jsm: await jetstreamManager(nc),
     loadDevices,
-    env: { NATS_URL: nats.urls.join(','), NATS_REPLICAS: String(topology.replicas), NODE_NAME },
+    // Cluster mode needs DATA_KEY_FILE, one file for every node (and worker).
+    env: { NATS_URL: nats.urls.join(','), NATS_REPLICAS: String(topology.replicas), NODE_NAME, DATA_KEY_FILE: await createTestKeyFile(dir) },
   }
 }
 

@@ -1,6 +1,6 @@
 // Alarm history over HTTP with a real gateway, a real InfluxDB 1.x and MQTT.js devices: a water
 // pipe's low pressure is raised, acknowledged with a note, escalated minor → critical and cleared;
-// the `alarms` points carry the alarm id, the change, who acknowledged and the seconds to
+// the `alarms` points carry the alarm id, the change, who acknowledged (sealed) and the seconds to
 // acknowledge and clear; after a restart on the same DATA_DIR (memory gone) the history and the
 // timeline still tell it all. Crews see their districts only; per-device history; InfluxDB stopped
 // or unset gives a partial answer from memory, never a 5xx; bad input gets 400.
@@ -127,7 +127,8 @@ describe('alarm history with InfluxDB', () => {
     expect(rows.map((r) => `${String(r.change)}:${String(r.severity)}:${String(r.state)}`)).toEqual([
       'raised:minor:active', 'acknowledged:minor:acknowledged', 'escalated:critical:active', 'cleared:critical:cleared',
     ])
-    expect(rows[1]).toMatchObject({ acked_by: 'crew-north', note: 'valve crew on the way', ack_sec: (ackedAtMs - raisedAtMs) / 1000 })
+    // Who acknowledged and the note are sealed with the data key (README "Personal data at rest").
+    expect(rows[1]).toMatchObject({ acked_by: expect.stringMatching(/^enc1:/) as string, note: expect.stringMatching(/^enc1:/) as string, ack_sec: (ackedAtMs - raisedAtMs) / 1000 })
     expect(rows[3]).toMatchObject({ clear_sec: (clearedAtMs - raisedAtMs) / 1000, acked_by: null, ack_sec: null })
     expect(rows[0]).toMatchObject({ device_id: 'wp-n', district: 'north', kind: 'water-pipe', type: 'lowPressure', acked_by: null, note: null, ack_sec: null, clear_sec: null })
     const [fieldKeys] = await influx.query('SHOW FIELD KEYS FROM "alarms"', 'city')

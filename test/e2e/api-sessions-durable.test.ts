@@ -1,11 +1,13 @@
 // Sessions kept in DATA_DIR/sessions.json: a cookie still works after the gateway is stopped and
 // started again; the file holds neither a token nor an account's secret hash; a trusted-device
-// cookie signs in again after the session expired; revocation by the CLI (`citygw session revoke`)
-// or the API ends the session, its open alarm stream and the device token; a changed secret or a
+// cookie signs in again after the session expired; account names in it are sealed; revocation by
+// the CLI (`citygw session revoke`) or the API ends the session, its open alarm stream and the device token; a changed secret or a
 // removed account ends both; failed resumes count against the failed-sign-in limit.
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createFieldCipher } from '../../broker/crypto/field-cipher.ts'
+import { readKeyFile } from '../../broker/crypto/key-file.ts'
 import { addOperator } from '../../broker/registry/provision.ts'
 import { hashSecret } from '../../broker/registry/secrets.ts'
 import { registryPath, updateRegistry } from '../../broker/registry/store.ts'
@@ -99,7 +101,10 @@ describe('durable sessions (single node)', () => {
     expect(text).not.toContain(secrets['crew-north'])
     expect((await stat(join(dataDir, 'sessions.json'))).mode & 0o777).toBe(0o600)
     const stored = (JSON.parse(text) as { sessions: { name: string; device: boolean; userAgent: string }[] }).sessions
-    expect(stored.filter((s) => s.name === 'crew-north').map((s) => s.device).sort()).toEqual([false, true])
+    // Account names are sealed with the data key (DATA_DIR/data.key here, made on the first start).
+    expect(text).not.toContain('crew-north')
+    const cipher = createFieldCipher((await readKeyFile(join(dataDir, 'data.key')))!)
+    expect(stored.filter((s) => cipher.open('sessionName', s.name) === 'crew-north').map((s) => s.device).sort()).toEqual([false, true])
     expect(stored[0]?.userAgent).toBe('phone-test/1.0')
 
     gw = await startTestGateway({ dataDir, env: { API_SIGNIN_PER_MIN: '5' } })

@@ -14,6 +14,7 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 import { collect, connectClient, connectDevice } from '../helpers/mqtt.ts'
 import { startNatsCluster, type NatsCluster } from '../helpers/nats.ts'
 import { makeTempDir, removeTempDir } from '../helpers/server-process.ts'
+import { createTestKeyFile } from '../helpers/data-key.ts'
 
 let nats: NatsCluster | undefined
 let scratch: string
@@ -27,7 +28,7 @@ let deviceSecret: string
 beforeAll(async () => {
   nats = await startNatsCluster({ nodes: 1 })
   scratch = await makeTempDir('csg-cluster-maintenance-')
-  env = { NATS_URL: nats.urls.join(','), LOG_LEVEL: 'info' }
+  env = { NATS_URL: nats.urls.join(','), LOG_LEVEL: 'info', DATA_KEY_FILE: await createTestKeyFile(scratch) }
   const config = loadConfig({ ...env, DATA_DIR: scratch })
   crewSecret = (await withRegistryStore(config, (store) => addCrew(store, 'crew-north', ['north']))).secret
   opsSecret = (await withRegistryStore(config, (store) => addOperator(store, 'ops-1'))).secret

@@ -15,6 +15,7 @@ import { runCitygw } from '../helpers/citygw.ts'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 import { startNatsCluster, type NatsCluster } from '../helpers/nats.ts'
 import { makeTempDir, removeTempDir } from '../helpers/server-process.ts'
+import { createTestKeyFile } from '../helpers/data-key.ts'
 
 let nats: NatsCluster | undefined
 let scratch: string
@@ -42,7 +43,7 @@ const status = async (url: string, cookie: string, method = 'GET') => (await fet
 beforeAll(async () => {
   nats = await startNatsCluster({ nodes: 1 })
   scratch = await makeTempDir('csg-cluster-sessions-')
-  env = { NATS_URL: nats.urls.join(','), LOG_LEVEL: 'info' }
+  env = { NATS_URL: nats.urls.join(','), LOG_LEVEL: 'info', DATA_KEY_FILE: await createTestKeyFile(scratch) }
   const config = loadConfig({ ...env, DATA_DIR: scratch })
   crewSecret = (await withRegistryStore(config, (store) => addCrew(store, 'crew-north', ['north']))).secret
   opsSecret = (await withRegistryStore(config, (store) => addOperator(store, 'ops-1'))).secret

@@ -9,6 +9,7 @@ import { startInfluxDb1, type InfluxDb1Server } from './influxdb.ts'
 import { startNatsCluster, type NatsCluster } from './nats.ts'
 import { makeTempDir, removeTempDir } from './server-process.ts'
 import { runCitygw, type CitygwResult } from './citygw.ts'
+import { createTestKeyFile } from './data-key.ts'
 
 
 export interface ClusterNodeProcess extends GatewayProcess {
@@ -43,6 +44,8 @@ export async function startClusterRig (options: { env?: Record<string, string> }
     INFLUX_API: 'v1',
     INFLUX_DATABASE: 'city',
     INFLUX_FLUSH_MS: '50',
+    // Every node and the CLI share one key file (cluster mode requires it).
+    DATA_KEY_FILE: await createTestKeyFile(scratch),
     ...options.env,
   }
 

@@ -11,6 +11,7 @@ import { composeMail, type MailLinks, type MailRequest } from './mail-message.ts
 import { openMailQueue, type QueuedMail } from './mail-queue.ts'
 import { mailRecipients, type MailRules } from './mail-rules.ts'
 import { createSmtpSender, type SmtpSender } from './smtp-sender.ts'
+import type { FieldCipher } from '../../crypto/field-cipher.ts'
 
 export type { MailRequest, MailIncident } from './mail-message.ts'
 
@@ -27,6 +28,8 @@ export interface MailChannelOptions extends MailLinks {
   /** The rules file's `mail` key as in force now (it is re-read when the file changes). */
   rules: () => MailRules | undefined
   log: Logger
+  /** Seals queued mails' text on disk (DATA_DIR/mail-queue). */
+  cipher?: FieldCipher | undefined
   onSent?: () => void
   /** `transient`: will be retried; `refused`: the server refused it for good; `queue_full`: dropped for room. */
   onFailed?: (reason: 'transient' | 'refused' | 'queue_full') => void
@@ -56,6 +59,7 @@ export async function startMailChannel (options: MailChannelOptions): Promise<Ma
     dir: path.join(options.dataDir, 'mail-queue'),
     maxQueued: options.maxQueued,
     log,
+    cipher: options.cipher,
     onDropped () { options.onFailed?.('queue_full') },
   })
   const sender: SmtpSender = createSmtpSender({ url: options.smtpUrl, from: options.from, timeoutMs: options.timeoutMs })

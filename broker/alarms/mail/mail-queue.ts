@@ -2,11 +2,13 @@
 // counts as queued, removed once sent. File names sort in queue order, so a restart resumes with the
 // oldest. At most `maxQueued` mails wait: beyond it the oldest (not the one being sent) is dropped
 // and logged. Memory holds only names and what the logs need; the mail itself is read when sent.
+// The body (it names who acknowledged) is sealed with the data key on disk.
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
 import type { Logger } from '../../log.ts'
 import { replaceFile } from '../../replace-file.ts'
+import type { FieldCipher } from '../../crypto/field-cipher.ts'
 
 export const queuedMailSchema = z.object({
   version: z.literal(1),
@@ -32,6 +34,8 @@ export interface MailQueueOptions {
   log: Logger
   /** A mail was dropped because the queue was full. */
   onDropped?: (entry: QueueEntry) => void
+  /** Seals each mail's text on disk; absent = clear. */
+  cipher?: FieldCipher | undefined
 }
 
 export interface MailQueue {
@@ -53,7 +57,7 @@ const SUFFIX = '.mail.json'
 
 export async function openMailQueue (options: MailQueueOptions): Promise<MailQueue> {
   const log = options.log.child({ module: 'mail-queue' })
-  const { dir, maxQueued } = options
+  const { dir, maxQueued, cipher } = options
   await fs.mkdir(dir, { recursive: true, mode: 0o700 })
   const entries: QueueEntry[] = []
   let busy: string | undefined
@@ -62,7 +66,8 @@ export async function openMailQueue (options: MailQueueOptions): Promise<MailQue
 
   async function read (entry: QueueEntry): Promise<QueuedMail | undefined> {
     try {
-      return queuedMailSchema.parse(JSON.parse(await fs.readFile(path.join(dir, entry.name), 'utf8')))
+      const mail = queuedMailSchema.parse(JSON.parse(await fs.readFile(path.join(dir, entry.name), 'utf8')))
+      return cipher === undefined ? mail : { ...mail, text: cipher.open('mail', mail.text) }
     } catch (err) {
       log.error({ err: { message: (err as Error).message }, file: entry.name }, 'queued mail unreadable; dropped')
       return undefined
@@ -100,7 +105,7 @@ export async function openMailQueue (options: MailQueueOptions): Promise<MailQue
   async function write (mail: QueuedMail): Promise<boolean> {
     const name = `${String(Date.now()).padStart(15, '0')}-${String(counter++).padStart(9, '0')}${SUFFIX}`
     try {
-      await replaceFile(path.join(dir, name), JSON.stringify(mail))
+      await replaceFile(path.join(dir, name), JSON.stringify(cipher === undefined ? mail : { ...mail, text: cipher.seal('mail', mail.text) }))
     } catch (err) {
       log.error({ err, ...mail.ref, recipients: mail.to.length }, 'mail not queued: the queue file could not be written')
       return false

@@ -39,7 +39,7 @@ function pointRow (event: AlarmEvent): Record<string, unknown> {
 
 describe('alarm history', () => {
   it('reads stored points: each change with its severity, who acknowledged with the note, and the raise time from the seconds since it', () => {
-    const facts = lifecycle.map(pointRow).map(factOfPoint)
+    const facts = lifecycle.map(pointRow).map((row) => factOfPoint(row))
     expect(facts.every((f) => f !== undefined)).toBe(true)
     expect(facts[2]).toMatchObject({ change: 'acknowledged', by: 'crew-north', note: 'on our way', raisedAtMs: T0 })
     expect(factOfPoint({ ...pointRow(lifecycle[0]!), alarm_id: null })).toBeUndefined() // written before points had ids

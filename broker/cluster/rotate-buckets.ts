@@ -1,0 +1,89 @@
+// `citygw key rotate` in cluster mode: every entry of the alarms, session and maintenance buckets
+// sealed again with the new key, by compare-and-set per entry. Refused while a gateway node is alive:
+// a node still holding the old key file could not open what rotate writes.
+import { JetStreamApiError } from '@nats-io/jetstream'
+import { Kvm, type KV } from '@nats-io/kv'
+import type { NatsConnection } from '@nats-io/transport-node'
+import { GatewayError } from '../errors.ts'
+import type { FieldCipher } from '../crypto/field-cipher.ts'
+import { resealOpenAlarm } from '../crypto/sealed-alarm.ts'
+import { resealSession, storedSessionSchema } from '../crypto/sealed-session.ts'
+import { resealWindow, storedWindowSchema } from '../crypto/sealed-window.ts'
+import { storedAlarmSchema } from './alarm-entry.ts'
+import { ALARMS_BUCKET, MAINTENANCE_BUCKET, SESSIONS_BUCKET } from './names.ts'
+import { readClusterStatus } from './status.ts'
+
+/** Tries per entry: each conflict means something else wrote it between read and write. */
+const MAX_ATTEMPTS = 5
+
+export interface BucketRotateCounts {
+  alarms: number
+  sessions: number
+  maintenance: number
+}
+
+/** Throws CSG_DATA_DIR_LOCKED when a gateway node of the cluster is alive. */
+export async function refuseWhileNodesRun (nc: NatsConnection): Promise<void> {
+  const status = await readClusterStatus(nc)
+  if (status.nodes.length > 0) {
+    const names = status.nodes.map(function nameOf (n) { return n.node }).join(', ')
+    throw new GatewayError('CSG_DATA_DIR_LOCKED', `gateway nodes are running (${names}): stop every node, then rotate (the nodes' DATA_KEY_FILE must then be the rotated file)`)
+  }
+}
+
+async function openIfPresent (nc: NatsConnection, name: string): Promise<KV | undefined> {
+  const kv = await new Kvm(nc).open(name)
+  try {
+    await kv.status()
+    return kv
+  } catch (err) {
+    if (err instanceof JetStreamApiError) return undefined // never created: nothing to rotate
+    throw err
+  }
+}
+
+async function resealBucket (kv: KV, reseal: (value: unknown) => object | undefined): Promise<number> {
+  let count = 0
+  for await (const key of await kv.keys()) {
+    for (let tries = 1; ; tries++) {
+      const entry = await kv.get(key)
+      if (entry === null || entry.operation !== 'PUT') break
+      const next = reseal(JSON.parse(entry.string()))
+      if (next === undefined) break
+      try {
+        await kv.update(key, JSON.stringify(next), entry.revision)
+        count++
+        break
+      } catch (err) {
+        if (tries >= MAX_ATTEMPTS) throw err
+      }
+    }
+  }
+  return count
+}
+
+export async function rotateBuckets (nc: NatsConnection, cipher: FieldCipher): Promise<BucketRotateCounts> {
+  const alarmsKv = await openIfPresent(nc, ALARMS_BUCKET)
+  const sessionsKv = await openIfPresent(nc, SESSIONS_BUCKET)
+  const maintenanceKv = await openIfPresent(nc, MAINTENANCE_BUCKET)
+  return {
+    alarms: alarmsKv === undefined
+      ? 0
+      : await resealBucket(alarmsKv, function resealStoredAlarm (value) {
+        const parsed = storedAlarmSchema.safeParse(value)
+        return parsed.success ? resealOpenAlarm(parsed.data, cipher) : undefined
+      }),
+    sessions: sessionsKv === undefined
+      ? 0
+      : await resealBucket(sessionsKv, function resealStoredSession (value) {
+        const parsed = storedSessionSchema.safeParse(value)
+        return parsed.success ? resealSession(parsed.data, cipher) : undefined
+      }),
+    maintenance: maintenanceKv === undefined
+      ? 0
+      : await resealBucket(maintenanceKv, function resealStoredWindow (value) {
+        const parsed = storedWindowSchema.safeParse(value)
+        return parsed.success ? resealWindow(parsed.data, cipher) : undefined
+      }),
+  }
+}
