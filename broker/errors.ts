@@ -25,6 +25,9 @@ export const ERROR_CODES = {
   CSG_NATS_AUTH: 'the NATS servers refused the credentials (NATS_USER / NATS_PASSWORD or NATS_TOKEN)',
   CSG_NATS_MISMATCH: 'a JetStream stream or bucket exists with settings other than the configuration asks for (e.g. replicas); it is not changed',
   CSG_NATS_UNAVAILABLE: 'JetStream did not acknowledge in time (no quorum, all servers down); readings are not acknowledged to devices',
+  CSG_NGSI_RETRYABLE: 'the NGSI-LD context broker could not take updates now (network, 5xx, 429); they wait, coalesced, and are retried',
+  CSG_NGSI_REFUSED: 'the NGSI-LD context broker refused an entity (4xx); it is quarantined with the reason',
+  CSG_NGSI_UNAUTHORIZED: 'the NGSI-LD context broker refused the token (401/403); the export is paused and retried',
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES
