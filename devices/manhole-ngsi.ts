@@ -14,15 +14,15 @@ const FIELDS = {
   battery: { attribute: 'batteryLevel', scale: 0.01 },
 } as const
 
-/** What the sensor measures: every mapped reading but the battery. */
-const CONTROLLED = Object.values(FIELDS).map(function nameOf (f) { return f.attribute }).filter(function isMeasured (name) { return name !== 'batteryLevel' })
+/** What the sensor measures, in the model's controlledProperty vocabulary: cover movement, water depth, gases, temperature. */
+const CONTROLLED = ['motion', 'depth', 'airPollution', 'temperature']
 
 export const manholeNgsi = defineNgsiModel({
   entityType: 'Device',
   fields: FIELDS,
   derived: {
     category: '["sensor"]',
-    controlledProperty: CONTROLLED.join(', '),
+    controlledProperty: `${CONTROLLED.join(', ')} (coverAngle/coverOpen, waterLevel, h2s/ch4/o2, temperature)`,
     value: 'the reading as the model\'s value string: `name=value` pairs joined by `;`, percent-encoded',
     dateLastValueReported: 'the reading\'s time',
   },
