@@ -146,3 +146,15 @@ describe('NGSI-LD models (Smart Data Models JSON Schemas)', () => {
     expect(validators.Alert!({ id: 'urn:ngsi-ld:Alert:x', type: 'Alert', category: 'infrastructure', alertSource: 'a', dateIssued: 'now', location: { type: 'Point', coordinates: [0, 0] } })).toBe(false)
   })
 })
+
+describe('README NGSI-LD mapping tables', () => {
+  it('list every field of every model with its attribute and unit code', () => {
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8')
+    for (const model of Object.values(ngsiModels)) {
+      for (const [field, mapping] of Object.entries(model.fields)) {
+        expect(readme).toContain(`| \`${field}\` | \`${mapping.attribute}\``)
+        if (mapping.unitCode !== undefined) expect(readme).toMatch(new RegExp(`\\| \`${field}\` \\| \`${mapping.attribute}\`[^|]*\\| \`${mapping.unitCode}\` \\|`))
+      }
+    }
+  })
+})
