@@ -246,8 +246,8 @@ export const configSchema = z.object({
   if (cfg.NATS_URL.length === 0 && natsOnly.length > 0) {
     ctx.addIssue({ code: 'custom', path: [natsOnly[0] as string], message: 'needs NATS_URL (cluster mode)' })
   }
-  if (cfg.NGSI_LD_URL !== undefined && cfg.NATS_URL.length > 0) {
-    ctx.addIssue({ code: 'custom', path: ['NGSI_LD_URL'], message: 'the NGSI-LD export runs on a single gateway only (not with NATS_URL)' })
+  if (cfg.NGSI_LD_URL !== undefined && cfg.NATS_URL.length > 0 && cfg.INFLUX_URL === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['NGSI_LD_URL'], message: 'in cluster mode (NATS_URL) needs INFLUX_URL: the export takes what the InfluxDB writer takes from the telemetry stream' })
   }
   const ngsiOnly = (['NGSI_LD_TENANT', 'NGSI_LD_TOKEN'] as const).filter(function isSet (key) { return cfg[key] !== undefined })
   if (cfg.NGSI_LD_URL === undefined && ngsiOnly.length > 0) {

@@ -25,6 +25,7 @@ import { startInfluxOutput } from './influx/output.ts'
 import { logSpoolBacklog } from './spool/backlog-log.ts'
 import { openSpool, type LocalSpool, type Spool } from './spool/spool.ts'
 import { NGSI_FOLLOWER, isNgsiEnabled, startNgsiOutput } from './ngsi/output.ts'
+import { createPushFeed, teeCommits } from './ngsi/push-feed.ts'
 import type { Logger } from './log.ts'
 import { startAlarms } from './alarms/index.ts'
 import { registryGroups } from './alarms/registry-groups.ts'
@@ -100,17 +101,27 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
     const quarantine = cluster === undefined
       ? undefined
       : await openStreamQuarantine({ ...CLUSTER_QUARANTINE, js: jetstream(cluster.nc), jsm: cluster.jsm, replicas: cluster.replicas })
-    const output = startInfluxOutput(config, spool, metrics, log, quarantine)
-    if (output !== undefined) closers.push({ name: 'influx output', close () { return output.close() } })
-    const writer = output?.writer
-
-    const ngsi = localSpool === undefined || !isNgsiEnabled(config)
+    // NGSI-LD export: on a spool cursor of its own; in a cluster, handed what this node's writer takes
+    // from the work-queue stream (one consumer only), before the writer acknowledges it.
+    const ngsiFeed = telemetryLog !== undefined && isNgsiEnabled(config) ? createPushFeed() : undefined
+    const ngsi = !isNgsiEnabled(config)
       ? undefined
-      : await startNgsiOutput(config, localSpool.follower(NGSI_FOLLOWER), function locationOf (id) {
+      : await startNgsiOutput(config, ngsiFeed ?? (localSpool as LocalSpool).follower(NGSI_FOLLOWER), function locationOf (id) {
         const device = registry.getDevice(id)
         return device?.lat === undefined || device.lon === undefined ? undefined : { lat: device.lat, lon: device.lon }
       }, metrics.registry, log)
-    if (ngsi !== undefined) closers.push({ name: 'NGSI-LD export', close () { return ngsi.close() } })
+    if (ngsi !== undefined) {
+      closers.push({
+        name: 'NGSI-LD export',
+        async close () {
+          await ngsi.close()
+          ngsiFeed?.close()
+        },
+      })
+    }
+    const output = startInfluxOutput(config, ngsiFeed === undefined ? spool : teeCommits(spool, ngsiFeed), metrics, log, quarantine)
+    if (output !== undefined) closers.push({ name: 'influx output', close () { return output.close() } })
+    const writer = output?.writer
 
     const abuseLimits = createAbuseLimits(config, metrics, log)
     const mqtt = await startBroker(config, metrics, abuseLimits.throttle, log)
