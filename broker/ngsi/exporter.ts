@@ -66,7 +66,8 @@ export function createExporter (options: ExporterOptions): Exporter {
   let failures = 0
   let isConnected = true
   let lastError: string | undefined
-  let oldestPendingMs: number | null = null
+  // Entities owed from before a restart count for the lag from their oldest reading.
+  let oldestPendingMs: number | null = oldestObservedMs(pending.first(pending.size))
 
   function notify (call: () => void): void {
     try {
@@ -227,6 +228,17 @@ export function createExporter (options: ExporterOptions): Exporter {
       return current
     },
   }
+}
+
+function oldestObservedMs (entities: readonly PendingEntity[]): number | null {
+  let oldest: number | null = null
+  for (const entity of entities) {
+    for (const attribute of Object.values(entity.attributes)) {
+      const ms = 'observedAt' in attribute && attribute.observedAt !== undefined ? Date.parse(attribute.observedAt) : Number.NaN
+      if (Number.isFinite(ms) && (oldest === null || ms < oldest)) oldest = ms
+    }
+  }
+  return oldest
 }
 
 function idOf (entity: PendingEntity): string {

@@ -57,9 +57,17 @@ export async function startNgsiOutput (config: Config, feed: SpoolFeed, location
   })
   made.exporter = exporter
   exporter.start()
-  log.info({ url: config.NGSI_LD_URL, tenant: config.NGSI_LD_TENANT ?? null, pendingEntities: pending.size }, 'NGSI-LD export started')
+  log.info({ url: withoutCredentials(config.NGSI_LD_URL), tenant: config.NGSI_LD_TENANT ?? null, pendingEntities: pending.size }, 'NGSI-LD export started')
   return {
     exporter,
     close () { return exporter.close() },
   }
+}
+
+/** The URL as logged: user and password, if the operator put any in it, are left out. */
+function withoutCredentials (url: string): string {
+  const parsed = new URL(url)
+  parsed.username = ''
+  parsed.password = ''
+  return parsed.toString()
 }
