@@ -197,6 +197,20 @@ export const configSchema = z.object({
   SMTP_RETRY_MAX_MS: positiveInt.min(1000).default(60_000),
   /** The crew console's address as crews reach it, for links in alarm e-mail. */
   CONSOLE_URL: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).max(500).optional(),
+  /** NGSI-LD context broker (e.g. Orion-LD) base URL; set = readings and alarm changes are exported to it. */
+  NGSI_LD_URL: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).max(500).optional(),
+  /** Sent as the NGSILD-Tenant header. */
+  NGSI_LD_TENANT: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1–64 characters of A-Z a-z 0-9 - _').optional(),
+  /** Sent as `Authorization: Bearer …`; never logged nor written to disk. */
+  NGSI_LD_TOKEN: nonEmpty.optional(),
+  /** The @context every exported entity carries. */
+  NGSI_LD_CONTEXT: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).max(500).default('https://smartdatamodels.org/context.jsonld'),
+  /** Spool lines folded into pending entities per round. */
+  NGSI_LD_BATCH_LINES: positiveInt.default(20_000),
+  /** Entities per upsert request. */
+  NGSI_LD_BATCH_ENTITIES: positiveInt.max(10_000).default(500),
+  NGSI_LD_FLUSH_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
+  NGSI_LD_TIMEOUT_MS: positiveInt.default(10_000),
   /**
    * Cluster mode: comma-separated NATS servers (nats:// or tls://) of a JetStream cluster. Unset =
    * single node (local spool, registry.json, alarms.json).
@@ -238,6 +252,13 @@ export const configSchema = z.object({
   const natsOnly = (['NATS_USER', 'NATS_TOKEN', 'NATS_TLS_CA', 'NATS_REPLICAS'] as const).filter(function isSet (key) { return cfg[key] !== undefined })
   if (cfg.NATS_URL.length === 0 && natsOnly.length > 0) {
     ctx.addIssue({ code: 'custom', path: [natsOnly[0] as string], message: 'needs NATS_URL (cluster mode)' })
+  }
+  if (cfg.NGSI_LD_URL !== undefined && cfg.NATS_URL.length > 0 && cfg.INFLUX_URL === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['NGSI_LD_URL'], message: 'in cluster mode (NATS_URL) needs INFLUX_URL: the export takes what the InfluxDB writer takes from the telemetry stream' })
+  }
+  const ngsiOnly = (['NGSI_LD_TENANT', 'NGSI_LD_TOKEN'] as const).filter(function isSet (key) { return cfg[key] !== undefined })
+  if (cfg.NGSI_LD_URL === undefined && ngsiOnly.length > 0) {
+    ctx.addIssue({ code: 'custom', path: [ngsiOnly[0] as string], message: 'needs NGSI_LD_URL' })
   }
   if ((cfg.SMTP_URL === undefined) !== (cfg.SMTP_FROM === undefined)) {
     ctx.addIssue({ code: 'custom', path: [cfg.SMTP_URL === undefined ? 'SMTP_FROM' : 'SMTP_URL'], message: cfg.SMTP_URL === undefined ? 'needs SMTP_URL' : 'needs SMTP_FROM' })

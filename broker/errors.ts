@@ -28,6 +28,9 @@ export const ERROR_CODES = {
   CSG_DATA_KEY_MISSING: 'personal data is stored encrypted with a key the data key file does not hold (or there is no key file); the gateway does not start',
   CSG_DATA_UNREADABLE: 'an encrypted personal-data value failed authentication (altered, or moved from another field)',
   CSG_NATS_UNAVAILABLE: 'JetStream did not acknowledge in time (no quorum, all servers down); readings are not acknowledged to devices',
+  CSG_NGSI_RETRYABLE: 'the NGSI-LD context broker could not take updates now (network, 5xx, 429); they wait, coalesced, and are retried',
+  CSG_NGSI_REFUSED: 'the NGSI-LD context broker refused an entity (4xx); it is quarantined with the reason',
+  CSG_NGSI_UNAUTHORIZED: 'the NGSI-LD context broker refused the token (401/403); the export is paused and retried',
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

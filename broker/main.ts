@@ -24,8 +24,10 @@ import { createIngest } from './ingest/ingest.ts'
 import type { Notice } from './ingest/notices.ts'
 import { startInfluxOutput } from './influx/output.ts'
 import { logSpoolBacklog } from './spool/backlog-log.ts'
-import { openSpool, type Spool } from './spool/spool.ts'
+import { openSpool, type LocalSpool, type Spool } from './spool/spool.ts'
 import { createAccessLog } from './consumers/access-log.ts'
+import { NGSI_FOLLOWER, isNgsiEnabled, startNgsiOutput } from './ngsi/output.ts'
+import { createPushFeed, teeCommits } from './ngsi/push-feed.ts'
 import type { Logger } from './log.ts'
 import { startAlarms } from './alarms/index.ts'
 import { registryGroups } from './alarms/registry-groups.ts'
@@ -86,19 +88,42 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
     const telemetryLog = cluster === undefined
       ? undefined
       : await openTelemetryLog({ ...TELEMETRY_LOG, nc: cluster.nc, jsm: cluster.jsm, replicas: cluster.replicas, nodeName: cluster.nodeName, maxBytes: config.SPOOL_MAX_BYTES, log })
-    const spool: Spool = telemetryLog ?? await openSpool({
-      dir: path.join(config.DATA_DIR, 'spool'),
-      maxBytes: config.SPOOL_MAX_BYTES,
-      segmentBytes: config.SPOOL_SEGMENT_BYTES,
-      groupCommitMs: config.SPOOL_GROUP_COMMIT_MS,
-      log,
-    })
+    const localSpool: LocalSpool | undefined = telemetryLog === undefined
+      ? await openSpool({
+        dir: path.join(config.DATA_DIR, 'spool'),
+        maxBytes: config.SPOOL_MAX_BYTES,
+        segmentBytes: config.SPOOL_SEGMENT_BYTES,
+        groupCommitMs: config.SPOOL_GROUP_COMMIT_MS,
+        // The NGSI-LD export reads the same records on a cursor of its own.
+        followers: isNgsiEnabled(config) ? [NGSI_FOLLOWER] : [],
+        log,
+      })
+      : undefined
+    const spool: Spool = telemetryLog ?? localSpool as LocalSpool
     closers.push({ name: telemetryLog === undefined ? 'spool' : 'telemetry log', close () { return spool.close() } })
 
     const quarantine = cluster === undefined
       ? undefined
       : await openStreamQuarantine({ ...CLUSTER_QUARANTINE, js: jetstream(cluster.nc), jsm: cluster.jsm, replicas: cluster.replicas })
-    const output = startInfluxOutput(config, spool, metrics, log, quarantine)
+    // NGSI-LD export: on a spool cursor of its own; in a cluster, handed what this node's writer takes
+    // from the work-queue stream (one consumer only), before the writer acknowledges it.
+    const ngsiFeed = telemetryLog !== undefined && isNgsiEnabled(config) ? createPushFeed() : undefined
+    const ngsi = !isNgsiEnabled(config)
+      ? undefined
+      : await startNgsiOutput(config, ngsiFeed ?? (localSpool as LocalSpool).follower(NGSI_FOLLOWER), function locationOf (id) {
+        const device = registry.getDevice(id)
+        return device?.lat === undefined || device.lon === undefined ? undefined : { lat: device.lat, lon: device.lon }
+      }, metrics.registry, log)
+    if (ngsi !== undefined) {
+      closers.push({
+        name: 'NGSI-LD export',
+        async close () {
+          await ngsi.close()
+          ngsiFeed?.close()
+        },
+      })
+    }
+    const output = startInfluxOutput(config, ngsiFeed === undefined ? spool : teeCommits(spool, ngsiFeed), metrics, log, quarantine)
     if (output !== undefined) closers.push({ name: 'influx output', close () { return output.close() } })
     const writer = output?.writer
 

@@ -10,6 +10,11 @@ import { fsyncDir } from './files.ts'
 import type { Position } from './ledger.ts'
 
 export const CURSOR_FILE = 'cursor.slots'
+
+/** The cursor file of a named further reader (`SpoolOptions.followers`), e.g. `cursor.ngsi-ld.slots`. */
+export function followerCursorFile (name: string): string {
+  return `cursor.${name}.slots`
+}
 const SLOT_BYTES = 32
 const MAGIC = 0x43534743 // "CSGC"
 
@@ -35,8 +40,8 @@ function decodeSlot (buffer: Buffer, at: number): Slot | undefined {
 }
 
 /** The committed position; a missing or damaged cursor means "from the first segment" (at-least-once, never loss). */
-export async function readCursor (dir: string, log: Logger): Promise<Position> {
-  const slots = await readFile(join(dir, CURSOR_FILE)).catch(function noFile (err: NodeJS.ErrnoException) {
+export async function readCursor (dir: string, log: Logger, fileName: string = CURSOR_FILE): Promise<Position> {
+  const slots = await readFile(join(dir, fileName)).catch(function noFile (err: NodeJS.ErrnoException) {
     if (err.code === 'ENOENT') return undefined
     throw err
   })
@@ -44,7 +49,7 @@ export async function readCursor (dir: string, log: Logger): Promise<Position> {
   const valid = [decodeSlot(slots, 0), decodeSlot(slots, SLOT_BYTES)].filter(function isSlot (s): s is Slot { return s !== undefined })
   const newest = valid.sort(function byCounter (a, b) { return a.counter > b.counter ? -1 : 1 })[0]
   if (newest !== undefined) return { seq: newest.seq, offset: newest.offset }
-  log.warn({ file: CURSOR_FILE }, 'spool cursor unreadable; re-delivering from the first segment')
+  log.warn({ file: fileName }, 'spool cursor unreadable; re-delivering from the first segment')
   return { seq: 0, offset: 0 }
 }
 
@@ -55,8 +60,8 @@ export interface CursorFile {
 }
 
 /** Opens (creating and preallocating at start-up, while there is room) the slot file, starting from `position`. */
-export async function openCursorFile (dir: string, position: Position): Promise<CursorFile> {
-  const file = join(dir, CURSOR_FILE)
+export async function openCursorFile (dir: string, position: Position, fileName: string = CURSOR_FILE): Promise<CursorFile> {
+  const file = join(dir, fileName)
   const existing = await readFile(file).catch(function noFile () { return undefined })
   const slots = existing === undefined ? [] : [decodeSlot(existing, 0), decodeSlot(existing, SLOT_BYTES)]
   let counter = slots.reduce(function highest (max: bigint, s) { return s !== undefined && s.counter > max ? s.counter : max }, 0n)

@@ -24,6 +24,9 @@ export interface ReaderOptions {
   readonly log: Logger
   /** Once true, reads end with null instead of waiting. */
   readonly isClosed: () => boolean
+  /** Where this reader's cursor stands, and the ordinal of the record there. */
+  readonly start: Position
+  readonly startOrdinal: number
 }
 
 export class SpoolReader {
@@ -37,7 +40,8 @@ export class SpoolReader {
   private readonly buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES)
 
   constructor (private readonly opts: ReaderOptions) {
-    this.pos = opts.ledger.committed
+    this.pos = opts.start
+    this.readOrdinal = opts.startOrdinal
   }
 
   /** Ordinal of the next record to read. */
