@@ -67,6 +67,6 @@ function dataOf (line: ParsedLine): Record<string, unknown> {
   const data: Record<string, unknown> = { alarmType: tags.type, state: fields.state, change: fields.change }
   if (typeof fields.value === 'number') data.value = fields.value
   if (typeof fields.threshold === 'number') data.threshold = fields.threshold
-  if (typeof fields.acked_by === 'string') data.ackedBy = fields.acked_by
+  // Who acknowledged is personal data (sealed at rest) and not for other departments: never exported.
   return data
 }

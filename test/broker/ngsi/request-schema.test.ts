@@ -75,6 +75,8 @@ describe('NGSI-LD upsert request body (ETSI GS CIM 009 OpenAPI)', () => {
     expect(await client.upsert(updates())).toEqual({ kind: 'done' })
     const sent = server.requests[0]!.entities
     expect(sent.map((e) => e.type)).toEqual(['Streetlight', 'WaterQualityObserved', 'Device', 'Alert'])
+    // Who acknowledged is personal data: it never leaves for the context broker.
+    expect(JSON.stringify(sent)).not.toContain('crew-1')
     for (const entity of sent) {
       const { '@context': context, ...rest } = entity
       expect(ldContext(context)).toBe(true)
