@@ -18,10 +18,11 @@ import { createAlarmEngine, type RuleSource } from './engine.ts'
 import { createEscalation, type EscalationListener } from './escalation.ts'
 import { createAlarmPublisher } from './publisher.ts'
 import { openRuleBook } from './rules-config.ts'
-import { createDeviceMemoryWriter, createOpenAlarmsWriter, readAlarmState } from './state.ts'
+import { createDeviceMemoryWriter, createOpenAlarmsWriter, readAlarmState, type StateFileWriter } from './state.ts'
 import { createWebhooks, type WebhookOptions } from './webhooks.ts'
 import { startMailChannel, type MailChannel, type MailChannelOptions } from './mail/mail-channel.ts'
 import { createIncidents, type Incidents } from './incidents.ts'
+import { createIncidentsWriter, incidentsPath, readIncidentsFile } from './incident-file.ts'
 import { createFlappingTracker } from './flapping.ts'
 
 export interface AlarmsOptions {
@@ -136,9 +137,16 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   }
   // Alarms of a group storm are pushed as one incident; in a cluster every alarm goes out on its own.
   const groups = options.groups
+  const savedIncidents = groups === undefined || options.cluster !== undefined ? undefined : await readIncidentsFile(incidentsPath(options.dataDir))
+  const openAtStart = new Set(engine.openAlarms().map(function idOf (a) { return a.id }))
+  // Filled in once the incidents exist: restoring them may already report a change.
+  const incidentsSaver: { file?: StateFileWriter } = {}
   const incidents = groups === undefined || options.cluster !== undefined
     ? undefined
     : createIncidents({
+      saved: savedIncidents,
+      isAlarmOpen (alarmId) { return openAtStart.has(alarmId) },
+      onChange () { incidentsSaver.file?.save() },
       rules () { return rules.incidents() },
       groupOf (deviceId) { return groups.groupOf(deviceId) },
       groupSize (group) { return groups.groupSize(group) },
@@ -153,6 +161,10 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
       log,
       mail (request) { void mail?.enqueueMail(request) },
     })
+  const incidentsFile = incidents === undefined ? undefined : createIncidentsWriter(options.dataDir, function incidentsNow () { return incidents.snapshot() }, log)
+  if (incidentsFile !== undefined) incidentsSaver.file = incidentsFile
+  // What closed while the gateway was down is written back at once.
+  if (savedIncidents !== undefined) incidentsFile?.save()
   /**
    * The one push decision: maintenance windows, then incidents (a member alarm goes out as its
    * incident), then flapping (a flapping alarm is not pushed again until it clears).
@@ -204,6 +216,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
     const restored = engine.openAlarms().filter(function notHeld (alarm) { return gate?.isUnderMaintenance({ id: alarm.deviceId, district: alarm.district }, nowMs) !== true })
     await publisher.restoreRetained(restored)
     if (restored.length > 0) log.info({ open: restored.length }, 'open alarms restored')
+    await incidents?.restoreRetained()
   } else {
     try {
       cluster = await startAlarmCluster({ ...options.cluster, engine, publisher, log, offlineCheckMs: options.offlineCheckMs })
@@ -357,6 +370,8 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
     },
     async close () {
       await incidents?.close()
+      incidentsFile?.save()
+      await incidentsFile?.flush()
       clearInterval(offlineTimer)
       clearInterval(seenTimer)
       rules.close()
