@@ -45,14 +45,11 @@ export interface FlappingTracker extends FlappingJudge {
   note(events: readonly AlarmEvent[]): void
   /** Whether a change goes to crews: of a flapping alarm only its acknowledgement and its final clear. */
   shouldPush(event: AlarmEvent): boolean
-  /** Whether an alarm became flapping since the last call (it is no change of its own: the caller saves the open alarms). */
-  takeKeptOpen(): boolean
 }
 
 export function createFlappingTracker (rules: () => FlappingRules): FlappingTracker {
   /** Raise times (reading time, ms) per device and type within the window, oldest first. */
   const raises = new Map<string, number[]>()
-  let isKeptOpen = false
 
   function recent (key: string, nowMs: number, withinMs: number): number[] | undefined {
     const times = raises.get(key)
@@ -78,14 +75,7 @@ export function createFlappingTracker (rules: () => FlappingRules): FlappingTrac
     isFlapping (alarm, atMs) {
       const current = rules()
       if (!current.enabled || alarm.flapping === true) return false
-      const flapping = (recent(`${alarm.deviceId}\n${alarm.type}`, atMs, current.withinMs)?.length ?? 0) > current.raises
-      if (flapping) isKeptOpen = true
-      return flapping
-    },
-    takeKeptOpen () {
-      const was = isKeptOpen
-      isKeptOpen = false
-      return was
+      return (recent(`${alarm.deviceId}\n${alarm.type}`, atMs, current.withinMs)?.length ?? 0) > current.raises
     },
     quietMs () { return rules().withinMs },
     shouldPush (event) {

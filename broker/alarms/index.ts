@@ -303,8 +303,6 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
       isSeenDirty = true
       cluster?.heard(device.id)
       handle(engine.evaluate(subjectOf(device), readings, Date.now()))
-      // An alarm kept open as flapping changed without an event: alarms.json must keep the flag.
-      if (flapping?.takeKeptOpen() === true) openAlarmsFile.save()
     },
     acknowledge (crew, target, payload) {
       const ack = parseAckPayload(payload)
