@@ -6,6 +6,7 @@ import { addCrewCommands, addOperatorCommands } from './accounts.ts'
 import { addCertCommand } from './cert.ts'
 import { addClusterCommands } from './cluster.ts'
 import { addDeviceCommands } from './device.ts'
+import { addIncidentCommands } from './incident.ts'
 import { addMaintenanceCommands } from './maintenance.ts'
 import { addRegistryCommands } from './registry.ts'
 import { addSchemaCommand } from './schema.ts'
@@ -26,6 +27,7 @@ export function createProgram (): Command {
   addRegistryCommands(program)
   addSessionCommands(program)
   addMaintenanceCommands(program)
+  addIncidentCommands(program)
   addClusterCommands(program)
   addCertCommand(program)
   addSimulateCommand(program)

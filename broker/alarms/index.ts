@@ -23,6 +23,7 @@ import { createWebhooks, type WebhookOptions } from './webhooks.ts'
 import { startMailChannel, type MailChannel, type MailChannelOptions } from './mail/mail-channel.ts'
 import { createIncidents, type Incidents } from './incidents.ts'
 import { createIncidentsWriter, incidentsPath, readIncidentsFile } from './incident-file.ts'
+import { incidentAcksPath, startIncidentAckRequests } from './incident-ack-requests.ts'
 import { createFlappingTracker } from './flapping.ts'
 
 export interface AlarmsOptions {
@@ -228,6 +229,15 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
     }
     recentlyCleared.push(...cluster.cleared.slice(0, RECENT_CLEARED))
   }
+  // `citygw incident ack` asks through DATA_DIR/incident-acks.json; acknowledged for every district, as an operator would.
+  const incidentAcks = incidents === undefined
+    ? undefined
+    : startIncidentAckRequests({
+      file: incidentAcksPath(options.dataDir),
+      pollMs: options.pollMs,
+      acknowledge (by, incidentId, note) { return incidents.acknowledge(by, undefined, incidentId, note, Date.now()) },
+      log,
+    })
 
   function handle (events: readonly AlarmEvent[]): void {
     if (events.length === 0) return
@@ -367,6 +377,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
       })
     },
     async close () {
+      await incidentAcks?.close()
       await incidents?.close()
       incidentsFile?.save()
       await incidentsFile?.flush()
