@@ -5,7 +5,7 @@ import path from 'node:path'
 import { z } from 'zod'
 import { GatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
-import { incidentSchema } from './incident-record.ts'
+import { incidentSchema, storedIncidentSchema } from './incident-record.ts'
 import { createStateFileWriter, OPEN_ALARMS_MIN_INTERVAL_MS, readIfExists, type StateFileWriter } from './state.ts'
 
 export const INCIDENTS_FILE = 'incidents.json'
@@ -13,7 +13,7 @@ export const INCIDENTS_FILE = 'incidents.json'
 export const savedIncidentsSchema = z.object({
   version: z.literal(1),
   /** Open (or acknowledged) incidents and the ids of their members that have cleared. */
-  open: z.array(z.object({ incident: incidentSchema, cleared: z.array(z.string()) })),
+  open: z.array(storedIncidentSchema),
   /** Closed ones, newest first. */
   closed: z.array(incidentSchema),
 })

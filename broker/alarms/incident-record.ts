@@ -20,3 +20,7 @@ export const incidentSchema = z.object({
 })
 /** One incident as published on incidents/{district}/{id}. */
 export type Incident = z.infer<typeof incidentSchema>
+
+/** An open incident as kept on disk or in the cluster's bucket: with the ids of its members that have cleared. */
+export const storedIncidentSchema = z.object({ incident: incidentSchema, cleared: z.array(z.string()) })
+export type StoredIncident = z.infer<typeof storedIncidentSchema>

@@ -21,10 +21,15 @@ export { incidentSchema, type Incident }
 const SUPPLY_FAMILY = 'supplyLoss'
 const FAMILY_OF: Readonly<Record<string, string>> = { supplyLoss: SUPPLY_FAMILY, deviceOffline: SUPPLY_FAMILY }
 
+/** The incident type an alarm type counts towards. */
+export function familyOf (type: string): string {
+  return FAMILY_OF[type] ?? type
+}
+
 /** Least time between two publishes of an open incident: new members are coalesced meanwhile. */
 export const INCIDENT_UPDATE_MIN_MS = 2000
 /** Closed incidents `list()` keeps. */
-const RECENT_CLOSED = 200
+export const RECENT_CLOSED = 200
 
 export type IncidentAckOutcome =
   | { ok: true; incident: Incident }

@@ -21,7 +21,8 @@ import { openRuleBook } from './rules-config.ts'
 import { createDeviceMemoryWriter, createOpenAlarmsWriter, readAlarmState, type StateFileWriter } from './state.ts'
 import { createWebhooks, type WebhookOptions } from './webhooks.ts'
 import { startMailChannel, type MailChannel, type MailChannelOptions } from './mail/mail-channel.ts'
-import { createIncidents, type Incidents } from './incidents.ts'
+import { createIncidents, type Incidents, type IncidentsOptions } from './incidents.ts'
+import { startClusterIncidents } from '../cluster/cluster-incidents.ts'
 import { createIncidentsWriter, incidentsPath, readIncidentsFile } from './incident-file.ts'
 import { incidentAcksPath, startIncidentAckRequests } from './incident-ack-requests.ts'
 import { createFlappingTracker } from './flapping.ts'
@@ -121,8 +122,8 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   const saved = await readAlarmState(options.dataDir)
   // In a cluster the open alarms come from the bucket; alarms.json is neither read nor written.
   const gate = options.maintenance
-  // Flapping alarms are kept open by the engine (single node; in a cluster alarms clear as they come).
-  const flapping = options.cluster === undefined ? createFlappingTracker(function flappingRules () { return rules.flapping() }) : undefined
+  // Flapping alarms are kept open by the engine; in a cluster every node counts every node's raises (onDelivered).
+  const flapping = createFlappingTracker(function flappingRules () { return rules.flapping() })
   const engineRules = { ...(gate === undefined ? rules : withOfflineExemption(rules, gate)), flappingJudge: flapping }
   const engine = createAlarmEngine(engineRules, withRestartGrace(options.cluster === undefined ? saved : { alarms: [], devices: saved?.devices ?? [] }, Date.now()))
   const openAlarmsFile = createOpenAlarmsWriter(options.dataDir, function openEntries () { return engine.openEntries() }, log)
@@ -136,18 +137,15 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   function isHeldBack (event: AlarmEvent): boolean {
     return gate !== undefined && !gate.shouldPush(event)
   }
-  // Alarms of a group storm are pushed as one incident; in a cluster every alarm goes out on its own.
+  // Alarms of a group storm are pushed as one incident: DATA_DIR/incidents.json alone, the csg-incidents bucket in a cluster.
   const groups = options.groups
   const savedIncidents = groups === undefined || options.cluster !== undefined ? undefined : await readIncidentsFile(incidentsPath(options.dataDir))
   const openAtStart = new Set(engine.openAlarms().map(function idOf (a) { return a.id }))
   // Filled in once the incidents exist: restoring them may already report a change.
   const incidentsSaver: { file?: StateFileWriter } = {}
-  const incidents = groups === undefined || options.cluster !== undefined
+  const incidentOptions: Omit<IncidentsOptions, 'saved' | 'isAlarmOpen' | 'onChange'> | undefined = groups === undefined
     ? undefined
-    : createIncidents({
-      saved: savedIncidents,
-      isAlarmOpen (alarmId) { return openAtStart.has(alarmId) },
-      onChange () { incidentsSaver.file?.save() },
+    : {
       rules () { return rules.incidents() },
       groupOf (deviceId) { return groups.groupOf(deviceId) },
       groupSize (group) { return groups.groupSize(group) },
@@ -161,8 +159,14 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
       out: options.out,
       log,
       mail (request) { void mail?.enqueueMail(request) },
-    })
-  const incidentsFile = incidents === undefined ? undefined : createIncidentsWriter(options.dataDir, function incidentsNow () { return incidents.snapshot() }, log)
+    }
+  const clusterIncidents = incidentOptions === undefined || options.cluster === undefined
+    ? undefined
+    : await startClusterIncidents({ ...incidentOptions, nc: options.cluster.nc, replicas: options.cluster.replicas })
+  const incidents: Incidents | undefined = clusterIncidents ?? (incidentOptions === undefined
+    ? undefined
+    : createIncidents({ ...incidentOptions, saved: savedIncidents, isAlarmOpen (alarmId) { return openAtStart.has(alarmId) }, onChange () { incidentsSaver.file?.save() } }))
+  const incidentsFile = incidents === undefined || clusterIncidents !== undefined ? undefined : createIncidentsWriter(options.dataDir, function incidentsNow () { return incidents.snapshot() }, log)
   if (incidentsFile !== undefined) incidentsSaver.file = incidentsFile
   // What closed while the gateway was down is written back at once.
   if (savedIncidents !== undefined) incidentsFile?.save()
@@ -198,6 +202,9 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
         if (recentlyCleared.length > RECENT_CLEARED) recentlyCleared.pop()
       }
       if (isOwn) options.onEvent?.(event)
+      clusterIncidents?.observe(event, isOwn)
+      // Another node's raise counts towards flapping here too: the device may come to this node next.
+      if (!isOwn) flapping.note([event])
       // A change a maintenance window holds back, or an incident's member alarm, is not mailed.
       if (isOwn && shouldPush(event)) mail?.onAlarmChange(event)
       escalation.delivered(event, isOwn)
@@ -223,6 +230,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
       cluster = await startAlarmCluster({ ...options.cluster, engine, publisher, log, offlineCheckMs: options.offlineCheckMs })
     } catch (err) {
       rules.close()
+      await clusterIncidents?.close()
       await webhooks?.close()
       await mail?.close()
       throw err
@@ -230,7 +238,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
     recentlyCleared.push(...cluster.cleared.slice(0, RECENT_CLEARED))
   }
   // `citygw incident ack` asks through DATA_DIR/incident-acks.json; acknowledged for every district, as an operator would.
-  const incidentAcks = incidents === undefined
+  const incidentAcks = incidents === undefined || clusterIncidents !== undefined
     ? undefined
     : startIncidentAckRequests({
       file: incidentAcksPath(options.dataDir),
