@@ -49,7 +49,7 @@ export interface AlarmsOptions {
   mail?: Omit<MailChannelOptions, 'dataDir' | 'rules' | 'log'> | undefined
   /** Maintenance windows: changes of covered devices are recorded but held back from crews. */
   maintenance?: MaintenanceGate | undefined
-  /** Device groups (registry): alarms of many devices of one group become an incident (single node only). */
+  /** Device groups (registry): alarms of many devices of one group become an incident (in a cluster through csg-incidents). */
   groups?: { groupOf(deviceId: string): string | undefined; groupSize(group: string): number } | undefined
 }
 
@@ -83,7 +83,7 @@ export interface Alarms {
    * `recipients.emails`. Returns an unsubscribe function.
    */
   onEscalation(listener: EscalationListener): () => void
-  /** Incidents of device groups (undefined in a cluster or without groups). */
+  /** Incidents of device groups (undefined without groups). */
   readonly incidents: Pick<Incidents, 'acknowledge' | 'list'> | undefined
   /** Applies a crew's MQTT acknowledgement of an incident; a bad payload or unknown incident is logged and ignored. */
   acknowledgeIncident(crew: CrewIdentity, target: { district: string; incidentId: string }, payload: Buffer): void
