@@ -204,6 +204,12 @@ export function createIncidents (options: IncidentsOptions): Incidents {
   }
 
   function onCleared (alarm: AlarmRecord, nowMs: number): void {
+    // A raise that cleared before the threshold was reached is no storm member: taken in, it would never clear.
+    for (const [key, raises] of recent) {
+      const left = raises.filter(function notCleared (r) { return r.alarmId !== alarm.id })
+      if (left.length === 0) recent.delete(key)
+      else if (left.length !== raises.length) recent.set(key, left)
+    }
     const incident = byAlarm.get(alarm.id)
     if (incident === undefined) return
     const member = incident.members.get(alarm.id)
