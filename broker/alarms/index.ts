@@ -18,13 +18,11 @@ import { createAlarmEngine, type RuleSource } from './engine.ts'
 import { createEscalation, type EscalationListener } from './escalation.ts'
 import { createAlarmPublisher } from './publisher.ts'
 import { openRuleBook } from './rules-config.ts'
-import { createDeviceMemoryWriter, createOpenAlarmsWriter, readAlarmState, type StateFileWriter } from './state.ts'
+import { createDeviceMemoryWriter, createOpenAlarmsWriter, readAlarmState } from './state.ts'
 import { createWebhooks, type WebhookOptions } from './webhooks.ts'
 import { startMailChannel, type MailChannel, type MailChannelOptions } from './mail/mail-channel.ts'
-import { createIncidents, type Incidents, type IncidentsOptions } from './incidents.ts'
-import { startClusterIncidents } from '../cluster/cluster-incidents.ts'
-import { createIncidentsWriter, incidentsPath, readIncidentsFile } from './incident-file.ts'
-import { incidentAcksPath, startIncidentAckRequests } from './incident-ack-requests.ts'
+import type { Incidents } from './incidents.ts'
+import { startIncidentStage } from './incident-stage.ts'
 import { createFlappingTracker } from './flapping.ts'
 
 export interface AlarmsOptions {
@@ -139,37 +137,32 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   }
   // Alarms of a group storm are pushed as one incident: DATA_DIR/incidents.json alone, the csg-incidents bucket in a cluster.
   const groups = options.groups
-  const savedIncidents = groups === undefined || options.cluster !== undefined ? undefined : await readIncidentsFile(incidentsPath(options.dataDir))
-  const openAtStart = new Set(engine.openAlarms().map(function idOf (a) { return a.id }))
-  // Filled in once the incidents exist: restoring them may already report a change.
-  const incidentsSaver: { file?: StateFileWriter } = {}
-  const incidentOptions: Omit<IncidentsOptions, 'saved' | 'isAlarmOpen' | 'onChange'> | undefined = groups === undefined
+  const incidentStage = groups === undefined
     ? undefined
-    : {
-      rules () { return rules.incidents() },
-      groupOf (deviceId) { return groups.groupOf(deviceId) },
-      groupSize (group) { return groups.groupSize(group) },
-      async acknowledgeMember (crewName, member, note) {
-        const alarm = engine.openAlarms().find(function byId (a) { return a.id === member.id })
-        if (alarm === undefined || alarm.state !== 'active') return false
-        const outcome = engine.acknowledge(crewName, alarm.deviceId, alarm.type, note, Date.now())
-        if (!outcome.ok) return false
-        return (await commitAck(outcome.event)).ok
-      },
-      out: options.out,
+    : await startIncidentStage({
+      dataDir: options.dataDir,
+      pollMs: options.pollMs,
+      openAlarmIds: new Set(engine.openAlarms().map(function idOf (a) { return a.id })),
+      cluster: options.cluster === undefined ? undefined : { nc: options.cluster.nc, replicas: options.cluster.replicas },
       log,
-      mail (request) { void mail?.enqueueMail(request) },
-    }
-  const clusterIncidents = incidentOptions === undefined || options.cluster === undefined
-    ? undefined
-    : await startClusterIncidents({ ...incidentOptions, nc: options.cluster.nc, replicas: options.cluster.replicas })
-  const incidents: Incidents | undefined = clusterIncidents ?? (incidentOptions === undefined
-    ? undefined
-    : createIncidents({ ...incidentOptions, saved: savedIncidents, isAlarmOpen (alarmId) { return openAtStart.has(alarmId) }, onChange () { incidentsSaver.file?.save() } }))
-  const incidentsFile = incidents === undefined || clusterIncidents !== undefined ? undefined : createIncidentsWriter(options.dataDir, function incidentsNow () { return incidents.snapshot() }, log)
-  if (incidentsFile !== undefined) incidentsSaver.file = incidentsFile
-  // What closed while the gateway was down is written back at once.
-  if (savedIncidents !== undefined) incidentsFile?.save()
+      incidents: {
+        rules () { return rules.incidents() },
+        groupOf (deviceId) { return groups.groupOf(deviceId) },
+        groupSize (group) { return groups.groupSize(group) },
+        async acknowledgeMember (crewName, member, note) {
+          const alarm = engine.openAlarms().find(function byId (a) { return a.id === member.id })
+          if (alarm === undefined || alarm.state !== 'active') return false
+          const outcome = engine.acknowledge(crewName, alarm.deviceId, alarm.type, note, Date.now())
+          if (!outcome.ok) return false
+          return (await commitAck(outcome.event)).ok
+        },
+        out: options.out,
+        log,
+        mail (request) { void mail?.enqueueMail(request) },
+      },
+    })
+  const incidents: Incidents | undefined = incidentStage?.incidents
+  const clusterIncidents = incidentStage?.cluster
   /**
    * The one push decision: maintenance windows, then incidents (a member alarm goes out as its
    * incident), then flapping (a flapping alarm is not pushed again until it clears).
@@ -230,22 +223,13 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
       cluster = await startAlarmCluster({ ...options.cluster, engine, publisher, log, offlineCheckMs: options.offlineCheckMs })
     } catch (err) {
       rules.close()
-      await clusterIncidents?.close()
+      await incidentStage?.close()
       await webhooks?.close()
       await mail?.close()
       throw err
     }
     recentlyCleared.push(...cluster.cleared.slice(0, RECENT_CLEARED))
   }
-  // `citygw incident ack` asks through DATA_DIR/incident-acks.json; acknowledged for every district, as an operator would.
-  const incidentAcks = incidents === undefined || clusterIncidents !== undefined
-    ? undefined
-    : startIncidentAckRequests({
-      file: incidentAcksPath(options.dataDir),
-      pollMs: options.pollMs,
-      acknowledge (by, incidentId, note) { return incidents.acknowledge(by, undefined, incidentId, note, Date.now()) },
-      log,
-    })
 
   function handle (events: readonly AlarmEvent[]): void {
     if (events.length === 0) return
@@ -385,10 +369,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
       })
     },
     async close () {
-      await incidentAcks?.close()
-      await incidents?.close()
-      incidentsFile?.save()
-      await incidentsFile?.flush()
+      await incidentStage?.close()
       clearInterval(offlineTimer)
       clearInterval(seenTimer)
       rules.close()
