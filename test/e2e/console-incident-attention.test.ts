@@ -26,9 +26,12 @@ const LIT = { commandedLevel: 0, supplyVoltage: 230, activePower: 0 }
 const RECORD_ATTENTION = `(() => {
   const calls = window.attentionCalls = []
   const start = OscillatorNode.prototype.start
-  let lastSoundMs = 0
-  // One tone is three oscillators: counted once.
-  OscillatorNode.prototype.start = function (...args) { if (Date.now() - lastSoundMs > 100) calls.push('sound'); lastSoundMs = Date.now(); return start.apply(this, args) }
+  let isToneCounted = false
+  // One tone is three oscillators started in one go: counted once.
+  OscillatorNode.prototype.start = function (...args) {
+    if (!isToneCounted) { calls.push('sound'); isToneCounted = true; queueMicrotask(() => { isToneCounted = false }) }
+    return start.apply(this, args)
+  }
   window.Notification = new Proxy(window.Notification, {
     construct (target, args) { calls.push('notification:' + args[0]); return Reflect.construct(target, args) },
     get (target, property) { const value = Reflect.get(target, property); return typeof value === 'function' ? value.bind(target) : value },
