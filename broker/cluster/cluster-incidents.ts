@@ -190,8 +190,9 @@ export async function startClusterIncidents (options: ClusterIncidentsOptions): 
   }
 
   function noteRaise (key: string, alarm: AlarmRecord, isOwn: boolean, windowMs: number, nowMs: number): RecentRaise[] {
-    const raises = (recent.get(key) ?? []).filter(function inWindow (r) { return r.atMs >= nowMs - windowMs && r.alarmId !== alarm.id })
-    raises.push({ deviceId: alarm.deviceId, alarmId: alarm.id, severity: alarm.severity, atMs: nowMs, isOwn })
+    const raises = (recent.get(key) ?? []).filter(function inWindow (r) { return r.atMs >= nowMs - windowMs })
+    // Each alarm counts once, from when this node first learnt of it.
+    if (!raises.some(function same (r) { return r.alarmId === alarm.id })) raises.push({ deviceId: alarm.deviceId, alarmId: alarm.id, severity: alarm.severity, atMs: nowMs, isOwn })
     recent.set(key, raises)
     return raises
   }
@@ -255,7 +256,9 @@ export async function startClusterIncidents (options: ClusterIncidentsOptions): 
     observe (event, isOwn) {
       const { alarm } = event
       const nowMs = Date.now()
-      if (event.change === 'raised' && alarm.maintenance === undefined) {
+      // Another node's raise may reach this node first as a later change (the alarms bucket keeps one version per alarm).
+      const isRaise = event.change === 'raised' || (!isOwn && alarm.state !== 'cleared' && event.change !== 'cleared')
+      if (isRaise && alarm.maintenance === undefined) {
         const group = options.groupOf(alarm.deviceId)
         if (group === undefined) return
         const key = keyOf(alarm.district, group, alarm.type)

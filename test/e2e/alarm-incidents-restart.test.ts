@@ -2,7 +2,7 @@
 // of one feeder lose supply → an incident; the gateway stops and starts again on the same DATA_DIR;
 // a crew phone subscribing afterwards receives the retained incident (same id, same members), the API
 // lists it, acknowledging it acknowledges its members, and clearing the members closes it.
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -61,7 +61,6 @@ describe('incidents across a restart', () => {
   beforeAll(async () => {
     dataDir = await makeTempDir('csg-incident-restart-')
     rulesDir = await makeTempDir('csg-incident-restart-rules-')
-    const { writeFile } = await import('node:fs/promises')
     await writeFile(join(rulesDir, 'rules.yaml'), 'incidents: { minDevices: 3, windowSec: 60 }\n')
     for (const id of LAMPS) secrets[id] = (await addDevice(registryPath(dataDir), { id, kind: 'lamp-post', district: 'north', group: 'feeder-7' })).secret
     crewSecret = (await registerCrew(dataDir, 'crew-north', ['north'])).secret

@@ -3,10 +3,10 @@
 // listed (table and JSON, filtered by district and --open); `ack` acknowledges it and its members
 // (ackedBy `cli`, with the note) and crews get the acknowledged incident; unknown and closed ids are
 // refused like the API's 404 and 409; without a running gateway `ack` says so.
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { writeFile } from 'node:fs/promises'
 import { addDevice } from '../../broker/registry/provision.ts'
 import { registryPath } from '../../broker/registry/store.ts'
 import { basic } from '../helpers/api-client.ts'
@@ -86,7 +86,7 @@ describe('citygw incident', () => {
     for (const alarm of members) expect(alarm).toMatchObject({ state: 'acknowledged', ackedBy: 'cli', ackNote: 'feeder 3 tripped' })
     await eventually(() => seen.messages.map((m) => JSON.parse(m.payload.toString()) as Incident), (m) => m.at(-1)?.state === 'acknowledged', { what: 'the acknowledged incident on MQTT' })
     // The request is gone once answered.
-    await eventually(async () => (await import('node:fs/promises')).readFile(join(gw.dataDir, 'incident-acks.json'), 'utf8'), (text) => (JSON.parse(text) as { requests: unknown[] }).requests.length === 0, { what: 'no request left' })
+    await eventually(() => readFile(join(gw.dataDir, 'incident-acks.json'), 'utf8'), (text) => (JSON.parse(text) as { requests: unknown[] }).requests.length === 0, { what: 'no request left' })
 
     for (const id of LAMPS) await devices.publish(id, LIT)
     await eventually(() => listed(), (i) => i[0]?.state === 'closed', { what: 'the closed incident in incidents.json' })
