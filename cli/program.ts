@@ -7,6 +7,7 @@ import { addCertCommand } from './cert.ts'
 import { addClusterCommands } from './cluster.ts'
 import { addConsumerCommands } from './consumer.ts'
 import { addDeviceCommands } from './device.ts'
+import { addIncidentCommands } from './incident.ts'
 import { addKeyCommands } from './key.ts'
 import { addMaintenanceCommands } from './maintenance.ts'
 import { addRegistryCommands } from './registry.ts'
@@ -29,6 +30,7 @@ export function createProgram (): Command {
   addRegistryCommands(program)
   addSessionCommands(program)
   addMaintenanceCommands(program)
+  addIncidentCommands(program)
   addClusterCommands(program)
   addCertCommand(program)
   addKeyCommands(program)

@@ -49,9 +49,11 @@ export interface AlarmDevice {
 
 /**
  * `escalated`: its severity rose. `overdue`: still active at its acknowledgement deadline, sent
- * again with `escalation` counted up and the next `ackDueAt`.
+ * again with `escalation` counted up and the next `ackDueAt`. `flapping`: kept open instead of
+ * clearing (flapping.ts); `unflapping`: its clear condition held for the flapping window, just
+ * before the `cleared` that ends it. Neither of the two goes to crews' phones.
  */
-export type AlarmChange = 'raised' | 'escalated' | 'overdue' | 'acknowledged' | 'cleared'
+export type AlarmChange = 'raised' | 'escalated' | 'overdue' | 'acknowledged' | 'cleared' | 'flapping' | 'unflapping'
 
 export interface AlarmEvent {
   readonly change: AlarmChange

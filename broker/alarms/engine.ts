@@ -232,8 +232,11 @@ export function createAlarmEngine (rules: RuleSource, initial?: EngineSnapshot, 
       if (rules.flappingJudge?.isFlapping(current.alarm, reading.tsMs) === true) {
         // Kept open; clearSince stays, so the quiet period runs from this reading.
         current.alarm = { ...current.alarm, flapping: true, updatedAt: new Date(reading.tsMs).toISOString() }
+        events.push({ change: 'flapping', alarm: current.alarm })
         return
       }
+      // The switch back is a change of its own, recorded just ahead of the clear that ends it.
+      if (current.alarm.flapping === true) events.push({ change: 'unflapping', alarm: { ...current.alarm, updatedAt: new Date(reading.tsMs).toISOString() } })
       const value = tidy(rule.clearValue?.(reading, history, current.captured) ?? rule.triggers[0]?.value(reading, history) ?? Number.NaN)
       events.push(clear(current, value, rule.describeClear?.(value, current.captured) ?? `The ${rule.type} condition has cleared.`, reading.tsMs))
       progress.clearSince = undefined

@@ -41,24 +41,25 @@ export interface FlappingJudge {
 }
 
 export interface FlappingTracker extends FlappingJudge {
-  /** Notes the raises among delivered changes (their reading time). */
+  /**
+   * Notes the raise of each alarm among the changes (its `raisedAt`, reading time), once per alarm
+   * id: from any of its changes, since in a cluster another node's raise may reach this node only
+   * as its clear (the alarms bucket keeps the latest version of each alarm).
+   */
   note(events: readonly AlarmEvent[]): void
   /** Whether a change goes to crews: of a flapping alarm only its acknowledgement and its final clear. */
   shouldPush(event: AlarmEvent): boolean
-  /** Whether an alarm became flapping since the last call (it is no change of its own: the caller saves the open alarms). */
-  takeKeptOpen(): boolean
 }
 
 export function createFlappingTracker (rules: () => FlappingRules): FlappingTracker {
-  /** Raise times (reading time, ms) per device and type within the window, oldest first. */
-  const raises = new Map<string, number[]>()
-  let isKeptOpen = false
+  /** Raises (reading time, ms, and alarm id) per device and type within the window, oldest first. */
+  const raises = new Map<string, { atMs: number; id: string }[]>()
 
-  function recent (key: string, nowMs: number, withinMs: number): number[] | undefined {
+  function recent (key: string, nowMs: number, withinMs: number): { atMs: number; id: string }[] | undefined {
     const times = raises.get(key)
     if (times === undefined) return undefined
     let drop = 0
-    while (drop < times.length && times[drop]! < nowMs - withinMs) drop++
+    while (drop < times.length && times[drop]!.atMs < nowMs - withinMs) drop++
     if (drop > 0) times.splice(0, drop)
     if (times.length === 0) raises.delete(key)
     return times
@@ -67,25 +68,21 @@ export function createFlappingTracker (rules: () => FlappingRules): FlappingTrac
   return {
     note (events) {
       for (const event of events) {
-        if (event.change !== 'raised') continue
         const key = `${event.alarm.deviceId}\n${event.alarm.type}`
+        const known = raises.get(key)
+        if (known?.some(function same (r) { return r.id === event.alarm.id }) === true) continue
         const atMs = Date.parse(event.alarm.raisedAt)
         const times = recent(key, atMs, rules().withinMs) ?? []
-        times.push(atMs)
+        times.push({ atMs, id: event.alarm.id })
+        // Raises learnt late (from a clear) go in their place: the window drops from the front.
+        if (times.length > 1 && times[times.length - 2]!.atMs > atMs) times.sort(function byTime (x, y) { return x.atMs - y.atMs })
         raises.set(key, times)
       }
     },
     isFlapping (alarm, atMs) {
       const current = rules()
       if (!current.enabled || alarm.flapping === true) return false
-      const flapping = (recent(`${alarm.deviceId}\n${alarm.type}`, atMs, current.withinMs)?.length ?? 0) > current.raises
-      if (flapping) isKeptOpen = true
-      return flapping
-    },
-    takeKeptOpen () {
-      const was = isKeptOpen
-      isKeptOpen = false
-      return was
+      return (recent(`${alarm.deviceId}\n${alarm.type}`, atMs, current.withinMs)?.length ?? 0) > current.raises
     },
     quietMs () { return rules().withinMs },
     shouldPush (event) {

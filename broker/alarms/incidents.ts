@@ -5,41 +5,31 @@
 // pushed before the threshold was reached stay as they are. Acknowledging the incident
 // acknowledges its active members; it closes when every member has cleared.
 import { randomUUID } from 'node:crypto'
-import { z } from 'zod'
 import type { Logger } from '../log.ts'
 import type { BrokerOut } from '../mqtt/broker-out.ts'
 import { formatIncidentAckTopic, formatIncidentTopic } from '../mqtt/topics.ts'
 import { SEVERITY_RANK } from '../../devices/define-rule.ts'
-import { severitySchema, type AlarmEvent, type AlarmRecord } from './alarm.ts'
+import type { AlarmEvent, AlarmRecord } from './alarm.ts'
+import { incidentSchema, type Incident } from './incident-record.ts'
+import type { SavedIncidents } from './incident-file.ts'
 import { incidentThreshold, type IncidentRules } from './incident-rules.ts'
 import type { MailRequest } from './mail/mail-message.ts'
 
-export const incidentSchema = z.object({
-  id: z.string(),
-  /** The members' alarm type; `supplyLoss` for the family of supplyLoss and deviceOffline. */
-  type: z.string(),
-  group: z.string(),
-  district: z.string(),
-  /** The highest of its members'. */
-  severity: severitySchema,
-  members: z.array(z.object({ deviceId: z.string(), alarmId: z.string() })),
-  openedAt: z.string(),
-  updatedAt: z.string(),
-  closedAt: z.string().optional(),
-  state: z.enum(['open', 'acknowledged', 'closed']),
-  ackedBy: z.string().optional(),
-})
-/** One incident as published on incidents/{district}/{id}. */
-export type Incident = z.infer<typeof incidentSchema>
+export { incidentSchema, type Incident }
 
 /** Alarm types that one cause (a feeder losing power) raises together: one incident family. */
 const SUPPLY_FAMILY = 'supplyLoss'
 const FAMILY_OF: Readonly<Record<string, string>> = { supplyLoss: SUPPLY_FAMILY, deviceOffline: SUPPLY_FAMILY }
 
+/** The incident type an alarm type counts towards. */
+export function familyOf (type: string): string {
+  return FAMILY_OF[type] ?? type
+}
+
 /** Least time between two publishes of an open incident: new members are coalesced meanwhile. */
 export const INCIDENT_UPDATE_MIN_MS = 2000
 /** Closed incidents `list()` keeps. */
-const RECENT_CLOSED = 200
+export const RECENT_CLOSED = 200
 
 export type IncidentAckOutcome =
   | { ok: true; incident: Incident }
@@ -54,6 +44,10 @@ export interface Incidents {
   acknowledge(crew: string, districts: readonly string[] | undefined, incidentId: string, note: string | undefined, nowMs: number): Promise<IncidentAckOutcome>
   /** Open incidents, then recently closed ones (newest first). */
   list(): Incident[]
+  /** What DATA_DIR/incidents.json holds: open incidents with their cleared members, and the closed ones. */
+  snapshot(): SavedIncidents
+  /** Puts the retained message of each open incident back (after a restart: the broker keeps them in memory only). */
+  restoreRetained(): Promise<void>
   close(): Promise<void>
 }
 
@@ -67,6 +61,12 @@ export interface IncidentsOptions {
   out: BrokerOut
   log: Logger
   mail?: ((request: MailRequest) => void) | undefined
+  /** Incidents saved before a restart. */
+  saved?: SavedIncidents | undefined
+  /** Whether an alarm (by id) is still open: a member that cleared while the gateway was down counts as cleared. */
+  isAlarmOpen?: ((alarmId: string) => boolean) | undefined
+  /** After every change of an incident (the caller saves them). */
+  onChange?: (() => void) | undefined
 }
 
 interface RecentRaise {
@@ -100,12 +100,14 @@ export function createIncidents (options: IncidentsOptions): Incidents {
   /** Alarm id → the open incident it belongs to (members pushed before the threshold too). */
   const byAlarm = new Map<string, OpenIncident>()
   const closed: Incident[] = []
+  const changed = options.onChange ?? function unsaved () {}
 
   function keyOf (alarm: AlarmRecord, group: string): string {
     return `${alarm.district}\n${group}\n${FAMILY_OF[alarm.type] ?? alarm.type}`
   }
 
   function publish (incident: OpenIncident): void {
+    changed()
     clearTimeout(incident.timer)
     incident.timer = undefined
     incident.lastPublishMs = Date.now()
@@ -126,6 +128,7 @@ export function createIncidents (options: IncidentsOptions): Incidents {
 
   /** An update goes out at once when the last one is old enough, else once the interval has passed. */
   function publishSoon (incident: OpenIncident): void {
+    changed()
     if (incident.timer !== undefined) return
     const waitMs = incident.lastPublishMs + INCIDENT_UPDATE_MIN_MS - Date.now()
     if (waitMs <= 0) {
@@ -201,12 +204,23 @@ export function createIncidents (options: IncidentsOptions): Incidents {
   }
 
   function onCleared (alarm: AlarmRecord, nowMs: number): void {
+    // A raise that cleared before the threshold was reached is no storm member: taken in, it would never clear.
+    for (const [key, raises] of recent) {
+      const left = raises.filter(function notCleared (r) { return r.alarmId !== alarm.id })
+      if (left.length === 0) recent.delete(key)
+      else if (left.length !== raises.length) recent.set(key, left)
+    }
     const incident = byAlarm.get(alarm.id)
     if (incident === undefined) return
     const member = incident.members.get(alarm.id)
     if (member === undefined || member.isCleared) return
     member.isCleared = true
+    changed()
     for (const m of incident.members.values()) if (!m.isCleared) return
+    closeIncident(incident, alarm.deviceId, 'members_cleared', nowMs)
+  }
+
+  function closeIncident (incident: OpenIncident, deviceId: string | undefined, reason: string, nowMs: number): void {
     const at = new Date(nowMs).toISOString()
     incident.record = { ...incident.record, state: 'closed', closedAt: at, updatedAt: at }
     openByKey.delete(incident.key)
@@ -214,9 +228,29 @@ export function createIncidents (options: IncidentsOptions): Incidents {
     for (const id of incident.members.keys()) byAlarm.delete(id)
     closed.unshift(incident.record)
     if (closed.length > RECENT_CLOSED) closed.pop()
-    log.info({ deviceId: alarm.deviceId, alarmId: alarm.id, incidentId: incident.record.id, members: incident.members.size, reason: 'members_cleared' }, 'incident closed')
+    log.info({ deviceId, incidentId: incident.record.id, members: incident.members.size, reason }, 'incident closed')
     publish(incident)
   }
+
+  /** Takes the incidents saved before a restart back; one whose members all cleared meanwhile closes. */
+  function restore (saved: SavedIncidents): void {
+    closed.push(...saved.closed.slice(0, RECENT_CLOSED))
+    const isOpen = options.isAlarmOpen ?? function assumeOpen () { return true }
+    for (const entry of saved.open) {
+      const record = entry.incident
+      const key = `${record.district}\n${record.group}\n${record.type}`
+      const incident: OpenIncident = { record, key, members: new Map(), lastPublishMs: 0, timer: undefined, chain: Promise.resolve() }
+      const cleared = new Set(entry.cleared)
+      for (const m of record.members) {
+        incident.members.set(m.alarmId, { alarm: { id: m.alarmId, deviceId: m.deviceId, type: record.type }, isCleared: cleared.has(m.alarmId) || !isOpen(m.alarmId) })
+        byAlarm.set(m.alarmId, incident)
+      }
+      openByKey.set(key, incident)
+      byId.set(record.id, incident)
+      if ([...incident.members.values()].every(function isDone (m) { return m.isCleared })) closeIncident(incident, undefined, 'members_cleared_while_down', Date.now())
+    }
+  }
+  if (options.saved !== undefined) restore(options.saved)
 
   return {
     classify (events, nowMs) {
@@ -251,6 +285,21 @@ export function createIncidents (options: IncidentsOptions): Incidents {
     },
     list () {
       return [...[...byId.values()].map(function recordOf (i) { return i.record }), ...closed]
+    },
+    snapshot () {
+      const open = [...byId.values()].map(function savedOf (i) {
+        const cleared: string[] = []
+        for (const [id, m] of i.members) if (m.isCleared) cleared.push(id)
+        return { incident: i.record, cleared }
+      })
+      return { version: 1, open, closed: [...closed] }
+    },
+    async restoreRetained () {
+      for (const incident of byId.values()) {
+        if (incident.timer === undefined) publish(incident)
+      }
+      await Promise.all([...byId.values()].map(function sent (i) { return i.chain }))
+      if (byId.size > 0) log.info({ open: byId.size }, 'open incidents restored')
     },
     async close () {
       const pending: Promise<void>[] = []

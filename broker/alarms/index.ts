@@ -21,7 +21,8 @@ import { openRuleBook } from './rules-config.ts'
 import { createDeviceMemoryWriter, createOpenAlarmsWriter, readAlarmState } from './state.ts'
 import { createWebhooks, type WebhookOptions } from './webhooks.ts'
 import { startMailChannel, type MailChannel, type MailChannelOptions } from './mail/mail-channel.ts'
-import { createIncidents, type Incidents } from './incidents.ts'
+import type { Incidents } from './incidents.ts'
+import { startIncidentStage } from './incident-stage.ts'
 import { createFlappingTracker } from './flapping.ts'
 import type { FieldCipher } from '../crypto/field-cipher.ts'
 
@@ -47,9 +48,9 @@ export interface AlarmsOptions {
   mail?: Omit<MailChannelOptions, 'dataDir' | 'rules' | 'log' | 'cipher'> | undefined
   /** Maintenance windows: changes of covered devices are recorded but held back from crews. */
   maintenance?: MaintenanceGate | undefined
-  /** Seals who acknowledged and the note wherever alarms rest (alarms.json, the cluster's bucket, `alarms` points); absent = clear (tests). */
+  /** Seals who acknowledged and the note wherever alarms rest (alarms.json, incidents.json, the cluster's buckets, `alarms` points); absent = clear (tests). */
   cipher?: FieldCipher | undefined
-  /** Device groups (registry): alarms of many devices of one group become an incident (single node only). */
+  /** Device groups (registry): alarms of many devices of one group become an incident (in a cluster through csg-incidents). */
   groups?: { groupOf(deviceId: string): string | undefined; groupSize(group: string): number } | undefined
 }
 
@@ -83,7 +84,7 @@ export interface Alarms {
    * `recipients.emails`. Returns an unsubscribe function.
    */
   onEscalation(listener: EscalationListener): () => void
-  /** Incidents of device groups (undefined in a cluster or without groups). */
+  /** Incidents of device groups (undefined without groups). */
   readonly incidents: Pick<Incidents, 'acknowledge' | 'list'> | undefined
   /** Applies a crew's MQTT acknowledgement of an incident; a bad payload or unknown incident is logged and ignored. */
   acknowledgeIncident(crew: CrewIdentity, target: { district: string; incidentId: string }, payload: Buffer): void
@@ -122,8 +123,8 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   const saved = await readAlarmState(options.dataDir, options.cipher)
   // In a cluster the open alarms come from the bucket; alarms.json is neither read nor written.
   const gate = options.maintenance
-  // Flapping alarms are kept open by the engine (single node; in a cluster alarms clear as they come).
-  const flapping = options.cluster === undefined ? createFlappingTracker(function flappingRules () { return rules.flapping() }) : undefined
+  // Flapping alarms are kept open by the engine; in a cluster every node counts every node's raises (onDelivered).
+  const flapping = createFlappingTracker(function flappingRules () { return rules.flapping() })
   const engineRules = { ...(gate === undefined ? rules : withOfflineExemption(rules, gate)), flappingJudge: flapping }
   const engine = createAlarmEngine(engineRules, withRestartGrace(options.cluster === undefined ? saved : { alarms: [], devices: saved?.devices ?? [] }, Date.now()))
   const openAlarmsFile = createOpenAlarmsWriter(options.dataDir, function openEntries () { return engine.openEntries() }, log, options.cipher)
@@ -137,25 +138,34 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
   function isHeldBack (event: AlarmEvent): boolean {
     return gate !== undefined && !gate.shouldPush(event)
   }
-  // Alarms of a group storm are pushed as one incident; in a cluster every alarm goes out on its own.
+  // Alarms of a group storm are pushed as one incident: DATA_DIR/incidents.json alone, the csg-incidents bucket in a cluster.
   const groups = options.groups
-  const incidents = groups === undefined || options.cluster !== undefined
+  const incidentStage = groups === undefined
     ? undefined
-    : createIncidents({
-      rules () { return rules.incidents() },
-      groupOf (deviceId) { return groups.groupOf(deviceId) },
-      groupSize (group) { return groups.groupSize(group) },
-      async acknowledgeMember (crewName, member, note) {
-        const alarm = engine.openAlarms().find(function byId (a) { return a.id === member.id })
-        if (alarm === undefined || alarm.state !== 'active') return false
-        const outcome = engine.acknowledge(crewName, alarm.deviceId, alarm.type, note, Date.now())
-        if (!outcome.ok) return false
-        return (await commitAck(outcome.event)).ok
-      },
-      out: options.out,
+    : await startIncidentStage({
+      dataDir: options.dataDir,
+      pollMs: options.pollMs,
+      openAlarmIds: new Set(engine.openAlarms().map(function idOf (a) { return a.id })),
+      cluster: options.cluster === undefined ? undefined : { nc: options.cluster.nc, replicas: options.cluster.replicas },
       log,
-      mail (request) { void mail?.enqueueMail(request) },
+      incidents: {
+        rules () { return rules.incidents() },
+        groupOf (deviceId) { return groups.groupOf(deviceId) },
+        groupSize (group) { return groups.groupSize(group) },
+        async acknowledgeMember (crewName, member, note) {
+          const alarm = engine.openAlarms().find(function byId (a) { return a.id === member.id })
+          if (alarm === undefined || alarm.state !== 'active') return false
+          const outcome = engine.acknowledge(crewName, alarm.deviceId, alarm.type, note, Date.now())
+          if (!outcome.ok) return false
+          return (await commitAck(outcome.event)).ok
+        },
+        out: options.out,
+        log,
+        mail (request) { void mail?.enqueueMail(request) },
+      },
     })
+  const incidents: Incidents | undefined = incidentStage?.incidents
+  const clusterIncidents = incidentStage?.cluster
   /**
    * The one push decision: maintenance windows, then incidents (a member alarm goes out as its
    * incident), then flapping (a flapping alarm is not pushed again until it clears).
@@ -189,6 +199,9 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
         if (recentlyCleared.length > RECENT_CLEARED) recentlyCleared.pop()
       }
       if (isOwn) options.onEvent?.(event)
+      clusterIncidents?.observe(event, isOwn)
+      // Another node's raise counts towards flapping here too: the device may come to this node next.
+      if (!isOwn) flapping.note([event])
       // A change a maintenance window holds back, or an incident's member alarm, is not mailed.
       if (isOwn && shouldPush(event)) mail?.onAlarmChange(event)
       escalation.delivered(event, isOwn)
@@ -208,11 +221,13 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
     const restored = engine.openAlarms().filter(function notHeld (alarm) { return gate?.isUnderMaintenance({ id: alarm.deviceId, district: alarm.district }, nowMs) !== true })
     await publisher.restoreRetained(restored)
     if (restored.length > 0) log.info({ open: restored.length }, 'open alarms restored')
+    await incidents?.restoreRetained()
   } else {
     try {
       cluster = await startAlarmCluster({ ...options.cluster, engine, publisher, log, offlineCheckMs: options.offlineCheckMs, cipher: options.cipher })
     } catch (err) {
       rules.close()
+      await incidentStage?.close()
       await webhooks?.close()
       await mail?.close()
       throw err
@@ -294,8 +309,6 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
       isSeenDirty = true
       cluster?.heard(device.id)
       handle(engine.evaluate(subjectOf(device), readings, Date.now()))
-      // An alarm kept open as flapping changed without an event: alarms.json must keep the flag.
-      if (flapping?.takeKeptOpen() === true) openAlarmsFile.save()
     },
     acknowledge (crew, target, payload) {
       const ack = parseAckPayload(payload)
@@ -360,7 +373,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
       })
     },
     async close () {
-      await incidents?.close()
+      await incidentStage?.close()
       clearInterval(offlineTimer)
       clearInterval(seenTimer)
       rules.close()

@@ -56,7 +56,15 @@ export interface AlarmPublisher {
   flush(): Promise<void>
 }
 
-const LOG_MESSAGE = { raised: 'alarm raised', escalated: 'alarm escalated', overdue: 'alarm overdue: escalated for want of an acknowledgement', acknowledged: 'alarm acknowledged', cleared: 'alarm cleared' } as const
+const LOG_MESSAGE = {
+  raised: 'alarm raised',
+  escalated: 'alarm escalated',
+  overdue: 'alarm overdue: escalated for want of an acknowledgement',
+  acknowledged: 'alarm acknowledged',
+  cleared: 'alarm cleared',
+  flapping: 'alarm flapping: kept open',
+  unflapping: 'alarm no longer flapping',
+} as const
 
 export function createAlarmPublisher (options: AlarmPublisherOptions): AlarmPublisher {
   const log = options.log.child({ module: 'alarms' })

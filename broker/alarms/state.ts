@@ -24,7 +24,7 @@ export const OPEN_ALARMS_MIN_INTERVAL_MS = 250
 /** Devices encoded per slice of alarm-devices.jsonl: about a millisecond of work each. */
 const DEVICES_PER_SLICE = 1000
 
-async function readIfExists (file: string): Promise<string | undefined> {
+export async function readIfExists (file: string): Promise<string | undefined> {
   try {
     return await fs.readFile(file, 'utf8')
   } catch (err) {
@@ -87,7 +87,7 @@ export interface StateFileWriter {
  * `minIntervalMs`: the least time between the starts of two writes; changes meanwhile are coalesced
  * into the next one. Bounds the work of a storm of changes (each write encodes the whole file).
  */
-function createStateFileWriter (file: string, content: () => Iterable<string>, log: Logger, minIntervalMs = 0): StateFileWriter {
+export function createStateFileWriter (file: string, content: () => Iterable<string>, log: Logger, minIntervalMs = 0): StateFileWriter {
   let writing: Promise<void> | undefined
   let isDirty = false
   let lastStartMs = Number.NEGATIVE_INFINITY

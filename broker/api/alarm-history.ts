@@ -30,7 +30,7 @@ export interface AlarmFact {
   raisedAtMs?: number
 }
 
-const CHANGE_ORDER: Record<AlarmChange, number> = { raised: 0, escalated: 1, overdue: 2, acknowledged: 3, cleared: 4 }
+const CHANGE_ORDER: Record<AlarmChange, number> = { raised: 0, escalated: 1, overdue: 2, flapping: 2.5, acknowledged: 3, unflapping: 3.5, cleared: 4 }
 
 /** The columns of an `alarms` point the history reads (README "InfluxDB"). */
 export const ALARM_POINT_COLUMNS = ['alarm_id', 'change', 'state', 'severity', 'device_id', 'district', 'kind', 'type', 'message', 'value', 'threshold', 'acked_by', 'note', 'ack_sec', 'clear_sec', 'escalation'] as const
@@ -40,7 +40,7 @@ const optionalString = z.string().nullish()
 const pointRowSchema = z.object({
   time: z.number(),
   alarm_id: z.string().min(1),
-  change: z.enum(['raised', 'escalated', 'overdue', 'acknowledged', 'cleared']),
+  change: z.enum(['raised', 'escalated', 'overdue', 'acknowledged', 'cleared', 'flapping', 'unflapping']),
   state: z.enum(['active', 'acknowledged', 'cleared']),
   severity: severitySchema,
   device_id: z.string(),

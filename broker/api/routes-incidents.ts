@@ -1,6 +1,6 @@
 // GET /api/incidents (the caller's districts; ?state=open for open and acknowledged ones) and
 // POST /api/incidents/:id/ack: acknowledges the incident and every active member alarm, by the
-// signed-in name. Without incidents (cluster mode) the list is empty and every id is unknown.
+// signed-in name. Without device groups the list is empty and every id is unknown.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { canSee } from './auth.ts'
 import { sendError, type ApiContext } from './context.ts'

@@ -129,8 +129,11 @@ export const kindListSchema = {
 /** GET /api/devices: inline, like the alarm list. */
 export const deviceListSchema = { type: 'object', properties: { devices: { type: 'array', items: { $ref: 'Device#' } } }, required: ['devices'] } as const
 
-/** `escalated`: severity rose; `overdue`: escalated for want of an acknowledgement by its deadline. */
-const changeEnum = ['raised', 'escalated', 'overdue', 'acknowledged', 'cleared'] as const
+/**
+ * `escalated`: severity rose; `overdue`: escalated for want of an acknowledgement by its deadline;
+ * `flapping`: kept open instead of clearing; `unflapping`: quiet for the flapping window, then cleared.
+ */
+const changeEnum = ['raised', 'escalated', 'overdue', 'acknowledged', 'cleared', 'flapping', 'unflapping'] as const
 
 /** One alarm's history: its record as far as it is known, and the times that matter to crews. */
 export const historyEntrySchema = {

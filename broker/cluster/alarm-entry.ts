@@ -7,7 +7,7 @@ import { kvKeyOf, nameOfKvKey } from './kv-key.ts'
 
 /** The value under an alarm's key: the open (or last cleared) alarm, the change that made it and who made it. */
 export const storedAlarmSchema = openAlarmSchema.extend({
-  change: z.enum(['raised', 'escalated', 'overdue', 'acknowledged', 'cleared']),
+  change: z.enum(['raised', 'escalated', 'overdue', 'acknowledged', 'cleared', 'flapping', 'unflapping']),
   /** The node run that wrote it (`<NODE_NAME>#<random>`): tells a node its own changes on the watch. */
   writer: z.string(),
 })
@@ -64,6 +64,13 @@ export function mergeChange (proposed: AlarmEvent, current: OpenAlarm | undefine
       const { ackNote: _earlierNote, ackDueAt: _deadline, ...earlier } = same.alarm
       const alarm = { ...earlier, state: 'acknowledged' as const, ackedBy: p.ackedBy, ...(p.ackedAt === undefined ? {} : { ackedAt: p.ackedAt }), ...(p.ackNote === undefined ? {} : { ackNote: p.ackNote }), updatedAt: p.updatedAt }
       return { write: true, event: { change: 'acknowledged', alarm }, entry: { alarm, captured: same.captured } }
+    }
+    case 'flapping':
+    case 'unflapping': {
+      // Kept open as flapping (or about to clear after its quiet window): only the flag and the time change.
+      if (same === undefined) return { write: false, reason: 'superseded' }
+      const alarm = { ...same.alarm, ...(proposed.change === 'flapping' ? { flapping: true } : {}), updatedAt: p.updatedAt }
+      return { write: true, event: { change: proposed.change, alarm }, entry: { alarm, captured: same.captured } }
     }
     case 'cleared': {
       if (same === undefined) return { write: false, reason: 'superseded' }

@@ -23,6 +23,8 @@ export const NODES_BUCKET = 'csg-nodes'
 export const SESSIONS_BUCKET = 'csg-sessions'
 /** Maintenance windows (key: the window's id). */
 export const MAINTENANCE_BUCKET = 'csg-maintenance'
+/** The open (or last closed) incident per district, device group and alarm family, changed by compare-and-set. */
+export const INCIDENTS_BUCKET = 'csg-incidents'
 
 /** Core NATS: a node announces each MQTT client id it accepted, so other nodes drop an older connection of the same id. */
 export const SESSION_CLAIM_SUBJECT = 'csg.session.claim'

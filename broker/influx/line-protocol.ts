@@ -149,7 +149,7 @@ export interface AlarmPoint {
   readonly message: string
   /** The alarm's id, the same from raise to clear: ties its points together (history, timeline). */
   readonly alarmId: string
-  readonly change: 'raised' | 'escalated' | 'overdue' | 'acknowledged' | 'cleared'
+  readonly change: 'raised' | 'escalated' | 'overdue' | 'acknowledged' | 'cleared' | 'flapping' | 'unflapping'
   /** The escalation steps so far (on an overdue point: its step, 1, 2, …); absent before the first. */
   readonly escalation?: number | undefined
   /** On acknowledged points: who acknowledged, with the note if there was one. */

@@ -162,6 +162,8 @@ function eventText (event: TimelineEvent): string {
     case 'overdue': return `Not acknowledged in time: escalation ${event.escalation ?? '?'}`
     case 'acknowledged': return `Acknowledged by ${event.by ?? '?'}`
     case 'cleared': return 'Cleared'
+    case 'flapping': return 'Flapping: raised and cleared too often, kept open'
+    case 'unflapping': return 'No longer flapping: clear for the whole window'
   }
 }
 

@@ -7,6 +7,7 @@ import { openCount, renderAlarms, type AlarmFilters, type AlarmsView } from './a
 import { raiseAlert, setNotificationClickHandler, showCountInTitle, unlockAudioOnFirstGesture } from './attention.ts'
 import { renderDevice } from './device-view.ts'
 import { humanize } from './dom.ts'
+import { createIncidentAttention } from './incident-attention.ts'
 import { renderHistory, renderTimeline } from './history-view.ts'
 import { announce, prepareLiveRegion } from './live-region.ts'
 import { renderMaintenance } from './maintenance-view.ts'
@@ -52,6 +53,7 @@ let retryTimer: ReturnType<typeof setTimeout> | undefined
 let districtList: Promise<string[]> | undefined
 /** An alarm to bring into view once the alarms page is open (a clicked notification). */
 let pendingReveal: string | undefined
+const incidentAttention = createIncidentAttention()
 
 function route (): Route {
   const hash = location.hash.replace(/^#\/?/, '')
@@ -125,6 +127,8 @@ function describe (alarm: Alarm): string {
 
 /** Announces and, for critical ones, raises the alarm to the crew's attention. */
 function tell (change: string, alarm: Alarm): void {
+  // An incident's member alarm: the incident is what gets attention, once.
+  if (incidentAttention.onMemberAlarm(change, alarm)) return
   if (change === 'raised' && !state.announced.has(alarm.id)) {
     state.announced.add(alarm.id)
     announce(`New ${alarm.severity} alarm: ${describe(alarm)}`)
@@ -167,6 +171,7 @@ async function reloadAlarms (): Promise<void> {
     if (isFirstLoad) state.announced.add(alarm.id)
     else if (!before.has(alarm.id)) tell('raised', alarm)
   }
+  if (isFirstLoad) incidentAttention.know(alarms)
   updateStatus()
   view?.onAlarmsChanged()
 }
@@ -207,6 +212,7 @@ function signedIn (me: Principal): void {
   state.lastName = me.name
   state.alarms = new Map()
   state.announced = new Set()
+  incidentAttention.reset()
   districtList = undefined
   shell = buildShell(me, TABS, signOut)
   root.replaceChildren(shell.el)

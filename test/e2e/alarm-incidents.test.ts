@@ -6,7 +6,8 @@
 // nothing and may not acknowledge; when every member has cleared the incident closes and its
 // retained message is gone. Flapping: a door switch that opens and closes five times within the
 // rules file's short window stays open with `flapping: true`, crews get nothing more, and it clears
-// once it has stayed closed for the window.
+// once it has stayed closed for the window; the switch to flapping and back are `alarms` points of
+// their own (change `flapping`, `unflapping`) with a log line each.
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { MqttClient } from 'mqtt'
@@ -198,6 +199,11 @@ describe('incidents instead of alarm storms', () => {
     const openOne = await eventually(async () => (await api<{ alarms: Alarm[] }>('GET', '/api/alarms?state=open', north)).body.alarms.find((a) => a.deviceId === 'lp-flap'), (a) => a?.flapping === true, { what: 'the flapping alarm open in the API' })
     expect(openOne).toMatchObject({ type: 'doorOpen', state: 'active', flapping: true })
     await eventually(pushes, (p) => p.length === 9, { what: 'five raises and four clears' })
+    // The switch to flapping is a change of its own: one `alarms` point and one log line, not pushed.
+    const flappingPoints = (): Promise<unknown[][]> => influx.query('SELECT "alarm_id", "change", "state" FROM "alarms" WHERE "device_id" = \'lp-flap\' AND ("change" = \'flapping\' OR "change" = \'unflapping\')', 'city').then((r) => r[0]?.series?.[0]?.values ?? [])
+    const switched = await eventually(flappingPoints, (v) => v.length === 1, { what: 'the flapping point' })
+    expect(switched[0]!.slice(1)).toEqual([openOne!.id, 'flapping', 'active'])
+    expect(gw.logs().filter((l) => l.msg === 'alarm flapping: kept open' && l.deviceId === 'lp-flap')).toHaveLength(1)
     // It keeps flapping: nothing more reaches the crew.
     await door(1100, true)
     await door(1200, false)
@@ -208,6 +214,10 @@ describe('incidents instead of alarm storms', () => {
     await door(3300, false)
     const last = await eventually(pushes, (p) => p.length === 10, { what: 'the final clear' })
     expect(last.at(-1)).toMatchObject({ state: 'cleared', flapping: true, id: openOne!.id })
+    // And back: an `unflapping` point and log line just ahead of the clear.
+    const back = await eventually(flappingPoints, (v) => v.length === 2, { what: 'the unflapping point' })
+    expect(back[1]!.slice(1)).toEqual([openOne!.id, 'unflapping', 'active'])
+    expect(gw.logs().filter((l) => l.msg === 'alarm no longer flapping' && l.deviceId === 'lp-flap')).toHaveLength(1)
   })
 
   it('describes the incident routes in the OpenAPI document', async () => {

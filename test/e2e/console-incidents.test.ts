@@ -82,8 +82,7 @@ describe.skipIf(!hasChromium)('console incidents in Chromium', () => {
 
   for (const [size, viewport] of [['phone', PHONE], ['desktop', DESKTOP]] as const) {
     it(`shows the incident card, acknowledges all its members, and a flapping badge (${size})`, async () => {
-      // A door switch that opens and closes twice: kept open as flapping. The switch to flapping is
-      // not a change of its own in the alarm stream: the console shows it from its next load.
+      // A door switch that opens and closes twice, before the page opens: kept open as flapping.
       const baseMs = Date.now() - 10_000
       for (let i = 0; i < 2; i++) {
         await devices.publish(`lp-${size}-door`, { ...LAMP, supplyVoltage: 230, doorOpen: true, ts: new Date(baseMs + i * 200).toISOString() })

@@ -46,6 +46,8 @@ export interface AlarmNodeOptions {
   replicas?: number
   /** Alarm e-mail of this node (an SMTP server the test started). */
   mail?: AlarmsOptions['mail']
+  /** Device groups (the registry's), for incidents. */
+  groups?: AlarmsOptions['groups']
 }
 
 function recordingOut (delivered: Delivery[], retained: Map<string, AlarmRecord>): BrokerOut {
@@ -99,6 +101,7 @@ export async function startAlarmNode (name: string, options: AlarmNodeOptions): 
       throttle: createLogThrottle(60_000),
       cluster: { nc, replicas: options.replicas ?? 3, nodeName: name, deviceOf (id) { return options.devices.get(id) } },
       mail: options.mail,
+      groups: options.groups,
     })
   } catch (err) {
     await nc.close()

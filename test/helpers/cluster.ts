@@ -29,7 +29,7 @@ export interface ClusterRig {
   /** Runs `citygw <args>` against the cluster. */
   citygw(args: string[], env?: Record<string, string>): Promise<{ code: number, stdout: string, stderr: string }>
   /** Registers devices through `citygw device import` (CSV); returns id → secret. */
-  importDevices(devices: readonly { id: string, kind: string, district: string }[]): Promise<Map<string, string>>
+  importDevices(devices: readonly { id: string, kind: string, district: string, group?: string }[]): Promise<Map<string, string>>
   addCrew(name: string, districts?: string[]): Promise<string>
   close(): Promise<void>
 }
@@ -81,7 +81,7 @@ export async function startClusterRig (options: { env?: Record<string, string> }
     citygw,
     async importDevices (devices) {
       const csv = join(scratch, `devices-${Date.now()}.csv`)
-      await writeFile(csv, ['id,kind,district,lat,lon', ...devices.map((d) => `${d.id},${d.kind},${d.district},,`)].join('\n') + '\n')
+      await writeFile(csv, ['id,kind,district,lat,lon,group', ...devices.map((d) => `${d.id},${d.kind},${d.district},,,${d.group ?? ''}`)].join('\n') + '\n')
       const out = await checked(['device', 'import', csv])
       const secrets = new Map<string, string>()
       for (const line of out.trim().split('\n')) {

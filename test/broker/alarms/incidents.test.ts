@@ -90,6 +90,60 @@ describe('incident detector', () => {
     expect(incidents.list()).toEqual([])
   })
 
+  it('does not take in a raise that cleared before the threshold: the incident closes when the others clear', async () => {
+    const { incidents } = setup({ minDevices: 3 })
+    const gone = alarm('lp-gone')
+    incidents.classify([raised(gone)], Date.now())
+    incidents.classify([{ change: 'cleared', alarm: { ...gone, state: 'cleared' } }], Date.now())
+    const rest = [alarm('lp-1'), alarm('lp-2'), alarm('lp-3')]
+    incidents.classify(rest.map(raised), Date.now())
+    expect(incidents.list()[0]!.members.map((m) => m.deviceId)).toEqual(['lp-1', 'lp-2', 'lp-3'])
+    incidents.classify(rest.map((a) => ({ change: 'cleared' as const, alarm: { ...a, state: 'cleared' as const } })), Date.now())
+    expect(incidents.list()[0]!.state).toBe('closed')
+    await incidents.close()
+  })
+
+  it('restores saved incidents: open ones with their cleared members, closed ones; one whose members are gone closes', async () => {
+    const first = setup({ minDevices: 2 })
+    const alarms = [alarm('lp-a'), alarm('lp-b'), alarm('lp-c')]
+    first.incidents.classify(alarms.map(raised), Date.now())
+    first.incidents.classify([{ change: 'cleared', alarm: { ...alarms[0]!, state: 'cleared' } }], Date.now())
+    const saved = first.incidents.snapshot()
+    expect(saved.open[0]!.cleared).toEqual([alarms[0]!.id])
+    await first.incidents.close()
+
+    const published: string[] = []
+    const restored = createIncidents({
+      rules () { return DEFAULT_INCIDENT_RULES },
+      groupOf () { return 'feeder-1' },
+      groupSize () { return 20 },
+      acknowledgeMember () { return Promise.resolve(true) },
+      out: { publish (topic, payload, retain) { published.push(`${retain ? 'retained' : 'sent'} ${(JSON.parse(payload.toString()) as Incident).state}`); return Promise.resolve() }, removeRetained () { return Promise.resolve() } },
+      log: silent,
+      saved,
+      isAlarmOpen () { return true },
+    })
+    await restored.restoreRetained()
+    expect(published).toEqual(['retained open'])
+    expect(restored.list()[0]).toMatchObject({ id: saved.open[0]!.incident.id, state: 'open' })
+    for (const a of alarms.slice(1)) restored.classify([{ change: 'cleared', alarm: { ...a, state: 'cleared' } }], Date.now())
+    expect(restored.list()[0]!.state).toBe('closed')
+    await restored.close()
+
+    const gone = createIncidents({
+      rules () { return DEFAULT_INCIDENT_RULES },
+      groupOf () { return 'feeder-1' },
+      groupSize () { return 20 },
+      acknowledgeMember () { return Promise.resolve(true) },
+      out: { publish () { return Promise.resolve() }, removeRetained () { return Promise.resolve() } },
+      log: silent,
+      saved,
+      isAlarmOpen () { return false },
+    })
+    expect(gone.list()[0]!.state).toBe('closed')
+    await gone.close()
+  })
+
   it('opens nothing when switched off in the rules file', () => {
     const { incidents } = setup({ enabled: false })
     for (let i = 0; i < 10; i++) incidents.classify([raised(alarm(`lp-${i}`))], Date.now())

@@ -22,7 +22,7 @@ interface ExpectedHistoryEntry {
   timeToAckSec?: number; timeToClearSec?: number; escalations: number; ackEscalations?: number
 }
 interface ExpectedTimelineEvent {
-  change: 'raised' | 'escalated' | 'overdue' | 'acknowledged' | 'cleared'; at: string; severity: Severity; state: State; message: string
+  change: 'raised' | 'escalated' | 'overdue' | 'acknowledged' | 'cleared' | 'flapping' | 'unflapping'; at: string; severity: Severity; state: State; message: string
   value?: number; threshold?: number; by?: string; note?: string; escalation?: number
 }
 
