@@ -67,15 +67,21 @@ export function createFlappingTracker (rules: () => FlappingRules): FlappingTrac
 
   return {
     note (events) {
+      const current = rules()
+      if (!current.enabled) return
+      // Only the newest raises + 1 matter (more than `raises` make an alarm flapping): each list stays
+      // that short, so an alarm raised thousands of times costs no more per change than a quiet one.
+      const keep = current.raises + 1
       for (const event of events) {
         const key = `${event.alarm.deviceId}\n${event.alarm.type}`
         const known = raises.get(key)
         if (known?.some(function same (r) { return r.id === event.alarm.id }) === true) continue
         const atMs = Date.parse(event.alarm.raisedAt)
-        const times = recent(key, atMs, rules().withinMs) ?? []
+        const times = recent(key, atMs, current.withinMs) ?? []
         times.push({ atMs, id: event.alarm.id })
         // Raises learnt late (from a clear) go in their place: the window drops from the front.
         if (times.length > 1 && times[times.length - 2]!.atMs > atMs) times.sort(function byTime (x, y) { return x.atMs - y.atMs })
+        if (times.length > keep) times.splice(0, times.length - keep)
         raises.set(key, times)
       }
     },

@@ -58,7 +58,8 @@ function readValue (line: string, at: number): { value: LineValue, end: number }
 export function parseLine (line: string): ParsedLine | undefined {
   const head = readName(line, 0, ', ')
   if (head.text === '') return undefined
-  const tags: Record<string, string> = {}
+  // Without a prototype: a key such as `__proto__` is a plain entry, never the object's prototype.
+  const tags: Record<string, string> = Object.create(null) as Record<string, string>
   let i = head.end
   while (line[i] === ',') {
     const key = readName(line, i + 1, '=')
@@ -68,7 +69,7 @@ export function parseLine (line: string): ParsedLine | undefined {
     i = value.end
   }
   if (line[i] !== ' ') return undefined
-  const fields: Record<string, LineValue> = {}
+  const fields: Record<string, LineValue> = Object.create(null) as Record<string, LineValue>
   i++
   for (;;) {
     const key = readName(line, i, '=')
