@@ -387,9 +387,10 @@ describe('consumers through the SensorThings API', () => {
     }
     const probe = await connect('portal', 0)
     expect(await subscribeCodes(probe, [
-      'v1.1/#', 'v1.1/+/Observations', "v1.1/Datastreams('lp-n1:commandedLevel')/Observations", "v1.1/Datastreams('lp-s1:activePower')/Observations",
+      'v1.1/#', 'v1.1/+/Observations', '#', '+/Observations', 'v1.1/Observations/#', '$share/g/v1.1/Observations', 'v1.1/Datastreams(\'lp-n1:activePower\')/#',
+      "v1.1/Datastreams('lp-n1:commandedLevel')/Observations", "v1.1/Datastreams('lp-s1:activePower')/Observations",
       "v1.1/Datastreams('wp-n1:pressure')/Observations", "v1.1/Datastreams('lp-n2:supplyVoltage')/Observations",
-    ])).toEqual([128, 128, 128, 128, 128, 1])
+    ])).toEqual([128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 1])
     const all = await collect(await connect('portal', 1), 'v1.1/Observations')
     const one = await collect(await connect('portal', 2), "v1.1/Datastreams('lp-n1:activePower')/Observations")
     const blind = await collect(await connect('blind', 3), 'v1.1/Observations')
