@@ -397,19 +397,17 @@ describe('consumers through the SensorThings API', () => {
     expect([all.granted[0]?.qos, one.granted[0]?.qos, blind.granted[0]?.qos]).toEqual([1, 1, 1])
 
     const at = Date.now() - 1000
-    for (const d of DEVICES) {
+    // lp-n1 last: once its Observations arrived, everything published before them was delivered or dropped.
+    for (const d of [...DEVICES.slice(1), LP_N1]) {
       const device = await connectDevice(gw.mqttUrl, d.id, secrets[d.id]!)
       clients.push(device)
       const reading = d.kind === 'lamp-post' ? { ts: at, commandedLevel: HIDDEN_LEVEL, supplyVoltage: 230.5, activePower: 40.5 } : { ts: at, pressure: 399.5, flowRate: 2 }
-      // lp-n1 last: once its Observations arrive, everything before it was delivered or dropped.
-      if (d.id !== 'lp-n1') await device.publishAsync(`devices/${d.id}/telemetry`, JSON.stringify(reading), { qos: 1 })
-      else setTimeout(() => { void device.publishAsync(`devices/${d.id}/telemetry`, JSON.stringify(reading), { qos: 1 }) }, 200)
+      await device.publishAsync(`devices/${d.id}/telemetry`, JSON.stringify(reading), { qos: 1 })
     }
     await one.waitFor(1)
     // lp-n2 and lp-n1, two fields each; the blind consumer: 4 devices' fields (3 + 3 + 2 + 3).
-    await all.waitFor(4)
-    await blind.waitFor(11)
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    await eventually(() => Promise.resolve(all.messages), (m) => m.some((x) => x.payload.toString().includes(`lp-n1:activePower:${at}`)) && m.some((x) => x.payload.toString().includes(`lp-n1:supplyVoltage:${at}`)), { what: 'lp-n1 on v1.1/Observations', timeoutMs: 5000 })
+    await eventually(() => Promise.resolve(blind.messages), (m) => m.filter((x) => x.payload.toString().includes(`"lp-n1:`)).length === 3, { what: 'lp-n1 to the blind consumer', timeoutMs: 5000 })
     const idsOf = (messages: { payload: Buffer }[]): string[] => messages.map((m) => (JSON.parse(m.payload.toString()) as Json)['@iot.id'] as string).sort()
     expect(idsOf(all.messages)).toEqual(['lp-n1', 'lp-n2'].flatMap((d) => PORTAL_FIELDS.map((f) => `${d}:${f}:${at}`)).sort())
     expect(idsOf(one.messages)).toEqual([`lp-n1:activePower:${at}`])
