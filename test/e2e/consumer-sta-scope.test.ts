@@ -449,6 +449,26 @@ describe('consumers through the SensorThings API', () => {
     expect(payloads.map((p) => p['@iot.id']).sort()).toEqual([`lp-n1:activePower:${at}`, `lp-n1:supplyVoltage:${at}`])
   })
 
+  it('hides readings a visible device recorded while it was in another district', async () => {
+    // lp-n1 once stood in the south (removed and added again under the same id): its readings of then carry district=south.
+    const then = ts + 500
+    const res = await fetch(`${influx.url}/write?db=city&precision=ms`, { method: 'POST', body: `lamp_post,device_id=lp-n1,district=south activePower=13.5,commandedLevel=5i ${then}` })
+    expect(res.status).toBe(204)
+    const old = obsId('lp-n1', 'activePower').replace(String(ts), String(then))
+    // Two readings at the start, one per MQTT test, and the south one: all in InfluxDB before comparing counts.
+    await eventually(async () => ids(await ok('blind', "/Datastreams('lp-n1:activePower')/Observations")), (list) => list.includes(old) && list.length === 5, { what: 'lp-n1\'s readings in InfluxDB' })
+    for (const who of ['portal', 'exact'] as const) {
+      await notFound(who, `/Observations('${old}')`)
+      expect(ids(await ok(who, '/Observations?$top=1000')), who).not.toContain(old)
+      expect(ids(await ok(who, "/Datastreams('lp-n1:activePower')/Observations")), who).not.toContain(old)
+      expect(ids(await ok(who, "/FeaturesOfInterest('lp-n1')/Observations?$top=1000")), who).not.toContain(old)
+      const counted = await ok(who, "/Datastreams('lp-n1:activePower')/Observations?$count=true&$top=1000")
+      expect(counted['@iot.count'], who).toBe((counted.value as Json[]).length)
+      const expanded = await ok(who, `/Things('lp-n1')?$expand=${encodeURIComponent('Datastreams($expand=Observations($top=1000))')}`)
+      expect((expanded.Datastreams as Json[]).flatMap((d) => (d.Observations as Json[]).map((o) => o['@iot.id'])), who).not.toContain(old)
+    }
+  })
+
   it('leaves one access point per consumer SensorThings request, with route and rows', async () => {
     expect(ids(await ok('portal', '/Things?$orderby=name'))).toEqual(['lp-n1', 'lp-n2'])
     await notFound('portal', "/Things('lp-s1')?$select=name")
