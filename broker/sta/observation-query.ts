@@ -163,12 +163,15 @@ export async function queryObservations (reader: ObservationReader | undefined, 
   }
   if (toMs - fromMs > MAX_WINDOW_MS) throw new StaError(400, `the phenomenonTime range of the $filter spans more than ${MAX_WINDOW_MS / 86_400_000} days: narrow it`)
 
+  // Readings count for the district they were recorded in: a device that moved into the caller's
+  // districts does not bring the readings of its former one along.
+  const districts = model.scope?.districts
   let series: ObservationSeries[]
-  if (source.kind === 'datastream') series = [{ kind: source.device.kind, deviceId: source.device.id, fields: [source.field], where: plan.where }]
-  else if (source.kind === 'feature') series = [{ kind: source.device.kind, deviceId: source.device.id, fields: source.device.fields }]
+  if (source.kind === 'datastream') series = [{ kind: source.device.kind, deviceId: source.device.id, districts, fields: [source.field], where: plan.where }]
+  else if (source.kind === 'feature') series = [{ kind: source.device.kind, deviceId: source.device.id, districts, fields: source.device.fields }]
   else {
     series = model.list('Sensors').map(function kindOf (sensor) { return getKind(sensor.id) as DeviceKind }).map(function allOfKind (kind) {
-      return { kind, districts: model.scope?.districts, fields: kind.fieldNames.filter(function seen (f) { return model.scope?.fields === undefined || model.scope.fields.includes(f) }) }
+      return { kind, districts, fields: kind.fieldNames.filter(function seen (f) { return model.scope?.fields === undefined || model.scope.fields.includes(f) }) }
     })
   }
 

@@ -11,7 +11,10 @@ export interface ObservationSeries {
   kind: DeviceKind
   /** One device; absent = every device of `districts`. */
   deviceId?: string | undefined
-  /** Districts to read; absent = all. */
+  /**
+   * Districts whose readings to read (by the district each reading was recorded in); absent = all.
+   * Also with `deviceId`: a device that moved keeps the readings of its former district there.
+   */
   districts?: readonly string[] | undefined
   fields: readonly string[]
   /** Extra InfluxQL conditions (result comparisons), only for a single field. */
@@ -60,6 +63,10 @@ export interface ReaderLimits {
 
 export const READER_DEFAULTS: ReaderLimits = { batchRows: 1000, maxScanRows: 20_000, maxRowsAtOneInstant: 10_000 }
 
+function districtCondition (districts: readonly string[]): string {
+  return `(${districts.map(function inDistrict (d) { return `"district" = ${quoted(d)}` }).join(' OR ')})`
+}
+
 /** A cursor id sorting after (ascending) or before (descending) every id: "this instant was read entirely". */
 function endOfInstant (descending: boolean): string {
   return descending ? '' : '~'
@@ -70,7 +77,7 @@ export function createObservationReader (influx: InfluxQlClient, limits: Partial
   function statement (series: ObservationSeries, timeClause: string, descending: boolean, limit: number): string {
     const where = [timeClause]
     if (series.deviceId !== undefined) where.push(`"device_id" = ${quoted(series.deviceId)}`)
-    else if (series.districts !== undefined) where.push(`(${series.districts.map(function inDistrict (d) { return `"district" = ${quoted(d)}` }).join(' OR ')})`)
+    if (series.districts !== undefined) where.push(districtCondition(series.districts))
     where.push(...series.where ?? [])
     const columns = [...series.fields.map(identifier), '"device_id"'].join(',')
     return `SELECT ${columns} FROM ${identifier(series.kind.measurement)} WHERE ${where.join(' AND ')} ORDER BY time ${descending ? 'DESC' : 'ASC'} LIMIT ${limit}`
@@ -166,7 +173,7 @@ export function createObservationReader (influx: InfluxQlClient, limits: Partial
         if (s.fields.length === 0 || s.districts?.length === 0) continue
         const where = [`time >= ${fromMs}ms AND time <= ${toMs}ms`]
         if (s.deviceId !== undefined) where.push(`"device_id" = ${quoted(s.deviceId)}`)
-        else if (s.districts !== undefined) where.push(`(${s.districts.map(function inDistrict (d) { return `"district" = ${quoted(d)}` }).join(' OR ')})`)
+        if (s.districts !== undefined) where.push(districtCondition(s.districts))
         where.push(...s.where ?? [])
         const columns = s.fields.map(function counted (f) { return `count(${identifier(f)}) AS ${identifier(f)}` }).join(',')
         for (const row of rowsOf(await influx.query(`SELECT ${columns} FROM ${identifier(s.kind.measurement)} WHERE ${where.join(' AND ')} LIMIT 1`))) {

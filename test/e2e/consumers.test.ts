@@ -15,6 +15,7 @@ import { runCitygw } from '../helpers/citygw.ts'
 import { registerCrew, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 import { startInfluxDb1, type InfluxDb1Server } from '../helpers/influxdb.ts'
 import { connectClient, connectDevice, connectOutcome, subscribeCodes } from '../helpers/mqtt.ts'
+import { numbersIn } from '../helpers/numbers.ts'
 import { eventually } from '../helpers/wait.ts'
 
 const DEVICES = [
@@ -26,11 +27,6 @@ const EXACT = new Set<number>(DEVICES.flatMap((d) => [d.lat, d.lon]))
 
 function bearer (token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` }
-}
-
-/** Every number written in a response body, however deep. */
-function numbersIn (text: string): number[] {
-  return [...text.matchAll(/-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?/g)].map((m) => Number(m[0]))
 }
 
 async function fetchText (url: string, headers: Record<string, string>, method = 'GET') {

@@ -55,3 +55,21 @@ describe('Observations query plan', () => {
     await expect(statementsFor('$count=true&$filter=result mod 2 eq 0')).rejects.toThrow(/not implemented: \$count/)
   })
 })
+
+describe('Observations of one device, for a caller limited to districts', () => {
+  it('reads and counts only the readings recorded in the caller\'s districts', async () => {
+    const scoped = createRegistryModel({ getDevice: (id) => devices.get(id), listDevices: () => devices.entries() }, { districts: ['north'], location: 'coarse' })
+    const device = scoped.device('lamp-n')!
+    const statements: string[] = []
+    const influx: InfluxQlClient = { query (q) { statements.push(q); return Promise.resolve([]) } }
+    const reader = createObservationReader(influx)
+    await queryObservations(reader, scoped, { kind: 'datastream', device, field: 'activePower' }, parseQueryString('$count=true'), NOW)
+    await queryObservations(reader, scoped, { kind: 'feature', device }, parseQueryString('$count=true'), NOW)
+    expect(statements.length).toBeGreaterThanOrEqual(4)
+    for (const statement of statements) expect(statement).toMatch(/"device_id" = 'lamp-n' AND \("district" = 'north'\)/)
+    // Unscoped (operators): the device's readings wherever they were recorded.
+    statements.length = 0
+    await queryObservations(reader, model, { kind: 'datastream', device: model.device('lamp-n')!, field: 'activePower' }, parseQueryString('$count=true'), NOW)
+    for (const statement of statements) expect(statement).not.toContain('"district"')
+  })
+})
