@@ -328,7 +328,7 @@ export async function startClusterIncidents (options: ClusterIncidentsOptions): 
         if (current?.incident.id !== incidentId || current.incident.state === 'closed') return undefined
         return { cleared: current.cleared, incident: { ...current.incident, state: 'acknowledged', ackedBy: crew, updatedAt: new Date(nowMs).toISOString() } }
       })
-      log.info({ deviceId: members[0]?.deviceId, incidentId, crew, acknowledgedMembers: outcomes.filter(Boolean).length, reason: 'crew_ack' }, 'incident acknowledged')
+      log.info({ deviceId: members[0]?.deviceId, incidentId, acknowledgedMembers: outcomes.filter(Boolean).length, reason: 'crew_ack' }, 'incident acknowledged')
       const record = written?.incident ?? mirror.get(key)?.incident ?? stored.incident
       if (record.state === 'closed') return { ok: false, reason: 'closed' }
       return { ok: true, incident: record }
