@@ -1,6 +1,7 @@
 // `citygw incident list|ack`: the operators' view of incidents, with the API's semantics. `list`
 // reads DATA_DIR/incidents.json (what the gateway keeps, at most 250 ms behind); `ack` asks the
 // running gateway through DATA_DIR/incident-acks.json, waits (bounded) for its answer and prints it.
+// Both open and seal who acknowledged and the note with the data key (never made here).
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -8,6 +9,7 @@ import { InvalidArgumentError, type Command } from 'commander'
 import { loadConfig, type Config } from '../broker/config.ts'
 import { incidentAcksPath, readIncidentAckRequests, updateIncidentAckRequests, type IncidentAckRequest } from '../broker/alarms/incident-ack-requests.ts'
 import { incidentsPath, readIncidentsFile } from '../broker/alarms/incident-file.ts'
+import { readDataKey } from '../broker/crypto/data-key.ts'
 import type { Incident } from '../broker/alarms/incident-record.ts'
 import { lockHolder } from '../broker/lock-file.ts'
 import { idSchema } from '../broker/registry/schema.ts'
@@ -36,7 +38,7 @@ function parseNote (value: string): string {
 /** Open and acknowledged incidents first, then the recently closed ones (newest first): the API's order. */
 export async function listIncidents (config: Config, filter: { district?: string; isOpenOnly?: boolean } = {}): Promise<Incident[]> {
   if (config.NATS_URL.length > 0) throw new InvalidArgumentError('incidents are kept in DATA_DIR by a single gateway; in cluster mode use GET /api/incidents')
-  const saved = await readIncidentsFile(incidentsPath(config.DATA_DIR))
+  const saved = await readIncidentsFile(incidentsPath(config.DATA_DIR), await readDataKey(config))
   if (saved === undefined) return []
   const all = [...saved.open.map(function recordOf (o) { return o.incident }), ...(filter.isOpenOnly === true ? [] : saved.closed)]
   return all.filter(function matches (i) { return filter.district === undefined || i.district === filter.district })
@@ -62,16 +64,17 @@ export async function acknowledgeIncident (config: Config, incidentId: string, n
   if (known.state === 'closed') return { ok: false, message: `incident ${incidentId} is already closed` }
   if (!(await isGatewayRunning(config.DATA_DIR))) return { ok: false, message: `no gateway is running on DATA_DIR ${config.DATA_DIR}: an incident is acknowledged by the running gateway` }
   const file = incidentAcksPath(config.DATA_DIR)
+  const cipher = await readDataKey(config)
   const request: IncidentAckRequest = { id: randomBytes(8).toString('hex'), incidentId, by, requestedAt: Date.now(), ...(note === undefined ? {} : { note }) }
-  await updateIncidentAckRequests(file, function added (requests) { return [...requests, request] })
+  await updateIncidentAckRequests(file, cipher, function added (requests) { return [...requests, request] })
   const deadline = Date.now() + ANSWER_WAIT_MS
   let answer: IncidentAckRequest | undefined
   while (answer === undefined && Date.now() < deadline) {
     await sleep(ANSWER_POLL_MS)
-    answer = (await readIncidentAckRequests(file)).find(function mine (r) { return r.id === request.id && r.outcome !== undefined })
+    answer = (await readIncidentAckRequests(file, cipher)).find(function mine (r) { return r.id === request.id && r.outcome !== undefined })
   }
   // Answered or not, the request is this command's to take away.
-  await updateIncidentAckRequests(file, function removed (requests) { return requests.filter(function others (r) { return r.id !== request.id }) })
+  await updateIncidentAckRequests(file, cipher, function removed (requests) { return requests.filter(function others (r) { return r.id !== request.id }) })
   if (answer === undefined) return { ok: false, message: `the gateway did not answer within ${ANSWER_WAIT_MS / 1000} s` }
   if (answer.outcome === 'acknowledged' && answer.incident !== undefined) return { ok: true, incident: answer.incident }
   return { ok: false, message: answer.outcome === 'closed' ? `incident ${incidentId} is already closed` : `no open incident ${incidentId}` }

@@ -55,8 +55,8 @@ export function addKeyCommands (program: Command): void {
           return
         }
         print(`data key ${outcome.keyId} is current in ${outcome.keyFile} (${outcome.previousKeyId} kept for older data)`)
-        print(`sealed again: ${outcome.files.alarms} open alarms, ${outcome.files.sessions} sessions, ${outcome.files.maintenance} maintenance windows, ${outcome.files.mails} queued mails`)
-        if (buckets !== undefined) print(`cluster buckets: ${buckets.alarms} alarms, ${buckets.sessions} sessions, ${buckets.maintenance} maintenance windows`)
+        print(`sealed again: ${outcome.files.alarms} open alarms, ${outcome.files.incidents} incidents, ${outcome.files.incidentAcks} incident acknowledgements, ${outcome.files.sessions} sessions, ${outcome.files.maintenance} maintenance windows, ${outcome.files.mails} queued mails`)
+        if (buckets !== undefined) print(`cluster buckets: ${buckets.alarms} alarms, ${buckets.incidents} incidents, ${buckets.sessions} sessions, ${buckets.maintenance} maintenance windows`)
       } finally {
         await nc?.close()
       }

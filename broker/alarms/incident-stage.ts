@@ -3,6 +3,7 @@
 // in a cluster, the csg-incidents bucket (broker/cluster/cluster-incidents.ts). None without groups.
 import type { NatsConnection } from '@nats-io/transport-node'
 import { startClusterIncidents, type ClusterIncidents } from '../cluster/cluster-incidents.ts'
+import type { FieldCipher } from '../crypto/field-cipher.ts'
 import type { Logger } from '../log.ts'
 import { incidentAcksPath, startIncidentAckRequests, type IncidentAckRequests } from './incident-ack-requests.ts'
 import { createIncidentsWriter, incidentsPath, readIncidentsFile } from './incident-file.ts'
@@ -18,6 +19,8 @@ export interface IncidentStageOptions {
   /** The open alarms' ids at start: a saved member not among them cleared while the gateway was down. */
   openAlarmIds: ReadonlySet<string>
   cluster?: { nc: NatsConnection; replicas: number } | undefined
+  /** Seals who acknowledged (and the CLI's notes) wherever incidents rest; undefined = clear. */
+  cipher?: FieldCipher | undefined
   log: Logger
 }
 
@@ -30,10 +33,10 @@ export interface IncidentStage {
 
 export async function startIncidentStage (options: IncidentStageOptions): Promise<IncidentStage> {
   if (options.cluster !== undefined) {
-    const cluster = await startClusterIncidents({ ...options.incidents, ...options.cluster })
+    const cluster = await startClusterIncidents({ ...options.incidents, ...options.cluster, cipher: options.cipher })
     return { incidents: cluster, cluster, close () { return cluster.close() } }
   }
-  const saved = await readIncidentsFile(incidentsPath(options.dataDir))
+  const saved = await readIncidentsFile(incidentsPath(options.dataDir), options.cipher)
   // Filled in once the incidents exist: restoring them may already report a change.
   const saver: { file?: StateFileWriter } = {}
   const incidents = createIncidents({
@@ -42,7 +45,7 @@ export async function startIncidentStage (options: IncidentStageOptions): Promis
     isAlarmOpen (alarmId) { return options.openAlarmIds.has(alarmId) },
     onChange () { saver.file?.save() },
   })
-  const file = createIncidentsWriter(options.dataDir, function incidentsNow () { return incidents.snapshot() }, options.log)
+  const file = createIncidentsWriter(options.dataDir, function incidentsNow () { return incidents.snapshot() }, options.log, options.cipher)
   saver.file = file
   // What closed while the gateway was down is written back at once.
   if (saved !== undefined) file.save()
@@ -50,6 +53,7 @@ export async function startIncidentStage (options: IncidentStageOptions): Promis
   const acks: IncidentAckRequests = startIncidentAckRequests({
     file: incidentAcksPath(options.dataDir),
     pollMs: options.pollMs,
+    cipher: options.cipher,
     acknowledge (by, incidentId, note) { return incidents.acknowledge(by, undefined, incidentId, note, Date.now()) },
     log: options.log,
   })

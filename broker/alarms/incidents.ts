@@ -280,7 +280,7 @@ export function createIncidents (options: IncidentsOptions): Incidents {
         incident.record = { ...incident.record, state: 'acknowledged', ackedBy: crew, updatedAt: at }
         publishSoon(incident)
       }
-      log.info({ deviceId: members[0]?.alarm.deviceId, incidentId, crew, acknowledgedMembers: acked, reason: 'crew_ack' }, 'incident acknowledged')
+      log.info({ deviceId: members[0]?.alarm.deviceId, incidentId, acknowledgedMembers: acked, reason: 'crew_ack' }, 'incident acknowledged')
       return { ok: true, incident: incident.record }
     },
     list () {

@@ -147,6 +147,7 @@ export async function startAlarms (options: AlarmsOptions): Promise<Alarms> {
       pollMs: options.pollMs,
       openAlarmIds: new Set(engine.openAlarms().map(function idOf (a) { return a.id })),
       cluster: options.cluster === undefined ? undefined : { nc: options.cluster.nc, replicas: options.cluster.replicas },
+      cipher: options.cipher,
       log,
       incidents: {
         rules () { return rules.incidents() },

@@ -4,11 +4,15 @@
 // sees every alarm change (its own and, from the alarms bucket, the others'), counts the raises of
 // each group, and the node whose own raise reaches the threshold opens the incident; each node adds
 // its own member alarms and marks them cleared. Every node follows the bucket and publishes each
-// incident to its own crews (retained while open, updates coalesced like a single node's).
+// incident to its own crews (retained while open, updates coalesced like a single node's). With the
+// data key, `ackedBy` is sealed in the bucket and opened as entries are read.
 import { randomUUID } from 'node:crypto'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { SEVERITY_RANK } from '../../devices/define-rule.ts'
+import type { FieldCipher } from '../crypto/field-cipher.ts'
+import { openStoredIncident, sealStoredIncident } from '../crypto/sealed-incident.ts'
+import { isGatewayError } from '../errors.ts'
 import { formatIncidentAckTopic, formatIncidentTopic } from '../mqtt/topics.ts'
 import type { AlarmEvent, AlarmRecord } from '../alarms/alarm.ts'
 import { storedIncidentSchema, type Incident, type StoredIncident } from '../alarms/incident-record.ts'
@@ -33,6 +37,8 @@ export interface ClusterIncidents extends Incidents {
 export interface ClusterIncidentsOptions extends Omit<IncidentsOptions, 'saved' | 'isAlarmOpen' | 'onChange'> {
   nc: NatsConnection
   replicas: number
+  /** Seals `ackedBy` in the bucket; undefined = clear. */
+  cipher?: FieldCipher | undefined
 }
 
 interface RecentRaise { readonly deviceId: string; readonly alarmId: string; readonly severity: AlarmRecord['severity']; readonly atMs: number; readonly isOwn: boolean }
@@ -55,6 +61,31 @@ export async function startClusterIncidents (options: ClusterIncidentsOptions): 
   const closed: Incident[] = []
   const recent = new Map<string, RecentRaise[]>()
   const published = new Map<string, Published>()
+  /** The first entry sealed with a key this node lacks: at start that stops the node. */
+  let unopenable: Error | undefined
+
+  /** The entry opened; undefined (logged) when it is not valid or does not open. */
+  function storedOf (key: string, text: string): StoredIncident | undefined {
+    let stored: StoredIncident
+    try {
+      stored = storedIncidentSchema.parse(JSON.parse(text))
+    } catch (err) {
+      log.warn({ err, key }, 'incident entry not readable; ignored')
+      return undefined
+    }
+    try {
+      return openStoredIncident(stored, options.cipher)
+    } catch (err) {
+      // A key this node lacks is its key file's fault (it stops the start); an altered entry is that entry's.
+      if (isGatewayError(err, 'CSG_DATA_KEY_MISSING')) {
+        unopenable ??= err
+        log.error({ err, key }, 'incident in the bucket sealed with a key this node\'s DATA_KEY_FILE lacks (every node needs the same key file); ignored')
+      } else {
+        log.error({ err, key }, 'incident in the bucket does not open (altered); ignored')
+      }
+      return undefined
+    }
+  }
 
   function keyOf (district: string, group: string, type: string): string {
     return `${kvKeyOf(district)}.${kvKeyOf(group)}.${familyOf(type)}`
@@ -113,13 +144,8 @@ export async function startClusterIncidents (options: ClusterIncidentsOptions): 
       mirror.delete(entry.key)
       return
     }
-    let stored: StoredIncident
-    try {
-      stored = storedIncidentSchema.parse(JSON.parse(entry.string()))
-    } catch (err) {
-      log.warn({ err, key: entry.key }, 'incident entry not readable; ignored')
-      return
-    }
+    const stored = storedOf(entry.key, entry.string())
+    if (stored === undefined) return
     const before = mirror.get(entry.key)
     mirror.set(entry.key, stored)
     if (before !== undefined && before.incident.id !== stored.incident.id) openIds.delete(before.incident.id)
@@ -165,15 +191,13 @@ export async function startClusterIncidents (options: ClusterIncidentsOptions): 
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const latest = await keys.readLatest(key)
       let current: StoredIncident | undefined
-      if (latest?.value !== undefined) {
-        const parsed = storedIncidentSchema.safeParse(JSON.parse(Buffer.from(latest.value).toString('utf8')))
-        current = parsed.success ? parsed.data : undefined
-      }
+      if (latest?.value !== undefined) current = storedOf(key, Buffer.from(latest.value).toString('utf8'))
       const next = mutate(current)
       if (next === undefined) return undefined
-      const revision = await keys.compareAndSet(key, JSON.stringify(next), latest?.revision ?? 0)
+      const text = JSON.stringify(sealStoredIncident(next, options.cipher))
+      const revision = await keys.compareAndSet(key, text, latest?.revision ?? 0)
       if (revision !== undefined) {
-        onEntry({ key, operation: 'PUT', revision, string () { return JSON.stringify(next) } })
+        onEntry({ key, operation: 'PUT', revision, string () { return text } })
         return next
       }
     }
@@ -239,6 +263,11 @@ export async function startClusterIncidents (options: ClusterIncidentsOptions): 
 
   const follower = followBucket({ kv, jsm, name: INCIDENTS_BUCKET }, onEntry, log)
   if (!await follower.loaded(LOAD_TIMEOUT_MS)) log.warn({ bucket: INCIDENTS_BUCKET, timeoutMs: LOAD_TIMEOUT_MS }, 'incidents bucket not read in time; following it on')
+  // A node that cannot open the cluster's incidents would show crews who acknowledged none of them: it does not start.
+  if (unopenable !== undefined) {
+    follower.stop()
+    throw unopenable
+  }
   /** Changes of this node's own alarms, in order: a clear never overtakes the raise it clears. */
   let ownChain: Promise<void> = Promise.resolve()
 
@@ -299,7 +328,7 @@ export async function startClusterIncidents (options: ClusterIncidentsOptions): 
         if (current?.incident.id !== incidentId || current.incident.state === 'closed') return undefined
         return { cleared: current.cleared, incident: { ...current.incident, state: 'acknowledged', ackedBy: crew, updatedAt: new Date(nowMs).toISOString() } }
       })
-      log.info({ deviceId: members[0]?.deviceId, incidentId, crew, acknowledgedMembers: outcomes.filter(Boolean).length, reason: 'crew_ack' }, 'incident acknowledged')
+      log.info({ deviceId: members[0]?.deviceId, incidentId, acknowledgedMembers: outcomes.filter(Boolean).length, reason: 'crew_ack' }, 'incident acknowledged')
       const record = written?.incident ?? mirror.get(key)?.incident ?? stored.incident
       if (record.state === 'closed') return { ok: false, reason: 'closed' }
       return { ok: true, incident: record }

@@ -1,4 +1,4 @@
-// `citygw key rotate` in cluster mode: every entry of the alarms, session and maintenance buckets
+// `citygw key rotate` in cluster mode: every entry of the alarms, incidents, session and maintenance buckets
 // sealed again with the new key, by compare-and-set per entry. Refused while a gateway node is alive:
 // a node still holding the old key file could not open what rotate writes.
 import { JetStreamApiError } from '@nats-io/jetstream'
@@ -7,10 +7,12 @@ import type { NatsConnection } from '@nats-io/transport-node'
 import { GatewayError } from '../errors.ts'
 import type { FieldCipher } from '../crypto/field-cipher.ts'
 import { resealOpenAlarm } from '../crypto/sealed-alarm.ts'
+import { storedIncidentSchema } from '../alarms/incident-record.ts'
+import { resealStoredIncident } from '../crypto/sealed-incident.ts'
 import { resealSession, storedSessionSchema } from '../crypto/sealed-session.ts'
 import { resealWindow, storedWindowSchema } from '../crypto/sealed-window.ts'
 import { storedAlarmSchema } from './alarm-entry.ts'
-import { ALARMS_BUCKET, MAINTENANCE_BUCKET, SESSIONS_BUCKET } from './names.ts'
+import { ALARMS_BUCKET, INCIDENTS_BUCKET, MAINTENANCE_BUCKET, SESSIONS_BUCKET } from './names.ts'
 import { readClusterStatus } from './status.ts'
 
 /** Tries per entry: each conflict means something else wrote it between read and write. */
@@ -18,6 +20,7 @@ const MAX_ATTEMPTS = 5
 
 export interface BucketRotateCounts {
   alarms: number
+  incidents: number
   sessions: number
   maintenance: number
 }
@@ -64,6 +67,7 @@ async function resealBucket (kv: KV, reseal: (value: unknown) => object | undefi
 
 export async function rotateBuckets (nc: NatsConnection, cipher: FieldCipher): Promise<BucketRotateCounts> {
   const alarmsKv = await openIfPresent(nc, ALARMS_BUCKET)
+  const incidentsKv = await openIfPresent(nc, INCIDENTS_BUCKET)
   const sessionsKv = await openIfPresent(nc, SESSIONS_BUCKET)
   const maintenanceKv = await openIfPresent(nc, MAINTENANCE_BUCKET)
   return {
@@ -72,6 +76,12 @@ export async function rotateBuckets (nc: NatsConnection, cipher: FieldCipher): P
       : await resealBucket(alarmsKv, function resealStoredAlarm (value) {
         const parsed = storedAlarmSchema.safeParse(value)
         return parsed.success ? resealOpenAlarm(parsed.data, cipher) : undefined
+      }),
+    incidents: incidentsKv === undefined
+      ? 0
+      : await resealBucket(incidentsKv, function resealIncident (value) {
+        const parsed = storedIncidentSchema.safeParse(value)
+        return parsed.success ? resealStoredIncident(parsed.data, cipher) : undefined
       }),
     sessions: sessionsKv === undefined
       ? 0

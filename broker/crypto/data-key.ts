@@ -11,7 +11,7 @@ import { createKeyFile, newKeyFile, readKeyFile } from './key-file.ts'
 export const DEFAULT_KEY_FILE_NAME = 'data.key'
 
 /** DATA_DIR files and folders the gateway seals personal data in (the cluster's buckets are checked as they are read). */
-export const SEALED_DATA_FILES = ['alarms.json', 'sessions.json', 'maintenance.json', 'mail-queue'] as const
+export const SEALED_DATA_FILES = ['alarms.json', 'incidents.json', 'incident-acks.json', 'sessions.json', 'maintenance.json', 'mail-queue'] as const
 
 /** Largest file scanned for key ids. */
 const MAX_SCAN_BYTES = 64 * 1024 * 1024

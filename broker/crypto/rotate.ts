@@ -4,6 +4,8 @@
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { alarmsFileSchema } from '../alarms/alarm.ts'
+import { incidentAcksPath, resealIncidentAckRequests } from '../alarms/incident-ack-requests.ts'
+import { resealIncidentsFile } from '../alarms/incident-file.ts'
 import { queuedMailSchema } from '../alarms/mail/mail-queue.ts'
 import { GatewayError } from '../errors.ts'
 import { acquireLockFile, lockHolder } from '../lock-file.ts'
@@ -20,6 +22,10 @@ import { maintenancePath, resealMaintenanceFile } from '../maintenance/maintenan
 export interface RotateCounts {
   /** Open alarms rewritten in alarms.json. */
   alarms: number
+  /** Open and recently closed incidents rewritten in incidents.json. */
+  incidents: number
+  /** Pending CLI acknowledgements rewritten in incident-acks.json. */
+  incidentAcks: number
   /** Session records rewritten in sessions.json. */
   sessions: number
   /** Maintenance windows rewritten in maintenance.json. */
@@ -99,6 +105,8 @@ export async function rotateDataKey (options: RotateOptions): Promise<RotateOutc
     const cipher = createFieldCipher(after)
     const files: RotateCounts = {
       alarms: await resealAlarmsFile(dataDir, cipher),
+      incidents: await resealIncidentsFile(dataDir, cipher),
+      incidentAcks: await resealIncidentAckRequests(incidentAcksPath(dataDir), cipher),
       sessions: await resealSessionsFile(sessionsPath(dataDir), function reseal (stored) { return resealSession(stored, cipher) }),
       maintenance: await resealMaintenanceFile(maintenancePath(dataDir), function reseal (stored) { return resealWindow(stored, cipher) }),
       mails: await resealMailQueue(dataDir, cipher),
