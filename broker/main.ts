@@ -12,6 +12,7 @@ import { openStreamQuarantine } from './cluster/quarantine-stream.ts'
 import { openTelemetryLog } from './cluster/telemetry-log.ts'
 import { startSessionClaims } from './cluster/session-claims.ts'
 import { startStaRelay } from './cluster/sta-relay.ts'
+import { openNgsiNewest } from './cluster/ngsi-newest.ts'
 import { openSessionStore } from './cluster/configured-session-store.ts'
 import { acquireLockFile, lockHolder } from './lock-file.ts'
 import { openDataKey } from './crypto/data-key.ts'
@@ -114,7 +115,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       : await startNgsiOutput(config, ngsiFeed ?? (localSpool as LocalSpool).follower(NGSI_FOLLOWER), function locationOf (id) {
         const device = registry.getDevice(id)
         return device?.lat === undefined || device.lon === undefined ? undefined : { lat: device.lat, lon: device.lon }
-      }, metrics.registry, log)
+      }, metrics.registry, log, cluster === undefined || ngsiFeed === undefined ? undefined : await openNgsiNewest(cluster, config.BACKFILL_DAYS * DAY_MS))
     if (ngsi !== undefined) {
       closers.push({
         name: 'NGSI-LD export',
