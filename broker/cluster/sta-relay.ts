@@ -86,7 +86,10 @@ export function startStaRelay (options: StaRelayOptions): StaRelay {
 
   const interestSub: Subscription = nc.subscribe(STA_INTEREST_SUBJECT, {
     callback: function onInterest (err, msg) {
-      if (err !== null) return
+      if (err !== null) {
+        log.warn({ err, reason: 'subscription error' }, 'SensorThings interest not received')
+        return
+      }
       const interest = parsed(interestSchema, msg.data)
       if (interest === undefined || interest.writer === writer) return
       if (interest.isInterested) interested.set(interest.writer, Date.now() + INTEREST_TTL_MS)
@@ -97,7 +100,10 @@ export function startStaRelay (options: StaRelayOptions): StaRelay {
   })
   const observationSub: Subscription = nc.subscribe(STA_OBSERVATIONS_SUBJECT, {
     callback: function onObservations (err, msg) {
-      if (err !== null) return
+      if (err !== null) {
+        log.warn({ err, reason: 'subscription error' }, 'SensorThings relay message not received')
+        return
+      }
       const relayed = parsed(relayedSchema, msg.data)
       if (relayed === undefined) {
         log.debug({ bytes: msg.data.length }, 'SensorThings relay message ignored: not valid')
