@@ -11,6 +11,8 @@ import { openKvRegistry } from './cluster/registry-kv.ts'
 import { openStreamQuarantine } from './cluster/quarantine-stream.ts'
 import { openTelemetryLog } from './cluster/telemetry-log.ts'
 import { startSessionClaims } from './cluster/session-claims.ts'
+import { startStaRelay } from './cluster/sta-relay.ts'
+import { openNgsiNewest } from './cluster/ngsi-newest.ts'
 import { openSessionStore } from './cluster/configured-session-store.ts'
 import { acquireLockFile, lockHolder } from './lock-file.ts'
 import { openDataKey } from './crypto/data-key.ts'
@@ -113,7 +115,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       : await startNgsiOutput(config, ngsiFeed ?? (localSpool as LocalSpool).follower(NGSI_FOLLOWER), function locationOf (id) {
         const device = registry.getDevice(id)
         return device?.lat === undefined || device.lon === undefined ? undefined : { lat: device.lat, lon: device.lon }
-      }, metrics.registry, log)
+      }, metrics.registry, log, cluster === undefined || ngsiFeed === undefined ? undefined : await openNgsiNewest(cluster, config.BACKFILL_DAYS * DAY_MS))
     if (ngsi !== undefined) {
       closers.push({
         name: 'NGSI-LD export',
@@ -207,6 +209,9 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
       baseUrl () { return config.CONSOLE_URL === undefined ? `http://${config.HTTP_HOST}:${httpPort}${STA_PREFIX}` : new URL(STA_PREFIX, config.CONSOLE_URL).href },
     })
     closers.push({ name: 'sta feed', close () { staFeed.close() } })
+    // In a cluster every node's subscribers get every node's Observations, sent only while wanted.
+    const staRelay = cluster === undefined ? undefined : startStaRelay({ nc: cluster.nc, nodeName: cluster.nodeName, feed: staFeed, log })
+    if (staRelay !== undefined) closers.push({ name: 'sta relay', close () { return staRelay.close() } })
 
     // Online, last seen and latest values for the API.
     const deviceTable = createDeviceTable()
@@ -225,6 +230,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
         deviceTable.onReadings(device.id, device.kind.fieldNames, readings)
         alarms.onReadings(device, readings)
         staFeed.onReadings(device, readings)
+        staRelay?.onReadings(device, readings)
       },
     })
     const hooks = installHooks(broker, {

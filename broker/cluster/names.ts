@@ -33,3 +33,10 @@ export const SEEN_SUBJECT = 'csg.seen'
 
 /** The key of the offline-check lease in LEASES_BUCKET; its value names the holder. */
 export const OFFLINE_LEASE_KEY = 'offline-check'
+
+/** Core NATS: SensorThings Observations of readings a node accepted, while another node has STA subscribers. */
+export const STA_OBSERVATIONS_SUBJECT = 'csg.sta.observations'
+/** Core NATS: a node's STA subscription interest (renewed while it has subscribers) and start-up hellos. */
+export const STA_INTEREST_SUBJECT = 'csg.sta.interest'
+/** Per NGSI-LD entity the newest attributes any node's export claimed (the export's send guard). */
+export const NGSI_NEWEST_BUCKET = 'csg-ngsi-newest'

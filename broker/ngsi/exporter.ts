@@ -2,6 +2,7 @@
 // its updates were delivered or saved as pending (pending.ts), so a context broker down for hours
 // costs one coalesced update per entity afterwards and never holds spool segments nor ingest.
 // Outages are retried with jittered backoff; refused entities are isolated (halving) and quarantined.
+// With a send guard (cluster mode) each upsert sends what the guard claims and what changed meanwhile again.
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '../log.ts'
 import type { Quarantine } from '../influx/quarantine.ts'
@@ -10,6 +11,7 @@ import type { SpoolFeed } from '../spool/spool.ts'
 import type { NgsiClient, UpsertOutcome } from './client.ts'
 import { entityUpdateOf, type LocationOf } from './entities.ts'
 import type { PendingEntity, PendingStore } from './pending.ts'
+import type { ClaimedEntity, SendGuard } from './send-guard.ts'
 
 /** Metric hooks, wired to prom-client by the caller. Must not throw. */
 export interface ExporterMetrics {
@@ -36,6 +38,8 @@ export interface ExporterOptions {
   unauthorizedRetryMs: number
   retryAfterMaxMs: number
   metrics?: ExporterMetrics
+  /** Around each upsert when several nodes export at once (send-guard.ts); none on a single node. */
+  guard?: SendGuard | undefined
 }
 
 export interface ExporterState {
@@ -116,12 +120,19 @@ export function createExporter (options: ExporterOptions): Exporter {
   }
 
   /** Sends these entities until each is taken, quarantined, or a failure says to retry later. */
-  async function send (entities: readonly PendingEntity[]): Promise<Delivery> {
+  async function send (owed: readonly PendingEntity[]): Promise<Delivery> {
+    let claimed: ClaimedEntity[] | undefined
+    try {
+      claimed = await options.guard?.claim(owed)
+    } catch (err) {
+      return failed({ kind: 'retry', reason: `shared newest values unreachable: ${err instanceof Error ? err.message : String(err)}` })
+    }
+    const entities = claimed?.map(function entityOf (c) { return c.entity }) ?? owed
     const outcome = await client.upsert(entities)
     if (outcome.kind === 'done') {
       pending.remove(entities.map(idOf))
       succeeded(entities.length)
-      return { isDone: true }
+      return await sendAgainIfChanged(claimed)
     }
     if (outcome.kind === 'partial') {
       const byId = new Map(entities.map(function entry (e) { return [e.id, e] }))
@@ -139,6 +150,8 @@ export function createExporter (options: ExporterOptions): Exporter {
       const taken = entities.filter(function isTaken (e) { return !retry.has(e.id) && !outcome.failures.some(function isFailed (f) { return f.entityId === e.id }) })
       pending.remove(taken.map(idOf))
       succeeded(taken.length)
+      const again = await sendAgainIfChanged(claimed?.filter(function isTakenClaim (c) { return taken.includes(c.entity) }))
+      if (!again.isDone) return again
       if (retry.size === 0) return { isDone: true }
       return failed({ kind: 'retry', reason: outcome.failures.find(function isRetried (f) { return retry.has(f.entityId) })?.reason ?? 'entity failed' })
     }
@@ -156,6 +169,21 @@ export function createExporter (options: ExporterOptions): Exporter {
       return await send(entities.slice(middle))
     }
     return failed(outcome)
+  }
+
+  /**
+   * After the context broker took claimed entities: those another node changed meanwhile are owed
+   * again (the next send claims their newest). Unsure (guard unreachable): all of them are owed again.
+   */
+  async function sendAgainIfChanged (claimed: readonly ClaimedEntity[] | undefined): Promise<Delivery> {
+    if (claimed === undefined || claimed.length === 0 || options.guard === undefined) return { isDone: true }
+    try {
+      for (const entity of await options.guard.changedSince(claimed)) pending.fold(entity)
+      return { isDone: true }
+    } catch (err) {
+      for (const { entity } of claimed) pending.fold(entity)
+      return failed({ kind: 'retry', reason: `shared newest values unreachable: ${err instanceof Error ? err.message : String(err)}` })
+    }
   }
 
   async function deliverPending (): Promise<Delivery> {

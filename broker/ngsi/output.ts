@@ -12,6 +12,7 @@ import type { LocationOf } from './entities.ts'
 import { createExporter, type Exporter } from './exporter.ts'
 import { registerNgsiMetrics } from './metrics.ts'
 import { openPendingStore } from './pending.ts'
+import type { SendGuard } from './send-guard.ts'
 
 /** The spool follower (its cursor file is `cursor.ngsi-ld.slots`). */
 export const NGSI_FOLLOWER = 'ngsi-ld'
@@ -25,7 +26,8 @@ export function isNgsiEnabled (config: Config): boolean {
   return config.NGSI_LD_URL !== undefined
 }
 
-export async function startNgsiOutput (config: Config, feed: SpoolFeed, locationOf: LocationOf, registry: Registry, log: Logger): Promise<NgsiOutput | undefined> {
+/** `guard`: in cluster mode, the shared newest values every node's export sends through. */
+export async function startNgsiOutput (config: Config, feed: SpoolFeed, locationOf: LocationOf, registry: Registry, log: Logger, guard?: SendGuard): Promise<NgsiOutput | undefined> {
   if (config.NGSI_LD_URL === undefined) return undefined
   const dir = path.join(config.DATA_DIR, 'ngsi-ld')
   await mkdir(dir, { recursive: true, mode: 0o700 })
@@ -54,6 +56,7 @@ export async function startNgsiOutput (config: Config, feed: SpoolFeed, location
     flushIntervalMs: config.NGSI_LD_FLUSH_MS,
     ...INFLUX_RETRY,
     metrics,
+    guard,
   })
   made.exporter = exporter
   exporter.start()

@@ -88,7 +88,7 @@ function observedAtOf (attribute: NgsiAttribute): number {
 }
 
 /** A backfilled reading older than what is held does not replace it. */
-function isOlder (candidate: NgsiAttribute, held: NgsiAttribute): boolean {
+export function isOlder (candidate: NgsiAttribute, held: NgsiAttribute): boolean {
   const a = observedAtOf(candidate)
   const b = observedAtOf(held)
   return Number.isFinite(a) && Number.isFinite(b) && a < b

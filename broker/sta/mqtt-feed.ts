@@ -1,7 +1,8 @@
 // Accepted readings in; SensorThings Observations out on `v1.1/Datastreams('<id>')/Observations`
 // and `v1.1/Observations`, as JSON shaped as over HTTP. Only while someone subscribes: live
 // subscriptions are counted and a reading costs one comparison when there are none. Every message
-// carries what it is about, so each subscriber gets only what its scope sees.
+// carries what it is about, so each subscriber gets only what its scope sees. In a cluster, readings
+// accepted by other nodes come in through relay() and go out the same way.
 import type { Aedes, Client, PublishPacket, Subscription } from 'aedes'
 import type { ConsumerScope } from '../consumers/scope.ts'
 import { seesDevice, seesField } from '../consumers/scope.ts'
@@ -21,6 +22,16 @@ export interface StaFeedOptions {
   log: Logger
 }
 
+/** What a device's Observations are about, as they travel between nodes. */
+export interface ObservedDevice { readonly id: string; readonly district: string; readonly kind: string }
+/** One accepted reading's Observations: phenomenon time, result time (epoch ms) and the results. */
+export interface ObservedReading { readonly tsMs: number; readonly resultMs: number; readonly values: Readonly<Record<string, number | boolean>> }
+
+/** A reading without its own ts was stamped on receipt: then both times are the same. */
+export function observedReadings (readings: readonly ValidReading[], receivedMs: number): ObservedReading[] {
+  return readings.map(function observed (r) { return { tsMs: r.tsMs, resultMs: r.tsGiven ? receivedMs : r.tsMs, values: r.values } })
+}
+
 export interface StaFeed {
   /** Whether a client of this scope may subscribe to this filter (false: not an STA topic, or hidden). */
   maySubscribe(scope: ConsumerScope | undefined, filter: string): boolean
@@ -28,6 +39,10 @@ export interface StaFeed {
   mayDeliver(scope: ConsumerScope | undefined, packet: PublishPacket): boolean
   /** The ingest stage accepted these readings of a device. */
   onReadings(device: DeviceIdentity, readings: readonly ValidReading[]): void
+  /** Readings another cluster node accepted: published to this node's subscribers alike. */
+  relay(device: ObservedDevice, readings: readonly ObservedReading[]): void
+  /** Called with true when the first STA subscription comes, false when the last one goes. */
+  onInterestChange(listener: (isInterested: boolean) => void): void
   /** Live STA subscriptions (for tests and metrics). */
   subscriptions(): number
   close(): void
@@ -42,6 +57,10 @@ export function createStaFeed (options: StaFeedOptions): StaFeed {
   const counts = new Map<string, number>()
   const byClient = new Map<Client, Set<string>>()
   let total = 0
+  const interestListeners: ((isInterested: boolean) => void)[] = []
+  function announce (isInterested: boolean): void {
+    for (const listener of interestListeners) listener(isInterested)
+  }
   /** What each published payload is about; payload buffers are shared by every delivery of a message. */
   const about = new WeakMap<object, About>()
 
@@ -55,6 +74,7 @@ export function createStaFeed (options: StaFeedOptions): StaFeed {
     held.add(topic)
     counts.set(topic, (counts.get(topic) ?? 0) + 1)
     total++
+    if (total === 1) announce(true)
   }
   function remove (client: Client, topic: string): void {
     const held = byClient.get(client)
@@ -64,6 +84,7 @@ export function createStaFeed (options: StaFeedOptions): StaFeed {
     if (left === 0) counts.delete(topic)
     else counts.set(topic, left)
     total--
+    if (total === 0) announce(false)
   }
 
   function onSubscribe (subscriptions: Subscription[], client: Client): void {
@@ -101,6 +122,21 @@ export function createStaFeed (options: StaFeedOptions): StaFeed {
     }))
   }
 
+  function publishObservations (device: ObservedDevice, readings: readonly ObservedReading[]): void {
+    const all = counts.has(ALL_OBSERVATIONS_TOPIC)
+    for (const reading of readings) {
+      for (const [field, result] of Object.entries(reading.values)) {
+        const topic = datastreamTopic(device.id, field)
+        const one = counts.has(topic)
+        if (!one && !all) continue
+        const subject: About = { deviceId: device.id, district: device.district, kind: device.kind, field }
+        const payload = observationJson(device.id, field, reading.tsMs, result, reading.resultMs)
+        if (one) publish(topic, payload, subject)
+        if (all) publish(ALL_OBSERVATIONS_TOPIC, Buffer.from(payload), subject)
+      }
+    }
+  }
+
   return {
     maySubscribe (scope, filter) {
       const topic = parseStaTopic(filter)
@@ -115,21 +151,13 @@ export function createStaFeed (options: StaFeedOptions): StaFeed {
     },
     onReadings (device, readings) {
       if (total === 0) return
-      const all = counts.has(ALL_OBSERVATIONS_TOPIC)
-      const receivedMs = Date.now()
-      for (const reading of readings) {
-        for (const [field, result] of Object.entries(reading.values)) {
-          const topic = datastreamTopic(device.id, field)
-          const one = counts.has(topic)
-          if (!one && !all) continue
-          const subject: About = { deviceId: device.id, district: device.district, kind: device.kind.name, field }
-          // A reading without its own ts was stamped on receipt: then both times are the same.
-          const payload = observationJson(device.id, field, reading.tsMs, result, reading.tsGiven ? receivedMs : reading.tsMs)
-          if (one) publish(topic, payload, subject)
-          if (all) publish(ALL_OBSERVATIONS_TOPIC, Buffer.from(payload), subject)
-        }
-      }
+      publishObservations({ id: device.id, district: device.district, kind: device.kind.name }, observedReadings(readings, Date.now()))
     },
+    relay (device, readings) {
+      if (total === 0) return
+      publishObservations(device, readings)
+    },
+    onInterestChange (listener) { interestListeners.push(listener) },
     subscriptions () { return total },
     close () {
       broker.removeListener('subscribe', onSubscribe)
@@ -138,6 +166,7 @@ export function createStaFeed (options: StaFeedOptions): StaFeed {
       counts.clear()
       byClient.clear()
       total = 0
+      interestListeners.length = 0
     },
   }
 }

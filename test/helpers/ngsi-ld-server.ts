@@ -1,6 +1,6 @@
 // A context broker stand-in for tests: answers POST /ngsi-ld/v1/entityOperations/upsert as the
 // NGSI-LD API says (201 with the created ids, 204 when all existed, 207 with `errors`, 400, 503,
-// slow answers) and keeps the entities it took, merging attributes as `options=update` does.
+// slow or randomly delayed answers) and keeps the entities it took, merging attributes as `options=update` does.
 // Loopback, random free port; every request is recorded with its headers and body.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -19,6 +19,8 @@ export type Behaviour =
   | { mode: 'ok' }
   | { mode: 'down', status?: number, retryAfterSec?: number }
   | { mode: 'slow', delayMs: number }
+  /** Each request waits a random time up to maxDelayMs before it is taken: concurrent requests are taken out of order. */
+  | { mode: 'jitter', maxDelayMs: number }
   /** 207: ids for which `refuse` returns a status are not taken. */
   | { mode: 'partial', refuse: (id: string) => number | undefined }
   /** 400 for the whole request while it holds an id `isBad` names; otherwise as ok. */
@@ -73,6 +75,7 @@ export async function startNgsiLdServer (): Promise<NgsiLdServer> {
       return
     }
     if (current.mode === 'slow') await new Promise((resolve) => setTimeout(resolve, current.delayMs))
+    if (current.mode === 'jitter') await new Promise((resolve) => setTimeout(resolve, Math.random() * current.maxDelayMs))
     if (current.mode === 'bad-batch' && list.some((e) => current.isBad(e.id))) {
       record(400)
       send(res, 400, { type: `${PROBLEM}BadRequestData`, title: 'Bad Request Data', detail: 'an entity is invalid' })
