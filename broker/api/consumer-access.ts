@@ -88,6 +88,7 @@ export async function registerConsumerAccess (app: FastifyInstance, options: Con
         route: request.routeOptions.url ?? 'unmatched',
         status: reply.statusCode,
         rows: resultRowsOf(request),
+        path: queryAt < 0 ? request.url : request.url.slice(0, queryAt),
         query: queryAt < 0 ? '' : request.url.slice(queryAt + 1),
       })
       return payload

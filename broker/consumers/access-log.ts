@@ -1,5 +1,5 @@
 // Consumer HTTP requests → one `access` point each (tags `consumer`, `route`; fields `status`, `rows`
-// when known, `query` cut to ACCESS_QUERY_MAX_CHARS), appended to the spool like `alarms` and
+// when known, `path` and `query` cut to ACCESS_QUERY_MAX_CHARS), appended to the spool like `alarms` and
 // `rejected` points, so the audit survives an InfluxDB outage. Resolves once the point is durable.
 import { createIncreasingClock } from '../increasing-clock.ts'
 import { encodePoint, type PointField } from '../influx/line-protocol.ts'
@@ -15,6 +15,8 @@ export interface AccessEntry {
   status: number
   /** Entities or points returned, where the route knows it. */
   rows: number | undefined
+  /** The path asked for (which entity was read: `/sta/v1.1/Things('lp-1')`), without the query string. */
+  path: string
   /** The raw query string, without `?`. */
   query: string
 }
@@ -31,14 +33,15 @@ export function createAccessLog (options: { spool: Pick<Spool, 'append'>; now?: 
     record (entry) {
       const fields: PointField[] = [{ key: 'status', type: 'integer', value: entry.status }]
       if (entry.rows !== undefined) fields.push({ key: 'rows', type: 'integer', value: entry.rows })
-      fields.push({ key: 'query', type: 'string', value: cutQuery(entry.query) })
+      fields.push({ key: 'path', type: 'string', value: cut(entry.path) })
+      fields.push({ key: 'query', type: 'string', value: cut(entry.query) })
       const tsMs = clock.next(`${entry.consumer}\n${entry.route}`, now())
       return options.spool.append([encodePoint('access', { consumer: entry.consumer, route: entry.route }, fields, tsMs)])
     },
   }
 }
 
-function cutQuery (query: string): string {
+function cut (text: string): string {
   // Cut on a code point, not inside a surrogate pair.
-  return query.length <= ACCESS_QUERY_MAX_CHARS ? query : Array.from(query).slice(0, ACCESS_QUERY_MAX_CHARS).join('')
+  return text.length <= ACCESS_QUERY_MAX_CHARS ? text : Array.from(text).slice(0, ACCESS_QUERY_MAX_CHARS).join('')
 }

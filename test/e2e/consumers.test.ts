@@ -234,6 +234,10 @@ describe('outside consumers', () => {
     const byRoute = (route: string, status: number) => rows.filter((r) => r[3] === route && r[5] === status)
     expect(byRoute('/api/devices/:id', 200).length).toBeGreaterThanOrEqual(1)
     expect(byRoute('/api/devices/:id', 404).length).toBeGreaterThanOrEqual(1)
+    // Which device was asked for is in `path`, beside the route pattern.
+    const [pathRow] = await accessRows(`"consumer" = 'portal' AND "path" = '/api/devices/lp-s1'`)
+    expect(pathRow?.[3]).toBe('/api/devices/:id')
+    expect(pathRow?.[5]).toBe(404)
     expect(byRoute('/api/devices', 200).find((r) => r[2] === 'kind=lamp-post')?.[4]).toBe(1)
     expect(byRoute('/api/alarms', 403).find((r) => r[2] === 'state=open')).toBeDefined()
     expect((await accessRows(`"query" = 'kind=manhole'`))).toEqual([])
