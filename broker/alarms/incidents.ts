@@ -28,6 +28,18 @@ export function familyOf (type: string): string {
 
 /** Least time between two publishes of an open incident: new members are coalesced meanwhile. */
 export const INCIDENT_UPDATE_MIN_MS = 2000
+
+/** An incident's message to crews: retained while open; when closed, published once and the retained one removed. */
+export async function publishIncident (out: Pick<BrokerOut, 'publish' | 'removeRetained'>, record: Incident): Promise<void> {
+  const topic = formatIncidentTopic(record)
+  const payload = Buffer.from(JSON.stringify(record))
+  if (record.state === 'closed') {
+    await out.publish(topic, payload, false)
+    await out.removeRetained(topic)
+  } else {
+    await out.publish(topic, payload, true)
+  }
+}
 /** Closed incidents `list()` keeps. */
 export const RECENT_CLOSED = 200
 
@@ -112,16 +124,7 @@ export function createIncidents (options: IncidentsOptions): Incidents {
     incident.timer = undefined
     incident.lastPublishMs = Date.now()
     const record = incident.record
-    const topic = formatIncidentTopic(record)
-    const payload = Buffer.from(JSON.stringify(record))
-    incident.chain = incident.chain.then(async function send () {
-      if (record.state === 'closed') {
-        await options.out.publish(topic, payload, false)
-        await options.out.removeRetained(topic)
-      } else {
-        await options.out.publish(topic, payload, true)
-      }
-    }).catch(function notPublished (err: unknown) {
+    incident.chain = incident.chain.then(function send () { return publishIncident(options.out, record) }).catch(function notPublished (err: unknown) {
       log.error({ err, incidentId: record.id }, 'incident not published over MQTT')
     })
   }

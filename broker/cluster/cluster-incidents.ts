@@ -13,11 +13,11 @@ import { SEVERITY_RANK } from '../../devices/define-rule.ts'
 import type { FieldCipher } from '../crypto/field-cipher.ts'
 import { openStoredIncident, sealStoredIncident } from '../crypto/sealed-incident.ts'
 import { isGatewayError } from '../errors.ts'
-import { formatIncidentAckTopic, formatIncidentTopic } from '../mqtt/topics.ts'
+import { formatIncidentAckTopic } from '../mqtt/topics.ts'
 import type { AlarmEvent, AlarmRecord } from '../alarms/alarm.ts'
 import { storedIncidentSchema, type Incident, type StoredIncident } from '../alarms/incident-record.ts'
 import { incidentThreshold, type IncidentRules } from '../alarms/incident-rules.ts'
-import { familyOf, INCIDENT_UPDATE_MIN_MS, RECENT_CLOSED, type Incidents, type IncidentsOptions } from '../alarms/incidents.ts'
+import { familyOf, INCIDENT_UPDATE_MIN_MS, publishIncident, RECENT_CLOSED, type Incidents, type IncidentsOptions } from '../alarms/incidents.ts'
 import { followBucket, type BucketEntry } from './bucket-follower.ts'
 import { ensureBucket } from './jetstream-setup.ts'
 import { openKvKeys, type KvKeys } from './kv-cas.ts'
@@ -113,16 +113,7 @@ export async function startClusterIncidents (options: ClusterIncidentsOptions): 
       entry.lastPublishMs = Date.now()
       const record = mirror.get(key)?.incident
       if (record === undefined || record.id !== id) return
-      const topic = formatIncidentTopic(record)
-      const payload = Buffer.from(JSON.stringify(record))
-      entry.chain = entry.chain.then(async function sendIncident () {
-        if (record.state === 'closed') {
-          await options.out.publish(topic, payload, false)
-          await options.out.removeRetained(topic)
-        } else {
-          await options.out.publish(topic, payload, true)
-        }
-      }).catch(function notPublished (err: unknown) {
+      entry.chain = entry.chain.then(function sendIncident () { return publishIncident(options.out, record) }).catch(function notPublished (err: unknown) {
         log.error({ err, incidentId: id }, 'incident not published over MQTT')
       })
     }
