@@ -48,7 +48,8 @@ export async function startTestGateway (options: TestGatewayOptions = {}): Promi
   const logStream = createWriteStream(logFile)
   const log = createLogger(config.LOG_LEVEL, {
     write (line: string) {
-      logStream.write(line)
+      // A late line (a registry reload finishing during close) after the file was closed is kept in memory only.
+      if (!logStream.writableEnded) logStream.write(line)
       lines.push(JSON.parse(line) as Record<string, unknown>)
     },
   })
