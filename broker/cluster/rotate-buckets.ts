@@ -4,6 +4,7 @@
 import { JetStreamApiError } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
+import type { z } from 'zod'
 import { GatewayError } from '../errors.ts'
 import type { FieldCipher } from '../crypto/field-cipher.ts'
 import { resealOpenAlarm } from '../crypto/sealed-alarm.ts'
@@ -65,35 +66,21 @@ async function resealBucket (kv: KV, reseal: (value: unknown) => object | undefi
   return count
 }
 
+/** Reseals every entry of a bucket that parses as `schema`; 0 when the bucket was never created. */
+async function resealIfPresent<T> (nc: NatsConnection, name: string, schema: z.ZodType<T>, reseal: (value: T) => object): Promise<number> {
+  const kv = await openIfPresent(nc, name)
+  if (kv === undefined) return 0
+  return await resealBucket(kv, function resealEntry (value) {
+    const parsed = schema.safeParse(value)
+    return parsed.success ? reseal(parsed.data) : undefined
+  })
+}
+
 export async function rotateBuckets (nc: NatsConnection, cipher: FieldCipher): Promise<BucketRotateCounts> {
-  const alarmsKv = await openIfPresent(nc, ALARMS_BUCKET)
-  const incidentsKv = await openIfPresent(nc, INCIDENTS_BUCKET)
-  const sessionsKv = await openIfPresent(nc, SESSIONS_BUCKET)
-  const maintenanceKv = await openIfPresent(nc, MAINTENANCE_BUCKET)
   return {
-    alarms: alarmsKv === undefined
-      ? 0
-      : await resealBucket(alarmsKv, function resealStoredAlarm (value) {
-        const parsed = storedAlarmSchema.safeParse(value)
-        return parsed.success ? resealOpenAlarm(parsed.data, cipher) : undefined
-      }),
-    incidents: incidentsKv === undefined
-      ? 0
-      : await resealBucket(incidentsKv, function resealIncident (value) {
-        const parsed = storedIncidentSchema.safeParse(value)
-        return parsed.success ? resealStoredIncident(parsed.data, cipher) : undefined
-      }),
-    sessions: sessionsKv === undefined
-      ? 0
-      : await resealBucket(sessionsKv, function resealStoredSession (value) {
-        const parsed = storedSessionSchema.safeParse(value)
-        return parsed.success ? resealSession(parsed.data, cipher) : undefined
-      }),
-    maintenance: maintenanceKv === undefined
-      ? 0
-      : await resealBucket(maintenanceKv, function resealStoredWindow (value) {
-        const parsed = storedWindowSchema.safeParse(value)
-        return parsed.success ? resealWindow(parsed.data, cipher) : undefined
-      }),
+    alarms: await resealIfPresent(nc, ALARMS_BUCKET, storedAlarmSchema, function resealStoredAlarm (alarm) { return resealOpenAlarm(alarm, cipher) }),
+    incidents: await resealIfPresent(nc, INCIDENTS_BUCKET, storedIncidentSchema, function resealIncident (incident) { return resealStoredIncident(incident, cipher) }),
+    sessions: await resealIfPresent(nc, SESSIONS_BUCKET, storedSessionSchema, function resealStoredSession (session) { return resealSession(session, cipher) }),
+    maintenance: await resealIfPresent(nc, MAINTENANCE_BUCKET, storedWindowSchema, function resealStoredWindow (window) { return resealWindow(window, cipher) }),
   }
 }
