@@ -1,9 +1,13 @@
 // Stage 9, the alarm publisher: alarm state changes → InfluxDB (an `alarms` point through the
 // durable spool), one log line each, then crews (MQTT, retained while open) and webhooks. Each
-// change's point is appended the moment the change is handed over and is on disk before the change
-// is delivered: no delivery, slow or failed, can hold up or lose the record of a change. Deliveries
-// of one alarm (device and type) are serialised, so a crew never sees a clear before the raise it
-// clears; different alarms do not wait for each other.
+// change's point is appended the moment the change is handed over, ahead of its delivery, and the
+// delivery does not wait for that append's fsync: under load the fsync is the telemetry's group
+// commit, and crews must not wait for storage. No delivery, slow or failed, can hold up or lose the
+// record of a change. A crash in the millisecond between delivery and fsync can lose the point of a
+// change crews heard of; the reading that caused it was not acknowledged either, so the device
+// sends it again and the change is made, recorded and delivered again. Deliveries of one alarm
+// (device and type) are serialised, so a crew never sees a clear before the raise it clears;
+// different alarms do not wait for each other.
 // In a cluster every node delivers every change to its own crews, but only the node whose change it
 // was records it and sends its webhooks (`isOwn`); the others relay it.
 import { createIncreasingClock } from '../increasing-clock.ts'
@@ -52,7 +56,7 @@ export interface AlarmPublisher {
    * raise, and sent to the webhooks as `raised` when `withWebhooks`. No new point: the raise was recorded.
    */
   release(alarms: readonly AlarmRecord[], withWebhooks: boolean): Promise<void>
-  /** Resolves once everything handed to deliver() was recorded and went out. */
+  /** Resolves once everything handed to deliver() went out and its point is on disk. */
   flush(): Promise<void>
 }
 
@@ -72,22 +76,26 @@ export function createAlarmPublisher (options: AlarmPublisherOptions): AlarmPubl
   const chains = new Map<string, Promise<void>>()
   /** Point times per alarm series, so two changes in one millisecond stay two points. */
   const pointClock = createIncreasingClock()
+  /** Appends of points not yet on disk, for flush(). */
+  const recording = new Set<Promise<void>>()
 
   function pointTime (alarm: AlarmRecord): number {
     return pointClock.next(`${alarm.deviceId}\n${alarm.type}\n${alarm.severity}`, Date.parse(alarm.updatedAt))
   }
 
-  /** Logs the change and appends its point; resolves once the point is on disk (or failed, logged). */
-  function record (event: AlarmEvent): Promise<void> {
+  /** Logs the change and appends its point (on disk soon after; a failure is logged). */
+  function record (event: AlarmEvent): void {
     const { alarm } = event
     // Who acknowledged is personal data: logs name whether, not who (logs are often kept in clear).
     log.info({ deviceId: alarm.deviceId, alarmId: alarm.id, type: alarm.type, severity: alarm.severity, state: alarm.state, value: alarm.value, threshold: alarm.threshold, isAcked: alarm.ackedBy !== undefined, escalation: alarm.escalation, ackDueAt: alarm.ackDueAt }, LOG_MESSAGE[event.change])
     const cipher = options.cipher
     const stored = cipher === undefined ? event : { ...event, alarm: sealAlarm(alarm, cipher) }
     const line = encodeAlarm(alarmPointOf(stored, pointTime(alarm)))
-    return options.spool.append([line]).catch(function notStored (err: unknown) {
+    const appended = options.spool.append([line]).catch(function notStored (err: unknown) {
       log.error({ err, deviceId: alarm.deviceId, alarmId: alarm.id }, 'alarm point not stored')
     })
+    recording.add(appended)
+    void appended.finally(function forgetAppended () { recording.delete(appended) })
   }
 
   async function deliverOne (event: AlarmEvent, isOwn: boolean, isSuperseded: boolean): Promise<void> {
@@ -129,11 +137,8 @@ export function createAlarmPublisher (options: AlarmPublisherOptions): AlarmPubl
     deliver (events, { isOwn = true, isSuperseded = false } = {}) {
       for (const event of events) {
         if (!isOwn) log.debug({ deviceId: event.alarm.deviceId, alarmId: event.alarm.id, state: event.alarm.state }, 'alarm change of another node relayed')
-        const recorded = isOwn ? record(event) : Promise.resolve()
-        void enqueue(event.alarm, async function deliverNext () {
-          await recorded
-          await deliverOne(event, isOwn, isSuperseded)
-        })
+        if (isOwn) record(event)
+        void enqueue(event.alarm, function deliverNext () { return deliverOne(event, isOwn, isSuperseded) })
       }
     },
     async restoreRetained (alarms) {
@@ -153,7 +158,7 @@ export function createAlarmPublisher (options: AlarmPublisherOptions): AlarmPubl
       }))
     },
     async flush () {
-      while (chains.size > 0) await Promise.all(chains.values())
+      while (chains.size > 0 || recording.size > 0) await Promise.all([...chains.values(), ...recording])
     },
   }
 }

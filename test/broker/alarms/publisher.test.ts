@@ -86,7 +86,7 @@ describe('alarm publisher', () => {
     expect(out.sent).toEqual(['mh-1:active:coverOpen', 'mh-1:cleared:coverOpen'])
   })
 
-  it('records each change durably before delivering it, whether or not its delivery ever completes', async () => {
+  it('records each change durably whether or not its delivery ever completes', async () => {
     const out = scriptedOut(new Set(['mh-1', 'mh-2']))
     const spool = await tempSpool()
     const publisher = createAlarmPublisher({ out, spool, log: silent })
