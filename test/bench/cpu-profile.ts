@@ -21,6 +21,40 @@ export interface ProfileSummary {
   idleMs: number
   topFunctions: SelfTime[]
   topAreas: SelfTime[]
+  /** Busy time by pipeline stage (stageOf), all of them, largest first. */
+  stages: SelfTime[]
+}
+
+/**
+ * The gateway's pipeline stages, by the source directory of the innermost gateway frame on a
+ * sample's stack: what a builtin (JSON.parse, crc32, a socket write) costs is charged to the stage
+ * that called it. Samples without a gateway frame are Aedes' own work on the connection (its
+ * parser, its PUBACK writes, the sockets), GC, or the rest.
+ */
+const STAGE_OF_DIRECTORY: Readonly<Record<string, string>> = {
+  mqtt: 'authentication, topic, guards (broker/mqtt)',
+  ingest: 'validation (broker/ingest)',
+  spool: 'durable spool (broker/spool)',
+  influx: 'line protocol, InfluxDB writer (broker/influx)',
+  alarms: 'alarm engine, publisher (broker/alarms)',
+}
+const MQTT_PACKAGES = new Set(['aedes', 'aedes-packet', 'aedes-persistence', 'mqtt-packet', 'mqemitter', 'bl', 'debug', 'fastfall', 'fastparallel', 'fastseries', 'reusify', 'end-of-stream', 'retimer', 'hyperid', 'readable-stream', 'process-nextick-args', 'uuid'])
+
+function stageOfStack (leaf: ProfileNode, byId: ReadonlyMap<number, ProfileNode>, parentOf: ReadonlyMap<number, number>, repoRoot: string): string {
+  const leafFrame = leaf.callFrame
+  if (leafFrame.functionName === '(garbage collector)') return 'garbage collector'
+  if (leafFrame.functionName === '(program)') return '(program): V8 and libuv outside JS'
+  for (let node: ProfileNode | undefined = leaf; node !== undefined; node = byId.get(parentOf.get(node.id) ?? -1)) {
+    const short = shortUrl(node.callFrame.url, repoRoot)
+    const match = /^\/?(?:dist\/)?(broker|devices)\/(?:([^/]+)\/)?/.exec(short)
+    if (match !== null) {
+      if (match[1] === 'devices') return 'validation (broker/ingest)'
+      return STAGE_OF_DIRECTORY[match[2] ?? ''] ?? `other gateway (broker/${match[2] ?? ''})`
+    }
+    // Aedes called from a gateway guard (they wrap its parser) is still Aedes' work.
+    if (node.callFrame.url.includes('/node_modules/') && MQTT_PACKAGES.has(areaOf(node.callFrame, short))) return 'MQTT: Aedes, mqtt-packet, sockets'
+  }
+  return 'other (Node internals, timers, HTTP)'
 }
 
 const META_FRAMES = new Set(['(idle)', '(program)', '(garbage collector)', '(root)'])
@@ -81,6 +115,7 @@ export async function summariseCpuProfile (file: string, repoRoot: string, windo
   }
   const byFunction = new Map<string, number>()
   const byArea = new Map<string, number>()
+  const byStage = new Map<string, number>()
   let totalUs = 0
   let idleUs = 0
   // timeDeltas[i] is the time since the previous sample; charge it to sample i (the usual approximation).
@@ -103,6 +138,8 @@ export async function summariseCpuProfile (file: string, repoRoot: string, windo
     byFunction.set(name, (byFunction.get(name) ?? 0) + us)
     const area = areaOf(frame, short)
     byArea.set(area, (byArea.get(area) ?? 0) + us)
+    const stage = stageOfStack(node, byId, parentOf, repoRoot)
+    byStage.set(stage, (byStage.get(stage) ?? 0) + us)
   }
   const busyUs = totalUs - idleUs
   return {
@@ -111,6 +148,7 @@ export async function summariseCpuProfile (file: string, repoRoot: string, windo
     idleMs: Math.round(idleUs / 1000),
     topFunctions: rank(byFunction, busyUs, limit),
     topAreas: rank(byArea, busyUs, limit),
+    stages: rank(byStage, busyUs, byStage.size),
   }
 }
 

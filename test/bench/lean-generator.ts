@@ -1,10 +1,13 @@
 // The bench's lean load generator, in its own process: raw TCP sockets, CONNECT and PUBLISH packets
-// encoded once with mqtt-packet, PUBACKs read from the bytes. Closed loop only: `window` QoS 1
-// publishes in flight per connection, each slot sent again the moment its PUBACK arrives. It speaks
+// encoded once with mqtt-packet, PUBACKs read from the bytes. Closed loop: `window` QoS 1 publishes
+// in flight per connection, each slot sent again the moment its PUBACK arrives. Open loop
+// (`ratePerSec`): the devices take turns at that rate, each sending only from a free slot (with
+// window 1: one message at a time, as devices in the field do); a turn without one is skipped and
+// counted. It speaks
 // the same protocol as load-generator.ts (a LoadSpec file in argv[2]; JSON lines `connected`,
 // `windowStart`, `loadEnd`, `result` on stdout; `go` and `stop` on stdin), so a phase can use either.
 // Per message it costs a few µs of CPU where MQTT.js costs tens: the broker is measured, not the
-// generator. The MQTT.js generator stays for open-loop latency phases, where it is not the limit.
+// generator.
 import { readFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
@@ -16,9 +19,14 @@ import type { LoadSpec } from './load-generator.ts'
 const CONNACK = 0x20
 const PUBACK = 0x40
 
+/** Readings each slot takes turns with, so a device does not send one value over and over. */
+const PAYLOAD_VARIANTS = 4
+
 interface Slot {
-  /** The whole PUBLISH packet, packet id = slot index + 1; never changed once built. */
-  readonly packet: Buffer
+  /** Whole PUBLISH packets with different readings, packet id = slot index + 1; built once. */
+  readonly packets: readonly Buffer[]
+  /** Which of them goes next. */
+  next: number
   sentAtMs: number
   isInFlight: boolean
 }
@@ -42,7 +50,7 @@ async function main (): Promise<void> {
   const specFile = process.argv[2]
   if (specFile === undefined) throw new Error('usage: lean-generator.ts <spec.json>')
   const spec = JSON.parse(readFileSync(specFile, 'utf8')) as LoadSpec
-  if (spec.ratePerSec !== undefined) throw new Error('the lean generator runs closed loop only; use load-generator.ts for a fixed rate')
+  const rate = spec.ratePerSec !== undefined && spec.ratePerSec > 0 ? spec.ratePerSec : undefined
   const limitMs = (spec.warmupSec + spec.durationSec + spec.drainTimeoutSec + 60) * 1000 + spec.devices.length * 100
   setTimeout(function giveUp () {
     process.stderr.write(`lean generator: still running after ${limitMs} ms, exiting\n`)
@@ -61,6 +69,7 @@ async function main (): Promise<void> {
   let publishedInWindow = 0
   let ackedInWindow = 0
   let unexpectedCloses = 0
+  let skipped = 0
   const connections: Connection[] = []
 
   function send (connection: Connection, slot: Slot): void {
@@ -68,7 +77,8 @@ async function main (): Promise<void> {
     slot.sentAtMs = performance.now()
     published++
     if (isMeasuring) publishedInWindow++
-    connection.socket.write(slot.packet)
+    connection.socket.write(slot.packets[slot.next] as Buffer)
+    slot.next = (slot.next + 1) % slot.packets.length
   }
 
   /** Reads CONNACKs and PUBACKs; anything else is skipped by its length. */
@@ -102,7 +112,7 @@ async function main (): Promise<void> {
             ackedInWindow++
             latency.record(performance.now() - slot.sentAtMs)
           }
-          if (isLoading) send(connection, slot)
+          if (isLoading && rate === undefined) send(connection, slot)
         }
       } else if (type === CONNACK && length === 2) {
         onConnack(data[index + 1] as number)
@@ -122,8 +132,11 @@ async function main (): Promise<void> {
         const topic = `devices/${device.id}/telemetry`
         const kindPayloads = payloads[device.kind]
         const slots: Slot[] = Array.from({ length: spec.window }, function makeSlot (_, k) {
-          const payload = kindPayloads[(start + offset + k) % kindPayloads.length] as Buffer
-          return { packet: publishPacket(topic, payload, k + 1), sentAtMs: 0, isInFlight: false }
+          const packets = Array.from({ length: PAYLOAD_VARIANTS }, function variant (_v, v) {
+            const payload = kindPayloads[(start + offset + k + v * spec.window) % kindPayloads.length] as Buffer
+            return publishPacket(topic, payload, k + 1)
+          })
+          return { packets, next: 0, sentAtMs: 0, isInFlight: false }
         })
         const socket = connect({ host: url.hostname, port: Number(url.port || 1883), noDelay: true })
         const connection: Connection = { socket, slots, pending: Buffer.alloc(0) }
@@ -153,10 +166,30 @@ async function main (): Promise<void> {
 
   if (spec.holdUntilGo === true) await new Promise<void>(function waitForGo (resolve) { commands.onGo = resolve })
   isLoading = true
-  for (const connection of connections) {
-    connection.socket.cork()
-    for (const slot of connection.slots) send(connection, slot)
-    process.nextTick(function flush () { connection.socket.uncork() })
+  const loadStart = performance.now()
+  let turn = 0
+  let scheduled = 0
+  /** Open loop: the messages due since the start, each from the next device in turn that has a free slot. */
+  function sendDue (): void {
+    if (!isLoading || rate === undefined || connections.length === 0) return
+    const due = Math.floor(((performance.now() - loadStart) / 1000) * rate)
+    for (; scheduled < due; scheduled++) {
+      const connection = connections[turn] as Connection
+      turn = (turn + 1) % connections.length
+      const slot = connection.slots.find(function isFree (s) { return !s.isInFlight })
+      if (slot === undefined || connection.socket.destroyed) skipped++
+      else send(connection, slot)
+    }
+    setTimeout(sendDue, 1)
+  }
+  if (rate === undefined) {
+    for (const connection of connections) {
+      connection.socket.cork()
+      for (const slot of connection.slots) send(connection, slot)
+      process.nextTick(function flush () { connection.socket.uncork() })
+    }
+  } else {
+    sendDue()
   }
   await sleepUnlessStopped(spec.warmupSec * 1000)
   isMeasuring = true
@@ -186,7 +219,7 @@ async function main (): Promise<void> {
     mode: 'load',
     url: spec.url,
     qos: 1,
-    targetRatePerSec: null,
+    targetRatePerSec: rate ?? null,
     devices: spec.devices.length,
     connected: connections.length,
     connectMs,
@@ -197,7 +230,7 @@ async function main (): Promise<void> {
     acked,
     failed: 0,
     unacked,
-    skipped: 0,
+    skipped,
     publishedInWindow,
     ackedInWindow,
     publishedPerSec: Math.round(publishedInWindow / windowSec),

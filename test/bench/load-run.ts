@@ -41,16 +41,20 @@ export async function runLoad (
 ): Promise<LoadRun> {
   const warmupSec = phase.warmupSec ?? settings.warmupSec
   const durationSec = phase.durationSec ?? settings.durationSec
-  const count = Math.min(settings.generators, devices.length)
+  const isOpenLoop = phase.ratePerSec !== undefined
+  const fleet = devices.slice(0, isOpenLoop ? settings.openLoopDevices : settings.devices)
+  const count = Math.min(settings.generators, fleet.length)
   const isSplit = count > 1
   const specs = Array.from({ length: count }, function specOf (_, index): LoadSpec {
     return {
       url,
       // Every count-th device: each generator gets the kinds in the same proportions.
-      devices: devices.filter(function isMine (_d, i) { return i % count === index }),
+      devices: fleet.filter(function isMine (_d, i) { return i % count === index }),
       warmupSec,
       durationSec,
-      window: settings.window,
+      // Open loop is what devices in the field do: one message at a time, the next only after its
+      // PUBACK (a turn that finds the device still waiting is skipped and counted as such).
+      window: isOpenLoop ? 1 : settings.window,
       ...(phase.ratePerSec === undefined ? {} : { ratePerSec: phase.ratePerSec / count }),
       connectConcurrency: 20,
       drainTimeoutSec: 15,
@@ -58,8 +62,8 @@ export async function runLoad (
       ...(isSplit ? { holdUntilGo: true, keepHistogram: true } : {}),
     }
   })
-  // Closed loop takes the lean generator unless told otherwise: MQTT.js costs the generator more than the broker it measures.
-  const script = phase.ratePerSec === undefined && settings.generator === 'lean' ? 'lean-generator.ts' : 'load-generator.ts'
+  // The lean generator unless told otherwise: MQTT.js costs the generator more than the broker it measures.
+  const script = settings.generator === 'lean' ? 'lean-generator.ts' : 'load-generator.ts'
   const generators: BenchProcess[] = []
   try {
     for (const [index, spec] of specs.entries()) {
@@ -74,7 +78,7 @@ export async function runLoad (
     function tellAll (command: string): void {
       for (const g of generators) g.child.stdin?.write(`${command}\n`)
     }
-    const connectTimeoutMs = 30_000 + settings.devices * 100
+    const connectTimeoutMs = 30_000 + fleet.length * 100
     const connected = await allLines<{ connected: number; connectMs: number }>('connected', connectTimeoutMs)
     const connections = connected.reduce(function add (sum, c) { return sum + c.connected }, 0)
     const connectMs = Math.max(...connected.map(function ms (c) { return c.connectMs }))

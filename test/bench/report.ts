@@ -92,6 +92,14 @@ function printProfile (run: BenchRun): void {
   for (const f of summary.topFunctions.slice(0, 15)) say(`  ${f.percent.toFixed(1).padStart(5)}%  ${f.name}`)
   say('  by area:')
   for (const a of summary.topAreas.slice(0, 10)) say(`  ${a.percent.toFixed(1).padStart(5)}%  ${a.name}`)
+  // The main thread's sampled busy time per acknowledged message of the window, split by stage.
+  const acked = run.throughput.load.ackedInWindow
+  say(`  by pipeline stage (innermost gateway frame on the stack), µs of the main thread per acknowledged message${acked > 0 ? '' : ' (no message acknowledged)'}:`)
+  const busyUs = (summary.totalMs - summary.idleMs) * 1000
+  for (const stage of summary.stages) {
+    const us = acked > 0 ? (busyUs * stage.percent) / 100 / acked : Number.NaN
+    say(`  ${us.toFixed(1).padStart(5)} µs  ${stage.percent.toFixed(1).padStart(5)}%  ${stage.name}`)
+  }
 }
 
 /** The whole table: throughput beside bare Aedes, each figure beside its target, the CPU profile if taken. */

@@ -41,7 +41,7 @@ async function main (): Promise<void> {
 
   try {
     mosquittoPath() // fail before anything runs when the peer's broker is not installed
-    const devices = makeDevices(settings.devices)
+    const devices = makeDevices(Math.max(settings.devices, settings.openLoopDevices))
     // The baseline needs no credentials; it gets the same ids, kinds and payloads.
     const withoutCredentials = devices.map(function noSecret (d) { return { id: d.id, kind: d.kind, secret: 'unused' } })
     const baseline = await runBaseline(settings, withoutCredentials, tmp)

@@ -24,7 +24,14 @@ export const TARGETS = {
 } as const
 
 export interface Settings {
+  /** Devices = connections of the closed-loop phases. */
   devices: number
+  /**
+   * Devices of the open-loop phases (alarm latency, outage): each sends one message at a time, as
+   * devices in the field do, so a rate needs enough of them that none is still waiting for its
+   * PUBACK when its turn comes.
+   */
+  openLoopDevices: number
   window: number
   /** Load generator processes sharing the devices. */
   generators: number
@@ -73,6 +80,7 @@ export const CLUSTER_OPEN_LOOP = { ratePerSec: 5000, warmupSec: 1, durationSec: 
 export function readSettings (defaults: SettingDefaults = FULL_BENCH_DEFAULTS): Settings {
   return {
     devices: intFromEnv('BENCH_DEVICES', 200, 1, 5000),
+    openLoopDevices: intFromEnv('BENCH_OPEN_LOOP_DEVICES', 2000, 1, 10000),
     window: intFromEnv('BENCH_WINDOW', 16, 1, 1000),
     generators: intFromEnv('BENCH_GENERATORS', defaults.generators, 1, 8),
     generator: generatorFromEnv(),

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { LoadSpec } from '../bench/load-generator.ts'
 import { REPO_ROOT, registerDevice, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 
-interface Result { connected: number; published: number; acked: number; unacked: number; ackedInWindow: number; generatorCpuPercent: number; clientErrors: Record<string, number> }
+interface Result { connected: number; published: number; acked: number; unacked: number; skipped: number; ackedInWindow: number; publishedInWindow: number; targetRatePerSec: number | null; generatorCpuPercent: number; clientErrors: Record<string, number> }
 
 describe('lean load generator', () => {
   let gw: TestGateway
@@ -26,8 +26,8 @@ describe('lean load generator', () => {
 
   afterAll(async () => { await gw?.close(true) })
 
-  async function run (specDevices: LoadSpec['devices']): Promise<Result> {
-    const spec: LoadSpec = { url: gw.mqttUrl, devices: specDevices, warmupSec: 0, durationSec: 1, window: 4, connectConcurrency: 4, drainTimeoutSec: 5, seed: 1 }
+  async function run (specDevices: LoadSpec['devices'], openLoop: Partial<LoadSpec> = {}): Promise<Result> {
+    const spec: LoadSpec = { url: gw.mqttUrl, devices: specDevices, warmupSec: 0, durationSec: 1, window: 4, connectConcurrency: 4, drainTimeoutSec: 5, seed: 1, ...openLoop }
     const file = join(gw.dataDir, `spec-${Date.now()}.json`)
     await writeFile(file, JSON.stringify(spec))
     const { stdout } = await promisify(execFile)('node', ['--import', 'tsx', join(REPO_ROOT, 'test/bench/lean-generator.ts'), file], { cwd: REPO_ROOT, timeout: 60_000 })
@@ -45,6 +45,17 @@ describe('lean load generator', () => {
     expect(result.acked).toBe(result.published)
     expect(result.clientErrors).toEqual({})
     expect(await acceptedMessages() - before).toBeGreaterThanOrEqual(result.acked)
+  })
+
+  it('in open loop sends at the rate asked, each device one message at a time, and counts the turns it skipped', async () => {
+    const result = await run(devices, { ratePerSec: 200, window: 1, durationSec: 2 })
+    expect(result.targetRatePerSec).toBe(200)
+    // 2 s at 200/s: about 400 turns in the window, each a publish or a skip.
+    expect(result.publishedInWindow + result.skipped).toBeGreaterThan(300)
+    expect(result.publishedInWindow + result.skipped).toBeLessThan(500)
+    expect(result.publishedInWindow).toBeGreaterThan(200)
+    expect(result.unacked).toBe(0)
+    expect(result.acked).toBe(result.published)
   })
 
   it('counts a refused CONNECT and goes on with the devices that were let in', async () => {
