@@ -62,6 +62,12 @@ async function main (): Promise<void> {
   let ackedInWindow = 0
   let unexpectedCloses = 0
   const connections: Connection[] = []
+  const timeline: [number, number, number][] = []
+  const cpuAtStart = process.cpuUsage()
+  function sampleTimeline (): void {
+    const cpu = process.cpuUsage(cpuAtStart)
+    timeline.push([Math.round(performance.timeOrigin + performance.now()), acked, Math.round((cpu.user + cpu.system) / 1000)])
+  }
 
   function send (connection: Connection, slot: Slot): void {
     slot.isInFlight = true
@@ -153,6 +159,8 @@ async function main (): Promise<void> {
 
   if (spec.holdUntilGo === true) await new Promise<void>(function waitForGo (resolve) { commands.onGo = resolve })
   isLoading = true
+  const sampler = spec.timelineEveryMs === undefined ? undefined : setInterval(sampleTimeline, spec.timelineEveryMs)
+  if (sampler !== undefined) sampleTimeline()
   for (const connection of connections) {
     connection.socket.cork()
     for (const slot of connection.slots) send(connection, slot)
@@ -167,6 +175,10 @@ async function main (): Promise<void> {
   await sleepUnlessStopped(spec.durationSec * 1000)
   isLoading = false
   isMeasuring = false
+  if (sampler !== undefined) {
+    clearInterval(sampler)
+    sampleTimeline()
+  }
   const windowMs = performance.now() - windowStart
   const cpu = process.cpuUsage(cpuStart)
   loopDelay.disable()
@@ -180,7 +192,7 @@ async function main (): Promise<void> {
   for (const connection of connections) connection.socket.end(mqttPacket.generate({ cmd: 'disconnect' }))
 
   const windowSec = windowMs / 1000
-  const result: SimulatorLoadResult & { type: 'result'; generator: 'lean' } = {
+  const result: SimulatorLoadResult & { type: 'result'; generator: 'lean'; timeline?: [number, number, number][] } = {
     type: 'result',
     generator: 'lean',
     mode: 'load',
@@ -209,6 +221,7 @@ async function main (): Promise<void> {
     clientErrors: errors,
     generatorCpuPercent: Math.round(((cpu.user + cpu.system) / 1000 / windowMs) * 1000) / 10,
     generatorLoopDelayP99Ms: Math.round(loopDelay.percentile(99) / 1e4) / 100,
+    ...(spec.timelineEveryMs === undefined ? {} : { timeline }),
   }
   emit(result)
   process.exit(0)

@@ -26,9 +26,11 @@ export interface LoadSpec {
   holdUntilGo?: boolean
   /** Add the latency histogram to the result (for merging several generators' latencies). */
   keepHistogram?: boolean
+  /** Lean generator only: sample `[epoch ms, acked so far, CPU ms so far]` this often into the result's `timeline`. */
+  timelineEveryMs?: number
 }
 
-export type LoadResult = SimulatorLoadResult & { type: 'result' }
+export type LoadResult = SimulatorLoadResult & { type: 'result'; timeline?: [number, number, number][] }
 
 function emit (line: object): void {
   process.stdout.write(`${JSON.stringify(line)}\n`)

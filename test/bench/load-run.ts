@@ -32,6 +32,10 @@ export interface LoadPhase {
   onLoadEnd?: () => Promise<void> | void
   /** The InfluxDB the broker writes to: its CPU is measured over the same window. */
   database?: LocalInfluxDb
+  /** Connects in flight at once (default 20). */
+  connectConcurrency?: number
+  /** Lean generator: acked count and CPU sampled this often (the result's `timeline`), for a rate over part of the window. */
+  timelineEveryMs?: number
 }
 
 /** Runs the load generator(s) against `url` and waits for the result; the generators are stopped either way. */
@@ -52,10 +56,11 @@ export async function runLoad (
       durationSec,
       window: settings.window,
       ...(phase.ratePerSec === undefined ? {} : { ratePerSec: phase.ratePerSec / count }),
-      connectConcurrency: 20,
+      connectConcurrency: phase.connectConcurrency ?? 20,
       drainTimeoutSec: 15,
       seed: 7 + index,
       ...(isSplit ? { holdUntilGo: true, keepHistogram: true } : {}),
+      ...(phase.timelineEveryMs === undefined ? {} : { timelineEveryMs: phase.timelineEveryMs }),
     }
   })
   // Closed loop takes the lean generator unless told otherwise: MQTT.js costs the generator more than the broker it measures.
