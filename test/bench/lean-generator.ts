@@ -120,6 +120,21 @@ async function main (): Promise<void> {
     connection.pending = data.length === 0 ? Buffer.alloc(0) : Buffer.from(data)
   }
 
+  /** Fills a connection's window: its first publishes. */
+  function fillWindow (connection: Connection): void {
+    connection.socket.cork()
+    for (const slot of connection.slots) send(connection, slot)
+    process.nextTick(function flush () { connection.socket.uncork() })
+  }
+  let sampler: NodeJS.Timeout | undefined
+  function startLoad (): void {
+    isLoading = true
+    if (spec.timelineEveryMs === undefined) return
+    sampler = setInterval(sampleTimeline, spec.timelineEveryMs)
+    sampleTimeline()
+  }
+
+  if (spec.startOnConnect === true) startLoad()
   const connectStarted = performance.now()
   for (let start = 0; start < spec.devices.length; start += spec.connectConcurrency) {
     const batch = spec.devices.slice(start, start + spec.connectConcurrency)
@@ -140,8 +155,10 @@ async function main (): Promise<void> {
         socket.on('data', function read (chunk: Buffer) {
           onData(connection, chunk, function connacked (returnCode) {
             clearTimeout(giveUp)
-            if (returnCode === 0) connections.push(connection)
-            else errors[`connack ${returnCode}`] = (errors[`connack ${returnCode}`] ?? 0) + 1
+            if (returnCode === 0) {
+              connections.push(connection)
+              if (spec.startOnConnect === true) fillWindow(connection)
+            } else errors[`connack ${returnCode}`] = (errors[`connack ${returnCode}`] ?? 0) + 1
             resolve()
           })
         })
@@ -157,14 +174,10 @@ async function main (): Promise<void> {
   const connectMs = Math.round(performance.now() - connectStarted)
   emit({ type: 'connected', connected: connections.length, connectMs })
 
-  if (spec.holdUntilGo === true) await new Promise<void>(function waitForGo (resolve) { commands.onGo = resolve })
-  isLoading = true
-  const sampler = spec.timelineEveryMs === undefined ? undefined : setInterval(sampleTimeline, spec.timelineEveryMs)
-  if (sampler !== undefined) sampleTimeline()
-  for (const connection of connections) {
-    connection.socket.cork()
-    for (const slot of connection.slots) send(connection, slot)
-    process.nextTick(function flush () { connection.socket.uncork() })
+  if (spec.startOnConnect !== true) {
+    if (spec.holdUntilGo === true) await new Promise<void>(function waitForGo (resolve) { commands.onGo = resolve })
+    startLoad()
+    for (const connection of connections) fillWindow(connection)
   }
   await sleepUnlessStopped(spec.warmupSec * 1000)
   isMeasuring = true

@@ -34,6 +34,8 @@ export interface LoadPhase {
   database?: LocalInfluxDb
   /** Connects in flight at once (default 20). */
   connectConcurrency?: number
+  /** Lean generator: each connection publishes as soon as it is connected (LoadSpec.startOnConnect). */
+  startOnConnect?: boolean
   /** Lean generator: acked count and CPU sampled this often (the result's `timeline`), for a rate over part of the window. */
   timelineEveryMs?: number
 }
@@ -61,6 +63,7 @@ export async function runLoad (
       seed: 7 + index,
       ...(isSplit ? { holdUntilGo: true, keepHistogram: true } : {}),
       ...(phase.timelineEveryMs === undefined ? {} : { timelineEveryMs: phase.timelineEveryMs }),
+      ...(phase.startOnConnect === undefined ? {} : { startOnConnect: phase.startOnConnect }),
     }
   })
   // Closed loop takes the lean generator unless told otherwise: MQTT.js costs the generator more than the broker it measures.

@@ -107,7 +107,7 @@ export function printStorm (storm: ReconnectStormRun): void {
   row('  CONNACK wait p50/p99/max ms', percentiles(s.connackWaitMs), `from TCP established, the attempt that got it; longest wait on any connection, answered or not: ${s.longestConnackWaitMs} ms`)
   row('  first attempt → CONNACK p50/p99/max ms', percentiles(s.sinceFirstAttemptMs), `refused attempts while the gateway started included; attempts p50 ${s.attemptsP50}, max ${s.attemptsMax}`)
   row('  connection closed → CONNACK p50/p99/max ms', percentiles(s.sinceCloseMs), 'the outage as a device saw it')
-  row('  PUBACK wait p50/p99/max ms', percentiles(s.pubackWaitMs), `failed attempts ${JSON.stringify(s.errors)}`)
+  row('  PUBACK wait p50/p99/max ms', percentiles(s.pubackWaitMs), `failed attempts ${JSON.stringify(s.errors)}; the probes' own event-loop delay p99 ${s.probeLoopDelayMs.p99} ms, max ${s.probeLoopDelayMs.max} ms (in every wait above)`)
   row('  handshakes dropped, listen queue full', String(s.listenOverflows), `host-wide, restart to storm end; gateway ${JSON.stringify(s.gatewayCounters)}`)
   row('  RSS before → max during → 5 s after, MB', `${s.rssBeforeMb} → ${s.rssDuringMaxMb} → ${s.rssAfterMb}`, `during the storm: gateway ${String(s.cpu.brokerCpuPercent)} % of a core, InfluxDB ${String(s.cpu.databaseCpuPercent)} %, storm probes ${s.probeCpuPercents.join(' + ')} %, machine ${String(s.cpu.machineCpuPercent)} % of all cores, others ${String(s.othersCpuPercent)} %${s.othersCpuPercent !== null && s.othersCpuPercent > OTHERS_CPU_FLAG_PERCENT ? ' (BUSY MACHINE: the figures are worse than the gateway alone makes them)' : ''}`)
   const during = s.loadDuringStorm

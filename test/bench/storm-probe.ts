@@ -4,12 +4,12 @@
 // after a random delay, then backoff with jitter — and once connected publishes one QoS 1 reading
 // and waits for its PUBACK, keeping the connection afterwards.
 // Enters: a JSON spec file (argv[2]); stdin lines `connect` (connect and hold every device),
-// `storm` (the next closes are the restart's), `report`, `stop`.
+// `storm` (the next closes are the restart's), `started` (the new gateway is up), `report`, `stop`.
 // Leaves: JSON lines on stdout — {type:'ready'}, {type:'held'}, {type:'done'} once every device's
 // reading is acknowledged, {type:'report'} (histograms encoded for latency.ts summariseMerged).
 import { readFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
-import { performance } from 'node:perf_hooks'
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import mqttPacket from 'mqtt-packet'
 import { createLatencyRecorder } from '../../simulators/load/latency.ts'
@@ -59,6 +59,8 @@ export interface StormProbeReport {
   lastConnackAt: number | null
   lastPubackAt: number | null
   cpuPercent: number
+  /** This process's event-loop delay since `started` (the new gateway is up): what it adds to the waits it measures. */
+  loopDelayMs: { p99: number; max: number }
 }
 
 type Phase = 'held' | 'backoff' | 'tcp' | 'connack' | 'puback' | 'acked'
@@ -95,6 +97,7 @@ function main (): void {
   if (specFile === undefined) throw new Error('usage: storm-probe.ts <spec.json>')
   const spec = JSON.parse(readFileSync(specFile, 'utf8')) as StormProbeSpec
   let cpuStart = process.cpuUsage()
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 })
   let stormAt = now()
   let isStorm = false
   let closedByRestart = 0
@@ -330,6 +333,7 @@ function main (): void {
       lastConnackAt,
       lastPubackAt,
       cpuPercent: Math.round(((cpu.user + cpu.system) / 1000 / (t - stormAt)) * 1000) / 10,
+      loopDelayMs: { p99: Math.round(loopDelay.percentile(99) / 1e6), max: Math.round(loopDelay.max / 1e6) },
     }
   }
 
@@ -342,6 +346,9 @@ function main (): void {
       isStorm = true
       stormAt = now()
       cpuStart = process.cpuUsage()
+      loopDelay.enable()
+    } else if (command === 'started') {
+      loopDelay.reset()
     }
     else if (command === 'report') emit(report())
     else if (command === 'stop') stop()

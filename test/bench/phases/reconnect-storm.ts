@@ -98,6 +98,8 @@ export interface ReconnectStormRun {
   /** The load generator between "gateway started" (or its first publish) and the storm's end: its rate and CPU there. */
   loadDuringStorm: { fromMs: number; toMs: number; ackedPerSec: number; cpuPercent: number } | null
   probeCpuPercents: number[]
+  /** The storm probes' event-loop delay, the most of any: how late they may have seen a CONNACK or PUBACK. */
+  probeLoopDelayMs: { p99: number; max: number }
   drainMs: number | null
   storedStorm: number
   storedLoad: number
@@ -249,12 +251,14 @@ export async function runReconnectStorm (settings: Settings, tmp: string, influx
     const started = await gateway.waitForLine<{ time?: number; ports: { http: number } }>(isStarted, 60_000)
     const startedAt = typeof started.time === 'number' ? started.time : Date.now()
     const httpUrl = `http://127.0.0.1:${started.ports.http}`
+    for (const probe of probes) probe.child.stdin?.write('started\n')
     const cpuAtStart = cpuSnapshot(gateway.pid, influx.pid)
     const runnerCpuAtStart = process.cpuUsage()
     const loading = runLoad('storm', `mqtt://127.0.0.1:${port}`, gateway.pid, loadDevices,
       { ...settings, devices: STORM_LOAD_DEVICES, generators: 1, generator: 'lean' },
-      // All at once: the generator publishes only once every one of its devices is connected.
-      tmp, { warmupSec: 0, durationSec: budgetMs / 1000, database: influx, timelineEveryMs: RSS_SAMPLE_MS, connectConcurrency: STORM_LOAD_DEVICES })
+      // All at once, each publishing from its CONNACK on: the load is there while the storm's
+      // connects arrive, whichever of its devices the gateway takes first.
+      tmp, { warmupSec: 0, durationSec: budgetMs / 1000, database: influx, timelineEveryMs: RSS_SAMPLE_MS, connectConcurrency: STORM_LOAD_DEVICES, startOnConnect: true })
     // Rejections are taken where it is awaited; until then it must not count as unhandled.
     loading.catch(function later () { /* awaited below */ })
 
@@ -360,6 +364,10 @@ export async function runReconnectStorm (settings: Settings, tmp: string, influx
       load,
       loadDuringStorm,
       probeCpuPercents: reports.map(function cpuOf (r) { return r.cpuPercent }),
+      probeLoopDelayMs: {
+        p99: Math.max(...reports.map(function p99Of (r) { return r.loopDelayMs.p99 })),
+        max: Math.max(...reports.map(function maxOf (r) { return r.loopDelayMs.max })),
+      },
       drainMs,
       storedStorm,
       storedLoad,
