@@ -39,3 +39,11 @@ export async function countPeerStored (influx: LocalInfluxDb, where = ''): Promi
   for (const { field } of COUNTED) total += await countPoints(influx, 'reading', field, where)
   return total
 }
+
+/** The gateway's points, all kinds, of the devices whose id starts with `prefix` (letters, digits and `-` only). */
+export async function countStoredOfDevices (influx: LocalInfluxDb, prefix: string): Promise<number> {
+  if (!/^[A-Za-z0-9-]+$/.test(prefix)) throw new Error(`not a plain device id prefix: ${prefix}`)
+  let total = 0
+  for (const { measurement, field } of COUNTED) total += await countPoints(influx, measurement, field, `"device_id" =~ /^${prefix}/`)
+  return total
+}

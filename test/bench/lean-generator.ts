@@ -71,6 +71,12 @@ async function main (): Promise<void> {
   let unexpectedCloses = 0
   let skipped = 0
   const connections: Connection[] = []
+  const timeline: [number, number, number][] = []
+  const cpuAtStart = process.cpuUsage()
+  function sampleTimeline (): void {
+    const cpu = process.cpuUsage(cpuAtStart)
+    timeline.push([Math.round(performance.timeOrigin + performance.now()), acked, Math.round((cpu.user + cpu.system) / 1000)])
+  }
 
   function send (connection: Connection, slot: Slot): void {
     slot.isInFlight = true
@@ -124,6 +130,21 @@ async function main (): Promise<void> {
     connection.pending = data.length === 0 ? Buffer.alloc(0) : Buffer.from(data)
   }
 
+  /** Fills a connection's window: its first publishes. */
+  function fillWindow (connection: Connection): void {
+    connection.socket.cork()
+    for (const slot of connection.slots) send(connection, slot)
+    process.nextTick(function flush () { connection.socket.uncork() })
+  }
+  let sampler: NodeJS.Timeout | undefined
+  function startLoad (): void {
+    isLoading = true
+    if (spec.timelineEveryMs === undefined) return
+    sampler = setInterval(sampleTimeline, spec.timelineEveryMs)
+    sampleTimeline()
+  }
+
+  if (spec.startOnConnect === true) startLoad()
   const connectStarted = performance.now()
   for (let start = 0; start < spec.devices.length; start += spec.connectConcurrency) {
     const batch = spec.devices.slice(start, start + spec.connectConcurrency)
@@ -147,8 +168,10 @@ async function main (): Promise<void> {
         socket.on('data', function read (chunk: Buffer) {
           onData(connection, chunk, function connacked (returnCode) {
             clearTimeout(giveUp)
-            if (returnCode === 0) connections.push(connection)
-            else errors[`connack ${returnCode}`] = (errors[`connack ${returnCode}`] ?? 0) + 1
+            if (returnCode === 0) {
+              connections.push(connection)
+              if (spec.startOnConnect === true) fillWindow(connection)
+            } else errors[`connack ${returnCode}`] = (errors[`connack ${returnCode}`] ?? 0) + 1
             resolve()
           })
         })
@@ -164,9 +187,7 @@ async function main (): Promise<void> {
   const connectMs = Math.round(performance.now() - connectStarted)
   emit({ type: 'connected', connected: connections.length, connectMs })
 
-  if (spec.holdUntilGo === true) await new Promise<void>(function waitForGo (resolve) { commands.onGo = resolve })
-  isLoading = true
-  const loadStart = performance.now()
+  let loadStart = 0
   let turn = 0
   let scheduled = 0
   /** Open loop: the messages due since the start, each from the next device in turn that has a free slot. */
@@ -182,14 +203,14 @@ async function main (): Promise<void> {
     }
     setTimeout(sendDue, 1)
   }
-  if (rate === undefined) {
-    for (const connection of connections) {
-      connection.socket.cork()
-      for (const slot of connection.slots) send(connection, slot)
-      process.nextTick(function flush () { connection.socket.uncork() })
+  if (spec.startOnConnect !== true) {
+    if (spec.holdUntilGo === true) await new Promise<void>(function waitForGo (resolve) { commands.onGo = resolve })
+    startLoad()
+    if (rate === undefined) for (const connection of connections) fillWindow(connection)
+    else {
+      loadStart = performance.now()
+      sendDue()
     }
-  } else {
-    sendDue()
   }
   await sleepUnlessStopped(spec.warmupSec * 1000)
   isMeasuring = true
@@ -200,6 +221,10 @@ async function main (): Promise<void> {
   await sleepUnlessStopped(spec.durationSec * 1000)
   isLoading = false
   isMeasuring = false
+  if (sampler !== undefined) {
+    clearInterval(sampler)
+    sampleTimeline()
+  }
   const windowMs = performance.now() - windowStart
   const cpu = process.cpuUsage(cpuStart)
   loopDelay.disable()
@@ -213,7 +238,7 @@ async function main (): Promise<void> {
   for (const connection of connections) connection.socket.end(mqttPacket.generate({ cmd: 'disconnect' }))
 
   const windowSec = windowMs / 1000
-  const result: SimulatorLoadResult & { type: 'result'; generator: 'lean' } = {
+  const result: SimulatorLoadResult & { type: 'result'; generator: 'lean'; timeline?: [number, number, number][] } = {
     type: 'result',
     generator: 'lean',
     mode: 'load',
@@ -242,6 +267,7 @@ async function main (): Promise<void> {
     clientErrors: errors,
     generatorCpuPercent: Math.round(((cpu.user + cpu.system) / 1000 / windowMs) * 1000) / 10,
     generatorLoopDelayP99Ms: Math.round(loopDelay.percentile(99) / 1e4) / 100,
+    ...(spec.timelineEveryMs === undefined ? {} : { timeline }),
   }
   emit(result)
   process.exit(0)

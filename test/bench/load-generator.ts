@@ -26,9 +26,17 @@ export interface LoadSpec {
   holdUntilGo?: boolean
   /** Add the latency histogram to the result (for merging several generators' latencies). */
   keepHistogram?: boolean
+  /**
+   * Lean generator only: each connection starts publishing the moment it is connected, not once
+   * all are (the measured window still starts after the last connect). For load that must already
+   * run while connections keep arriving.
+   */
+  startOnConnect?: boolean
+  /** Lean generator only: sample `[epoch ms, acked so far, CPU ms so far]` this often into the result's `timeline`. */
+  timelineEveryMs?: number
 }
 
-export type LoadResult = SimulatorLoadResult & { type: 'result' }
+export type LoadResult = SimulatorLoadResult & { type: 'result'; timeline?: [number, number, number][] }
 
 function emit (line: object): void {
   process.stdout.write(`${JSON.stringify(line)}\n`)

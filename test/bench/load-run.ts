@@ -32,6 +32,12 @@ export interface LoadPhase {
   onLoadEnd?: () => Promise<void> | void
   /** The InfluxDB the broker writes to: its CPU is measured over the same window. */
   database?: LocalInfluxDb
+  /** Connects in flight at once (default 20). */
+  connectConcurrency?: number
+  /** Lean generator: each connection publishes as soon as it is connected (LoadSpec.startOnConnect). */
+  startOnConnect?: boolean
+  /** Lean generator: acked count and CPU sampled this often (the result's `timeline`), for a rate over part of the window. */
+  timelineEveryMs?: number
 }
 
 /** Runs the load generator(s) against `url` and waits for the result; the generators are stopped either way. */
@@ -56,10 +62,12 @@ export async function runLoad (
       // PUBACK (a turn that finds the device still waiting is skipped and counted as such).
       window: isOpenLoop ? 1 : settings.window,
       ...(phase.ratePerSec === undefined ? {} : { ratePerSec: phase.ratePerSec / count }),
-      connectConcurrency: 20,
+      connectConcurrency: phase.connectConcurrency ?? 20,
       drainTimeoutSec: 15,
       seed: 7 + index,
       ...(isSplit ? { holdUntilGo: true, keepHistogram: true } : {}),
+      ...(phase.timelineEveryMs === undefined ? {} : { timelineEveryMs: phase.timelineEveryMs }),
+      ...(phase.startOnConnect === undefined ? {} : { startOnConnect: phase.startOnConnect }),
     }
   })
   // The lean generator unless told otherwise: MQTT.js costs the generator more than the broker it measures.

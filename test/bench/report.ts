@@ -2,6 +2,7 @@
 import os from 'node:os'
 import { DRAIN_TIMEOUT_MS } from './phases/gateway-throughput.ts'
 import { SETTLE_MAX_SEC } from './phases/connections.ts'
+import type { ReconnectStormRun } from './phases/reconnect-storm.ts'
 import type { BenchRun, Derived } from './results.ts'
 import { say } from './say.ts'
 import type { LoadRun } from './load-run.ts'
@@ -89,6 +90,40 @@ function printTargets (run: BenchRun, derived: Derived): void {
   say(`${'  connections: idle RSS, fd limit, errors'.padEnd(48)}${`${connections.idleRssMb} MB · ${String(connections.fdLimit)}`.padStart(22)}   ${JSON.stringify(connections.errors)}; gateway log ${connections.gatewayWarnings} warnings, ${connections.gatewayErrors} errors`)
 }
 
+function row (label: string, measured: string, target: string): void {
+  say(`${label.padEnd(48)}${measured.padStart(22)}   ${target}`)
+}
+
+/** CPU others used on the machine during the storm (% of a core) above which the table says so. */
+const OTHERS_CPU_FLAG_PERCENT = 20
+
+function mark (isMet: boolean): string {
+  return isMet ? '✓' : '✗'
+}
+
+/** The reconnect storm's rows (also the whole table of `reconnect-storm-run.ts`). */
+export function printStorm (storm: ReconnectStormRun): void {
+  const s = storm
+  const capped = s.stormDevices < s.registered - s.loadDevices ? ` (capped by the open-file limit ${String(s.fdLimit)})` : ''
+  const percentiles = function percentiles (l: { p50: number; p99: number; max: number }): string { return [l.p50, l.p99, l.max].map(Math.round).join(' / ') }
+  const seconds = function seconds (ms: number | null): string { return ms === null ? 'not all' : `${(ms / 1000).toFixed(1)} s` }
+  say(`reconnect storm: ${s.registered} lamp posts registered; ${s.held} of ${s.stormDevices} storm devices held${capped}, ${s.loadDevices} publishing; restart ${seconds(s.restartMs)} (SIGTERM → "gateway started", of which ${seconds(s.stopMs)} stopping)`)
+  row('  storm: all connected after "gateway started"', seconds(s.allConnectedMs), `≤ ${TARGETS.stormAllConnectedSec} s ${mark(s.allConnectedMs !== null && s.allConnectedMs <= TARGETS.stormAllConnectedSec * 1000)} (${s.notConnected} not connected after ${TARGETS.stormAllConnectedSec} s; first CONNACK at ${seconds(s.firstConnackMs)})`)
+  row('  storm: all readings acknowledged', seconds(s.allAckedMs), `≤ ${TARGETS.stormAllAckedSec} s ${mark(s.allAckedMs !== null && s.allAckedMs <= TARGETS.stormAllAckedSec * 1000)} (${s.notAcked} not acknowledged after ${TARGETS.stormAllAckedSec} s)`)
+  row('  CONNACK wait p50/p99/max ms', percentiles(s.connackWaitMs), `from TCP established, the attempt that got it; longest wait on any connection, answered or not: ${s.longestConnackWaitMs} ms`)
+  row('  first attempt → CONNACK p50/p99/max ms', percentiles(s.sinceFirstAttemptMs), `refused attempts while the gateway started included; attempts p50 ${s.attemptsP50}, max ${s.attemptsMax}`)
+  row('  connection closed → CONNACK p50/p99/max ms', percentiles(s.sinceCloseMs), 'the outage as a device saw it')
+  row('  PUBACK wait p50/p99/max ms', percentiles(s.pubackWaitMs), `failed attempts ${JSON.stringify(s.errors)}; the probes' own event-loop delay p99 ${s.probeLoopDelayMs.p99} ms, max ${s.probeLoopDelayMs.max} ms (in every wait above)`)
+  row('  handshakes dropped, listen queue full', String(s.listenOverflows), `host-wide, restart to storm end; gateway ${JSON.stringify(s.gatewayCounters)}`)
+  row('  RSS before → max during → 5 s after, MB', `${s.rssBeforeMb} → ${s.rssDuringMaxMb} → ${s.rssAfterMb}`, `during the storm: gateway ${String(s.cpu.brokerCpuPercent)} % of a core, InfluxDB ${String(s.cpu.databaseCpuPercent)} %, storm probes ${s.probeCpuPercents.join(' + ')} %, machine ${String(s.cpu.machineCpuPercent)} % of all cores, others ${String(s.othersCpuPercent)} %${s.othersCpuPercent !== null && s.othersCpuPercent > OTHERS_CPU_FLAG_PERCENT ? ' (BUSY MACHINE: the figures are worse than the gateway alone makes them)' : ''}`)
+  const during = s.loadDuringStorm
+  row('  load generator during the storm, acked/s', during === null ? 'n/a' : String(during.ackedPerSec),
+    `${during === null ? '' : `${during.cpuPercent} % of a core, from ${seconds(during.fromMs)} to ${seconds(during.toMs)}; `}whole ${s.load.durationSec} s window ${s.load.ackedPerSec}/s at ${s.load.generatorCpuPercent} %, ${s.load.connected} of ${s.loadDevices} connected, PUBACK p99 ${s.load.latencyMs.p99} ms`)
+  const isLossless = s.drainMs !== null && s.storedStorm >= s.acked && s.storedLoad >= s.load.acked
+  row('  stored ≥ acked: storm · load generator', `${s.storedStorm} ≥ ${s.acked} · ${s.storedLoad} ≥ ${s.load.acked}`, `${isLossless ? 'nothing lost' : 'LOST DATA'} (spool ${s.drainMs === null ? 'not drained' : `drained ${s.drainMs} ms after the load`}); gateway log ${s.gatewayLog.warnings} warnings, ${s.gatewayLog.errors} errors; exit code ${String(s.exitCode)}`)
+  if (s.notAcked > 0) say(`  waiting at ${TARGETS.stormAllAckedSec} s: ${JSON.stringify(s.pending)}`)
+}
+
 function printProfile (run: BenchRun): void {
   const { profile } = run.gatewayExit
   if (profile === undefined) return
@@ -112,6 +147,7 @@ function printProfile (run: BenchRun): void {
 export function printTable (run: BenchRun, derived: Derived): void {
   printThroughput(run, derived)
   printTargets(run, derived)
+  printStorm(run.storm)
   printProfile(run)
   say('')
 }

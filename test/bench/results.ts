@@ -12,6 +12,7 @@ import { CONNECTION_LEVELS, type ConnectionsRun } from './phases/connections.ts'
 import type { ThroughputRun } from './phases/gateway-throughput.ts'
 import type { OutageRun } from './phases/outage.ts'
 import type { PeerRun } from './phases/peer.ts'
+import type { ReconnectStormRun } from './phases/reconnect-storm.ts'
 import { KINDS, REPO_ROOT, RESULTS_DIR, TARGETS, TARGET_RATIO, type Settings } from './settings.ts'
 
 /** What each phase left, in the order they ran. */
@@ -27,6 +28,7 @@ export interface BenchRun {
   gatewayExit: GatewayExit
   bareOpenLoop: LoadRun
   connections: ConnectionsRun
+  storm: ReconnectStormRun
 }
 
 /**
@@ -109,6 +111,18 @@ function loadFigures (run: LoadRun): Record<string, unknown> {
   }
 }
 
+/** The reconnect storm's figures for the JSON: the load generator's as in the other phases. */
+export function stormFigures (storm: ReconnectStormRun): Record<string, unknown> {
+  const { load, ...figures } = storm
+  return {
+    ...figures,
+    load: loadFigures(load),
+    targetAllConnectedSec: TARGETS.stormAllConnectedSec,
+    targetAllAckedSec: TARGETS.stormAllAckedSec,
+    isStoredAtLeastAcked: storm.drainMs !== null && storm.storedStorm >= storm.acked && storm.storedLoad >= load.acked,
+  }
+}
+
 /** Where a run ran: Node, OS, CPU, memory and the commit, for every results file. */
 export function runEnvironment (): Record<string, unknown> {
   const cpus = os.cpus()
@@ -186,6 +200,7 @@ export function buildResults (run: BenchRun, derived: Derived, startedAt: Date, 
       targetCatchUpToIngest: TARGETS.catchUpToIngest,
     },
     connections: { ...connections, targetBytesPerConnection: TARGETS.bytesPerConnection, levelsRequested: CONNECTION_LEVELS },
+    reconnectStorm: stormFigures(run.storm),
     alarmLatency: {
       targetP99Ms: TARGETS.alarmP99HalfMs,
       loadSkippedTurns: alarm.load.skipped,

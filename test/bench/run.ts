@@ -14,6 +14,7 @@ import { BARE_OPEN_LOOP_SEC, runBaseline } from './phases/bare-aedes.ts'
 import { runConnectionsBench } from './phases/connections.ts'
 import { runThroughput } from './phases/gateway-throughput.ts'
 import { runOutagePhase } from './phases/outage.ts'
+import { runReconnectStorm, stormLost } from './phases/reconnect-storm.ts'
 import { mosquittoPath, runPeerBench } from './phases/peer.ts'
 import { runClusterBench } from './cluster-run.ts'
 import { stopInReverse, type Stop } from './processes.ts'
@@ -56,8 +57,9 @@ async function main (): Promise<void> {
     // window's batching (a read and a PUBACK write per message), for the table's CPU rows.
     const bareOpenLoop = await runBaseline(settings, withoutCredentials, tmp, { ratePerSec: alarm.ratePerSec, durationSec: BARE_OPEN_LOOP_SEC })
     const connections = await runConnectionsBench(tmp, gateway.influx.url)
+    const storm = await runReconnectStorm(settings, tmp, gateway.influx)
 
-    const run: BenchRun = { settings, baseline, peer, throughput, alarm, alarmQuarter, outage, gatewayExit, bareOpenLoop, connections }
+    const run: BenchRun = { settings, baseline, peer, throughput, alarm, alarmQuarter, outage, gatewayExit, bareOpenLoop, connections, storm }
     const derived = derive(run)
     printTable(run, derived)
     const wallSec = Math.round((Date.now() - startedAt.getTime()) / 1000)
@@ -66,6 +68,10 @@ async function main (): Promise<void> {
     // Not a timing assertion: an acknowledged reading missing after a full drain is lost data.
     if (throughput.drainMs !== null && throughput.stored.total < throughput.load.acked) {
       say(`LOST DATA: ${throughput.load.acked - throughput.stored.total} acknowledged readings are not in InfluxDB`)
+      process.exitCode = 1
+    }
+    if (stormLost(storm) > 0) {
+      say(`LOST DATA: ${stormLost(storm)} acknowledged readings of the reconnect storm are not in InfluxDB`)
       process.exitCode = 1
     }
   } finally {

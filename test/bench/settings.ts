@@ -23,6 +23,9 @@ export const TARGETS = {
   outageMemoryMb: 50,
   catchUpToIngest: 2,
   bytesPerConnection: 20 * 1024,
+  /** Reconnect storm: from "gateway started" until every device has its CONNACK / its reading's PUBACK. */
+  stormAllConnectedSec: 30,
+  stormAllAckedSec: 30,
 } as const
 
 export interface Settings {
