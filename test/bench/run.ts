@@ -55,7 +55,7 @@ async function main (): Promise<void> {
     const gatewayExit = await stopBenchGateway(gateway, throughput.logLines, throughput.load.span, settings)
     // The alarm phase's open-loop rate on the broker alone: what one message costs without the
     // window's batching (a read and a PUBACK write per message), for the table's CPU rows.
-    const bareOpenLoop = await runBaseline(settings, withoutCredentials, tmp, { ratePerSec: alarm.ratePerSec, durationSec: BARE_OPEN_LOOP_SEC })
+    const bareOpenLoop = await runBaseline(settings, withoutCredentials, tmp, { ratePerSec: alarm.load.ackedPerSec, durationSec: BARE_OPEN_LOOP_SEC })
     const connections = await runConnectionsBench(tmp, gateway.influx.url)
     const storm = await runReconnectStorm(settings, tmp, gateway.influx)
 

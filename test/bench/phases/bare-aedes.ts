@@ -12,7 +12,7 @@ export const BARE_OPEN_LOOP_SEC = 5
 export async function runBaseline (settings: Settings, devices: LoadDevices, tmp: string, openLoop?: { ratePerSec: number; durationSec: number }): Promise<LoadRun> {
   say(openLoop === undefined
     ? 'bare Aedes 1.2 (no auth, no validation, no storage)…'
-    : `bare Aedes 1.2 again, open loop at the alarm phase's ${openLoop.ratePerSec} msgs/s (what that rate costs the broker alone)…`)
+    : `bare Aedes 1.2 again, open loop at the ${openLoop.ratePerSec} msgs/s the gateway reached in the alarm phase (what that rate costs the broker alone)…`)
   const broker = startProcess('bare aedes', ['--import', 'tsx', join(REPO_ROOT, 'test/bench/bare-aedes.ts')], { cwd: REPO_ROOT, env: process.env })
   try {
     const { port } = await broker.waitForLine<{ port: number }>(function isStarted (l) { return l.msg === 'bare aedes started' }, 20_000)
