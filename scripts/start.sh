@@ -5,12 +5,13 @@
 # fdatasync, so with the default young generation scavenges copied them and promoted many to the old
 # generation. In `npm run bench` runs back to back on a 2-core box it raised the gateway from
 # 48,700–49,100 to 57,600–57,800 acknowledged readings/s (CPU per reading 21–22 → 16 µs) for ~60 MB
-# more RSS under load; 32 gave nothing measurable and 128 less than 64. --min-semi-space-size=64
-# keeps it at that size: V8 otherwise shrinks it when the gateway idles and grows it back under the
-# next load, which showed as ~130 MB of RSS growth during an InfluxDB outage that was not the spool's.
+# more RSS under load; 32 gave nothing measurable and 128 less than 64. The price: up to 2 × 64 MB
+# of young generation is touched as load comes, which the bench's outage phase sees as RSS growth
+# (+63 to +167 MB where the default young generation grew +26). Pass `--max-semi-space-size=16` in
+# CITYGW_NODE_ARGS where memory matters more than throughput.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # CITYGW_NODE_ARGS: extra node flags, e.g. `--cpu-prof` (which NODE_OPTIONS does not accept).
 bash scripts/build.sh
 # shellcheck disable=SC2086 # word splitting of CITYGW_NODE_ARGS is wanted
-exec node --enable-source-maps --max-semi-space-size=64 --min-semi-space-size=64 ${CITYGW_NODE_ARGS:-} dist/cli/index.js start "$@"
+exec node --enable-source-maps --max-semi-space-size=64 ${CITYGW_NODE_ARGS:-} dist/cli/index.js start "$@"
