@@ -5,7 +5,9 @@
 // CPU, from /proc.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { readdir, readFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import os from 'node:os'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { say } from './say.ts'
 
@@ -188,5 +190,32 @@ export async function fdFigures (pid: number): Promise<{ limit: number | null; i
     return { limit: match === null ? null : Number(match[1]), inUse: (await readdir(`/proc/${pid}/fd`)).length }
   } catch {
     return { limit: null, inUse: null }
+  }
+}
+
+/**
+ * One bench run: a temp dir and the stops of what it starts, both cleaned up at the end, and on
+ * SIGINT or SIGTERM too (then the process exits 130).
+ */
+export async function withBenchRun<T> (prefix: string, run: (tmp: string, cleanups: Stop[]) => Promise<T>): Promise<T> {
+  const tmp = await mkdtemp(join(os.tmpdir(), prefix))
+  const cleanups: Stop[] = []
+  async function cleanUp (): Promise<void> {
+    await stopInReverse(cleanups, 'cleanup')
+    cleanups.length = 0
+    await rm(tmp, { recursive: true, force: true, maxRetries: 3 })
+  }
+  function interrupted (signal: string): void {
+    say(`${signal}: stopping everything…`)
+    void cleanUp().finally(function exitAfterCleanup () { process.exit(130) })
+  }
+  process.once('SIGINT', interrupted)
+  process.once('SIGTERM', interrupted)
+  try {
+    return await run(tmp, cleanups)
+  } finally {
+    process.off('SIGINT', interrupted)
+    process.off('SIGTERM', interrupted)
+    await cleanUp()
   }
 }

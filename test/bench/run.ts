@@ -4,9 +4,6 @@
 // Figures only: nothing is asserted on timings; the exit code is 1 only if the gateway lost data.
 // This file is the composition root: settings, the phases in order (test/bench/phases/), cleanup.
 // `--cluster` runs the cluster-mode bench instead (cluster-run.ts).
-import { mkdtemp, rm } from 'node:fs/promises'
-import os from 'node:os'
-import { join } from 'node:path'
 import { startBenchGateway, stopBenchGateway } from './gateway.ts'
 import { makeDevices } from './load-run.ts'
 import { runAlarmPhase } from './phases/alarm-latency.ts'
@@ -17,7 +14,7 @@ import { runOutagePhase } from './phases/outage.ts'
 import { runReconnectStorm, stormLost } from './phases/reconnect-storm.ts'
 import { mosquittoPath, runPeerBench } from './phases/peer.ts'
 import { runClusterBench } from './cluster-run.ts'
-import { stopInReverse, type Stop } from './processes.ts'
+import { withBenchRun } from './processes.ts'
 import { printTable } from './report.ts'
 import { buildResults, derive, saveResults, type BenchRun } from './results.ts'
 import { say } from './say.ts'
@@ -26,21 +23,7 @@ import { readSettings } from './settings.ts'
 async function main (): Promise<void> {
   const settings = readSettings()
   const startedAt = new Date()
-  const tmp = await mkdtemp(join(os.tmpdir(), 'citygw-bench-'))
-  const cleanups: Stop[] = []
-  async function cleanUp (): Promise<void> {
-    await stopInReverse(cleanups, 'cleanup')
-    cleanups.length = 0
-    await rm(tmp, { recursive: true, force: true, maxRetries: 3 })
-  }
-  function interrupted (signal: string): void {
-    say(`${signal}: stopping everything…`)
-    void cleanUp().finally(function exitAfterCleanup () { process.exit(130) })
-  }
-  process.once('SIGINT', interrupted)
-  process.once('SIGTERM', interrupted)
-
-  try {
+  await withBenchRun('citygw-bench-', async function benchRun (tmp, cleanups) {
     mosquittoPath() // fail before anything runs when the peer's broker is not installed
     const devices = makeDevices(Math.max(settings.devices, settings.openLoopDevices))
     // The baseline needs no credentials; it gets the same ids, kinds and payloads.
@@ -74,9 +57,7 @@ async function main (): Promise<void> {
       say(`LOST DATA: ${stormLost(storm)} acknowledged readings of the reconnect storm are not in InfluxDB`)
       process.exitCode = 1
     }
-  } finally {
-    await cleanUp()
-  }
+  })
 }
 
 const bench = process.argv.includes('--cluster') ? runClusterBench() : main()

@@ -3,11 +3,9 @@
 // storm's rows of the table on stderr and its JSON on stdout and in .bench/reconnect-storm.json;
 // exits 1 when acknowledged readings are missing from InfluxDB.
 import { execFileSync } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
-import os from 'node:os'
 import { join } from 'node:path'
 import { startLocalInfluxDb } from '../../../simulators/local-influxdb.ts'
-import { stopInReverse, type Stop } from '../processes.ts'
+import { withBenchRun } from '../processes.ts'
 import { printStorm } from '../report.ts'
 import { runEnvironment, saveResults, stormFigures } from '../results.ts'
 import { say } from '../say.ts'
@@ -17,20 +15,7 @@ import { runReconnectStorm, stormLost } from './reconnect-storm.ts'
 async function main (): Promise<void> {
   const settings = readSettings()
   const startedAt = new Date()
-  const tmp = await mkdtemp(join(os.tmpdir(), 'citygw-storm-'))
-  const cleanups: Stop[] = []
-  async function cleanUp (): Promise<void> {
-    await stopInReverse(cleanups, 'cleanup')
-    cleanups.length = 0
-    await rm(tmp, { recursive: true, force: true, maxRetries: 3 })
-  }
-  function interrupted (signal: string): void {
-    say(`${signal}: stopping everything…`)
-    void cleanUp().finally(function exitAfterCleanup () { process.exit(130) })
-  }
-  process.once('SIGINT', interrupted)
-  process.once('SIGTERM', interrupted)
-  try {
+  await withBenchRun('citygw-storm-', async function benchRun (tmp, cleanups) {
     execFileSync('bash', ['scripts/build.sh'], { cwd: REPO_ROOT, stdio: ['ignore', 'inherit', 'inherit'] })
     say('InfluxDB 1.x…')
     const influx = await startLocalInfluxDb(join(tmp, 'influxdb'), 'city')
@@ -45,9 +30,7 @@ async function main (): Promise<void> {
       say(`LOST DATA: ${stormLost(storm)} acknowledged readings are not in InfluxDB`)
       process.exitCode = 1
     }
-  } finally {
-    await cleanUp()
-  }
+  })
 }
 
 main().catch(function failed (err: unknown) {
