@@ -31,20 +31,9 @@ function readName (line: string, at: number, stops: string): { text: string, end
 
 function readValue (line: string, at: number): { value: LineValue, end: number } | undefined {
   if (line[at] === '"') {
-    let text = ''
-    let i = at + 1
-    while (i < line.length) {
-      const ch = line[i] as string
-      if (ch === '\\' && i + 1 < line.length) {
-        text += line[i + 1]
-        i += 2
-        continue
-      }
-      if (ch === '"') return { value: text, end: i + 1 }
-      text += ch
-      i++
-    }
-    return undefined
+    // A string field's escapes are a name's: an escaped character stands for itself.
+    const quoted = readName(line, at + 1, '"')
+    return quoted.end < line.length ? { value: quoted.text, end: quoted.end + 1 } : undefined
   }
   let i = at
   while (i < line.length && line[i] !== ',' && line[i] !== ' ') i++
