@@ -1,12 +1,12 @@
 // Spool → sink, in read order: a batch is committed (cursor advanced) only after the sink accepted
 // it or its refused lines were quarantined durably; nothing is dropped. Outages are retried forever
 // with jittered backoff, refused batches are halved until the bad line(s) are isolated.
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { isGatewayError } from '../errors.ts'
 import type { Quarantine } from './quarantine.ts'
 import { SinkError, type Sink } from './sink.ts'
 import type { Spool } from '../spool/spool.ts'
+import { pauseUnlessStopped } from '../pause.ts'
 
 /** Metric hooks, so the caller wires prom-client without this module importing it. Must not throw. */
 export interface WriterMetrics {
@@ -118,15 +118,8 @@ export function createWriter (options: WriterOptions): Writer {
     attemptsInState = 1
   }
 
-  /** Sleeps unless the writer is stopping; returns false when it is. */
-  async function pause (ms: number): Promise<boolean> {
-    if (stopping.signal.aborted) return false
-    try {
-      await sleep(ms, undefined, { signal: stopping.signal })
-      return true
-    } catch {
-      return false
-    }
+  function pause (ms: number): Promise<boolean> {
+    return pauseUnlessStopped(ms, stopping.signal)
   }
 
   async function quarantine (line: string, reason: string): Promise<void> {

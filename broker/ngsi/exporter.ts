@@ -3,7 +3,6 @@
 // costs one coalesced update per entity afterwards and never holds spool segments nor ingest.
 // Outages are retried with jittered backoff; refused entities are isolated (halving) and quarantined.
 // With a send guard (cluster mode) each upsert sends what the guard claims and what changed meanwhile again.
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '../log.ts'
 import type { Quarantine } from '../influx/quarantine.ts'
 import { backoffDelayMs } from '../influx/writer.ts'
@@ -12,6 +11,7 @@ import type { NgsiClient, UpsertOutcome } from './client.ts'
 import { entityUpdateOf, type LocationOf } from './entities.ts'
 import type { PendingEntity, PendingStore } from './pending.ts'
 import type { ClaimedEntity, SendGuard } from './send-guard.ts'
+import { pauseUnlessStopped } from '../pause.ts'
 
 /** Metric hooks, wired to prom-client by the caller. Must not throw. */
 export interface ExporterMetrics {
@@ -81,14 +81,8 @@ export function createExporter (options: ExporterOptions): Exporter {
     }
   }
 
-  async function pause (ms: number): Promise<boolean> {
-    if (stopping.signal.aborted) return false
-    try {
-      await sleep(ms, undefined, { signal: stopping.signal })
-      return true
-    } catch {
-      return false
-    }
+  function pause (ms: number): Promise<boolean> {
+    return pauseUnlessStopped(ms, stopping.signal)
   }
 
   async function quarantine (entity: PendingEntity, status: number, reason: string): Promise<void> {
