@@ -370,6 +370,12 @@ export const MAIL_LIMITS = Object.freeze({
  * cores: 2 ms / 0.25 ms accepted 380–520 connections/s and kept 60–85 % of the telemetry rate
  * during the storm; 4 ms / 0.5 ms accepted about 290/s.
  */
+/**
+ * Handles polling each MQTT listening socket (accept-handles.ts): under load the event loop accepts
+ * up to this many connections per turn instead of one.
+ */
+export const ACCEPT_HANDLES_PER_LISTENER = 8
+
 export const CONNECT_PRIORITY = Object.freeze({
   /** Length a loop turn aims at while connections keep arriving, ms. */
   stormTurnMs: 2,

@@ -1,8 +1,9 @@
 // Stage 1, connection: TCP, TLS and WebSocket listeners → aedes.handle, with a packet-size guard.
 // Every socket is counted against the connection limits at accept (before TLS or HTTP), and every
 // connection's packets are measured before Aedes parses them, so no packet above the limit is buffered.
-// Each listener's accept queue is sized for a reconnect storm, and while one lasts, connects go
-// before established clients' packets (connect-priority.ts).
+// Each listener's accept queue is sized for a reconnect storm and polled through several handles
+// (accept-handles.ts), and while a storm lasts, connects go before established clients' packets
+// (connect-priority.ts).
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse, type Server as HttpServer } from 'node:http'
@@ -11,7 +12,7 @@ import { performance } from 'node:perf_hooks'
 import { Duplex } from 'node:stream'
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls'
 import type { Aedes } from 'aedes'
-import { CONNECT_PRIORITY } from '../config.ts'
+import { ACCEPT_HANDLES_PER_LISTENER, CONNECT_PRIORITY } from '../config.ts'
 import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws'
 import { GatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
@@ -21,6 +22,7 @@ import type { ConnectionLimiter } from './guards/connection-limit.ts'
 import { guardPacketSize, PacketSizeCounter } from './guards/packet-size.ts'
 import { lightenParserBuffer } from './parser-buffer.ts'
 import { createConnectPriority } from './guards/connect-priority.ts'
+import { addAcceptHandles, type AcceptHandles } from './accept-handles.ts'
 
 export interface ListenerOptions {
   host: string
@@ -135,11 +137,17 @@ export async function startListeners (broker: Aedes, options: ListenerOptions): 
   }
 
   const servers: (NetServer | HttpServer)[] = []
+  const acceptHandles: AcceptHandles[] = []
+  async function listen (server: NetServer | HttpServer, port: number): Promise<number> {
+    const bound = await listenOn(server, options.host, port, options.backlog)
+    acceptHandles.push(addAcceptHandles(server, ACCEPT_HANDLES_PER_LISTENER - 1, options.backlog ?? NODE_DEFAULT_BACKLOG, log))
+    return bound
+  }
   const tcp = createTcpServer()
   tcp.on('connection', function gateTcp (socket: Socket) { gate(socket, 'tcp') })
   tcp.on('connection', acceptTcp)
   servers.push(tcp)
-  const ports: { mqtt: number; mqtts?: number; ws?: number } = { mqtt: await listen(tcp, options.host, options.mqttPort, options.backlog) }
+  const ports: { mqtt: number; mqtts?: number; ws?: number } = { mqtt: await listen(tcp, options.mqttPort) }
 
   if (options.mqttsPort !== undefined && options.tlsCert !== undefined && options.tlsKey !== undefined) {
     const clientAuth = options.tlsCa === undefined ? 'off' : options.tlsClientAuth ?? 'off'
@@ -163,7 +171,7 @@ export async function startListeners (broker: Aedes, options: ListenerOptions): 
       log.debug({ ip: socket.remoteAddress, err: { message: err.message } }, 'TLS handshake failed')
     })
     servers.push(tls)
-    ports.mqtts = await listen(tls, options.host, options.mqttsPort, options.backlog)
+    ports.mqtts = await listen(tls, options.mqttsPort)
   }
 
   let wss: WebSocketServer | undefined
@@ -179,7 +187,7 @@ export async function startListeners (broker: Aedes, options: ListenerOptions): 
       accept(createWebSocketStream(ws), { remoteAddress: req.socket.remoteAddress ?? 'unknown', transport: 'ws', clientCertCn: undefined, acceptedAtMs: acceptedAt.get(req.socket) }, req)
     })
     servers.push(http)
-    ports.ws = await listen(http, options.host, options.wsPort, options.backlog)
+    ports.ws = await listen(http, options.wsPort)
   }
   log.info({ host: options.host, ...ports, backlog: options.backlog }, 'MQTT listeners up')
 
@@ -187,13 +195,14 @@ export async function startListeners (broker: Aedes, options: ListenerOptions): 
     ports,
     connections () { return open.size },
     async close () {
+      const closingHandles = acceptHandles.map(function stop (handles) { return handles.close() })
       const closing = servers.map(function stop (server) { return new Promise<void>(function closed (resolve) { server.close(function done () { resolve() }) }) })
       wss?.close()
       for (const stream of open) stream.destroy()
       // Sockets still in a TLS handshake or an HTTP upgrade have no stream yet.
       for (const socket of sockets) socket.destroy()
       priority.close()
-      await Promise.all(closing)
+      await Promise.all([...closing, ...closingHandles])
     },
   }
 }
@@ -209,7 +218,10 @@ function peerKey (socket: Socket): string {
   return `${socket.remoteAddress ?? ''}|${String(socket.remotePort)}`
 }
 
-async function listen (server: NetServer | HttpServer, host: string, port: number, backlog: number | undefined): Promise<number> {
+/** What Node's listen() uses when given no backlog. */
+const NODE_DEFAULT_BACKLOG = 511
+
+async function listenOn (server: NetServer | HttpServer, host: string, port: number, backlog: number | undefined): Promise<number> {
   server.listen(backlog === undefined ? { port, host } : { port, host, backlog })
   await once(server, 'listening')
   return (server.address() as AddressInfo).port

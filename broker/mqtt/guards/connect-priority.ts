@@ -1,8 +1,8 @@
 // Accepted sockets → a connect storm's priority over established clients' packets. libuv (1.45 and
-// later, Node 20) accepts one connection per event-loop turn, so the accept rate is the turn rate:
-// under full telemetry load a turn parses what every publisher sent and lasts 10–15 ms, which gave
-// 70–190 accepts/s (measured). While connections keep arriving, established clients' bytes wait and
-// are parsed within what is left of a short target turn: accepts and CONNECTs go first, and
+// later, Node 20) accepts one connection per listening handle and event-loop turn, so the accept rate
+// is the turn rate times the handles (accept-handles.ts): under full telemetry load a turn parses what
+// every publisher sent and lasts 10–15 ms. While connections keep arriving, established clients' bytes
+// wait and are parsed within what is left of a short target turn: accepts and CONNECTs go first, and
 // telemetry keeps a share of every turn, so a flood of connects slows it but cannot stop it.
 import { performance } from 'node:perf_hooks'
 import type { Client } from 'aedes'
