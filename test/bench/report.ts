@@ -3,6 +3,7 @@ import os from 'node:os'
 import { DRAIN_TIMEOUT_MS } from './phases/gateway-throughput.ts'
 import { SETTLE_MAX_SEC } from './phases/connections.ts'
 import type { ReconnectStormRun } from './phases/reconnect-storm.ts'
+import type { MemorySplit } from './phases/outage.ts'
 import type { BenchRun, Derived } from './results.ts'
 import { say } from './say.ts'
 import type { LoadRun } from './load-run.ts'
@@ -79,6 +80,9 @@ function printTargets (run: BenchRun, derived: Derived): void {
   const ingest = o.load.ackedPerSec
   const laterLog = run.gatewayExit.laterLog
   say(`${`outage ${o.outageSec} s @${ingest}/s: RSS before → max during MB`.padEnd(48)}${`${o.rssBeforeMb} → ${o.rssDuringMaxMb} (+${Math.round((o.rssDuringMaxMb - o.rssBeforeMb) * 10) / 10})`.padStart(22)}   ≤ +${TARGETS.outageMemoryMb} MB`)
+  if (o.memoryBefore !== undefined && o.memoryAtMax !== undefined) {
+    say(`${'  where the RSS growth is, MB'.padEnd(48)}${describeMemoryGrowth(o.memoryBefore, o.memoryAtMax).padStart(22)}   from the gateway's /metrics beside /proc at both samples`)
+  }
   say(`${'  catch-up after InfluxDB returns'.padEnd(48)}${(o.catchUpMs === null ? 'not within budget' : `${o.catchUpMs} ms`).padStart(22)}   (spool peak ${o.spoolPeakRecords} records, ${Math.round(o.spoolPeakBytes / 1048576)} MB; RSS max while catching up ${o.rssCatchUpMaxMb} MB; log ${String(laterLog.warnings)} warnings, ${String(laterLog.errors)} errors)`)
   say(`${'  catch-up lines/s ÷ ingest msgs/s'.padEnd(48)}${`${o.catchUpLinesPerSec} / ${ingest} = ${(o.catchUpLinesPerSec / Math.max(1, ingest)).toFixed(2)}`.padStart(22)}   ≥ ${TARGETS.catchUpToIngest}`)
   for (const level of connections.levels) {
@@ -150,4 +154,12 @@ export function printTable (run: BenchRun, derived: Derived): void {
   printStorm(run.storm)
   printProfile(run)
   say('')
+}
+
+/** RSS growth split into V8's young generation, the rest of its heap, external memory and the rest. */
+function describeMemoryGrowth (before: MemorySplit, after: MemorySplit): string {
+  const delta = function delta (key: keyof MemorySplit): number { return Math.round((after[key] - before[key]) * 10) / 10 }
+  const signed = function signed (mb: number): string { return `${mb >= 0 ? '+' : ''}${String(mb)}` }
+  const outside = Math.round((delta('rss') - delta('youngGeneration') - delta('restOfHeap') - delta('external')) * 10) / 10
+  return `young generation ${signed(delta('youngGeneration'))} (${String(before.youngGeneration)} → ${String(after.youngGeneration)}), rest of the heap ${signed(delta('restOfHeap'))}, external ${signed(delta('external'))}, native rest ${signed(outside)}`
 }

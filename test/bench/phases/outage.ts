@@ -8,6 +8,17 @@ import { rssMb } from '../processes.ts'
 import { say } from '../say.ts'
 import type { Settings } from '../settings.ts'
 
+/** Where a gateway's memory is, MB, from its own /metrics (prom-client's Node metrics) beside /proc. */
+export interface MemorySplit {
+  rss: number
+  /** V8's young generation as committed (semi-spaces): sized by --max-semi-space-size, not by load. */
+  youngGeneration: number
+  /** The rest of the V8 heap as committed (old, code and large-object spaces). */
+  restOfHeap: number
+  /** Buffers and other memory V8 counts as external. */
+  external: number
+}
+
 export interface OutageRun {
   ratePerSec: number
   outageSec: number
@@ -17,6 +28,9 @@ export interface OutageRun {
   rssBeforeMaxMb: number
   rssDuringMaxMb: number
   rssCatchUpMaxMb: number
+  /** The split just before the stop and at the sample with the most RSS during the outage. */
+  memoryBefore: MemorySplit | undefined
+  memoryAtMax: MemorySplit | undefined
   spoolPeakRecords: number
   spoolPeakBytes: number
   /** From influxd answering again to the spool back at its pre-outage depth; null if not within the budget. */
@@ -36,14 +50,16 @@ export async function runOutagePhase (gw: BenchGateway, ratePerSec: number, sett
   say(`outage: load at ${ratePerSec} msgs/s, InfluxDB stopped for ${outageSec} s after ${OUTAGE_PRE_SEC} s…`)
   const result: Omit<OutageRun, 'load'> = {
     ratePerSec, outageSec, rssBeforeMb: Number.NaN, rssBeforeMaxMb: 0, rssDuringMaxMb: 0, rssCatchUpMaxMb: 0,
+    memoryBefore: undefined, memoryAtMax: undefined,
     spoolPeakRecords: 0, spoolPeakBytes: 0, catchUpMs: null, catchUpLinesPerSec: 0, influxRestartMs: 0,
   }
-  async function sample (): Promise<{ rss: number; depth: SpoolDepth; written: number }> {
+  async function sample (): Promise<{ rss: number; depth: SpoolDepth; written: number; memory: MemorySplit }> {
     const text = await scrape(gw.httpUrl)
     const depth = spoolDepthOf(text)
     result.spoolPeakRecords = Math.max(result.spoolPeakRecords, depth.records)
     result.spoolPeakBytes = Math.max(result.spoolPeakBytes, depth.bytes)
-    return { rss: rssMb(gw.process.pid), depth, written: metricValue(text, 'citygw_influx_lines_written_total') ?? 0 }
+    const rss = rssMb(gw.process.pid)
+    return { rss, depth, written: metricValue(text, 'citygw_influx_lines_written_total') ?? 0, memory: memorySplit(text, rss) }
   }
   let influxDown = false
   try {
@@ -58,6 +74,7 @@ export async function runOutagePhase (gw: BenchGateway, ratePerSec: number, sett
           const s = await sample()
           result.rssBeforeMaxMb = Math.max(result.rssBeforeMaxMb, s.rss)
           result.rssBeforeMb = s.rss
+          result.memoryBefore = s.memory
           preDepthMax = Math.max(preDepthMax, s.depth.records)
           await sleep(250)
         }
@@ -67,7 +84,11 @@ export async function runOutagePhase (gw: BenchGateway, ratePerSec: number, sett
         await influx.stop()
         const outageEnd = performance.now() + outageSec * 1000
         while (performance.now() < outageEnd) {
-          result.rssDuringMaxMb = Math.max(result.rssDuringMaxMb, (await sample()).rss)
+          const s = await sample()
+          if (s.rss > result.rssDuringMaxMb) {
+            result.rssDuringMaxMb = s.rss
+            result.memoryAtMax = s.memory
+          }
           await sleep(250)
         }
         const restartStart = performance.now()
@@ -96,5 +117,19 @@ export async function runOutagePhase (gw: BenchGateway, ratePerSec: number, sett
     return { ...result, load }
   } finally {
     if (influxDown) await influx.start()
+  }
+}
+
+function memorySplit (metrics: string, rss: number): MemorySplit {
+  const mb = function mb (name: string, labels?: string): number {
+    return Math.round((metricValue(metrics, name, labels) ?? Number.NaN) / 1048576 * 10) / 10
+  }
+  const youngGeneration = Math.round((mb('citygw_nodejs_heap_space_size_total_bytes', 'space="new"') +
+    mb('citygw_nodejs_heap_space_size_total_bytes', 'space="new_large_object"')) * 10) / 10
+  return {
+    rss,
+    youngGeneration,
+    restOfHeap: Math.round((mb('citygw_nodejs_heap_size_total_bytes') - youngGeneration) * 10) / 10,
+    external: mb('citygw_nodejs_external_memory_bytes'),
   }
 }
