@@ -43,22 +43,59 @@ export function addAcceptHandles (server: Server, extra: number, backlog: number
   const env = { ...process.env }
   delete env.NODE_OPTIONS // the echo needs no loaders or flags of the gateway's
   const child = spawn(process.execPath, ['-e', ECHO_CHILD], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], env })
-  const timer = setTimeout(function giveUp () { finish(`no handle back within ${COPY_TIMEOUT_MS} ms`) }, COPY_TIMEOUT_MS)
+  // Until the child and its channel are gone, a descriptor of the socket may live there or in the
+  // channel: the port is not free before.
+  const childGone = new Promise<void>(function whenGone (resolve) {
+    function check (): void {
+      if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) {
+        if (!child.connected) resolve()
+      }
+    }
+    child.on('exit', check)
+    child.on('disconnect', check)
+    child.once('error', function failed () { resolve() })
+  })
+  // One round trip at a time, and the channel is closed only between two: Node acknowledges a
+  // handle message as it arrives and asserts when the channel was disconnected meanwhile.
+  let isDone = false
+  const timer = setTimeout(function giveUp () {
+    warnFewer(`no handle back within ${COPY_TIMEOUT_MS} ms`)
+    isDone = true
+    child.kill('SIGKILL')
+  }, COPY_TIMEOUT_MS)
   timer.unref()
 
-  function finish (problem?: string): void {
-    clearTimeout(timer)
-    if (child.connected) child.disconnect()
-    if (problem !== undefined && !isClosed) {
-      log.warn({ module: 'listeners', reason: 'accept_handles', handles: copies.length + 1, problem }, 'listener accepts through fewer handles than planned: a reconnect storm is accepted more slowly')
-    }
+  function warnFewer (problem: string): void {
+    if (isClosed || isDone) return
+    log.warn({ module: 'listeners', reason: 'accept_handles', handles: copies.length + 1, problem }, 'listener accepts through fewer handles than planned: a reconnect storm is accepted more slowly')
   }
 
-  child.on('error', function spawnFailed (err) { finish(err.message) })
-  child.on('exit', function exited (code) { if (copies.length < extra) finish(`the copying process exited (${String(code)})`) })
+  function done (): void {
+    isDone = true
+    clearTimeout(timer)
+    if (child.connected) child.disconnect()
+  }
+
+  function requestCopy (): void {
+    if (isClosed) {
+      done()
+      return
+    }
+    child.send('copy', native as never)
+  }
+
+  child.on('error', function spawnFailed (err) {
+    warnFewer(err.message)
+    done()
+  })
+  child.on('exit', function exited (code) {
+    if (copies.length < extra) warnFewer(`the copying process exited (${String(code)})`)
+    done()
+  })
   child.on('message', function received (_message: unknown, handle: unknown) {
     if (handle === undefined || isClosed) {
       closeHandle(handle)
+      if (!isClosed) done()
       return
     }
     const copy = createServer()
@@ -66,20 +103,23 @@ export function addAcceptHandles (server: Server, extra: number, backlog: number
     copy.on('error', function copyFailed (err) { log.warn({ module: 'listeners', reason: 'accept_handles', err: { message: err.message } }, 'an extra accept handle failed') })
     copy.listen(handle as NativeHandle, backlog)
     copies.push(copy)
-    if (copies.length === extra) {
-      finish()
-      log.debug({ module: 'listeners', handles: copies.length + 1 }, 'listener accepts through several handles')
+    if (copies.length < extra) {
+      requestCopy()
+      return
     }
+    done()
+    log.debug({ module: 'listeners', handles: copies.length + 1 }, 'listener accepts through several handles')
   })
-  child.on('spawn', function sendCopies () {
-    for (let i = 0; i < extra; i++) child.send('copy', native as never)
-  })
+  child.on('spawn', requestCopy)
 
   return {
     count () { return copies.length },
     async close () {
       isClosed = true
-      finish()
+      clearTimeout(timer)
+      // Killed rather than disconnected: a handle message on its way would meet a closed channel.
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      await childGone
       await Promise.all(copies.map(function stop (copy) {
         return new Promise<void>(function closed (resolve) { copy.close(function done () { resolve() }) })
       }))

@@ -86,6 +86,21 @@ it('closing the extra handles and the server frees the port: no descriptor of it
   await new Promise<void>((resolve) => { again.close(() => { resolve() }) })
 })
 
+it('can be closed at any moment while copies are on their way, without a crash or a descriptor left open', async () => {
+  for (let i = 0; i < 40; i++) {
+    const server = await listening()
+    const { port } = server.address() as AddressInfo
+    const handles = addAcceptHandles(server, 7, BACKLOG, quiet)
+    await new Promise((resolve) => setTimeout(resolve, (i % 20) * 3))
+    await handles.close()
+    await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+    const again = createServer()
+    again.listen({ host: '127.0.0.1', port })
+    await once(again, 'listening')
+    await new Promise<void>((resolve) => { again.close(() => { resolve() }) })
+  }
+})
+
 it('adds nothing to a server without a descriptor of its own (a cluster worker\'s stand-in) or when none are asked for', async () => {
   const server = await listening()
   expect(addAcceptHandles(server, 0, BACKLOG, quiet).count()).toBe(0)
