@@ -376,6 +376,12 @@ export const MAIL_LIMITS = Object.freeze({
  */
 export const ACCEPT_HANDLES_PER_LISTENER = 8
 
+/**
+ * File descriptors kept from MQTT connections for the spool, InfluxDB, the API, NATS and data files:
+ * the connection limit is at most the open-file limit minus this (open-file-limit.ts).
+ */
+export const FD_RESERVE = 256
+
 export const CONNECT_PRIORITY = Object.freeze({
   /** Length a loop turn aims at while connections keep arriving, ms. */
   stormTurnMs: 2,

@@ -13,5 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # CITYGW_NODE_ARGS: extra node flags, e.g. `--cpu-prof` (which NODE_OPTIONS does not accept).
 bash scripts/build.sh
+# Every MQTT connection is a file descriptor: use what the hard limit allows. The gateway caps its
+# connections at the soft limit minus a reserve and says so at start when that is below MAX_CONNECTIONS.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 # shellcheck disable=SC2086 # word splitting of CITYGW_NODE_ARGS is wanted
 exec node --enable-source-maps --max-semi-space-size=64 ${CITYGW_NODE_ARGS:-} dist/cli/index.js start "$@"

@@ -1,6 +1,6 @@
 // Config → the abuse-limit options of the listeners and the hooks, sharing one log throttle so an
 // offender is logged once per LIMIT_LOG_INTERVAL_SEC whichever stage meets it. Wired in main.ts.
-import type { Config } from '../../config.ts'
+import { FD_RESERVE, type Config } from '../../config.ts'
 import type { Metrics } from '../../http/metrics.ts'
 import type { Notice } from '../../ingest/notices.ts'
 import type { Spool } from '../../spool/spool.ts'
@@ -9,6 +9,7 @@ import type { DeviceIdentity } from '../authenticate.ts'
 import type { HookOptions } from '../hooks/index.ts'
 import { createLogThrottle } from '../../log-throttle.ts'
 import { createConnectionLimiter } from './connection-limit.ts'
+import { connectionCap, readOpenFileLimit } from '../open-file-limit.ts'
 import type { ListenerOptions } from '../listeners.ts'
 import { createRateLimitRecorder } from './publish-rate-record.ts'
 
@@ -28,7 +29,13 @@ const LIMIT_MESSAGES = {
 export function createAbuseLimits (config: LimitConfig, metrics: Metrics, rootLog: Logger) {
   const log = rootLog.child({ module: 'limits' })
   const throttle = createLogThrottle(config.LIMIT_LOG_INTERVAL_SEC * 1000)
-  const limiter = createConnectionLimiter({ maxTotal: config.MAX_CONNECTIONS, maxPerIp: config.MAX_CONNECTIONS_PER_IP })
+  const openFileLimit = readOpenFileLimit()
+  const maxConnections = connectionCap(config.MAX_CONNECTIONS, openFileLimit, FD_RESERVE)
+  if (maxConnections < config.MAX_CONNECTIONS) {
+    log.warn({ reason: 'open_file_limit', maxConnections: config.MAX_CONNECTIONS, openFileLimit, reserve: FD_RESERVE, cap: maxConnections },
+      'connections capped by the open-file limit: raise it (ulimit -n, systemd LimitNOFILE) above MAX_CONNECTIONS + reserve to hold MAX_CONNECTIONS')
+  }
+  const limiter = createConnectionLimiter({ maxTotal: maxConnections, maxPerIp: config.MAX_CONNECTIONS_PER_IP })
 
   const listeners: Pick<ListenerOptions, 'tlsCa' | 'tlsClientAuth' | 'connectTimeoutMs' | 'limiter' | 'onLimit' | 'onUnacceptableProtocol'> = {
     tlsCa: config.TLS_CA,
@@ -39,7 +46,7 @@ export function createAbuseLimits (config: LimitConfig, metrics: Metrics, rootLo
       metrics.limitsExceeded.inc({ limit })
       const suppressed = throttle.take(`${limit}:${ip}`)
       if (suppressed === undefined) return
-      const max = limit === 'connections' ? config.MAX_CONNECTIONS : limit === 'connections_per_ip' ? config.MAX_CONNECTIONS_PER_IP : undefined
+      const max = limit === 'connections' ? maxConnections : limit === 'connections_per_ip' ? config.MAX_CONNECTIONS_PER_IP : undefined
       const error = err === undefined ? undefined : { message: err.message, code: err.code }
       log.warn({ ip, reason: limit, max, err: error, suppressedSinceLast: suppressed }, LIMIT_MESSAGES[limit])
     },

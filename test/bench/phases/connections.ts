@@ -1,6 +1,7 @@
 // Phase 6: a fresh gateway with 20,000 registered devices holds 10,000, then 20,000 authenticated
 // connections, no traffic, opened by two connect probes (their own processes). Leaves: connect
 // rate and resident memory per held connection, right after connecting and once settled.
+import { FD_RESERVE } from '../../../broker/config.ts'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -112,7 +113,8 @@ export async function runConnectionsBench (tmp: string, influxUrl: string): Prom
     const idleRssMb = rssMb(gateway.pid)
     const fds = await fdFigures(gateway.pid)
     // Each held connection is one fd in the gateway: stay below its limit rather than hit EMFILE.
-    const capacity = fds.limit === null || fds.inUse === null ? Number.POSITIVE_INFINITY : fds.limit - fds.inUse - 64
+    // The gateway holds at most its open-file limit minus FD_RESERVE connections (open-file-limit.ts).
+    const capacity = fds.limit === null ? Number.POSITIVE_INFINITY : fds.limit - FD_RESERVE
     const levels: ConnectionLevel[] = []
     let heldBefore = 0
     for (const requested of CONNECTION_LEVELS) {

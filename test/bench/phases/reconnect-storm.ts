@@ -9,6 +9,7 @@ import { writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { FD_RESERVE } from '../../../broker/config.ts'
 import { NETSTAT_FILE, parseListenOverflows } from '../../../broker/mqtt/listen-overflows.ts'
 import { importDevices } from '../../../broker/registry/provision.ts'
 import { registryPath } from '../../../broker/registry/store.ts'
@@ -223,10 +224,12 @@ export async function runReconnectStorm (settings: Settings, tmp: string, influx
     await first.waitForLine(isStarted, 60_000)
     const fds = await fdFigures(first.pid)
     // Each connection is one fd in the gateway: stay below its limit rather than hit EMFILE.
-    const capacity = fds.limit === null || fds.inUse === null ? Number.POSITIVE_INFINITY : fds.limit - fds.inUse - FD_MARGIN
+    // The gateway holds at most its open-file limit minus FD_RESERVE connections (open-file-limit.ts),
+    // and during the storm some of them are ones their device already gave up on.
+    const capacity = fds.limit === null ? Number.POSITIVE_INFINITY : fds.limit - FD_RESERVE - FD_MARGIN
     const wanted = STORM_REGISTERED - STORM_LOAD_DEVICES
     const stormDevices = Math.max(0, Math.min(wanted, capacity - STORM_LOAD_DEVICES))
-    if (stormDevices < wanted) say(`  capped: ${stormDevices} storm devices + ${STORM_LOAD_DEVICES} publishing (of ${STORM_REGISTERED}) by the gateway's open-file limit ${String(fds.limit)} (${String(fds.inUse)} fds in use idle, margin ${FD_MARGIN})`)
+    if (stormDevices < wanted) say(`  capped: ${stormDevices} storm devices + ${STORM_LOAD_DEVICES} publishing (of ${STORM_REGISTERED}) by the gateway's open-file limit ${String(fds.limit)} (less its reserve of ${FD_RESERVE} and a margin of ${FD_MARGIN})`)
     const probes = await startProbes(port, credentials.slice(STORM_LOAD_DEVICES, STORM_LOAD_DEVICES + stormDevices), tmp, stops)
 
     for (const probe of probes) probe.child.stdin?.write('connect\n')
