@@ -60,6 +60,15 @@ async function mostAcceptedPerTurn (server: Server): Promise<number> {
   return most
 }
 
+/** Closes `server` and listens on its port again: fails (EADDRINUSE) while any descriptor of the old socket is open. */
+async function closeAndListenAgain (server: Server, port: number): Promise<void> {
+  await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+  const again = createServer()
+  again.listen({ host: '127.0.0.1', port })
+  await once(again, 'listening')
+  await new Promise<void>((resolve) => { again.close(() => { resolve() }) })
+}
+
 it('a busy loop accepts one connection per turn through one handle (libuv), several through extra handles', async () => {
   const single = await listening()
   expect(await mostAcceptedPerTurn(single)).toBe(1)
@@ -78,12 +87,7 @@ it('closing the extra handles and the server frees the port: no descriptor of it
   await eventually(() => handles.count(), (count) => count === 3, { intervalMs: 10, what: '3 extra handles' })
   await handles.close()
   expect(handles.count()).toBe(0)
-  await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
-
-  const again = createServer()
-  again.listen({ host: '127.0.0.1', port })
-  await once(again, 'listening')
-  await new Promise<void>((resolve) => { again.close(() => { resolve() }) })
+  await closeAndListenAgain(server, port)
 })
 
 it('can be closed at any moment while copies are on their way, without a crash or a descriptor left open', async () => {
@@ -93,11 +97,7 @@ it('can be closed at any moment while copies are on their way, without a crash o
     const handles = addAcceptHandles(server, 7, BACKLOG, quiet)
     await new Promise((resolve) => setTimeout(resolve, (i % 20) * 3))
     await handles.close()
-    await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
-    const again = createServer()
-    again.listen({ host: '127.0.0.1', port })
-    await once(again, 'listening')
-    await new Promise<void>((resolve) => { again.close(() => { resolve() }) })
+    await closeAndListenAgain(server, port)
   }
 })
 
