@@ -5,10 +5,10 @@
 # fdatasync, so with the default young generation scavenges copied them and promoted many to the old
 # generation. In `npm run bench` runs back to back on a 2-core box it raised the gateway from
 # 48,700–49,100 to 57,600–57,800 acknowledged readings/s (CPU per reading 21–22 → 16 µs) for ~60 MB
-# more RSS under load; 32 gave nothing measurable and 128 less than 64. The price: up to 2 × 64 MB
-# of young generation is touched as load comes, which the bench's outage phase sees as RSS growth
-# (+63 to +167 MB where the default young generation grew +26). Pass `--max-semi-space-size=16` in
-# CITYGW_NODE_ARGS where memory matters more than throughput.
+# more RSS under load; 32 gave nothing measurable and 128 less than 64. The price: 128 MB of young
+# generation committed once load comes (the bench's outage phase shows it unchanged through an
+# outage: that phase's growth is elsewhere). Pass `--max-semi-space-size=16` in CITYGW_NODE_ARGS
+# where memory matters more than throughput.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # CITYGW_NODE_ARGS: extra node flags, e.g. `--cpu-prof` (which NODE_OPTIONS does not accept).

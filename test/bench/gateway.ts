@@ -46,16 +46,16 @@ export function gatewayEnv (dataDir: string, influxUrl: string): NodeJS.ProcessE
 }
 
 /**
- * The gateway as `npm start` runs it (the compiled build, its node flags); `exec` keeps the pid
- * node's. `args` go to `citygw start` (e.g. `--workers 2`).
- */
-/**
  * Open files the bench gives the gateway where it may raise the limit (root), as an operator sets
  * systemd's LimitNOFILE: 20,000 devices are 20,000 descriptors. Elsewhere the gateway keeps the
  * limit it inherits and caps its connections below it.
  */
 const GATEWAY_OPEN_FILES = 65_536
 
+/**
+ * The gateway as `npm start` runs it (the compiled build, its node flags); `exec` keeps the pid
+ * node's. `args` go to `citygw start` (e.g. `--workers 2`).
+ */
 export function startGateway (name: string, env: NodeJS.ProcessEnv, args: readonly string[] = []): BenchProcess {
   const raiseLimit = `ulimit -Hn ${GATEWAY_OPEN_FILES} 2>/dev/null && ulimit -Sn ${GATEWAY_OPEN_FILES}; exec bash "$0" "$@"`
   return startProcess(name, ['-c', raiseLimit, join(REPO_ROOT, 'scripts/start.sh'), ...args], { command: 'bash', cwd: REPO_ROOT, env })

@@ -1,10 +1,10 @@
 // Phase 6: a fresh gateway with 20,000 registered devices holds 10,000, then 20,000 authenticated
 // connections, no traffic, opened by two connect probes (their own processes). Leaves: connect
 // rate and resident memory per held connection, right after connecting and once settled.
-import { FD_RESERVE } from '../../../broker/config.ts'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { FD_RESERVE } from '../../../broker/config.ts'
 import { importDevices } from '../../../broker/registry/provision.ts'
 import { registryPath } from '../../../broker/registry/store.ts'
 import type { ConnectProbeSpec } from '../connect-probe.ts'
