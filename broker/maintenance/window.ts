@@ -2,8 +2,8 @@
 // pushed to crews (broker/maintenance/gate.ts). It covers one device, one district or one device
 // group (the registry's optional `group` of a device). The same record lives in
 // DATA_DIR/maintenance.json and in the cluster's maintenance bucket.
-import { randomBytes } from 'node:crypto'
 import { z } from 'zod'
+import { newCliSafeId } from '../random-id.ts'
 import { idSchema } from '../registry/schema.ts'
 
 export const MAINTENANCE_REASON_MAX = 200
@@ -35,7 +35,7 @@ export const maintenanceWindowSchema = z.object({
 export type MaintenanceWindow = z.infer<typeof maintenanceWindowSchema>
 
 export function newMaintenanceId (): string {
-  return randomBytes(9).toString('base64url')
+  return newCliSafeId(9)
 }
 
 /** What a device is, as far as windows care: a group only once the registry has one for it. */

@@ -5,6 +5,7 @@
 // cluster's session bucket.
 import { createHash, randomBytes } from 'node:crypto'
 import { z } from 'zod'
+import { newCliSafeId } from '../random-id.ts'
 import { idSchema } from '../registry/schema.ts'
 
 /** Longest user-agent label kept. */
@@ -37,7 +38,7 @@ export function newToken (): string {
 }
 
 export function newSessionId (): string {
-  return randomBytes(ID_BYTES).toString('base64url')
+  return newCliSafeId(ID_BYTES)
 }
 
 export function hashToken (token: string): string {

@@ -145,6 +145,10 @@ describe('durable sessions (single node)', () => {
     const again = await citygw(['session', 'revoke', current!.id])
     expect(again.code).toBe(1)
     expect(again.stderr).toContain(`no session ${current!.id}`)
+    // An id beginning with `-` (new ids never do) is given after `--`.
+    const dashed = await citygw(['session', 'revoke', '--', '-AAAAAAAAAAAAAAA'])
+    expect(dashed.code).toBe(1)
+    expect(dashed.stderr).toContain('no session -AAAAAAAAAAAAAAA')
     expect((await citygw(['session', 'revoke'])).code).toBe(1)
   })
 
