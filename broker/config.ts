@@ -231,6 +231,11 @@ export const configSchema = z.object({
   NATS_TLS_CA: nonEmpty.optional(),
   /** Copies JetStream keeps of each stream and bucket: 1, 3 or 5. Default 3 when the NATS cluster has at least 3 servers, else 1. */
   NATS_REPLICAS: z.coerce.number().int().refine(function isOdd (n) { return n === 1 || n === 3 || n === 5 }, 'must be 1, 3 or 5').optional(),
+  /**
+   * ack_wait of the InfluxDB writers' consumer: a dead node's unwritten telemetry goes to another
+   * node after it. Every node must use the same value (a present consumer is checked, not changed).
+   */
+  NATS_ACK_WAIT_MS: z.coerce.number().int().min(2000).max(600_000).default(30_000),
   /** This gateway node's name in logs, metrics and `citygw cluster status`. Default: host name and MQTT port. */
   NODE_NAME: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1–64 characters of A-Z a-z 0-9 - _ .').optional(),
 }).superRefine(function checkCombinations (cfg, ctx) {
@@ -314,8 +319,6 @@ export const TELEMETRY_LOG = Object.freeze({
   maxPendingBytes: 64 * 1024 ** 2,
   /** The stream's duplicate window: a message id seen within it is not stored again, ms. */
   duplicateWindowMs: 120_000,
-  /** ack_wait of the writers' consumer: a dead node's messages go to the other nodes after it, ms. */
-  ackWaitMs: 30_000,
   /**
    * Messages delivered to writers and not yet acknowledged, all nodes together. A node holds at most
    * its writer's batch and what it fetched ahead (each at most prefetchMessages): room for several

@@ -89,7 +89,7 @@ export async function startGateway (config: Config, rootLog: Logger): Promise<Ga
     // JetStream log every node's writer drains (a dead node's share goes to the others).
     const telemetryLog = cluster === undefined
       ? undefined
-      : await openTelemetryLog({ ...TELEMETRY_LOG, nc: cluster.nc, jsm: cluster.jsm, replicas: cluster.replicas, nodeName: cluster.nodeName, maxBytes: config.SPOOL_MAX_BYTES, log })
+      : await openTelemetryLog({ ...TELEMETRY_LOG, ackWaitMs: config.NATS_ACK_WAIT_MS, nc: cluster.nc, jsm: cluster.jsm, replicas: cluster.replicas, nodeName: cluster.nodeName, maxBytes: config.SPOOL_MAX_BYTES, log })
     const localSpool: LocalSpool | undefined = telemetryLog === undefined
       ? await openSpool({
         dir: path.join(config.DATA_DIR, 'spool'),

@@ -33,6 +33,8 @@ export interface TelemetryLogOptions extends TelemetryLogSettings {
   nodeName: string
   /** The stream's max_bytes (SPOOL_MAX_BYTES): beyond it appends reject with CSG_SPOOL_FULL. */
   maxBytes: number
+  /** ack_wait of the writers' consumer (NATS_ACK_WAIT_MS): a dead node's messages go to the other nodes after it, ms. */
+  ackWaitMs: number
   log: Logger
 }
 

@@ -10,6 +10,7 @@ describe('loadConfig', () => {
     expect(config).toMatchObject({
       MQTT_HOST: '0.0.0.0', MQTT_PORT: 1883, HTTP_PORT: 8080, DATA_DIR: resolve('./data'), INFLUX_API: 'v2',
       INFLUX_BUCKET: 'city', INFLUX_DATABASE: 'city', LOG_LEVEL: 'info', MAX_MESSAGE_BYTES: 65536, BACKFILL_DAYS: 30,
+      NATS_ACK_WAIT_MS: 30_000,
     })
     expect(config.INFLUX_URL).toBeUndefined()
     expect(config.MQTTS_PORT).toBeUndefined()
@@ -30,6 +31,7 @@ describe('loadConfig', () => {
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ MQTTS_PORT: '8883' }, 'MQTTS_PORT'],
     [{ MAX_MESSAGE_BYTES: '1000000' }, 'MAX_PACKET_BYTES'],
+    [{ NATS_ACK_WAIT_MS: '500' }, 'NATS_ACK_WAIT_MS'],
   ])('stops on %j naming %s', (env, variable) => {
     expect(() => loadConfig(env)).toThrow(new RegExp(variable))
   })

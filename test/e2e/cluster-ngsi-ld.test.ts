@@ -11,12 +11,15 @@ import { connectDevice } from '../helpers/mqtt.ts'
 import { startNgsiLdServer, type NgsiLdServer } from '../helpers/ngsi-ld-server.ts'
 import { eventually } from '../helpers/wait.ts'
 
+// Long enough that a killed node's readings come back after the newer ones were sent.
+const ACK_WAIT_MS = 15_000
+
 let rig: ClusterRig | undefined
 let server: NgsiLdServer | undefined
 let nodes: ClusterNodeProcess[] = []
 beforeAll(async () => {
   server = await startNgsiLdServer()
-  rig = await startClusterRig({ env: { NGSI_LD_URL: server.url, NGSI_LD_FLUSH_MS: '100' } })
+  rig = await startClusterRig({ env: { NGSI_LD_URL: server.url, NGSI_LD_FLUSH_MS: '100', NATS_ACK_WAIT_MS: String(ACK_WAIT_MS) } })
 }, 90_000)
 afterAll(async () => {
   await rig?.close()
@@ -105,8 +108,8 @@ it('ends with every device\'s newest value when a node dies mid-stream and its r
   await publish(6, 8)
   // (The stand-in records a request once it answers: nothing to wait on but the exports' rounds.)
   await new Promise((resolve) => setTimeout(resolve, 1500))
-  // The node dies with what it held: JetStream gives that to another node 30 s later, after the
-  // newer readings below were sent.
+  // The node dies with what it held: JetStream gives that to another node ACK_WAIT_MS later, after
+  // the newer readings below were sent.
   nodes[0]!.child.kill('SIGKILL')
   await nodes[0]!.exited
   server!.behave({ mode: 'jitter', maxDelayMs: 300 })
@@ -115,6 +118,6 @@ it('ends with every device\'s newest value when a node dies mid-stream and its r
   const held = (): number[] => ids.map((id) => (server!.entities.get(`urn:ngsi-ld:Device:${id}`)?.coverAngle as { value?: number } | undefined)?.value ?? -1)
   await eventually(held, (values) => values.every((v) => v === 15), { what: 'every device\'s newest value held', timeoutMs: 30_000, intervalMs: 250 })
   // Past the redelivery of the dead node's messages: the newest values stay.
-  await new Promise((resolve) => setTimeout(resolve, 35_000))
+  await new Promise((resolve) => setTimeout(resolve, ACK_WAIT_MS + 5000))
   expect(held()).toEqual(ids.map(() => 15))
 }, 150_000)

@@ -34,6 +34,9 @@ export interface ClusterRig {
   close(): Promise<void>
 }
 
+/** NATS_ACK_WAIT_MS of the rig's nodes. */
+const CLUSTER_RIG_ACK_WAIT_MS = 5000
+
 export async function startClusterRig (options: { env?: Record<string, string> } = {}): Promise<ClusterRig> {
   const [nats, influx] = await Promise.all([startNatsCluster({ nodes: 3 }), startInfluxDb1({ databases: ['city'] })])
   const scratch = await makeTempDir('csg-cluster-rig-')
@@ -44,6 +47,8 @@ export async function startClusterRig (options: { env?: Record<string, string> }
     INFLUX_API: 'v1',
     INFLUX_DATABASE: 'city',
     INFLUX_FLUSH_MS: '50',
+    // A killed node's telemetry goes to the others after this (30 s in production).
+    NATS_ACK_WAIT_MS: String(CLUSTER_RIG_ACK_WAIT_MS),
     // Every node and the CLI share one key file (cluster mode requires it).
     DATA_KEY_FILE: await createTestKeyFile(scratch),
     ...options.env,

@@ -22,6 +22,7 @@ export const writerDefaults = Object.freeze({
 /** openTelemetryLog's timings and bounds, with the stream's max_bytes at SPOOL_MAX_BYTES. */
 export const telemetryLogDefaults = Object.freeze({
   ...TELEMETRY_LOG,
+  ackWaitMs: config.NATS_ACK_WAIT_MS,
   maxBytes: config.SPOOL_MAX_BYTES,
 })
 
