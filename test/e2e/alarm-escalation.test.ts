@@ -16,7 +16,7 @@ import { addOperator } from '../../broker/registry/provision.ts'
 import { registryPath } from '../../broker/registry/store.ts'
 import type { AlarmStats } from '../../broker/api/types.ts'
 import { basic, getJson } from '../helpers/api-client.ts'
-import { DESKTOP, hasChromium, launchChromium, seriousAxeViolations } from '../helpers/browser.ts'
+import { closeChromium, DESKTOP, hasChromium, launchChromium, seriousAxeViolations } from '../helpers/browser.ts'
 import { REPO_ROOT, registerCrew, registerDevice, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 import { startInfluxDb1, type InfluxDb1Server } from '../helpers/influxdb.ts'
 import { collect, connectClient, connectDevice, subscribeCodes } from '../helpers/mqtt.ts'
@@ -272,7 +272,7 @@ describe('escalation of unacknowledged alarms', () => {
         expect(await seriousAxeViolations(page), colorScheme).toEqual([])
       }
     } finally {
-      await browser.close()
+      await closeChromium(browser)
     }
   }, 60_000)
 })

@@ -7,11 +7,11 @@
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core'
+import type { Browser, BrowserContextOptions, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { addDevice, addOperator } from '../../broker/registry/provision.ts'
 import { registryPath } from '../../broker/registry/store.ts'
-import { DESKTOP, PHONE, hasChromium, launchChromium, screenshot, seriousAxeViolations } from '../helpers/browser.ts'
+import { BROWSER_TEST_TIMEOUT_MS, closeChromium, DESKTOP, hasChromium, launchChromium, PHONE, screenshot, seriousAxeViolations } from '../helpers/browser.ts'
 import { REPO_ROOT, registerCrew, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 import { startInfluxDb1, type InfluxDb1Server } from '../helpers/influxdb.ts'
 import { createDevicePublisher } from '../helpers/mqtt.ts'
@@ -46,12 +46,11 @@ async function deviceOrder (page: Page): Promise<(string | null)[]> {
   return Promise.all((await page.locator('li.alarm').all()).map((card) => card.getAttribute('data-device-id')))
 }
 
-describe.skipIf(!hasChromium)('crew console: alarm list, attention, sessions, offline app', () => {
+describe.skipIf(!hasChromium)('crew console: alarm list, attention, sessions, offline app', { timeout: BROWSER_TEST_TIMEOUT_MS }, () => {
   let influx: InfluxDb1Server
   let gw: TestGateway
   let browser: Browser
   const secrets: Record<string, string> = {}
-  const contexts: BrowserContext[] = []
 
   const devices = createDevicePublisher(() => gw.mqttUrl, secrets)
   const publish = devices.publish
@@ -59,7 +58,6 @@ describe.skipIf(!hasChromium)('crew console: alarm list, attention, sessions, of
   async function newPage (options: BrowserContextOptions = {}): Promise<Page> {
     // bypassCSP: axe-core is injected as a script the console's policy would refuse.
     const context = await browser.newContext({ viewport: PHONE, deviceScaleFactor: 1, serviceWorkers: 'block', bypassCSP: true, ...options })
-    contexts.push(context)
     const page = await context.newPage()
     page.setDefaultTimeout(8000)
     page.on('pageerror', (err) => { console.error('page error:', err.message) })
@@ -112,8 +110,7 @@ describe.skipIf(!hasChromium)('crew console: alarm list, attention, sessions, of
   }, 120_000)
 
   afterAll(async () => {
-    for (const context of contexts) await context.close().catch(() => {})
-    await browser?.close()
+    await closeChromium(browser)
     await devices.close()
     await gw?.close(true)
     await influx?.close()

@@ -2,23 +2,17 @@
 // in, a cover lift published by an MQTT.js device appears without reload, is acknowledged, clears
 // and leaves the list; another district's crew never sees it. Screenshots go to test-artifacts/.
 import { execFile } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { addDevice, addOperator } from '../../broker/registry/provision.ts'
 import { registryPath } from '../../broker/registry/store.ts'
+import { BROWSER_TEST_TIMEOUT_MS, closeChromium, DESKTOP, hasChromium, launchChromium, PHONE, screenshot } from '../helpers/browser.ts'
 import { REPO_ROOT, registerCrew, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 import { startInfluxDb1, type InfluxDb1Server } from '../helpers/influxdb.ts'
 import { createDevicePublisher } from '../helpers/mqtt.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
-const ARTIFACTS = join(REPO_ROOT, 'test-artifacts')
-const FLAGS = ['--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
-const PHONE = { width: 390, height: 844 }
-const DESKTOP = { width: 1280, height: 860 }
 const FLEET = [
   { id: 'mh-canal-1', kind: 'manhole', district: 'north', lat: 52.3861, lon: 4.8962 },
   { id: 'mh-canal-2', kind: 'manhole', district: 'north', lat: 52.3839, lon: 4.9021 },
@@ -28,7 +22,7 @@ const FLEET = [
   { id: 'lp-park-9', kind: 'lamp-post', district: 'south', lat: 52.3577, lon: 4.8905 },
 ] as const
 
-describe.skipIf(!existsSync(CHROMIUM))('crew console in Chromium', () => {
+describe.skipIf(!hasChromium)('crew console in Chromium', { timeout: BROWSER_TEST_TIMEOUT_MS }, () => {
   let influx: InfluxDb1Server
   let gw: TestGateway
   let browser: Browser
@@ -48,11 +42,9 @@ describe.skipIf(!existsSync(CHROMIUM))('crew console in Chromium', () => {
     return page
   }
 
-  const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, name), fullPage: true })
 
   beforeAll(async () => {
     await promisify(execFile)('bash', [join(REPO_ROOT, 'scripts/build-console.sh')], { cwd: REPO_ROOT, timeout: 60_000 })
-    await mkdir(ARTIFACTS, { recursive: true })
     influx = await startInfluxDb1()
     gw = await startTestGateway({ env: { INFLUX_URL: influx.url, INFLUX_API: 'v1' } })
     for (const device of FLEET) secrets[device.id] = (await addDevice(registryPath(gw.dataDir), device)).secret
@@ -60,7 +52,7 @@ describe.skipIf(!existsSync(CHROMIUM))('crew console in Chromium', () => {
     secrets['crew-south'] = (await registerCrew(gw.dataDir, 'crew-south', ['south'])).secret
     secrets.ops = (await addOperator(registryPath(gw.dataDir), 'ops')).secret
     await gw.gateway.reloadRegistry()
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, chromiumSandbox: false, args: FLAGS })
+    browser = await launchChromium()
     // An hour of history for the charts, and some live devices.
     const now = Date.now()
     await publish('wp-main-7', Array.from({ length: 60 }, (_, i) => ({ ts: now - (60 - i) * 60_000, pressure: 420 + 30 * Math.sin(i / 6) + (i % 7), flowRate: 30 + i / 4, waterTemp: 11.5, battery: 87 })))
@@ -70,7 +62,7 @@ describe.skipIf(!existsSync(CHROMIUM))('crew console in Chromium', () => {
   }, 90_000)
 
   afterAll(async () => {
-    await browser?.close()
+    await closeChromium(browser)
     await devices.close()
     await gw?.close(true)
     await influx?.close()
@@ -80,7 +72,7 @@ describe.skipIf(!existsSync(CHROMIUM))('crew console in Chromium', () => {
     const north = await openConsole('crew-north', PHONE)
     const south = await openConsole('crew-south', PHONE)
     await expect.poll(() => north.locator('.empty').textContent()).toContain('No open alarms')
-    await shot(north, 'console-phone-empty.png')
+    await screenshot(north, 'console-phone-empty.png')
 
     await publish('mh-canal-1', { coverAngle: 120, waterLevel: 0.2 })
     await publish('wp-main-7', { pressure: 80, flowRate: 2, battery: 18 })
@@ -89,7 +81,7 @@ describe.skipIf(!existsSync(CHROMIUM))('crew console in Chromium', () => {
     await expect.poll(() => card.locator('.alarm-type').textContent()).toBe('Cover open')
     // Most severe first: the critical cover lift heads the list.
     await expect.poll(() => north.locator('li.alarm').first().getAttribute('data-device-id')).toBe('mh-canal-1')
-    await shot(north, 'console-phone-alarms.png')
+    await screenshot(north, 'console-phone-alarms.png')
 
     await card.getByPlaceholder('Note (optional)').fill('Van 3 on the way, ETA 10 min')
     await card.getByRole('button', { name: 'Acknowledge' }).click()
@@ -98,19 +90,19 @@ describe.skipIf(!existsSync(CHROMIUM))('crew console in Chromium', () => {
 
     const desktop = await openConsole('ops', DESKTOP)
     await desktop.locator('li.alarm[data-device-id="mh-canal-1"]').waitFor()
-    await shot(desktop, 'console-desktop-alarms.png')
+    await screenshot(desktop, 'console-desktop-alarms.png')
     await desktop.getByRole('link', { name: 'Devices & map' }).click()
     await desktop.locator('svg.map a[data-device-id="mh-canal-1"]').waitFor()
-    await shot(desktop, 'console-desktop-map.png')
+    await screenshot(desktop, 'console-desktop-map.png')
     await desktop.goto(`${gw.httpUrl}/#/device/wp-main-7`)
     await desktop.locator('svg.chart').waitFor({ timeout: 10_000 })
-    await shot(desktop, 'console-desktop-device.png')
+    await screenshot(desktop, 'console-desktop-device.png')
     await north.goto(`${gw.httpUrl}/#/device/wp-main-7`)
     await north.locator('svg.chart').waitFor({ timeout: 10_000 })
-    await shot(north, 'console-phone-device.png')
+    await screenshot(north, 'console-phone-device.png')
     await north.goto(`${gw.httpUrl}/#/devices`)
     await north.locator('svg.map').waitFor()
-    await shot(north, 'console-phone-map.png')
+    await screenshot(north, 'console-phone-map.png')
     await north.goto(`${gw.httpUrl}/#/`)
     await card.waitFor()
 

@@ -11,7 +11,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { addDevice } from '../../broker/registry/provision.ts'
 import { registryPath } from '../../broker/registry/store.ts'
-import { hasChromium, launchChromium, PHONE } from '../helpers/browser.ts'
+import { BROWSER_TEST_TIMEOUT_MS, closeChromium, hasChromium, launchChromium, PHONE } from '../helpers/browser.ts'
 import { REPO_ROOT, registerCrew, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 import { createDevicePublisher, type DevicePublisher } from '../helpers/mqtt.ts'
 import { makeTempDir, removeTempDir } from '../helpers/server-process.ts'
@@ -39,7 +39,7 @@ const RECORD_ATTENTION = `(() => {
 })()`
 const ATTENTION_CALLS = 'window.attentionCalls.slice()'
 
-describe.skipIf(!hasChromium)('console attention for incidents, live flapping badge', () => {
+describe.skipIf(!hasChromium)('console attention for incidents, live flapping badge', { timeout: BROWSER_TEST_TIMEOUT_MS }, () => {
   let gw: TestGateway
   let browser: Browser
   let context: BrowserContext
@@ -75,8 +75,7 @@ describe.skipIf(!hasChromium)('console attention for incidents, live flapping ba
   }, 120_000)
 
   afterAll(async () => {
-    await context?.close()
-    await browser?.close()
+    await closeChromium(browser)
     await devices?.close()
     await gw?.close(true)
     if (rulesDir !== undefined) await removeTempDir(rulesDir)

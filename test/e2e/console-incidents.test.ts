@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { addDevice } from '../../broker/registry/provision.ts'
 import { registryPath } from '../../broker/registry/store.ts'
 import { basic } from '../helpers/api-client.ts'
-import { DESKTOP, hasChromium, launchChromium, PHONE, screenshot, seriousAxeViolations } from '../helpers/browser.ts'
+import { BROWSER_TEST_TIMEOUT_MS, closeChromium, DESKTOP, hasChromium, launchChromium, PHONE, screenshot, seriousAxeViolations } from '../helpers/browser.ts'
 import { REPO_ROOT, registerCrew, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 import { createDevicePublisher, type DevicePublisher } from '../helpers/mqtt.ts'
 import { makeTempDir, removeTempDir } from '../helpers/server-process.ts'
@@ -26,7 +26,7 @@ const LAMP = { commandedLevel: 0, activePower: 0 }
 
 interface Alarm { deviceId: string; type: string; state: string; ackedBy?: string; flapping?: boolean }
 
-describe.skipIf(!hasChromium)('console incidents in Chromium', () => {
+describe.skipIf(!hasChromium)('console incidents in Chromium', { timeout: BROWSER_TEST_TIMEOUT_MS }, () => {
   let gw: TestGateway
   let browser: Browser
   let rulesDir: string
@@ -74,7 +74,7 @@ describe.skipIf(!hasChromium)('console incidents in Chromium', () => {
   }, 120_000)
 
   afterAll(async () => {
-    await browser?.close()
+    await closeChromium(browser)
     await devices?.close()
     await gw?.close(true)
     if (rulesDir !== undefined) await removeTempDir(rulesDir)

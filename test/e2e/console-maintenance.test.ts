@@ -10,13 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { addDevice, addOperator } from '../../broker/registry/provision.ts'
 import { registryPath } from '../../broker/registry/store.ts'
 import { basic } from '../helpers/api-client.ts'
-import { DESKTOP, hasChromium, launchChromium, PHONE, screenshot, seriousAxeViolations } from '../helpers/browser.ts'
+import { BROWSER_TEST_TIMEOUT_MS, closeChromium, DESKTOP, hasChromium, launchChromium, PHONE, screenshot, seriousAxeViolations } from '../helpers/browser.ts'
 import { REPO_ROOT, registerCrew, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 
 type Viewport = { width: number; height: number }
 interface Window { id: string; scope: { kind: string; name: string }; createdBy: string; status: string; reason: string }
 
-describe.skipIf(!hasChromium)('console maintenance page in Chromium', () => {
+describe.skipIf(!hasChromium)('console maintenance page in Chromium', { timeout: BROWSER_TEST_TIMEOUT_MS }, () => {
   let gw: TestGateway
   let browser: Browser
   const secrets: Record<string, string> = {}
@@ -69,7 +69,7 @@ describe.skipIf(!hasChromium)('console maintenance page in Chromium', () => {
   }, 120_000)
 
   afterAll(async () => {
-    await browser?.close()
+    await closeChromium(browser)
     await gw?.close(true)
   })
 

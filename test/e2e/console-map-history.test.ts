@@ -17,7 +17,7 @@ import { tileOriginOf } from '../../broker/http/console.ts'
 import { addDevice, addOperator } from '../../broker/registry/provision.ts'
 import { registryPath } from '../../broker/registry/store.ts'
 import { basic } from '../helpers/api-client.ts'
-import { DESKTOP, hasChromium, launchChromium, PHONE, screenshot, seriousAxeViolations } from '../helpers/browser.ts'
+import { BROWSER_TEST_TIMEOUT_MS, closeChromium, DESKTOP, hasChromium, launchChromium, PHONE, screenshot, seriousAxeViolations } from '../helpers/browser.ts'
 import { REPO_ROOT, registerCrew, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 import { startInfluxDb1, type InfluxDb1Server } from '../helpers/influxdb.ts'
 import { createDevicePublisher } from '../helpers/mqtt.ts'
@@ -40,7 +40,7 @@ type Viewport = { width: number; height: number }
 type PageGlobal = { document: { querySelector(selector: string): unknown } }
 type PageElement = { getAttribute(name: string): string | null; getBoundingClientRect(): { width: number; height: number }; isConnected: boolean; textContent: string | null }
 
-describe.skipIf(!hasChromium)('console map, device page and history in Chromium', () => {
+describe.skipIf(!hasChromium)('console map, device page and history in Chromium', { timeout: BROWSER_TEST_TIMEOUT_MS }, () => {
   let influx: InfluxDb1Server
   let gw: TestGateway
   let plain: TestGateway
@@ -130,7 +130,7 @@ describe.skipIf(!hasChromium)('console map, device page and history in Chromium'
   }, 120_000)
 
   afterAll(async () => {
-    await browser?.close()
+    await closeChromium(browser)
     await devices.close()
     await gw?.close(true)
     await plain?.close(true)

@@ -8,13 +8,13 @@ import { promisify } from 'node:util'
 import type { MqttClient } from 'mqtt'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchChromium, hasChromium, PHONE, screenshot } from '../helpers/browser.ts'
+import { BROWSER_TEST_TIMEOUT_MS, closeChromium, hasChromium, launchChromium, PHONE, screenshot } from '../helpers/browser.ts'
 import { REPO_ROOT, registerCrew, registerDevice, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 import { connectDevice } from '../helpers/mqtt.ts'
 import { freePort } from '../helpers/ports.ts'
 import { removeTempDir } from '../helpers/server-process.ts'
 
-describe.skipIf(!hasChromium)('console across a gateway restart', () => {
+describe.skipIf(!hasChromium)('console across a gateway restart', { timeout: BROWSER_TEST_TIMEOUT_MS }, () => {
   let gw: TestGateway | undefined
   let dataDir: string
   let env: Record<string, string>
@@ -36,7 +36,7 @@ describe.skipIf(!hasChromium)('console across a gateway restart', () => {
   }, 90_000)
   afterAll(async () => {
     await device?.endAsync(true)
-    await browser?.close()
+    await closeChromium(browser)
     await gw?.close()
     if (dataDir !== undefined) await removeTempDir(dataDir)
   })

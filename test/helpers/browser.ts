@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import { chromium, type Browser, type BrowserServer, type Page } from 'playwright-core'
 import { REPO_ROOT } from './gateway.ts'
 
 export const CHROMIUM = '/usr/bin/chromium'
@@ -13,12 +13,50 @@ export const hasChromium = existsSync(CHROMIUM)
 export const ARTIFACTS = join(REPO_ROOT, 'test-artifacts')
 export const PHONE = { width: 390, height: 844 } as const
 export const DESKTOP = { width: 1280, height: 860 } as const
+/**
+ * A console test's time limit: signing in, axe-core in both themes and screenshots take Chromium
+ * tens of seconds of CPU, which on two busy cores is more than vitest's default.
+ */
+export const BROWSER_TEST_TIMEOUT_MS = 90_000
 
 const FLAGS = ['--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 
+// Chromium runs as a browser server the tests connect to, so that its process can be killed when
+// closing it hangs (a context with a service worker, on a busy machine): a hung close would
+// otherwise time out the test file's teardown and leave Chromium running.
+const servers = new WeakMap<Browser, BrowserServer>()
+const CLOSE_WAIT_MS = 10_000
+
 export async function launchChromium (): Promise<Browser> {
   await mkdir(ARTIFACTS, { recursive: true })
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, chromiumSandbox: false, args: FLAGS })
+  const server = await chromium.launchServer({ executablePath: CHROMIUM, headless: true, chromiumSandbox: false, args: FLAGS })
+  try {
+    const browser = await chromium.connect(server.wsEndpoint())
+    servers.set(browser, server)
+    return browser
+  } catch (err) {
+    await server.kill()
+    throw err
+  }
+}
+
+/** Closes the browser and its contexts; kills Chromium when that takes over 10 s. Never throws. */
+export async function closeChromium (browser: Browser | undefined): Promise<void> {
+  if (browser === undefined) return
+  const server = servers.get(browser)
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => { resolve('late') }, CLOSE_WAIT_MS) })
+  const closing = (async () => {
+    for (const context of browser.contexts()) await context.close().catch(() => {})
+    await browser.close().catch(() => {})
+    await server?.close()
+  })()
+  const outcome = await Promise.race([closing.then(() => 'closed' as const), late])
+  clearTimeout(timer)
+  if (outcome === 'late') {
+    process.stderr.write(`Chromium did not close within ${CLOSE_WAIT_MS} ms: killed\n`)
+    await server?.kill()
+  }
 }
 
 /** A full-page screenshot in test-artifacts/ (kept by CI as an artifact). */
