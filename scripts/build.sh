@@ -5,6 +5,9 @@
 # compiled, the gateway acknowledges ~10 % more readings per second (`npm run bench`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# One build at a time (test files build in parallel): a second waits, then finds it done.
+exec 8>node_modules/.citygw-build.lock
+flock 8
 stamp=dist/.build-stamp
 if [ "${1:-}" = "--force" ] || [ ! -f "$stamp" ] \
   || [ -n "$(find broker devices simulators cli tsconfig.json tsconfig.build.json package-lock.json -newer "$stamp" 2>/dev/null | head -1)" ]; then
