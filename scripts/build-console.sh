@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # One build at a time (test files build in parallel): a second waits, then finds it done.
-exec 9>node_modules/.citygw-build-console.lock
+exec 9>"${TMPDIR:-/tmp}/citygw-build-console-$(pwd | cksum | cut -d' ' -f1).lock"
 flock 9
 if [ "${1:-}" != "--force" ] && [ -f console/dist/index.html ] \
   && [ -z "$(find console/src console/sw console/public console/index.html console/tsconfig.json vite.console.config.ts -newer console/dist/index.html 2>/dev/null | head -1)" ]; then

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # One build at a time (test files build in parallel): a second waits, then finds it done.
-exec 8>node_modules/.citygw-build.lock
+exec 8>"${TMPDIR:-/tmp}/citygw-build-$(pwd | cksum | cut -d' ' -f1).lock"
 flock 8
 stamp=dist/.build-stamp
 if [ "${1:-}" = "--force" ] || [ ! -f "$stamp" ] \
