@@ -50,14 +50,18 @@ describe.skipIf(!hasChromium)('crew console: alarm list, attention, sessions, of
   let influx: InfluxDb1Server
   let gw: TestGateway
   let browser: Browser
+  /** The whole browser, for the tests of notifications (the headless shell refuses them). */
+  let notifyingBrowser: Browser | undefined
   const secrets: Record<string, string> = {}
 
   const devices = createDevicePublisher(() => gw.mqttUrl, secrets)
   const publish = devices.publish
 
   async function newPage (options: BrowserContextOptions = {}): Promise<Page> {
+    const notifies = options.permissions?.includes('notifications') === true
+    if (notifies) notifyingBrowser ??= await launchChromium({ notifications: true })
     // bypassCSP: axe-core is injected as a script the console's policy would refuse.
-    const context = await browser.newContext({ viewport: PHONE, deviceScaleFactor: 1, serviceWorkers: 'block', bypassCSP: true, ...options })
+    const context = await (notifies ? notifyingBrowser! : browser).newContext({ viewport: PHONE, deviceScaleFactor: 1, serviceWorkers: 'block', bypassCSP: true, ...options })
     const page = await context.newPage()
     page.setDefaultTimeout(8000)
     page.on('pageerror', (err) => { console.error('page error:', err.message) })
@@ -111,6 +115,7 @@ describe.skipIf(!hasChromium)('crew console: alarm list, attention, sessions, of
 
   afterAll(async () => {
     await closeChromium(browser)
+    await closeChromium(notifyingBrowser)
     await devices.close()
     await gw?.close(true)
     await influx?.close()

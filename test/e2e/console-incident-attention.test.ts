@@ -71,7 +71,7 @@ describe.skipIf(!hasChromium)('console attention for incidents, live flapping ba
     secrets['crew-north'] = (await registerCrew(gw.dataDir, 'crew-north', ['north'])).secret
     await gw.gateway.reloadRegistry()
     devices = createDevicePublisher(() => gw.mqttUrl, secrets)
-    browser = await launchChromium()
+    browser = await launchChromium({ notifications: true })
   }, 120_000)
 
   afterAll(async () => {

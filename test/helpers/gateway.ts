@@ -122,7 +122,11 @@ export async function spawnGatewayProcess (env: Record<string, string>, options:
     })
   })
   const ports = await started.catch(function killOnFailedStart (err: unknown) {
-    child.kill('SIGKILL') // never leave a half-started gateway running after the test
+    // Never leave a half-started gateway running after the test: under npm, that is npm's whole group.
+    try {
+      if (options.viaNpm === true && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL')
+      else child.kill('SIGKILL')
+    } catch { /* already gone */ }
     throw err
   })
   return { child, exited, mqttUrl: `mqtt://127.0.0.1:${ports.mqtt}`, httpUrl: `http://127.0.0.1:${ports.http}`, output () { return output } }
