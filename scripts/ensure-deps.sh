@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the gateway's demo and tests need on a fresh Debian machine with Node 20:
 # npm packages (npm ci), when missing Debian's influxdb, victoria-metrics, mosquitto-clients,
-# chromium and chromium-headless-shell (console browser tests), nats-server and python3-aiosmtpd (the alarm e-mail tests' SMTP
-# server), and the built console (console/dist).
+# chromium and chromium-headless-shell (console browser tests), nats-server and python3-aiosmtpd
+# (the alarm e-mail tests' SMTP server), and the built console (console/dist).
 # Without root or apt it says exactly what to install and fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,8 +16,8 @@ if need_node_modules; then
 fi
 
 # Debian package → the command it provides. The demo needs only InfluxDB; the tests need them all
-# (openssl for `citygw cert` and the TLS tests, chromium and chromium-headless-shell for the console's browser tests,
-# nats-server for the cluster mode tests, python3-aiosmtpd for the e-mail tests). The cluster demo (--demo-cluster) needs InfluxDB and nats-server.
+# (openssl for `citygw cert` and the TLS tests, chromium and chromium-headless-shell for the
+# console's browser tests, nats-server for the cluster mode tests, python3-aiosmtpd for the e-mail tests). The cluster demo (--demo-cluster) needs InfluxDB and nats-server.
 # The bench (--bench) needs InfluxDB, the Mosquitto broker for its peer baseline and nats-server for --cluster.
 declare -A provides=([influxdb]=influxd [victoria-metrics]=victoria-metrics [mosquitto-clients]=mosquitto_pub [chromium]=chromium [chromium-headless-shell]=chromium-headless-shell [openssl]=openssl [mosquitto]=mosquitto [nats-server]=nats-server)
 # Debian package → the Python module it provides to the system python (/usr/bin/python3).

@@ -49,14 +49,13 @@ export async function launchChromium (options: { notifications?: boolean } = {})
   }
 }
 
-/** Closes the browser and its contexts; kills Chromium when that takes over 10 s. Never throws. */
+/** Closes the browser (a connected browser closes its contexts with it); kills Chromium when that takes over 10 s. Never throws. */
 export async function closeChromium (browser: Browser | undefined): Promise<void> {
   if (browser === undefined) return
   const server = servers.get(browser)
   let timer: NodeJS.Timeout | undefined
   const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => { resolve('late') }, CLOSE_WAIT_MS) })
   const closing = (async () => {
-    for (const context of browser.contexts()) await context.close().catch(() => {})
     await browser.close().catch(() => {})
     await server?.close()
   })()
