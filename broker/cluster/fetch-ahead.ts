@@ -26,6 +26,11 @@ export interface FetchAheadOptions {
   readonly isWanted: () => boolean
   /** Called when messages arrived. */
   readonly onArrival: () => void
+  /**
+   * Whether this node already has the message of that stream sequence: 'held' (handed to the writer,
+   * or committed and its ack not yet confirmed) or 'stored' (its ack was confirmed lately).
+   */
+  readonly copyOf: (seq: number) => 'held' | 'stored' | null
   readonly log: Logger
 }
 
@@ -41,9 +46,13 @@ export class FetchAhead {
   /** Messages received since start; `redelivered` of them had been delivered before (to any node). */
   received = 0
   redelivered = 0
+  /** Redeliveries of a message this node already had, dropped (never written twice by this node). */
+  duplicates = 0
   /** Messages the consumer had not delivered yet when it sent the last one received. */
   backlog = 0
   private readonly waiting: Fetched[] = []
+  /** Stream sequences of `waiting`. */
+  private readonly waitingSeqs = new Set<number>()
   private waitingBytes = 0
   private waitingLines = 0
   private pulling: Promise<void> | null = null
@@ -124,6 +133,7 @@ export class FetchAhead {
       await this.pulling
     }
     for (const item of this.waiting.splice(0)) tell(item.msg, 'nak', this.opts.log)
+    this.waitingSeqs.clear()
     this.waitingBytes = 0
     this.waitingLines = 0
   }
@@ -169,8 +179,11 @@ export class FetchAhead {
 
   private receive (msg: JsMsg): void {
     this.received++
-    if (msg.redelivered) this.redelivered++
     this.backlog = msg.info.pending
+    if (msg.redelivered) {
+      this.redelivered++
+      if (this.isDuplicate(msg)) return
+    }
     const text = msg.string()
     if (text === '') {
       tell(msg, 'ack', this.opts.log) // nothing to write; this gateway never publishes an empty message
@@ -178,12 +191,27 @@ export class FetchAhead {
     }
     const lines = text.split('\n')
     this.waiting.push({ msg, lines, bytes: msg.data.length, receivedAtMs: Date.now() })
+    this.waitingSeqs.add(msg.seq)
     this.waitingBytes += msg.data.length
     this.waitingLines += lines.length
     this.opts.onArrival()
   }
 
+  // When keep-alives cannot reach the consumer (all servers down, or no consumer leader yet after a
+  // restart), ack_wait runs out on messages this node still has and JetStream sends them again. The
+  // copy this node has settles the stream sequence (acks, naks and keep-alives go by it), so the new
+  // one is dropped; one whose ack was confirmed meanwhile is acknowledged again.
+  private isDuplicate (msg: JsMsg): boolean {
+    const copy = this.waitingSeqs.has(msg.seq) ? 'held' : this.opts.copyOf(msg.seq)
+    if (copy === null) return false
+    this.duplicates++
+    if (copy === 'stored') tell(msg, 'ack', this.opts.log)
+    this.opts.log.debug({ seq: msg.seq, copy }, 'dropped a redelivery of telemetry this node already has')
+    return true
+  }
+
   private forget (item: Fetched): void {
+    this.waitingSeqs.delete(item.msg.seq)
     this.waitingBytes -= item.bytes
     this.waitingLines -= item.lines.length
   }

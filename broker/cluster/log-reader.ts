@@ -40,12 +40,17 @@ const batchMarks = new WeakMap<SpoolBatch, BatchMark>()
 const GATHER_WAIT_MS = 20
 /** Pause between rounds of acknowledgements sent again, ms. */
 const CONFIRM_RETRY_MS = 1000
+/** Stream sequences of confirmed acknowledgements remembered, to recognise a redelivery that crossed its ack. */
+const STORED_SEQS_KEPT = 4096
 
 export class LogReader {
   /** Messages handed out in batches and not yet committed or rewound. */
   private readonly held = new Set<JsMsg>()
   /** Committed (stored by the writer) whose acknowledgement the server has not confirmed yet. */
   private readonly unconfirmed = new Set<JsMsg>()
+  /** Stream sequences of `held` and `unconfirmed`. */
+  private readonly heldSeqs = new Set<number>()
+  private readonly storedSeqs = new RecentNumbers(STORED_SEQS_KEPT)
   private confirming: Promise<void> | null = null
   private readonly closing = new AbortController()
   private readonly fetched: FetchAhead
@@ -68,6 +73,7 @@ export class LogReader {
       // Reading, or read within ack_wait (between two writes): a writer stuck on an outage stops reading.
       isWanted: () => this.readsWaiting > 0 || Date.now() - this.lastReadMs < opts.ackWaitMs,
       onArrival: () => { this.wake() },
+      copyOf: (seq) => this.heldSeqs.has(seq) ? 'held' : this.storedSeqs.has(seq) ? 'stored' : null,
     })
     this.keepAlive = setInterval(() => {
       for (const msg of this.held) tell(msg, 'working', opts.log)
@@ -82,9 +88,12 @@ export class LogReader {
     return this.held.size + this.unconfirmed.size + this.fetched.count
   }
 
-  /** Messages received since start, and those of them delivered before (to this node or another). */
-  get receivedMessages (): { received: number, redelivered: number } {
-    return { received: this.fetched.received, redelivered: this.fetched.redelivered }
+  /**
+   * Messages received since start, those of them delivered before (to this node or another), and
+   * redeliveries dropped because this node had the message already.
+   */
+  get receivedMessages (): { received: number, redelivered: number, duplicates: number } {
+    return { received: this.fetched.received, redelivered: this.fetched.redelivered, duplicates: this.fetched.duplicates }
   }
 
   read (maxLines: number, signal: AbortSignal | undefined): Promise<SpoolBatch | null> {
@@ -135,6 +144,7 @@ export class LogReader {
     for (const item of this.fetched.take(maxLines)) {
       messages.push(item.msg)
       this.held.add(item.msg)
+      this.heldSeqs.add(item.msg.seq)
       for (const line of item.lines) lines.push(line)
       bytes += item.bytes
     }
@@ -181,8 +191,12 @@ export class LogReader {
     let failed = 0
     let cause: unknown
     results.forEach((result, i) => {
-      if (result.status === 'fulfilled') this.unconfirmed.delete(messages[i] as JsMsg)
-      else {
+      const msg = messages[i] as JsMsg
+      if (result.status === 'fulfilled') {
+        this.unconfirmed.delete(msg)
+        this.heldSeqs.delete(msg.seq)
+        this.storedSeqs.add(msg.seq)
+      } else {
         failed++
         cause ??= result.reason
       }
@@ -208,7 +222,10 @@ export class LogReader {
 
   /** Hands the held messages back to JetStream at once, for this node or another to read again. */
   rewind (): void {
-    for (const msg of this.held) tell(msg, 'nak', this.opts.log)
+    for (const msg of this.held) {
+      tell(msg, 'nak', this.opts.log)
+      this.heldSeqs.delete(msg.seq)
+    }
     this.held.clear()
     this.wake()
   }
@@ -248,5 +265,26 @@ export class LogReader {
       if (timeoutMs !== undefined) timer = setTimeout(wake, timeoutMs)
     }
     return new Promise<void>(waitForWake)
+  }
+}
+
+/** The last `capacity` numbers added, for membership tests. */
+class RecentNumbers {
+  private readonly members = new Set<number>()
+  private readonly order: number[] = []
+  private next = 0
+
+  constructor (private readonly capacity: number) {}
+
+  has (n: number): boolean {
+    return this.members.has(n)
+  }
+
+  add (n: number): void {
+    if (this.members.has(n)) return
+    if (this.order.length === this.capacity) this.members.delete(this.order[this.next] as number)
+    this.order[this.next] = n
+    this.next = (this.next + 1) % this.capacity
+    this.members.add(n)
   }
 }

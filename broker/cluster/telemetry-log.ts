@@ -50,6 +50,8 @@ export interface TelemetryLogStats extends SpoolStats {
   heldMessages: number
   /** Messages delivered to this node that had been delivered before (to it or another node). */
   redeliveredMessages: number
+  /** Of those, redeliveries of a message this node had already (held, or stored lately): dropped, not written again. */
+  duplicateDeliveries: number
 }
 
 /**
@@ -179,6 +181,7 @@ class JetStreamTelemetryLog implements TelemetryLog {
       duplicates: publisher.duplicates,
       heldMessages: reader.heldMessages,
       redeliveredMessages: reader.receivedMessages.redelivered,
+      duplicateDeliveries: reader.receivedMessages.duplicates,
     }
   }
 

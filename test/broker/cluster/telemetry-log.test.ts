@@ -1,7 +1,8 @@
 // The telemetry log of one node on a real 3-node nats-server cluster: an R3 work-queue stream and
 // the writers' consumer created as asked; appends acknowledged in group commits, read back whole,
-// removed on commit, handed back on rewind; full stream, oversized record, a consumer with other
-// settings. Several nodes: telemetry-log-nodes.test.ts; servers going down: telemetry-log-outage.test.ts.
+// removed on commit, handed back on rewind, never handed out twice; full stream, oversized record, a
+// consumer with other settings. Several nodes: telemetry-log-nodes.test.ts; servers going down:
+// telemetry-log-outage.test.ts.
 import { describe, expect, it } from 'vitest'
 import { WRITER_CONSUMER, TELEMETRY_STREAM } from '../../../broker/cluster/names.ts'
 import { isGatewayError } from '../../../broker/errors.ts'
@@ -63,6 +64,25 @@ describe('telemetry log of one node on a 3-node JetStream cluster', () => {
     await eventually(logs.streamMessages, (n) => n === 0, { what: 'stream empty', timeoutMs: 5000 })
     // A batch handed back cannot be committed any more: its messages belong to the new reads.
     await expect(log.commit(first as SpoolBatch)).rejects.toThrow(/rewound/)
+  })
+
+  it('a message JetStream sends again while the node still holds it (its keep-alives lost) is dropped: read once, committed once', async () => {
+    const { log } = await logs.openNode('node-a')
+    for (let r = 0; r < 5; r++) await log.append([lineOf(r)])
+    const held: SpoolBatch[] = []
+    while (held.reduce((sum, batch) => sum + batch.lines.length, 0) < 5) {
+      const batch = await readWithin(log, 100, 5000)
+      if (batch === null) throw new Error('nothing read')
+      held.push(batch)
+    }
+    // ack_wait runs out behind the node's back, as when its keep-alives cannot reach the consumer.
+    await logs.jsm.consumers.update(TELEMETRY_STREAM, WRITER_CONSUMER, { ack_wait: 150 * 1_000_000 })
+    expect(await readWithin(log, 100, 2000)).toBeNull()
+    expect(log.stats().redeliveredMessages).toBeGreaterThanOrEqual(5)
+    expect(log.stats().duplicateDeliveries).toBe(log.stats().redeliveredMessages)
+    for (const batch of held) await log.commit(batch)
+    await eventually(logs.streamMessages, (n) => n === 0, { what: 'stream empty', timeoutMs: 5000 })
+    expect(log.stats().heldMessages).toBe(0)
   })
 
   it('a full stream refuses appends with CSG_SPOOL_FULL, and takes them again once a writer committed', async () => {
