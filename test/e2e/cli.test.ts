@@ -43,6 +43,12 @@ describe('citygw device / crew', () => {
     const missing = await citygw(['device', 'remove', 'lp-9'])
     expect(missing.code).not.toBe(0)
     expect(missing.stderr).toMatch(/CSG_REGISTRY_NOT_FOUND/)
+
+    // Ids may begin with `-`: after `--` they are not read as options.
+    expect((await citygw(['device', 'add', '--kind', 'lamp-post', '--district', 'n', '--', '-lp-7'])).code).toBe(0)
+    expect((await citygw(['device', 'list', '--json'])).stdout).toContain('"-lp-7"')
+    expect((await citygw(['device', 'remove', '--', '-lp-7'])).code).toBe(0)
+    expect((await citygw(['device', 'list', '--json'])).stdout).not.toContain('-lp-7')
   })
 
   it('refuses bad input with a message', async () => {
