@@ -134,14 +134,16 @@ describe('telemetry log with NATS servers down', () => {
       if (!outageEnded) await Promise.all(servers.filter((s) => !s.isRunning).map((server) => server.start()))
     }
 
-    // Appends succeed again without anything done to the log (the client reconnects by itself).
+    // Appends succeed again without anything done to the log (the client reconnects by itself). After
+    // all three restart, nats-server 2.9 usually elects the stream's leader within 2 s, once in a few
+    // dozen runs here only after more than 25 s.
     let after = 2000
     await eventually(async function appendAgain () {
       const record = after++
       await log.append([lineOf(record)])
       acknowledged.push(lineOf(record))
       return true
-    }, (ok) => ok, { what: 'an append acknowledged after the restart', timeoutMs: 25_000, intervalMs: 200 })
+    }, (ok) => ok, { what: 'an append acknowledged after the restart', timeoutMs: 45_000, intervalMs: 200 })
     await eventually(() => log.available(), (isAvailable) => isAvailable, { what: 'available again', timeoutMs: 5000 })
 
     const first = await waitingRead
@@ -161,5 +163,5 @@ describe('telemetry log with NATS servers down', () => {
     // The refused record may have been stored after all (the client sent its buffered publish on
     // reconnecting): the device resends it, so at most a duplicate, never a loss.
     expect(read.filter((l) => l === lineOf(1000)).length).toBeLessThanOrEqual(1)
-  }, 60_000)
+  }, 90_000)
 })
