@@ -1,8 +1,8 @@
 // A short loop for working on the gateway's speed: bare Aedes and the gateway's closed-loop
-// throughput (QUICK_SKIP_BARE=1: the gateway only), with QUICK_ALARM=1 the alarm phase after it, and
-// with BENCH_PROFILE=1 the main thread's µs per message by pipeline stage (of the alarm phase's
-// half-rate window too). The same phases and settings as `npm run bench`, none of its other phases;
-// one JSON object on stderr. `node --import tsx test/bench/quick.ts`
+// throughput (QUICK_SKIP_BARE=1: the gateway only), with QUICK_ALARM=1 the alarm phase after it,
+// with QUICK_OUTAGE=1 the InfluxDB outage phase, and with BENCH_PROFILE=1 the main thread's µs per
+// message by pipeline stage (of the alarm phase's half-rate window too). The same phases and
+// settings as `npm run bench`, none of its other phases; one JSON object on stderr. `node --import tsx test/bench/quick.ts`
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import { join } from 'node:path'
@@ -12,6 +12,7 @@ import { startBenchGateway, stopBenchGateway } from './gateway.ts'
 import { makeDevices, type LoadRun } from './load-run.ts'
 import { runAlarmPhase, type AlarmRun } from './phases/alarm-latency.ts'
 import { runBaseline } from './phases/bare-aedes.ts'
+import { runOutagePhase } from './phases/outage.ts'
 import { runThroughput } from './phases/gateway-throughput.ts'
 import { rssMb, stopInReverse, type Stop } from './processes.ts'
 import { REPO_ROOT, readSettings } from './settings.ts'
@@ -53,6 +54,7 @@ try {
   const throughput = await runThroughput(gateway, settings, tmp)
   const rssAfterThroughputMb = rssMb(gateway.process.pid)
   const alarm = process.env.QUICK_ALARM === '1' ? await runAlarmPhase(gateway, throughput.load.ackedPerSec, settings, tmp) : undefined
+  const outage = process.env.QUICK_OUTAGE === '1' ? await runOutagePhase(gateway, Math.max(1, Math.round(throughput.load.ackedPerSec / 2)), settings, tmp) : undefined
   const exit = await stopBenchGateway(gateway, throughput.logLines, throughput.load.span, settings)
   const profile = exit.profile
   const out = {
@@ -60,6 +62,7 @@ try {
     gateway: { ...figures(throughput.load), rssAfterThroughputMb, stored: throughput.stored.total, acked: throughput.load.acked, drainMs: throughput.drainMs },
     ratio: bare === undefined ? undefined : Math.round((throughput.load.ackedPerSec / bare.ackedPerSec) * 1000) / 1000,
     alarm: alarm === undefined ? undefined : { idleMs: alarm.half.idle.all, half: alarmFigures(alarm.half), quarter: alarmFigures(alarm.quarter) },
+    outage: outage === undefined ? undefined : { ...outage, load: figures(outage.load) },
     stagesUs: profile === undefined ? undefined : await stagesOf(profile.file, throughput.load.span, throughput.load.ackedInWindow),
     alarmHalfStagesUs: profile === undefined || alarm === undefined ? undefined : await stagesOf(profile.file, alarm.half.load.span, alarm.half.load.ackedInWindow),
     topFunctions: profile?.summary.topFunctions.map(function line (f) { return `${f.percent}% ${f.name}` }),
