@@ -92,7 +92,7 @@ export const configSchema = z.object({
   SPOOL_MAX_BYTES: positiveInt.default(1024 * 1024 * 1024),
   SPOOL_SEGMENT_BYTES: positiveInt.default(64 * 1024 * 1024),
   /** Extra wait before an fsync so more appends share it; 0 = commit as soon as the disk is free. */
-  SPOOL_GROUP_COMMIT_MS: z.coerce.number().min(0).max(1000).default(0),
+  SPOOL_GROUP_COMMIT_MS: z.coerce.number().min(0).max(1000).default(2),
   /** How often the registry file is checked for changes made by the CLI. */
   REGISTRY_POLL_MS: positiveInt.default(1000),
   /** Alarm rules overrides (YAML or JSON) per kind, district and device; re-read when it changes (polled like the registry). */

@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process'
 import { appendFile, mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import fc from 'fast-check'
@@ -407,6 +408,24 @@ describe('spool', () => {
     await Promise.all([spool.append(['g1']), spool.append(['g2'])])
     expect(spool.stats().fsyncs).toBe(1)
     await expect(spool.append([])).rejects.toThrow(TypeError)
+    await spool.close()
+  })
+
+  it('a small group waits up to groupCommitMs for company; 32 waiting appends are written at once', async () => {
+    const spool = await openTest({ groupCommitMs: 500 })
+    // Devices sending one message at a time: the trickle shares one fsync.
+    const trickle: Promise<void>[] = []
+    for (let i = 0; i < 4; i++) {
+      trickle.push(spool.append([`t${i}`]))
+      await sleep(5)
+    }
+    await Promise.all(trickle)
+    expect(spool.stats().fsyncs).toBe(1)
+    // A group that is large enough does not wait out the window.
+    const window = sleep(250).then(() => 'window')
+    const burst = Promise.all(Array.from({ length: 32 }, (_, i) => spool.append([`b${i}`]))).then(() => 'burst')
+    expect(await Promise.race([burst, window])).toBe('burst')
+    expect(spool.stats().fsyncs).toBe(2)
     await spool.close()
   })
 
