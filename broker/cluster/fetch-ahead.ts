@@ -51,8 +51,6 @@ export class FetchAhead {
   /** Messages the consumer had not delivered yet when it sent the last one received. */
   backlog = 0
   private readonly waiting: Fetched[] = []
-  /** Stream sequences of `waiting`. */
-  private readonly waitingSeqs = new Set<number>()
   private waitingBytes = 0
   private waitingLines = 0
   private pulling: Promise<void> | null = null
@@ -133,7 +131,6 @@ export class FetchAhead {
       await this.pulling
     }
     for (const item of this.waiting.splice(0)) tell(item.msg, 'nak', this.opts.log)
-    this.waitingSeqs.clear()
     this.waitingBytes = 0
     this.waitingLines = 0
   }
@@ -191,7 +188,6 @@ export class FetchAhead {
     }
     const lines = text.split('\n')
     this.waiting.push({ msg, lines, bytes: msg.data.length, receivedAtMs: Date.now() })
-    this.waitingSeqs.add(msg.seq)
     this.waitingBytes += msg.data.length
     this.waitingLines += lines.length
     this.opts.onArrival()
@@ -200,9 +196,11 @@ export class FetchAhead {
   // When keep-alives cannot reach the consumer (all servers down, or no consumer leader yet after a
   // restart), ack_wait runs out on messages this node still has and JetStream sends them again. The
   // copy this node has settles the stream sequence (acks, naks and keep-alives go by it), so the new
-  // one is dropped; one whose ack was confirmed meanwhile is acknowledged again.
+  // one is dropped; one whose ack was confirmed meanwhile is acknowledged again. Redeliveries are
+  // rare, so looking through what waits costs less than indexing every message.
   private isDuplicate (msg: JsMsg): boolean {
-    const copy = this.waitingSeqs.has(msg.seq) ? 'held' : this.opts.copyOf(msg.seq)
+    const isWaiting = this.waiting.some(function sameMessage (item) { return item.msg.seq === msg.seq })
+    const copy = isWaiting ? 'held' : this.opts.copyOf(msg.seq)
     if (copy === null) return false
     this.duplicates++
     if (copy === 'stored') tell(msg, 'ack', this.opts.log)
@@ -211,7 +209,6 @@ export class FetchAhead {
   }
 
   private forget (item: Fetched): void {
-    this.waitingSeqs.delete(item.msg.seq)
     this.waitingBytes -= item.bytes
     this.waitingLines -= item.lines.length
   }

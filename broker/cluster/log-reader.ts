@@ -48,8 +48,6 @@ export class LogReader {
   private readonly held = new Set<JsMsg>()
   /** Committed (stored by the writer) whose acknowledgement the server has not confirmed yet. */
   private readonly unconfirmed = new Set<JsMsg>()
-  /** Stream sequences of `held` and `unconfirmed`. */
-  private readonly heldSeqs = new Set<number>()
   private readonly storedSeqs = new RecentNumbers(STORED_SEQS_KEPT)
   private confirming: Promise<void> | null = null
   private readonly closing = new AbortController()
@@ -73,7 +71,7 @@ export class LogReader {
       // Reading, or read within ack_wait (between two writes): a writer stuck on an outage stops reading.
       isWanted: () => this.readsWaiting > 0 || Date.now() - this.lastReadMs < opts.ackWaitMs,
       onArrival: () => { this.wake() },
-      copyOf: (seq) => this.heldSeqs.has(seq) ? 'held' : this.storedSeqs.has(seq) ? 'stored' : null,
+      copyOf: (seq) => holdsSeq(this.held, seq) || holdsSeq(this.unconfirmed, seq) ? 'held' : this.storedSeqs.has(seq) ? 'stored' : null,
     })
     this.keepAlive = setInterval(() => {
       for (const msg of this.held) tell(msg, 'working', opts.log)
@@ -144,7 +142,6 @@ export class LogReader {
     for (const item of this.fetched.take(maxLines)) {
       messages.push(item.msg)
       this.held.add(item.msg)
-      this.heldSeqs.add(item.msg.seq)
       for (const line of item.lines) lines.push(line)
       bytes += item.bytes
     }
@@ -194,7 +191,6 @@ export class LogReader {
       const msg = messages[i] as JsMsg
       if (result.status === 'fulfilled') {
         this.unconfirmed.delete(msg)
-        this.heldSeqs.delete(msg.seq)
         this.storedSeqs.add(msg.seq)
       } else {
         failed++
@@ -222,10 +218,7 @@ export class LogReader {
 
   /** Hands the held messages back to JetStream at once, for this node or another to read again. */
   rewind (): void {
-    for (const msg of this.held) {
-      tell(msg, 'nak', this.opts.log)
-      this.heldSeqs.delete(msg.seq)
-    }
+    for (const msg of this.held) tell(msg, 'nak', this.opts.log)
     this.held.clear()
     this.wake()
   }
@@ -266,6 +259,12 @@ export class LogReader {
     }
     return new Promise<void>(waitForWake)
   }
+}
+
+/** Whether one of `messages` has stream sequence `seq` (only asked on a redelivery, which is rare). */
+function holdsSeq (messages: ReadonlySet<JsMsg>, seq: number): boolean {
+  for (const msg of messages) if (msg.seq === seq) return true
+  return false
 }
 
 /** The last `capacity` numbers added, for membership tests. */

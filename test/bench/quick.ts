@@ -2,7 +2,8 @@
 // throughput (QUICK_SKIP_BARE=1: the gateway only), with QUICK_ALARM=1 the alarm phase after it,
 // with QUICK_OUTAGE=1 the InfluxDB outage phase, and with BENCH_PROFILE=1 the main thread's µs per
 // message by pipeline stage (of the alarm phase's half-rate window too). The same phases and
-// settings as `npm run bench`, none of its other phases; one JSON object on stderr. `node --import tsx test/bench/quick.ts`
+// settings as `npm run bench`, none of its other phases; one JSON object on stderr.
+// `node --import tsx test/bench/quick.ts`
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import { join } from 'node:path'
