@@ -6,7 +6,7 @@
 // Leaves: JSON lines on stdout — {type:'ready'} once everyone is connected and subscribed,
 // {type:'result', round} after each `stop`.
 import { readFileSync } from 'node:fs'
-import { performance } from 'node:perf_hooks'
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { connectAsync, type MqttClient } from 'mqtt'
 import { createLatencyRecorder } from '../../simulators/load/latency.ts'
@@ -32,6 +32,13 @@ export interface AlarmProbeResult {
   missing: number
   publishErrors: number
   durationSec: number
+  /**
+   * The probe's own event loop delay beyond its 1 ms timer, p99 and max (ms), and its CPU (% of a
+   * core) during the round: an alarm counts late also when the probe itself waited for the CPU.
+   */
+  probeLoopDelayP99Ms: number
+  probeLoopDelayMaxMs: number
+  probeCpuPercent: number
 }
 
 function emit (line: object): void {
@@ -86,6 +93,12 @@ async function main (): Promise<void> {
   let publishErrors = 0
   let isRunning = false
   let startedAt = 0
+  let cpuAtStart = process.cpuUsage()
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 })
+  /** The histogram records whole timer periods: what exceeds the 1 ms period is the delay. */
+  function delayMs (ns: number): number {
+    return Math.round(Math.max(0, ns / 1e6 - 1) * 100) / 100
+  }
 
   function expect (id: string, state: string): Promise<number | undefined> {
     return new Promise(function waitAlarm (resolve) {
@@ -147,10 +160,16 @@ async function main (): Promise<void> {
       missing = 0
       publishErrors = 0
       startedAt = performance.now()
+      cpuAtStart = process.cpuUsage()
+      loopDelay.reset()
+      loopDelay.enable()
       cycles = devices.map(function runDevice (d, i) { return cycle(d, i) })
     } else if (text.trim() === 'stop' && isRunning) {
       isRunning = false
       void Promise.all(cycles).then(function report () {
+        loopDelay.disable()
+        const cpu = process.cpuUsage(cpuAtStart)
+        const elapsedMs = performance.now() - startedAt
         const result: AlarmProbeResult = {
           type: 'result',
           round,
@@ -159,7 +178,10 @@ async function main (): Promise<void> {
           all: all.summary(),
           missing,
           publishErrors,
-          durationSec: Math.round(performance.now() - startedAt) / 1000,
+          durationSec: Math.round(elapsedMs) / 1000,
+          probeLoopDelayP99Ms: delayMs(loopDelay.percentile(99)),
+          probeLoopDelayMaxMs: delayMs(loopDelay.max),
+          probeCpuPercent: Math.round(((cpu.user + cpu.system) / 1000 / Math.max(1, elapsedMs)) * 1000) / 10,
         }
         emit(result)
       })

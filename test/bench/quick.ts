@@ -32,7 +32,7 @@ function figures (load: LoadRun): Record<string, unknown> {
 }
 
 function alarmFigures (run: AlarmRun): Record<string, unknown> {
-  return { askedPerSec: run.ratePerSec, load: figures(run.load), alarmMs: run.probe.all, missing: run.probe.missing }
+  return { askedPerSec: run.ratePerSec, load: figures(run.load), alarmMs: run.probe.all, missing: run.probe.missing, probeLoopDelayP99Ms: run.probe.probeLoopDelayP99Ms, probeLoopDelayMaxMs: run.probe.probeLoopDelayMaxMs, probeCpuPercent: run.probe.probeCpuPercent }
 }
 
 /** Main-thread µs per acknowledged message of `window`, by stage. */
@@ -62,7 +62,14 @@ try {
     bareAedes: bare === undefined ? undefined : figures(bare),
     gateway: { ...figures(throughput.load), rssAfterThroughputMb, stored: throughput.stored.total, acked: throughput.load.acked, drainMs: throughput.drainMs },
     ratio: bare === undefined ? undefined : Math.round((throughput.load.ackedPerSec / bare.ackedPerSec) * 1000) / 1000,
-    alarm: alarm === undefined ? undefined : { idleMs: alarm.half.idle.all, half: alarmFigures(alarm.half), quarter: alarmFigures(alarm.quarter) },
+    alarm: alarm === undefined
+      ? undefined
+      : {
+          idleMs: alarm.half.idle.all,
+          half: alarmFigures(alarm.half),
+          quarter: alarmFigures(alarm.quarter),
+          openLoop: alarm.openLoop === undefined ? undefined : { maximumPerSec: alarm.openLoop.maximumPerSec, half: alarmFigures(alarm.openLoop.half), quarter: alarmFigures(alarm.openLoop.quarter) },
+        },
     outage: outage === undefined ? undefined : { ...outage, load: figures(outage.load) },
     stagesUs: profile === undefined ? undefined : await stagesOf(profile.file, throughput.load.span, throughput.load.ackedInWindow),
     alarmHalfStagesUs: profile === undefined || alarm === undefined ? undefined : await stagesOf(profile.file, alarm.half.load.span, alarm.half.load.ackedInWindow),

@@ -4,6 +4,7 @@ import { DRAIN_TIMEOUT_MS } from './phases/gateway-throughput.ts'
 import { SETTLE_MAX_SEC } from './phases/connections.ts'
 import type { ReconnectStormRun } from './phases/reconnect-storm.ts'
 import type { MemorySplit } from './phases/outage.ts'
+import type { AlarmRun } from './phases/alarm-latency.ts'
 import type { BenchRun, Derived } from './results.ts'
 import { say } from './say.ts'
 import type { LoadRun } from './load-run.ts'
@@ -24,6 +25,12 @@ function validity (name: string, load: LoadRun): string {
 function openLoopNote (load: LoadRun): string {
   const generator = isGeneratorBound(load) ? `INVALID: load generator at ${load.generatorCpuPercents.join(' + ')} % of a core` : `load generator ${load.generatorCpuPercents.join(' + ')} % of a core`
   return `${load.devices} devices one message at a time, ${load.skipped} turns skipped; ${generator}`
+}
+
+/** What else an alarm round saw: its alarms, the load's own PUBACKs, and whether the probe itself was late. */
+function alarmRoundNote (round: AlarmRun): string {
+  const { probe, load } = round
+  return `${probe.all.count} alarms, ${probe.missing} missing; load's own PUBACK p50/p99 ${load.latencyMs.p50} / ${load.latencyMs.p99} ms; the probe's own event-loop delay p99 ${probe.probeLoopDelayP99Ms} ms, max ${probe.probeLoopDelayMaxMs} ms, at ${probe.probeCpuPercent} % CPU`
 }
 
 function printThroughput (run: BenchRun, derived: Derived): void {
@@ -65,7 +72,7 @@ function printThroughput (run: BenchRun, derived: Derived): void {
 }
 
 function printTargets (run: BenchRun, derived: Derived): void {
-  const { peer, alarm: a, alarmQuarter: q, outage: o, connections } = run
+  const { peer, alarm: a, alarmQuarter: q, alarmOpenLoop, outage: o, connections } = run
   const { perMessage } = derived
   say('')
   say(`${'figure'.padEnd(48)}${'measured'.padStart(22)}   target`)
@@ -73,8 +80,15 @@ function printTargets (run: BenchRun, derived: Derived): void {
   say(`${'gateway acked=stored/s ÷ peer stored/s'.padEnd(48)}${derived.peerRatio.toFixed(2).padStart(22)}   ≥ ${TARGETS.gatewayToPeer}`)
   say(`${`alarm latency p50/p99/max ms @${a.load.ackedPerSec}/s`.padEnd(48)}${`${a.probe.all.p50} / ${a.probe.all.p99} / ${a.probe.all.max}`.padStart(22)}   p99 < ${TARGETS.alarmP99HalfMs} ms at half the throughput (${a.ratePerSec}/s asked; ${openLoopNote(a.load)})`)
   say(`${'  same, no other load: p50/p99/max ms'.padEnd(48)}${`${a.idle.all.p50} / ${a.idle.all.p99} / ${a.idle.all.max}`.padStart(22)}   (${a.idle.all.count} alarms, ${a.idle.missing} missing; load's own PUBACK p50/p99 ${a.load.latencyMs.p50} / ${a.load.latencyMs.p99} ms)`)
-  say(`${'  alarms received / missing'.padEnd(48)}${`${a.probe.all.count} / ${a.probe.missing}`.padStart(22)}   (raise p99 ${a.probe.raised.p99}, clear p99 ${a.probe.cleared.p99} ms)`)
-  say(`${`  same at a quarter of the rate (@${q.load.ackedPerSec}/s)`.padEnd(48)}${`${q.probe.all.p50} / ${q.probe.all.p99} / ${q.probe.all.max}`.padStart(22)}   p99 < ${TARGETS.alarmP99QuarterMs} ms (${q.ratePerSec}/s asked; ${openLoopNote(q.load)}; ${q.probe.all.count} alarms, ${q.probe.missing} missing; load's own PUBACK p50/p99 ${q.load.latencyMs.p50} / ${q.load.latencyMs.p99} ms)`)
+  say(`${'  alarms received / missing'.padEnd(48)}${`${a.probe.all.count} / ${a.probe.missing}`.padStart(22)}   (raise p99 ${a.probe.raised.p99}, clear p99 ${a.probe.cleared.p99} ms; the probe's own event-loop delay p99 ${a.probe.probeLoopDelayP99Ms} ms, max ${a.probe.probeLoopDelayMaxMs} ms, at ${a.probe.probeCpuPercent} % CPU)`)
+  say(`${`  same at a quarter of the rate (@${q.load.ackedPerSec}/s)`.padEnd(48)}${`${q.probe.all.p50} / ${q.probe.all.p99} / ${q.probe.all.max}`.padStart(22)}   p99 < ${TARGETS.alarmP99QuarterMs} ms (${q.ratePerSec}/s asked; ${openLoopNote(q.load)}; ${alarmRoundNote(q)})`)
+  if (alarmOpenLoop === undefined) {
+    say(`${'  open-loop maximum'.padEnd(48)}${'not reached'.padStart(22)}   the half round kept up with its rate: no rounds at shares of the open-loop maximum`)
+  } else {
+    for (const [share, round] of [['half', alarmOpenLoop.half], ['a quarter', alarmOpenLoop.quarter]] as const) {
+      say(`${`  at ${share} of the open-loop max ${alarmOpenLoop.maximumPerSec}/s (@${round.load.ackedPerSec}/s)`.padEnd(48)}${`${round.probe.all.p50} / ${round.probe.all.p99} / ${round.probe.all.max}`.padStart(22)}   information (${round.ratePerSec}/s asked; ${openLoopNote(round.load)}; gateway ${String(round.load.brokerCpuPercent)} % CPU; ${alarmRoundNote(round)})`)
+    }
+  }
   say(`${'  CPU per message, µs of a core: closed loop'.padEnd(48)}${`${String(perMessage.closedLoop.bareAedes)} / ${String(perMessage.closedLoop.gateway)}`.padStart(22)}   bare Aedes / gateway at their throughput; load generator ${String(perMessage.closedLoop.generatorWithBareAedes)} per bare Aedes message, ${String(perMessage.closedLoop.generatorWithGateway)} per gateway message; InfluxDB ${String(perMessage.closedLoop.influxdb)} per gateway message`)
   say(`${`  same, open loop @${a.load.ackedPerSec}/s`.padEnd(48)}${`${String(perMessage.openLoop.bareAedes)} / ${String(perMessage.openLoop.gateway)}`.padStart(22)}   bare Aedes ${String(perMessage.openLoop.bareAedesCpuPercent)} % CPU, gateway ${String(a.load.brokerCpuPercent)} %, load generator ${String(a.load.generatorCpuPercent)} %, InfluxDB ${String(a.load.databaseCpuPercent)} %, machine ${String(a.load.machineCpuPercent)} % (bare Aedes' PUBACK p99 ${perMessage.openLoop.bareAedesLatencyMs.p99} ms)`)
   const ingest = o.load.ackedPerSec

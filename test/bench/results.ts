@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { cpuMicrosPerMessage } from './cpu.ts'
 import { ALARM_DEVICES, type GatewayExit } from './gateway.ts'
 import type { LoadRun } from './load-run.ts'
-import type { AlarmRun } from './phases/alarm-latency.ts'
+import type { AlarmPhase, AlarmRun } from './phases/alarm-latency.ts'
 import { CONNECTION_LEVELS, type ConnectionsRun } from './phases/connections.ts'
 import type { ThroughputRun } from './phases/gateway-throughput.ts'
 import type { OutageRun } from './phases/outage.ts'
@@ -24,6 +24,8 @@ export interface BenchRun {
   alarm: AlarmRun
   /** The same at a quarter of the throughput rate (information, no target). */
   alarmQuarter: AlarmRun
+  /** At half and a quarter of the open-loop maximum, when the half round found the gateway saturated. */
+  alarmOpenLoop: AlarmPhase['openLoop']
   outage: OutageRun
   gatewayExit: GatewayExit
   bareOpenLoop: LoadRun
@@ -137,7 +139,7 @@ export function runEnvironment (): Record<string, unknown> {
 
 /** The JSON results: the shape .bench/results.json has always had. */
 export function buildResults (run: BenchRun, derived: Derived, startedAt: Date, wallSec: number): Record<string, unknown> {
-  const { settings, baseline, peer, throughput: gw, alarm, alarmQuarter, outage, gatewayExit, connections } = run
+  const { settings, baseline, peer, throughput: gw, alarm, alarmQuarter, alarmOpenLoop, outage, gatewayExit, connections } = run
   return {
     benchmark: 'city-sensor-gateway end-to-end (npm run bench)',
     date: startedAt.toISOString(),
@@ -219,18 +221,47 @@ export function buildResults (run: BenchRun, derived: Derived, startedAt: Date, 
       noLoadMissing: alarm.idle.missing,
       publishErrors: alarm.probe.publishErrors,
       durationSec: alarm.probe.durationSec,
+      ...probeFigures(alarm),
       atQuarterRate: {
         targetP99Ms: TARGETS.alarmP99QuarterMs,
-        targetRatePerSec: alarmQuarter.ratePerSec,
-        loadAckedPerSec: alarmQuarter.load.ackedPerSec,
-        loadSkippedTurns: alarmQuarter.load.skipped,
-        generatorCpuPercents: alarmQuarter.load.generatorCpuPercents,
-        loadLatencyMs: alarmQuarter.load.latencyMs,
-        allMs: alarmQuarter.probe.all,
-        missing: alarmQuarter.probe.missing,
+        ...alarmRoundFigures(alarmQuarter),
       },
+      ...(alarmOpenLoop === undefined
+        ? {}
+        : {
+            atShareOfOpenLoopMaximum: {
+              maximumPerSec: alarmOpenLoop.maximumPerSec,
+              half: alarmRoundFigures(alarmOpenLoop.half),
+              quarter: alarmRoundFigures(alarmOpenLoop.quarter),
+            },
+          }),
     },
     ...(gatewayExit.profile === undefined ? {} : { profile: { file: gatewayExit.profile.file, ...gatewayExit.profile.summary } }),
+  }
+}
+
+/** The alarm probe's own event loop delay and CPU in a round: whether the instrument itself was late. */
+function probeFigures (round: AlarmRun) {
+  return {
+    probeLoopDelayP99Ms: round.probe.probeLoopDelayP99Ms,
+    probeLoopDelayMaxMs: round.probe.probeLoopDelayMaxMs,
+    probeCpuPercent: round.probe.probeCpuPercent,
+  }
+}
+
+/** One open-loop round of the alarm phase. */
+function alarmRoundFigures (round: AlarmRun) {
+  return {
+    targetRatePerSec: round.ratePerSec,
+    loadAckedPerSec: round.load.ackedPerSec,
+    loadSkippedTurns: round.load.skipped,
+    generatorCpuPercents: round.load.generatorCpuPercents,
+    gatewayCpuPercent: round.load.brokerCpuPercent,
+    machineCpuPercent: round.load.machineCpuPercent,
+    loadLatencyMs: round.load.latencyMs,
+    allMs: round.probe.all,
+    missing: round.probe.missing,
+    ...probeFigures(round),
   }
 }
 

@@ -33,7 +33,7 @@ async function main (): Promise<void> {
     // One gateway, with its InfluxDB, for throughput, alarm latency and outage in turn.
     const gateway = await startBenchGateway(settings, devices, tmp, cleanups)
     const throughput = await runThroughput(gateway, settings, tmp)
-    const { half: alarm, quarter: alarmQuarter } = await runAlarmPhase(gateway, throughput.load.ackedPerSec, settings, tmp)
+    const { half: alarm, quarter: alarmQuarter, openLoop: alarmOpenLoop } = await runAlarmPhase(gateway, throughput.load.ackedPerSec, settings, tmp)
     const outage = await runOutagePhase(gateway, Math.max(1, Math.round(throughput.load.ackedPerSec / 2)), settings, tmp)
     const gatewayExit = await stopBenchGateway(gateway, throughput.logLines, throughput.load.span, settings)
     // The alarm phase's open-loop rate on the broker alone: what one message costs without the
@@ -42,7 +42,7 @@ async function main (): Promise<void> {
     const connections = await runConnectionsBench(tmp, gateway.influx.url)
     const storm = await runReconnectStorm(settings, tmp, gateway.influx)
 
-    const run: BenchRun = { settings, baseline, peer, throughput, alarm, alarmQuarter, outage, gatewayExit, bareOpenLoop, connections, storm }
+    const run: BenchRun = { settings, baseline, peer, throughput, alarm, alarmQuarter, alarmOpenLoop, outage, gatewayExit, bareOpenLoop, connections, storm }
     const derived = derive(run)
     printTable(run, derived)
     const wallSec = Math.round((Date.now() - startedAt.getTime()) / 1000)
