@@ -2,11 +2,10 @@
 // sign-in sets an HttpOnly, SameSite=Strict cookie, HTTP Basic works for scripts, sign-out ends
 // the session, `citygw operator add` creates operators, bad input gets 400, and failed sign-ins are limited.
 import { execFile } from 'node:child_process'
-import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { basic, signIn } from '../helpers/api-client.ts'
-import { REPO_ROOT, registerCrew, registerDevice, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
+import { CITYGW_ENTRY, REPO_ROOT, registerCrew, registerDevice, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 
 const execFileAsync = promisify(execFile)
 const PROTECTED = ['/api/session', '/api/devices', '/api/devices/mh-1', '/api/devices/mh-1/series', '/api/alarms', '/api/alarms/stream']
@@ -77,7 +76,7 @@ describe('API sign-in and access', () => {
   })
 
   it('creates operators with `citygw operator add` (shared namespace, secret printed once) who see all', async () => {
-    const run = (args: string[]) => execFileAsync(process.execPath, [join(REPO_ROOT, 'bin/citygw.js'), ...args], { cwd: REPO_ROOT, env: { ...process.env, DATA_DIR: gw.dataDir }, timeout: 20_000 })
+    const run = (args: string[]) => execFileAsync(process.execPath, [CITYGW_ENTRY, ...args], { cwd: REPO_ROOT, env: { ...process.env, DATA_DIR: gw.dataDir }, timeout: 20_000 })
     const { stdout } = await run(['operator', 'add', 'ops-1', '--json'])
     const credential = JSON.parse(stdout) as { id: string; secret: string }
     expect(credential.id).toBe('ops-1')

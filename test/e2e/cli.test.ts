@@ -129,6 +129,20 @@ describe('citygw start', () => {
     expect(first.output().some((l) => l.includes('"gateway stopped"'))).toBe(true)
   })
 
+  it('runs from the sources too (bin/citygw.js, as `npx citygw` does, through tsx): a command, a start and a clean stop', async () => {
+    const schema = await runCitygw(['schema', 'manhole'], { DATA_DIR: dataDir }, 30_000, { fromSources: true })
+    expect(schema.code).toBe(0)
+    expect(Object.keys((JSON.parse(schema.stdout) as { properties: Record<string, unknown> }).properties)).toContain('coverAngle')
+
+    const gw = await spawnGatewayProcess({ DATA_DIR: dataDir }, { fromSources: true })
+    onTestFinished(() => { gw.child.kill('SIGKILL') })
+    const cmdline = (await readFile(`/proc/${String(gw.child.pid)}/cmdline`, 'utf8')).split('\0')
+    expect(cmdline).toContain(join(REPO_ROOT, 'bin/citygw.js'))
+    gw.child.kill('SIGTERM')
+    expect(await gw.exited).toBe(0)
+    expect(gw.output().some((l) => l.includes('"gateway stopped"'))).toBe(true)
+  })
+
   it('npm start passes SIGTERM on to the gateway, which stops cleanly (no orphan left running)', async () => {
     const gw = await spawnGatewayProcess({ DATA_DIR: dataDir }, { viaNpm: true })
     onTestFinished(() => {

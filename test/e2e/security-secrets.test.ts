@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { expect, it, onTestFinished } from 'vitest'
 import { startInfluxDb1 } from '../helpers/influxdb.ts'
-import { REPO_ROOT, registerCrew, registerDevice, spawnGatewayProcess } from '../helpers/gateway.ts'
+import { CITYGW_ENTRY, REPO_ROOT, registerCrew, registerDevice, spawnGatewayProcess } from '../helpers/gateway.ts'
 import { connectClient, connectDevice, connectOutcome } from '../helpers/mqtt.ts'
 import { makeTempDir, removeTempDir } from '../helpers/server-process.ts'
 import { eventually } from '../helpers/wait.ts'
@@ -22,7 +22,7 @@ it('keeps secret files at mode 0600 and secrets out of the logs of a whole run',
   const dataDir = await makeTempDir('citygw-secrets-')
   onTestFinished(() => removeTempDir(dataDir))
 
-  const cli = (...args: string[]) => run(process.execPath, [join(REPO_ROOT, 'bin/citygw.js'), ...args], { cwd: REPO_ROOT, env: { ...process.env, DATA_DIR: dataDir } })
+  const cli = (...args: string[]) => run(process.execPath, [CITYGW_ENTRY, ...args], { cwd: REPO_ROOT, env: { ...process.env, DATA_DIR: dataDir } })
   const added = JSON.parse((await cli('device', 'add', 'sec-1', '--kind', 'manhole', '--district', 'north', '--json')).stdout) as { secret: string }
   await writeFile(join(dataDir, 'import.csv'), 'id,kind,district,lat,lon\nsec-2,manhole,north,,\nsec-3,lamp-post,south,,\n')
   await cli('device', 'import', join(dataDir, 'import.csv'), '--out', join(dataDir, 'secrets.jsonl'))

@@ -8,7 +8,7 @@ import { promisify } from 'node:util'
 import type { IClientOptions, MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createCertificate } from '../../broker/cert.ts'
-import { REPO_ROOT, registerDevice, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
+import { CITYGW_ENTRY, REPO_ROOT, registerDevice, startTestGateway, type TestGateway } from '../helpers/gateway.ts'
 import { connectClient, connectDevice, connectOutcome, subscribeCodes } from '../helpers/mqtt.ts'
 import { makeTempDir, removeTempDir } from '../helpers/server-process.ts'
 import { eventually } from '../helpers/wait.ts'
@@ -27,8 +27,8 @@ const clients: MqttClient[] = []
 beforeAll(async () => {
   dir = await makeTempDir('citygw-tls-')
   // The CLI, as an operator would run it: a server certificate, a CA, a device certificate.
-  await run(process.execPath, [join(REPO_ROOT, 'bin/citygw.js'), 'cert', '--out-dir', dir, '--cn', 'localhost', '--days', '2'], { cwd: REPO_ROOT })
-  await run(process.execPath, [join(REPO_ROOT, 'bin/citygw.js'), 'cert', '--out-dir', dir, '--ca', '--cn', 'test-ca'], { cwd: REPO_ROOT })
+  await run(process.execPath, [CITYGW_ENTRY, 'cert', '--out-dir', dir, '--cn', 'localhost', '--days', '2'], { cwd: REPO_ROOT })
+  await run(process.execPath, [CITYGW_ENTRY, 'cert', '--out-dir', dir, '--ca', '--cn', 'test-ca'], { cwd: REPO_ROOT })
   const device = await createCertificate({ outDir: dir, cn: 'tls-dev', days: 1, caCert: join(dir, 'ca.pem'), caKey: join(dir, 'ca-key.pem'), name: 'tls-dev' })
   const stranger = await createCertificate({ outDir: dir, cn: 'not-registered', days: 1, caCert: join(dir, 'ca.pem'), caKey: join(dir, 'ca-key.pem'), name: 'stranger' })
   tls = { ca: readFileSync(join(dir, 'cert.pem')) }
@@ -50,7 +50,7 @@ afterAll(async () => {
 describe('citygw cert', () => {
   it('writes keys with mode 0600 and refuses to overwrite them', async () => {
     for (const key of ['key.pem', 'ca-key.pem', 'tls-dev-key.pem']) expect(statSync(join(dir, key)).mode & 0o777).toBe(0o600)
-    await expect(run(process.execPath, [join(REPO_ROOT, 'bin/citygw.js'), 'cert', '--out-dir', dir], { cwd: REPO_ROOT })).rejects.toThrow(/exists; pass --force/)
+    await expect(run(process.execPath, [CITYGW_ENTRY, 'cert', '--out-dir', dir], { cwd: REPO_ROOT })).rejects.toThrow(/exists; pass --force/)
   })
 })
 

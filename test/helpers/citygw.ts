@@ -1,17 +1,19 @@
-// Runs the `citygw` command as operators do (a real child process from the sources) and returns
-// its exit code and output instead of throwing, so tests can check refusals and their messages.
+// Runs the `citygw` command as operators do (a real child process: the compiled build, or with
+// `fromSources` bin/citygw.js through tsx) and returns its exit code and output instead of
+// throwing, so tests can check refusals and their messages.
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { REPO_ROOT } from './gateway.ts'
+import { CITYGW_ENTRY, REPO_ROOT } from './gateway.ts'
 
 const execFileAsync = promisify(execFile)
 
 export interface CitygwResult { code: number, stdout: string, stderr: string }
 
-export async function runCitygw (args: readonly string[], env: Record<string, string | undefined>, timeoutMs = 30_000): Promise<CitygwResult> {
+export async function runCitygw (args: readonly string[], env: Record<string, string | undefined>, timeoutMs = 30_000, options: { fromSources?: boolean } = {}): Promise<CitygwResult> {
+  const entry = options.fromSources === true ? join(REPO_ROOT, 'bin/citygw.js') : CITYGW_ENTRY
   try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, [join(REPO_ROOT, 'bin/citygw.js'), ...args], {
+    const { stdout, stderr } = await execFileAsync(process.execPath, [entry, ...args], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
       timeout: timeoutMs,
