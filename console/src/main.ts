@@ -146,9 +146,17 @@ function tell (change: string, alarm: Alarm): void {
   }
 }
 
+/**
+ * Changes applied while a reload's request is out. Its answer may predate them (the stream
+ * brought an alarm raised after the server listed the open ones), so they are applied again on top
+ * of it: replacing the list with the answer alone would drop that alarm from the crew's view.
+ */
+const changesDuringReloads = new Set<Map<string, Alarm>>()
+
 function applyAlarm (alarm: Alarm): void {
   if (alarm.state === 'cleared') state.alarms.delete(alarm.id)
   else state.alarms.set(alarm.id, alarm)
+  for (const changes of changesDuringReloads) changes.set(alarm.id, alarm)
   updateStatus()
   view?.onAlarmsChanged(alarm)
 }
@@ -162,10 +170,23 @@ async function acknowledge (alarm: Alarm, note: string): Promise<Alarm> {
 }
 
 async function reloadAlarms (): Promise<void> {
-  const alarms = await api.openAlarms()
   const isFirstLoad = state.announced.size === 0 && state.alarms.size === 0
+  const changes = new Map<string, Alarm>()
+  changesDuringReloads.add(changes)
+  let alarms: Alarm[]
+  try {
+    alarms = await api.openAlarms()
+  } finally {
+    changesDuringReloads.delete(changes)
+  }
   const before = state.alarms
   state.alarms = new Map(alarms.map(function byId (a) { return [a.id, a] }))
+  for (const change of changes.values()) {
+    const listed = state.alarms.get(change.id)
+    if (listed !== undefined && listed.updatedAt >= change.updatedAt) continue
+    if (change.state === 'cleared') state.alarms.delete(change.id)
+    else state.alarms.set(change.id, change)
+  }
   for (const alarm of alarms) {
     // Alarms raised while the stream was down are new to the crew; those there at sign-in are not news.
     if (isFirstLoad) state.announced.add(alarm.id)

@@ -482,4 +482,28 @@ describe.skipIf(!hasChromium)('crew console: alarm list, attention, sessions, of
     const district = page.getByLabel('District')
     await expect.poll(() => district.locator('option').allTextContents()).toEqual(['All districts', 'east', 'north', 'south'])
   })
+
+  it('keeps an alarm the stream brought while the open-alarm list was on its way, when the list predates it', async () => {
+    const page = await newPage()
+    let heldAnswers = 0
+    let isAnswered = false
+    // The first list the page asks for is answered as the server made it before lp-6's alarm, but
+    // handed over only once the stream has brought that alarm to the page.
+    await page.route((url) => url.pathname === '/api/alarms' && url.searchParams.get('state') === 'open', async (route) => {
+      if (heldAnswers > 0) return route.continue()
+      heldAnswers++
+      const listed = await route.fetch()
+      await publish('lp-6', { commandedLevel: 0, supplyVoltage: 230, activePower: 0.4, doorOpen: true })
+      // The gateway sends an alarm on the stream before the reading's PUBACK: the card shows while the answer is held.
+      await card(page, 'lp-6').waitFor({ timeout: 5000 })
+      await route.fulfill({ response: listed })
+      isAnswered = true
+    })
+    await signIn(page, 'crew-north')
+    await expect.poll(() => isAnswered).toBe(true)
+    // The page takes the answer in within milliseconds; replacing its list with the answer alone dropped the card.
+    await page.waitForTimeout(500)
+    expect(await card(page, 'lp-6').isVisible()).toBe(true)
+    expect((await deviceOrder(page)).filter((id) => id === 'lp-6')).toHaveLength(1)
+  })
 })
