@@ -16,6 +16,7 @@ import { runBaseline } from './phases/bare-aedes.ts'
 import { runOutagePhase } from './phases/outage.ts'
 import { runThroughput } from './phases/gateway-throughput.ts'
 import { rssMb, stopInReverse, type Stop } from './processes.ts'
+import { probeFigures } from './results.ts'
 import { REPO_ROOT, readSettings } from './settings.ts'
 
 function figures (load: LoadRun): Record<string, unknown> {
@@ -32,7 +33,7 @@ function figures (load: LoadRun): Record<string, unknown> {
 }
 
 function alarmFigures (run: AlarmRun): Record<string, unknown> {
-  return { askedPerSec: run.ratePerSec, load: figures(run.load), alarmMs: run.probe.all, missing: run.probe.missing, probeLoopDelayP99Ms: run.probe.probeLoopDelayP99Ms, probeLoopDelayMaxMs: run.probe.probeLoopDelayMaxMs, probeCpuPercent: run.probe.probeCpuPercent }
+  return { askedPerSec: run.ratePerSec, load: figures(run.load), alarmMs: run.probe.all, missing: run.probe.missing, ...probeFigures(run) }
 }
 
 /** Main-thread µs per acknowledged message of `window`, by stage. */

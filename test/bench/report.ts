@@ -27,10 +27,15 @@ function openLoopNote (load: LoadRun): string {
   return `${load.devices} devices one message at a time, ${load.skipped} turns skipped; ${generator}`
 }
 
+/** Whether the alarm probe itself was late in a round. */
+function probeNote ({ probe }: AlarmRun): string {
+  return `the probe's own event-loop delay p99 ${probe.probeLoopDelayP99Ms} ms, max ${probe.probeLoopDelayMaxMs} ms, at ${probe.probeCpuPercent} % CPU`
+}
+
 /** What else an alarm round saw: its alarms, the load's own PUBACKs, and whether the probe itself was late. */
 function alarmRoundNote (round: AlarmRun): string {
   const { probe, load } = round
-  return `${probe.all.count} alarms, ${probe.missing} missing; load's own PUBACK p50/p99 ${load.latencyMs.p50} / ${load.latencyMs.p99} ms; the probe's own event-loop delay p99 ${probe.probeLoopDelayP99Ms} ms, max ${probe.probeLoopDelayMaxMs} ms, at ${probe.probeCpuPercent} % CPU`
+  return `${probe.all.count} alarms, ${probe.missing} missing; load's own PUBACK p50/p99 ${load.latencyMs.p50} / ${load.latencyMs.p99} ms; ${probeNote(round)}`
 }
 
 function printThroughput (run: BenchRun, derived: Derived): void {
@@ -80,7 +85,7 @@ function printTargets (run: BenchRun, derived: Derived): void {
   say(`${'gateway acked=stored/s ÷ peer stored/s'.padEnd(48)}${derived.peerRatio.toFixed(2).padStart(22)}   ≥ ${TARGETS.gatewayToPeer}`)
   say(`${`alarm latency p50/p99/max ms @${a.load.ackedPerSec}/s`.padEnd(48)}${`${a.probe.all.p50} / ${a.probe.all.p99} / ${a.probe.all.max}`.padStart(22)}   p99 < ${TARGETS.alarmP99HalfMs} ms at half the throughput (${a.ratePerSec}/s asked; ${openLoopNote(a.load)})`)
   say(`${'  same, no other load: p50/p99/max ms'.padEnd(48)}${`${a.idle.all.p50} / ${a.idle.all.p99} / ${a.idle.all.max}`.padStart(22)}   (${a.idle.all.count} alarms, ${a.idle.missing} missing; load's own PUBACK p50/p99 ${a.load.latencyMs.p50} / ${a.load.latencyMs.p99} ms)`)
-  say(`${'  alarms received / missing'.padEnd(48)}${`${a.probe.all.count} / ${a.probe.missing}`.padStart(22)}   (raise p99 ${a.probe.raised.p99}, clear p99 ${a.probe.cleared.p99} ms; the probe's own event-loop delay p99 ${a.probe.probeLoopDelayP99Ms} ms, max ${a.probe.probeLoopDelayMaxMs} ms, at ${a.probe.probeCpuPercent} % CPU)`)
+  say(`${'  alarms received / missing'.padEnd(48)}${`${a.probe.all.count} / ${a.probe.missing}`.padStart(22)}   (raise p99 ${a.probe.raised.p99}, clear p99 ${a.probe.cleared.p99} ms; ${probeNote(a)})`)
   say(`${`  same at a quarter of the rate (@${q.load.ackedPerSec}/s)`.padEnd(48)}${`${q.probe.all.p50} / ${q.probe.all.p99} / ${q.probe.all.max}`.padStart(22)}   p99 < ${TARGETS.alarmP99QuarterMs} ms (${q.ratePerSec}/s asked; ${openLoopNote(q.load)}; ${alarmRoundNote(q)})`)
   if (alarmOpenLoop === undefined) {
     say(`${'  open-loop maximum'.padEnd(48)}${'not reached'.padStart(22)}   the half round kept up with its rate: no rounds at shares of the open-loop maximum`)

@@ -241,7 +241,7 @@ export function buildResults (run: BenchRun, derived: Derived, startedAt: Date, 
 }
 
 /** The alarm probe's own event loop delay and CPU in a round: whether the instrument itself was late. */
-function probeFigures (round: AlarmRun) {
+export function probeFigures (round: AlarmRun) {
   return {
     probeLoopDelayP99Ms: round.probe.probeLoopDelayP99Ms,
     probeLoopDelayMaxMs: round.probe.probeLoopDelayMaxMs,

@@ -1,10 +1,8 @@
 // The `citygw` command as operators run it (a real child process): provisioning, schema output,
 // configuration errors, one gateway per DATA_DIR, clean shutdown on SIGTERM.
-import { execFile } from 'node:child_process'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
-import { afterEach, beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest'
 import { REPO_ROOT, spawnGatewayProcess } from '../helpers/gateway.ts'
 import { connectDevice } from '../helpers/mqtt.ts'
 import { makeTempDir, removeTempDir } from '../helpers/server-process.ts'
@@ -96,11 +94,6 @@ describe('citygw schema', () => {
 })
 
 describe('citygw start', () => {
-  // What `npm start` runs is built first, so that the starts below wait for a start, not a build.
-  beforeAll(async () => {
-    await promisify(execFile)('bash', [join(REPO_ROOT, 'scripts/build.sh')], { cwd: REPO_ROOT, timeout: 170_000 })
-  }, 180_000)
-
   it('refuses a bad configuration, naming the variable', async () => {
     const result = await citygw(['start'], { MQTT_PORT: 'eighteen', INFLUX_API: 'v3' })
     expect(result.code).not.toBe(0)

@@ -2,18 +2,16 @@
 // `fromSources` bin/citygw.js through tsx) and returns its exit code and output instead of
 // throwing, so tests can check refusals and their messages.
 import { execFile } from 'node:child_process'
-import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { CITYGW_ENTRY, REPO_ROOT } from './gateway.ts'
+import { citygwEntry, REPO_ROOT } from './gateway.ts'
 
 const execFileAsync = promisify(execFile)
 
 export interface CitygwResult { code: number, stdout: string, stderr: string }
 
 export async function runCitygw (args: readonly string[], env: Record<string, string | undefined>, timeoutMs = 30_000, options: { fromSources?: boolean } = {}): Promise<CitygwResult> {
-  const entry = options.fromSources === true ? join(REPO_ROOT, 'bin/citygw.js') : CITYGW_ENTRY
   try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, [entry, ...args], {
+    const { stdout, stderr } = await execFileAsync(process.execPath, [citygwEntry(options.fromSources), ...args], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
       timeout: timeoutMs,

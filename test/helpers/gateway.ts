@@ -22,6 +22,11 @@ export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
  */
 export const CITYGW_ENTRY = join(REPO_ROOT, 'dist/cli/index.js')
 
+/** The script a `citygw` child process runs: CITYGW_ENTRY, or with `fromSources` bin/citygw.js (tsx). */
+export function citygwEntry (fromSources = false): string {
+  return fromSources ? join(REPO_ROOT, 'bin/citygw.js') : CITYGW_ENTRY
+}
+
 export interface TestGateway {
   readonly gateway: Gateway
   readonly dataDir: string
@@ -103,7 +108,7 @@ export async function spawnGatewayProcess (env: Record<string, string>, options:
     ? ['npm', ['start', '--silent']]
     : options.asNpmStart === true
       ? ['bash', [join(REPO_ROOT, 'scripts/start.sh')]]
-      : [process.execPath, [options.fromSources === true ? join(REPO_ROOT, 'bin/citygw.js') : CITYGW_ENTRY, 'start', ...(options.startArgs ?? [])]]
+      : [process.execPath, [citygwEntry(options.fromSources), 'start', ...(options.startArgs ?? [])]]
   const child = spawn(command, args, {
     cwd: REPO_ROOT,
     env: { ...process.env, MQTT_HOST: '127.0.0.1', MQTT_PORT: '0', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', REGISTRY_POLL_MS: '100', ...env },
