@@ -10,7 +10,7 @@ import type { Consumer, JsMsg } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { GatewayError } from '../errors.ts'
 import type { Logger } from '../log.ts'
-import type { SpoolBatch } from '../spool/batch.ts'
+import { batchOfLines, type SpoolBatch } from '../spool/batch.ts'
 import { FetchAhead } from './fetch-ahead.ts'
 import { confirmAck, tell } from './message-acks.ts'
 
@@ -145,7 +145,7 @@ export class LogReader {
       for (const line of item.lines) lines.push(line)
       bytes += item.bytes
     }
-    const batch: SpoolBatch = { lines, records: messages.length, bytes }
+    const batch = batchOfLines(lines, messages.length, bytes)
     batchMarks.set(batch, { owner: this, messages })
     return batch
   }

@@ -19,8 +19,8 @@ export interface InfluxHttpOptions {
 }
 
 export interface InfluxHttp {
-  /** POSTs the lines (joined by \n); resolves on 2xx, rejects with a SinkError otherwise. */
-  postLines(pathAndQuery: string, lines: readonly string[]): Promise<void>
+  /** POSTs the lines (joined by \n, or already as those bytes); resolves on 2xx, rejects with a SinkError otherwise. */
+  postLines(pathAndQuery: string, lines: readonly string[] | Buffer): Promise<void>
   /** GET path: true on 2xx; false on anything else, never throws. */
   ping(path: string): Promise<boolean>
   /** Aborts requests in flight (they reject CSG_SINK_RETRYABLE) and frees the sockets. */
@@ -31,7 +31,7 @@ export interface InfluxHttp {
  * Why the transport and not the client's WriteApi: WriteApi buffers points in memory, retries on
  * its own and drops lines once its retry buffer is full, and reports failures through a log line
  * plus a rejected flush. Our spool already holds the data durably, so we want exactly one HTTP
- * request per batch whose outcome we classify ourselves — transport.request() gives that, and an
+ * request per batch whose outcome we classify ourselves — transport.send() gives that, and an
  * HttpError carrying status, body and headers (Retry-After) for the classification.
  */
 export function createInfluxHttp (options: InfluxHttpOptions): InfluxHttp {
@@ -52,7 +52,7 @@ export function createInfluxHttp (options: InfluxHttpOptions): InfluxHttp {
   const inFlight = new Set<AbortController>()
   let isClosed = false
 
-  async function send (path: string, body: string, method: 'GET' | 'POST'): Promise<void> {
+  async function send (path: string, body: string | Buffer, method: 'GET' | 'POST'): Promise<void> {
     if (isClosed) throw new SinkError('CSG_SINK_RETRYABLE', 'the InfluxDB sink is closed', {})
     const controller = new AbortController()
     let isTimedOut = false
@@ -62,10 +62,14 @@ export function createInfluxHttp (options: InfluxHttpOptions): InfluxHttp {
     }, options.timeoutMs)
     inFlight.add(controller)
     try {
-      await transport.request(path, body, {
-        method,
-        headers: { 'content-type': 'text/plain; charset=utf-8' },
-        signal: controller.signal,
+      await new Promise<void>(function sendAndAwaitAnswer (resolve, reject) {
+        // send() is typed for a string body, but the node transport sends Buffer.from(body), which
+        // takes bytes as they are: a batch read from the spool goes out without becoming a string.
+        transport.send(path, body as string, {
+          method,
+          headers: { 'content-type': 'text/plain; charset=utf-8' },
+          signal: controller.signal,
+        }, { error: reject, complete: resolve })
       })
     } catch (err) {
       throw classifySinkFailure(err, isTimedOut ? `no answer within ${options.timeoutMs} ms` : undefined)
@@ -77,7 +81,7 @@ export function createInfluxHttp (options: InfluxHttpOptions): InfluxHttp {
 
   return {
     async postLines (pathAndQuery, lines) {
-      await send(pathAndQuery, lines.join('\n'), 'POST')
+      await send(pathAndQuery, Buffer.isBuffer(lines) ? lines : lines.join('\n'), 'POST')
     },
     async ping (path) {
       try {

@@ -8,13 +8,14 @@ export interface Sink {
   /** For logs and metrics, e.g. 'influx-v2'. */
   readonly name: string
   /**
-   * Resolves once the server accepted all lines. Rejects with a SinkError:
+   * Resolves once the server accepted all lines: given one by one, or as the body InfluxDB takes
+   * (joined by '\n', UTF-8). Rejects with a SinkError:
    * CSG_SINK_RETRYABLE (network, timeout, 404, 408, 429, 5xx; `retryAfterMs` when the server
    * sent Retry-After), CSG_SINK_REFUSED (other 4xx, with the server's message: bad line, type
    * conflict, too large) or CSG_SINK_UNAUTHORIZED (401/403). Writing the same lines twice is
    * harmless: InfluxDB overwrites a point with the same series and timestamp.
    */
-  write(lines: readonly string[]): Promise<void>
+  write(lines: readonly string[] | Buffer): Promise<void>
   /** True when the server answers its ping endpoint with 2xx; never throws. */
   ping(): Promise<boolean>
   /** Aborts requests in flight and frees sockets. */

@@ -4,6 +4,7 @@
 import type { Logger } from 'pino'
 import { isGatewayError } from '../errors.ts'
 import type { Quarantine } from './quarantine.ts'
+import { linesOf, type Lines } from '../spool/batch.ts'
 import { SinkError, type Sink } from './sink.ts'
 import type { Spool } from '../spool/spool.ts'
 import { pauseUnlessStopped } from '../pause.ts'
@@ -132,29 +133,31 @@ export function createWriter (options: WriterOptions): Writer {
    * Writes lines until they are stored or quarantined. Returns false only when the writer stops
    * first; the caller then leaves the batch uncommitted. Refusal: halves are written separately
    * (rewriting a point InfluxDB already took is harmless), a single refused line is quarantined.
+   * Only then are the lines looked at one by one; otherwise their bytes go out as read.
    */
-  async function deliver (lines: readonly string[]): Promise<boolean> {
+  async function deliver (text: Lines): Promise<boolean> {
     for (;;) {
       if (stopping.signal.aborted) return false
       const startedNs = process.hrtime.bigint()
       try {
-        await sink.write(lines)
+        await sink.write(text.body)
         const seconds = Number(process.hrtime.bigint() - startedNs) / 1e9
         failures = 0
         lastWriteMs = Date.now()
         setHealth('connected')
-        notify('onWrite', () => metrics.onWrite?.(lines.length, seconds))
+        notify('onWrite', () => metrics.onWrite?.(text.lineCount, seconds))
         return true
       } catch (err) {
         if (isGatewayError(err, 'CSG_SINK_REFUSED')) {
           failures = 0
           setHealth('connected', err)
+          const lines = text.lines
           if (lines.length === 1) {
             await quarantine(lines[0] ?? '', err.message)
             return true
           }
           const middle = Math.ceil(lines.length / 2)
-          return await deliver(lines.slice(0, middle)) && await deliver(lines.slice(middle))
+          return await deliver(linesOf(lines.slice(0, middle))) && await deliver(linesOf(lines.slice(middle)))
         }
         notify('onRetry', () => metrics.onRetry?.())
         if (isGatewayError(err, 'CSG_SINK_UNAUTHORIZED')) {
@@ -179,13 +182,13 @@ export function createWriter (options: WriterOptions): Writer {
       try {
         const batch = await spool.read(settings.batchLines, stopping.signal)
         if (batch === null) break
-        if (!await deliver(batch.lines)) {
+        if (!await deliver(batch)) {
           spool.rewind()
           break
         }
         await spool.commit(batch)
         // A full batch means a backlog: go on at once. Otherwise let the next batch gather.
-        if (batch.lines.length < settings.batchLines && settings.flushIntervalMs > 0 && !await pause(settings.flushIntervalMs)) break
+        if (batch.lineCount < settings.batchLines && settings.flushIntervalMs > 0 && !await pause(settings.flushIntervalMs)) break
       } catch (err) {
         if (stopping.signal.aborted || isGatewayError(err, 'CSG_SPOOL_CLOSED')) break
         // A disk fault reading or committing: nothing was committed, so read again later.

@@ -216,7 +216,7 @@ export function createExporter (options: ExporterOptions): Exporter {
         if (batch !== null) await feed.commit(batch)
         if (!delivery.isDone) {
           if (!await pause(delivery.delayMs)) break
-        } else if (batch !== null && batch.lines.length < options.batchLines && options.flushIntervalMs > 0 && !await pause(options.flushIntervalMs)) {
+        } else if (batch !== null && batch.lineCount < options.batchLines && options.flushIntervalMs > 0 && !await pause(options.flushIntervalMs)) {
           break
         }
       } catch (err) {

@@ -3,7 +3,7 @@
 // exporter, as a spool feed. Guarantees: push() resolves only once the exporter committed the lines
 // (delivered, or saved as pending), so the hand-over never acknowledges what the export could lose.
 import { GatewayError } from '../errors.ts'
-import type { SpoolBatch } from '../spool/batch.ts'
+import { batchOfLines, type SpoolBatch } from '../spool/batch.ts'
 import type { Spool, SpoolFeed } from '../spool/spool.ts'
 
 interface Pushed { readonly lines: readonly string[], readonly done: () => void, readonly failed: (err: unknown) => void }
@@ -61,7 +61,7 @@ export function createPushFeed (): PushFeed {
         for (const line of item.lines) lines.push(line)
       }
       held = held.concat(items)
-      const batch: SpoolBatch = { lines, records: items.length, bytes: 0 }
+      const batch = batchOfLines(lines, items.length, 0)
       taken.set(batch, items)
       return batch
     },

@@ -64,6 +64,15 @@ export function decodeRecord (buffer: Buffer, at: number): DecodedRecord | Recor
   return { header, payload, bytes }
 }
 
+export const NEWLINE = 0x0a
+
+/** How many lines a payload holds: one more than its '\n' bytes. */
+export function payloadLineCount (payload: Buffer): number {
+  let count = 1
+  for (let at = payload.indexOf(NEWLINE); at !== -1; at = payload.indexOf(NEWLINE, at + 1)) count++
+  return count
+}
+
 export function recordLines (payload: Buffer): string[] {
   return payload.toString('utf8').split('\n')
 }

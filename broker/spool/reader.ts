@@ -1,10 +1,11 @@
 // Enters: read requests (max lines, abort signal) and moves of the read position (rewind, commit past it).
 // Leaves: batches of whole fsynced records in append order, each marked with where it ends for commit.
-// Reads are serialised; one file handle and one 1 MiB buffer, whatever the spool's depth.
+// Reads are serialised; one file handle and one 1 MiB buffer, whatever the spool's depth. A batch's
+// lines stay bytes (the body InfluxDB takes) until someone asks for them as strings.
 import { open, type FileHandle } from 'node:fs/promises'
 import type { Logger } from 'pino'
-import type { SpoolBatch } from './batch.ts'
-import { HEADER_BYTES, recordLines } from './format.ts'
+import { batchOfBody, type SpoolBatch } from './batch.ts'
+import { HEADER_BYTES, NEWLINE, payloadLineCount } from './format.ts'
 import { READ_CHUNK_BYTES, segmentPath, STOP, TAKE, TAKE_AND_STOP, walkRecords, type Verdict } from './files.ts'
 import type { Position, SpoolLedger } from './ledger.ts'
 
@@ -100,18 +101,20 @@ export class SpoolReader {
       }
       const epoch = this.epoch
       const startOrdinal = this.readOrdinal
-      const lines: string[] = []
+      const body = new BodyBuilder(Math.min(READ_CHUNK_BYTES, ledger.segmentOf(start.seq).size - start.offset))
+      let lineCount = 0
       let records = 0
       let bytes = 0
       let pos = start
       let isStopped = false
       const take = function takeRecord (_appendedAtMs: number, payload: Buffer): Verdict {
-        const recordLinesRead = recordLines(payload)
-        if (records > 0 && lines.length + recordLinesRead.length > maxLines) return STOP
-        for (const line of recordLinesRead) lines.push(line)
+        const recordLineCount = payloadLineCount(payload)
+        if (records > 0 && lineCount + recordLineCount > maxLines) return STOP
+        body.add(payload)
+        lineCount += recordLineCount
         records++
         bytes += HEADER_BYTES + payload.length
-        return lines.length >= maxLines ? TAKE_AND_STOP : TAKE
+        return lineCount >= maxLines ? TAKE_AND_STOP : TAKE
       }
       this.isWalking = true
       try {
@@ -142,7 +145,7 @@ export class SpoolReader {
       // At the durable end the ordinal is known exactly; this also re-syncs ordinals after a skipped corrupt range.
       const endOrdinal = ledger.isDurableEnd(ledger.normalize(pos)) ? ledger.durableOrdinal : startOrdinal + records
       this.readOrdinal = endOrdinal
-      const batch: SpoolBatch = { lines, records, bytes }
+      const batch = batchOfBody(body.bytes(), lineCount, records, bytes)
       batchMarks.set(batch, { owner: this, startOrdinal, end: pos, endOrdinal })
       return batch
     }
@@ -169,5 +172,31 @@ export class SpoolReader {
     const handle = await open(segmentPath(this.opts.dir, seq), 'r')
     this.current = { seq, handle }
     return handle
+  }
+}
+
+/** Record payloads joined by '\n', copied out of the read buffer into one growing allocation. */
+class BodyBuilder {
+  private buffer: Buffer
+  private used = 0
+
+  constructor (expectedBytes: number) {
+    this.buffer = Buffer.allocUnsafe(Math.max(64, expectedBytes))
+  }
+
+  add (payload: Buffer): void {
+    const separator = this.used === 0 ? 0 : 1
+    const needed = this.used + separator + payload.length
+    if (needed > this.buffer.length) {
+      const grown = Buffer.allocUnsafe(Math.max(needed, this.buffer.length * 2))
+      this.buffer.copy(grown, 0, 0, this.used)
+      this.buffer = grown
+    }
+    if (separator === 1) this.buffer[this.used++] = NEWLINE
+    this.used += payload.copy(this.buffer, this.used)
+  }
+
+  bytes (): Buffer {
+    return this.buffer.subarray(0, this.used)
   }
 }

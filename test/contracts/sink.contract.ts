@@ -101,6 +101,13 @@ export function describeSinkContract (title: string, setup: () => Promise<SinkCo
       expect(floats.map((p) => p.value)).toEqual(Array.from({ length: 500 }, (_, i) => i + 0.5))
     })
 
+    it('stores lines given as their bytes, joined by \\n (the form the spool hands over), UTF-8 included', async () => {
+      const m = uniqueMeasurement()
+      const lines = Array.from({ length: 50 }, (_, i) => `${m},device_id=d${i},district=Straße-Nord f=${i}i ${now - 20_000 + i}`)
+      await target.sink.write(Buffer.from(lines.join('\n'), 'utf8'))
+      expect((await target.readBack(m, 'f', 50)).map((p) => p.value)).toEqual(Array.from({ length: 50 }, (_, i) => i))
+    })
+
     it('writes nothing and resolves for an empty batch; ping answers true', async () => {
       await expect(target.sink.write([])).resolves.toBeUndefined()
       await expect(target.sink.ping()).resolves.toBe(true)

@@ -232,8 +232,9 @@ function scriptedSink (answer: (lines: readonly string[], attempt: number) => Si
     name: 'scripted',
     stored,
     attempts,
-    write (lines) {
+    write (written) {
       attempts.push(Date.now())
+      const lines = Buffer.isBuffer(written) ? written.toString('utf8').split('\n') : written
       const err = answer(lines, attempts.length)
       if (err !== undefined) return Promise.reject(err)
       stored.push(...lines)

@@ -74,7 +74,7 @@ describe('createIngest', () => {
 
   async function spooledLines (): Promise<string[]> {
     const batch = await spool.read(1000, AbortSignal.timeout(1000))
-    return batch?.lines ?? []
+    return [...(batch?.lines ?? [])]
   }
 
   it('appends the readings of a valid batch, and hands them to onReadings before the append resolves', async () => {

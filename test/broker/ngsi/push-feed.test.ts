@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest'
 import { isGatewayError } from '../../../broker/errors.ts'
 import { createPushFeed, teeCommits } from '../../../broker/ngsi/push-feed.ts'
-import type { Spool, SpoolBatch } from '../../../broker/spool/spool.ts'
+import type { Spool } from '../../../broker/spool/spool.ts'
+import { batchOfLines } from '../../../broker/spool/batch.ts'
 
 describe('push feed', () => {
   it('resolves a push only when the exporter commits it, in order, whole pushes per batch', async () => {
@@ -44,7 +45,7 @@ describe('push feed', () => {
   it('the tee commits to the spool only after the export committed the lines', async () => {
     const feed = createPushFeed()
     const order: string[] = []
-    const batch: SpoolBatch = { lines: ['l1'], records: 1, bytes: 3 }
+    const batch = batchOfLines(['l1'], 1, 3)
     const spool = { commit: () => { order.push('spool'); return Promise.resolve() } } as unknown as Spool
     const committing = teeCommits(spool, feed).commit(batch)
     const read = await feed.read(10)

@@ -76,6 +76,30 @@ describe('spool', () => {
     await spool.close()
   })
 
+  it('hands a batch as the bytes InfluxDB takes: the lines of its records joined by \\n, UTF-8, also past the 1 MiB read buffer', async () => {
+    const spool = await openTest()
+    const appended: string[][] = []
+    // About 3 MiB in records of 1 to 3 lines, some with multi-byte characters.
+    for (let i = 0; i < 3000; i++) {
+      const record = Array.from({ length: 1 + (i % 3) }, (_, j) => `m,district=Straße-${i % 7} v=${i}i,note="${'é'.repeat(j)}${'x'.repeat(400)}" ${i}`)
+      appended.push(record)
+    }
+    for (let i = 0; i < appended.length; i += 100) await Promise.all(appended.slice(i, i + 100).map((record) => spool.append(record)))
+    const batch = await spool.read(1_000_000) as SpoolBatch
+    const expected = appended.flat()
+    expect(batch.records).toBe(3000)
+    expect(batch.lineCount).toBe(expected.length)
+    expect(batch.body.length).toBeGreaterThan(2 * 1024 ** 2)
+    expect(batch.body.equals(Buffer.from(expected.join('\n'), 'utf8'))).toBe(true)
+    expect(batch.lines).toEqual(expected)
+    // maxLines counts the lines inside records: a batch stops before the record that would pass it.
+    spool.rewind()
+    const part = await spool.read(5) as SpoolBatch
+    expect(part.lineCount).toBe(3) // records of 1 and 2 lines; the next (3 lines) would make 6
+    expect(part.body.toString('utf8').split('\n')).toEqual(expected.slice(0, 3))
+    await spool.close()
+  })
+
   it('keeps records whole in batches, and returns one record even when it is larger than maxLines', async () => {
     const spool = await openTest()
     await spool.append(['a1', 'a2', 'a3'])
