@@ -4,7 +4,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { renderInfluxdConfig } from '../../simulators/local-influxdb.ts'
-import { freePort } from './ports.ts'
+import { restartablePort } from './ports.ts'
 import { launchServer, makeTempDir, requireBinary, startRestartable, type ServerProcess } from './server-process.ts'
 
 const INFLUXD = '/usr/bin/influxd'
@@ -52,8 +52,8 @@ export interface InfluxDb1Options {
 export async function startInfluxDb1 (options: InfluxDb1Options = {}): Promise<InfluxDb1Server> {
   requireBinary(INFLUXD, 'influxdb')
   const dir = await makeTempDir('csg-influxd-')
-  const port = await freePort()
-  const rpcPort = await freePort()
+  const port = await restartablePort()
+  const rpcPort = await restartablePort()
   const configPath = join(dir, 'influxdb.conf')
   await writeFile(configPath, renderInfluxdConfig(dir, port, rpcPort, options.auth !== undefined, options.maxBodyBytes))
   const url = `http://127.0.0.1:${port}`

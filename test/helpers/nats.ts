@@ -4,7 +4,7 @@
 // stopped and started again on the same dir and ports; close() kills every node and removes its dir.
 import { join } from 'node:path'
 import { natsServerArgs, waitForMetaLeader as waitForMonitors } from '../../simulators/local-nats.ts'
-import { freePort } from './ports.ts'
+import { restartablePort } from './ports.ts'
 import { launchServer, makeTempDir, requireBinary, startRestartable, type RestartableServer, type ServerProcess } from './server-process.ts'
 
 const NATS_SERVER = '/usr/sbin/nats-server'
@@ -50,7 +50,7 @@ export async function startNatsCluster (options: NatsClusterOptions = {}): Promi
   const count = options.nodes ?? 3
   for (let attempt = 1; ; attempt++) {
     const ports: NodePorts[] = []
-    for (let i = 0; i < count; i++) ports.push({ client: await freePort(), cluster: await freePort(), monitor: await freePort() })
+    for (let i = 0; i < count; i++) ports.push({ client: await restartablePort(), cluster: await restartablePort(), monitor: await restartablePort() })
     try {
       return await startOnPorts(options, ports)
     } catch (err) {

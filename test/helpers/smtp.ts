@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { REPO_ROOT } from './gateway.ts'
-import { freePort } from './ports.ts'
+import { restartablePort } from './ports.ts'
 import { makeTempDir, spawnServer, startRestartable, waitUntilReady, type RestartableServer, type ServerProcess } from './server-process.ts'
 
 /** One message as the server received it. */
@@ -36,7 +36,7 @@ const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3'
 
 export async function startSmtpServer (auth?: { user: string; password: string }): Promise<SmtpServer> {
   const dir = await makeTempDir('citygw-smtp-')
-  const port = await freePort()
+  const port = await restartablePort()
   const args = [join(REPO_ROOT, 'test/helpers/smtp-server.py'), String(port), dir, ...(auth === undefined ? [] : [auth.user, auth.password])]
   async function launch (): Promise<ServerProcess> {
     const server = spawnServer(PYTHON, args, 'smtp server (python3-aiosmtpd)', dir)
