@@ -1,8 +1,7 @@
 // Free TCP ports for test servers (the same finder the demo uses), and ports for servers that a
 // test stops and starts again on the same port.
 import { readFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
-import { freeLoopbackPort } from '../../simulators/free-port.ts'
+import { freeLoopbackPort, isFreeLoopbackPort } from '../../simulators/free-port.ts'
 
 export { freeLoopbackPort as freePort }
 
@@ -23,7 +22,7 @@ export async function restartablePort (): Promise<number> {
   if (ephemeralLow - LOWEST_RESTARTABLE_PORT < 1000) return await freeLoopbackPort()
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     const port = LOWEST_RESTARTABLE_PORT + Math.floor(Math.random() * (ephemeralLow - LOWEST_RESTARTABLE_PORT))
-    if (await isFreeOnLoopback(port)) return port
+    if (await isFreeLoopbackPort(port)) return port
   }
   throw new Error(`no free port below ${ephemeralLow} after ${ATTEMPTS} tries`)
 }
@@ -35,14 +34,4 @@ async function ephemeralRangeStart (): Promise<number> {
   } catch {
     return DEFAULT_EPHEMERAL_LOW
   }
-}
-
-function isFreeOnLoopback (port: number): Promise<boolean> {
-  return new Promise(function tryListen (resolve) {
-    const server = createServer()
-    server.once('error', function taken () { resolve(false) })
-    server.listen(port, '127.0.0.1', function listening () {
-      server.close(function closed () { resolve(true) })
-    })
-  })
 }
