@@ -42,7 +42,14 @@ export function gatewayEnv (dataDir: string, influxUrl: string): NodeJS.ProcessE
     PUBLISH_BURST: '1000000',
     MAX_CONNECTIONS_PER_IP: '100000',
     MAX_CONNECTIONS: '100000',
+    ...settingsToTry(process.env.BENCH_GATEWAY_ENV),
   }
+}
+
+/** `BENCH_GATEWAY_ENV="SPOOL_GROUP_COMMIT_MS=8 INFLUX_FLUSH_MS=500"`: settings to compare against the defaults. */
+function settingsToTry (list: string | undefined): Record<string, string> {
+  const pairs = (list ?? '').split(/\s+/).filter(function isSet (item) { return item.includes('=') })
+  return Object.fromEntries(pairs.map(function split (item) { return [item.slice(0, item.indexOf('=')), item.slice(item.indexOf('=') + 1)] }))
 }
 
 /**

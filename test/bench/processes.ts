@@ -4,7 +4,7 @@
 // Plus per-process CPU, resident memory and open files, the processes below one, and the machine's
 // CPU, from /proc.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import os from 'node:os'
 import { join } from 'node:path'
@@ -126,8 +126,30 @@ export async function stopInReverse (stops: Stop[], label: string): Promise<void
 
 /** CPU time (user + system, ms) a process has used so far, from /proc; undefined off Linux. */
 export function processCpuMs (pid: number): number | undefined {
+  return statCpuMs(`/proc/${pid}/stat`)
+}
+
+/** CPU ms of a process's main thread and of all its other threads (libuv's pool, V8's helpers) together. */
+export function threadCpuMs (pid: number): { mainMs: number; otherMs: number } | undefined {
+  let tids: string[]
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    tids = readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return undefined
+  }
+  let mainMs = 0
+  let otherMs = 0
+  for (const tid of tids) {
+    const ms = statCpuMs(`/proc/${pid}/task/${tid}/stat`) ?? 0
+    if (Number(tid) === pid) mainMs += ms
+    else otherMs += ms
+  }
+  return { mainMs, otherMs }
+}
+
+function statCpuMs (file: string): number | undefined {
+  try {
+    const stat = readFileSync(file, 'utf8')
     // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     const ticks = Number(fields[11]) + Number(fields[12])
