@@ -23,13 +23,19 @@ export interface OutageRun {
   ratePerSec: number
   outageSec: number
   load: LoadRun
-  /** RSS (MB) just before influxd stopped, the most during the outage, the most while catching up. */
+  /**
+   * RSS (MB) just before influxd stopped; the most over the same load before it, as long as the
+   * outage (what the outage's most is judged against: under load RSS rises and falls by tens of MB
+   * with the old generation between full collections, so one sample may catch it low or high);
+   * the most during the outage; the most while catching up.
+   */
   rssBeforeMb: number
   rssBeforeMaxMb: number
   rssDuringMaxMb: number
   rssCatchUpMaxMb: number
-  /** The split just before the stop and at the sample with the most RSS during the outage. */
+  /** The split just before the stop, at the sample with the most RSS before it, and at the one with the most during the outage. */
   memoryBefore: MemorySplit | undefined
+  memoryAtBeforeMax: MemorySplit | undefined
   memoryAtMax: MemorySplit | undefined
   spoolPeakRecords: number
   spoolPeakBytes: number
@@ -39,18 +45,17 @@ export interface OutageRun {
   influxRestartMs: number
 }
 
-/** Load before the stop, to know the gateway's RSS and spool depth at that rate without an outage. */
-const OUTAGE_PRE_SEC = 5
-
 /** Open-loop load at `ratePerSec`; influxd is stopped for `settings.outageSec` in the middle of it. */
 export async function runOutagePhase (gw: BenchGateway, ratePerSec: number, settings: Settings, tmp: string): Promise<OutageRun> {
   const influx = gw.influx
   const outageSec = settings.outageSec
   const catchUpBudgetSec = Math.max(30, 2 * outageSec)
-  say(`outage: load at ${ratePerSec} msgs/s, InfluxDB stopped for ${outageSec} s after ${OUTAGE_PRE_SEC} s…`)
+  // Load before the stop, as long as the outage: the gateway's RSS and spool depth at that rate without one.
+  const preSec = outageSec
+  say(`outage: load at ${ratePerSec} msgs/s, InfluxDB stopped for ${outageSec} s after ${preSec} s…`)
   const result: Omit<OutageRun, 'load'> = {
     ratePerSec, outageSec, rssBeforeMb: Number.NaN, rssBeforeMaxMb: 0, rssDuringMaxMb: 0, rssCatchUpMaxMb: 0,
-    memoryBefore: undefined, memoryAtMax: undefined,
+    memoryBefore: undefined, memoryAtBeforeMax: undefined, memoryAtMax: undefined,
     spoolPeakRecords: 0, spoolPeakBytes: 0, catchUpMs: null, catchUpLinesPerSec: 0, influxRestartMs: 0,
   }
   async function sample (): Promise<{ rss: number; depth: SpoolDepth; written: number; memory: MemorySplit }> {
@@ -66,20 +71,23 @@ export async function runOutagePhase (gw: BenchGateway, ratePerSec: number, sett
     const load = await runLoad('gateway-outage', gw.mqttUrl, gw.process.pid, gw.loadDevices, settings, tmp, {
       ratePerSec,
       warmupSec: 1,
-      durationSec: OUTAGE_PRE_SEC + outageSec + catchUpBudgetSec + 5,
+      durationSec: preSec + outageSec + catchUpBudgetSec + 5,
       async onWindowStart (stopLoad) {
         let preDepthMax = 0
-        const preEnd = performance.now() + OUTAGE_PRE_SEC * 1000
+        const preEnd = performance.now() + preSec * 1000
         while (performance.now() < preEnd) {
           const s = await sample()
-          result.rssBeforeMaxMb = Math.max(result.rssBeforeMaxMb, s.rss)
+          if (s.rss > result.rssBeforeMaxMb) {
+            result.rssBeforeMaxMb = s.rss
+            result.memoryAtBeforeMax = s.memory
+          }
           result.rssBeforeMb = s.rss
           result.memoryBefore = s.memory
           preDepthMax = Math.max(preDepthMax, s.depth.records)
           await sleep(250)
         }
         const peakBefore = result.spoolPeakRecords
-        say(`  stopping InfluxDB (RSS ${result.rssBeforeMb} MB, spool ${preDepthMax} records)…`)
+        say(`  stopping InfluxDB (RSS ${result.rssBeforeMb} MB, at most ${result.rssBeforeMaxMb} MB over ${preSec} s; spool ${preDepthMax} records)…`)
         influxDown = true
         await influx.stop()
         const outageEnd = performance.now() + outageSec * 1000
