@@ -98,9 +98,12 @@ function printTargets (run: BenchRun, derived: Derived): void {
   say(`${`  same, open loop @${a.load.ackedPerSec}/s`.padEnd(48)}${`${String(perMessage.openLoop.bareAedes)} / ${String(perMessage.openLoop.gateway)}`.padStart(22)}   bare Aedes ${String(perMessage.openLoop.bareAedesCpuPercent)} % CPU, gateway ${String(a.load.brokerCpuPercent)} %, load generator ${String(a.load.generatorCpuPercent)} %, InfluxDB ${String(a.load.databaseCpuPercent)} %, machine ${String(a.load.machineCpuPercent)} % (bare Aedes' PUBACK p99 ${perMessage.openLoop.bareAedesLatencyMs.p99} ms)`)
   const ingest = o.load.ackedPerSec
   const laterLog = run.gatewayExit.laterLog
-  const growth = function growth (from: number): string { return `${from} → ${o.rssDuringMaxMb} (+${Math.round((o.rssDuringMaxMb - from) * 10) / 10})` }
-  say(`${`outage ${o.outageSec} s @${ingest}/s: RSS max before → during MB`.padEnd(48)}${growth(o.rssBeforeMaxMb).padStart(22)}   ≤ +${TARGETS.outageMemoryMb} MB (the most over ${o.outageSec} s of the same load before the stop against the most during the outage)`)
-  say(`${'  RSS just before the stop → max during MB'.padEnd(48)}${growth(o.rssBeforeMb).padStart(22)}   one sample, wherever the old generation stood between two full collections`)
+  const growth = function growth (from: number): string {
+    const mb = Math.round((o.rssDuringMaxMb - from) * 10) / 10
+    return `${from} → ${o.rssDuringMaxMb} MB (${mb >= 0 ? '+' : ''}${mb})`
+  }
+  say(`${`outage ${o.outageSec} s @${ingest}/s: RSS most before → during`.padEnd(48)}${growth(o.rssBeforeMaxMb).padStart(22)}   ≤ +${TARGETS.outageMemoryMb} MB (the most over ${o.outageSec} s of the same load before the stop against the most during the outage)`)
+  say(`${'  RSS just before the stop → most during'.padEnd(48)}${growth(o.rssBeforeMb).padStart(22)}   one sample, wherever the old generation stood between two full collections`)
   if (o.memoryAtBeforeMax !== undefined && o.memoryAtMax !== undefined) {
     say(`${'  where the RSS growth is, MB'.padEnd(48)}${describeMemoryGrowth(o.memoryAtBeforeMax, o.memoryAtMax).padStart(22)}   from the gateway's /metrics beside /proc at the two samples with the most RSS`)
   }
