@@ -500,7 +500,8 @@ describe.skipIf(!hasChromium)('crew console: alarm list, attention, sessions, of
       isAnswered = true
     })
     await signIn(page, 'crew-north')
-    await expect.poll(() => isAnswered).toBe(true)
+    // The held answer waits for a publish and for the card (up to 5 s): poll's default second is too short under load.
+    await expect.poll(() => isAnswered, { timeout: 10_000 }).toBe(true)
     // The page takes the answer in within milliseconds; replacing its list with the answer alone dropped the card.
     await page.waitForTimeout(500)
     expect(await card(page, 'lp-6').isVisible()).toBe(true)
