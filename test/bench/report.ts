@@ -3,7 +3,7 @@ import os from 'node:os'
 import { DRAIN_TIMEOUT_MS } from './phases/gateway-throughput.ts'
 import { SETTLE_MAX_SEC } from './phases/connections.ts'
 import type { ReconnectStormRun } from './phases/reconnect-storm.ts'
-import type { MemorySplit } from './phases/outage.ts'
+import type { MemorySplit } from './metrics.ts'
 import type { AlarmRun } from './phases/alarm-latency.ts'
 import type { BenchRun, Derived } from './results.ts'
 import { say } from './say.ts'
@@ -114,6 +114,9 @@ function printTargets (run: BenchRun, derived: Derived): void {
     const settled = level.settledBytesPerConnection === null ? `not settled in ${SETTLE_MAX_SEC} s` : String(level.settledBytesPerConnection)
     const when = level.settledAfterSec === 0 ? '2 s after the last connect, under the target without settling' : `${level.bytesPerConnection} B/conn 2 s after the last connect`
     say(`${label.padEnd(48)}${`${level.held} · ${level.connectPerSec}/s · ${settled}`.padStart(22)}   ≤ ${TARGETS.bytesPerConnection} B/conn settled, all held (${when})`)
+    if (connections.idleMemory !== null && level.memoryAfterWait !== null) {
+      say(`${'  where it is against the idle gateway, MB'.padEnd(48)}${describeMemoryGrowth(connections.idleMemory, level.memoryAfterWait).padStart(22)}   ${level.settledAfterSec === null ? `at the end of the ${SETTLE_MAX_SEC} s wait` : level.settledAfterSec === 0 ? '2 s after the last connect' : 'once settled'}, from the gateway's /metrics beside /proc`)
+    }
   }
   say(`${'  connections: idle RSS, fd limit, errors'.padEnd(48)}${`${connections.idleRssMb} MB · ${String(connections.fdLimit)}`.padStart(22)}   ${JSON.stringify(connections.errors)}; gateway log ${connections.gatewayWarnings} warnings, ${connections.gatewayErrors} errors`)
 }

@@ -9,6 +9,7 @@ import { importDevices } from '../../../broker/registry/provision.ts'
 import { registryPath } from '../../../broker/registry/store.ts'
 import type { ConnectProbeSpec } from '../connect-probe.ts'
 import { gatewayEnv, logProblems, startGateway } from '../gateway.ts'
+import { memorySplit, scrape, type MemorySplit } from '../metrics.ts'
 import { fdFigures, rssMb, startProcess, stopInReverse, type BenchProcess, type Stop } from '../processes.ts'
 import { say } from '../say.ts'
 import { REPO_ROOT, TARGETS } from '../settings.ts'
@@ -42,6 +43,11 @@ export interface ConnectionLevel {
   settledRssMb: number | null
   settledBytesPerConnection: number | null
   settledAfterSec: number | null
+  /**
+   * Where the RSS is once settled, or at the end of the wait when it did not settle (from the
+   * gateway's /metrics, scraped only then: a scrape allocates, and could itself set off a GC).
+   */
+  memoryAfterWait: MemorySplit | null
   newErrors: number
 }
 
@@ -65,6 +71,7 @@ async function settledRss (pid: number, afterConnectMb: number): Promise<{ rssMb
 
 export interface ConnectionsRun {
   idleRssMb: number
+  idleMemory: MemorySplit | null
   fdLimit: number | null
   fdsInUseIdle: number | null
   levels: ConnectionLevel[]
@@ -107,10 +114,15 @@ export async function runConnectionsBench (tmp: string, influxUrl: string): Prom
   try {
     const gateway = startGateway('gateway (connections)', gatewayEnv(dataDir, influxUrl))
     stops.push(function stopGateway () { return gateway.stop(15_000) })
-    const started = await gateway.waitForLine<{ ports: { mqtt: number } }>(function isStarted (l) { return l.msg === 'gateway started' }, 30_000)
+    const started = await gateway.waitForLine<{ ports: { mqtt: number; http: number } }>(function isStarted (l) { return l.msg === 'gateway started' }, 30_000)
+    const memoryNow = async function memoryNow (): Promise<MemorySplit | null> {
+      const rss = rssMb(gateway.pid)
+      return await scrape(`http://127.0.0.1:${started.ports.http}`).then(function split (text) { return memorySplit(text, rss) }, function noSplit () { return null })
+    }
     const probes = await startProbes(started.ports.mqtt, credentials, tmp, stops)
     await sleep(2000)
     const idleRssMb = rssMb(gateway.pid)
+    const idleMemory = await memoryNow()
     const fds = await fdFigures(gateway.pid)
     // Each held connection is one fd in the gateway: stay below its limit rather than hit EMFILE.
     // The gateway holds at most its open-file limit minus FD_RESERVE connections (open-file-limit.ts).
@@ -133,6 +145,7 @@ export async function runConnectionsBench (tmp: string, influxUrl: string): Prom
       const isWaiting = perConnection(rss) > TARGETS.bytesPerConnection
       say(`  ${held} held (of ${attempted}${attempted < requested ? `, capped from ${requested} by the open-file limit ${String(fds.limit)}` : ''}) in ${connectMs} ms; RSS ${rss} MB (idle ${idleRssMb} MB)${isWaiting ? '; waiting for it to settle…' : ''}`)
       const settled = isWaiting ? await settledRss(gateway.pid, rss) : { rssMb: rss, afterSec: 0 }
+      const memoryAfterWait = await memoryNow()
       levels.push({
         requested,
         attempted,
@@ -144,6 +157,7 @@ export async function runConnectionsBench (tmp: string, influxUrl: string): Prom
         settledRssMb: settled?.rssMb ?? null,
         settledBytesPerConnection: settled === null ? null : perConnection(settled.rssMb),
         settledAfterSec: settled?.afterSec ?? null,
+        memoryAfterWait,
         newErrors: answers.reduce(function sum (n, a) { return n + a.newErrors }, 0),
       })
       if (isWaiting) say(`  ${settled === null ? `not settled within ${SETTLE_MAX_SEC} s` : `settled after ${settled.afterSec} s: RSS ${settled.rssMb} MB`}`)
@@ -156,7 +170,7 @@ export async function runConnectionsBench (tmp: string, influxUrl: string): Prom
     }
     for (const probe of probes) probe.child.stdin?.write('stop\n')
     const log = logProblems(gateway.lines())
-    return { idleRssMb, fdLimit: fds.limit, fdsInUseIdle: fds.inUse, levels, errors, gatewayWarnings: log.warnings, gatewayErrors: log.errors }
+    return { idleRssMb, idleMemory, fdLimit: fds.limit, fdsInUseIdle: fds.inUse, levels, errors, gatewayWarnings: log.warnings, gatewayErrors: log.errors }
   } finally {
     await stopInReverse(stops, 'connections cleanup')
   }

@@ -3,21 +3,10 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { BenchGateway } from '../gateway.ts'
 import { runLoad, type LoadRun } from '../load-run.ts'
-import { metricValue, scrape, spoolDepthOf, type SpoolDepth } from '../metrics.ts'
+import { memorySplit, metricValue, scrape, spoolDepthOf, type MemorySplit, type SpoolDepth } from '../metrics.ts'
 import { rssMb } from '../processes.ts'
 import { say } from '../say.ts'
 import type { Settings } from '../settings.ts'
-
-/** Where a gateway's memory is, MB, from its own /metrics (prom-client's Node metrics) beside /proc. */
-export interface MemorySplit {
-  rss: number
-  /** V8's young generation as committed (semi-spaces): sized by --max-semi-space-size, not by load. */
-  youngGeneration: number
-  /** The rest of the V8 heap as committed (old, code and large-object spaces). */
-  restOfHeap: number
-  /** Buffers and other memory V8 counts as external. */
-  external: number
-}
 
 export interface OutageRun {
   ratePerSec: number
@@ -125,19 +114,5 @@ export async function runOutagePhase (gw: BenchGateway, ratePerSec: number, sett
     return { ...result, load }
   } finally {
     if (influxDown) await influx.start()
-  }
-}
-
-function memorySplit (metrics: string, rss: number): MemorySplit {
-  const mb = function mb (name: string, labels?: string): number {
-    return Math.round((metricValue(metrics, name, labels) ?? Number.NaN) / 1048576 * 10) / 10
-  }
-  const youngGeneration = Math.round((mb('citygw_nodejs_heap_space_size_total_bytes', 'space="new"') +
-    mb('citygw_nodejs_heap_space_size_total_bytes', 'space="new_large_object"')) * 10) / 10
-  return {
-    rss,
-    youngGeneration,
-    restOfHeap: Math.round((mb('citygw_nodejs_heap_size_total_bytes') - youngGeneration) * 10) / 10,
-    external: mb('citygw_nodejs_external_memory_bytes'),
   }
 }
