@@ -14,6 +14,7 @@ import { resealSession, storedSessionSchema } from '../crypto/sealed-session.ts'
 import { resealWindow, storedWindowSchema } from '../crypto/sealed-window.ts'
 import { storedAlarmSchema } from './alarm-entry.ts'
 import { ALARMS_BUCKET, INCIDENTS_BUCKET, MAINTENANCE_BUCKET, SESSIONS_BUCKET } from './names.ts'
+import { bucketKeys } from './kv-key.ts'
 import { readClusterStatus } from './status.ts'
 
 /** Tries per entry: each conflict means something else wrote it between read and write. */
@@ -46,9 +47,9 @@ async function openIfPresent (nc: NatsConnection, name: string): Promise<KV | un
   }
 }
 
-async function resealBucket (kv: KV, reseal: (value: unknown) => object | undefined): Promise<number> {
+async function resealBucket (nc: NatsConnection, name: string, kv: KV, reseal: (value: unknown) => object | undefined): Promise<number> {
   let count = 0
-  for await (const key of await kv.keys()) {
+  for (const key of await bucketKeys(nc, name)) {
     for (let tries = 1; ; tries++) {
       const entry = await kv.get(key)
       if (entry === null || entry.operation !== 'PUT') break
@@ -70,7 +71,7 @@ async function resealBucket (kv: KV, reseal: (value: unknown) => object | undefi
 async function resealIfPresent<T> (nc: NatsConnection, name: string, schema: z.ZodType<T>, reseal: (value: T) => object): Promise<number> {
   const kv = await openIfPresent(nc, name)
   if (kv === undefined) return 0
-  return await resealBucket(kv, function resealEntry (value) {
+  return await resealBucket(nc, name, kv, function resealEntry (value) {
     const parsed = schema.safeParse(value)
     return parsed.success ? reseal(parsed.data) : undefined
   })

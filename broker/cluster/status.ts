@@ -5,6 +5,7 @@ import { Kvm } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { LEASES_BUCKET, NODES_BUCKET, OFFLINE_LEASE_KEY, TELEMETRY_STREAM, WRITER_CONSUMER } from './names.ts'
 import { nodeRecordSchema, type NodeRecord } from './node-heartbeat.ts'
+import { bucketKeys } from './kv-key.ts'
 
 export interface ClusterStatus {
   natsServers: string[]
@@ -26,7 +27,7 @@ async function orNull<T> (read: () => Promise<T>): Promise<T | null> {
 async function liveNodes (nc: NatsConnection): Promise<NodeRecord[]> {
   const kv = await new Kvm(nc).open(NODES_BUCKET)
   const nodes: NodeRecord[] = []
-  for await (const key of await kv.keys()) {
+  for (const key of await bucketKeys(nc, NODES_BUCKET)) {
     const entry = await kv.get(key)
     if (entry === null || entry.operation !== 'PUT') continue
     const parsed = nodeRecordSchema.safeParse(entry.json())

@@ -4,7 +4,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { KindName } from '../../devices/index.ts'
-import { cpuBetween, cpuSnapshot, type CpuWindow } from './cpu.ts'
+import { cpuBetween, cpuMicrosPerMessage, cpuSnapshot, type CpuWindow } from './cpu.ts'
 import type { ProfileWindow } from './cpu-profile.ts'
 import type { LocalInfluxDb } from '../../simulators/local-influxdb.ts'
 import type { LoadResult, LoadSpec } from './load-generator.ts'
@@ -38,6 +38,20 @@ export interface LoadPhase {
   startOnConnect?: boolean
   /** Lean generator: acked count and CPU sampled this often (the result's `timeline`), for a rate over part of the window. */
   timelineEveryMs?: number
+}
+
+/** What the quick scripts (quick.ts, open-loop.ts) print of a run: rate, CPU per message of each process, PUBACK latency. */
+export function loadFigures (load: LoadRun): Record<string, unknown> {
+  return {
+    ackedPerSec: load.ackedPerSec,
+    brokerCpuPercent: load.brokerCpuPercent,
+    brokerUsPerMessage: cpuMicrosPerMessage(load.brokerCpuPercent, load.ackedPerSec),
+    databaseUsPerMessage: cpuMicrosPerMessage(load.databaseCpuPercent, load.ackedPerSec),
+    generatorCpuPercent: load.generatorCpuPercent,
+    machineCpuPercent: load.machineCpuPercent,
+    skipped: load.skipped,
+    pubackMs: load.latencyMs,
+  }
 }
 
 /** Runs the load generator(s) against `url` and waits for the result; the generators are stopped either way. */

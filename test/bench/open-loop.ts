@@ -7,24 +7,13 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import { join } from 'node:path'
-import { cpuMicrosPerMessage } from './cpu.ts'
 import { summariseCpuProfile } from './cpu-profile.ts'
 import { startBenchGateway, stopBenchGateway } from './gateway.ts'
-import { makeDevices, runLoad, type LoadRun } from './load-run.ts'
+import { loadFigures, makeDevices, runLoad, type LoadRun } from './load-run.ts'
 import { runBaseline } from './phases/bare-aedes.ts'
 import { stopInReverse, threadCpuMs, type Stop } from './processes.ts'
 import { REPO_ROOT, readSettings } from './settings.ts'
 
-function figures (load: LoadRun): Record<string, unknown> {
-  return {
-    ackedPerSec: load.ackedPerSec,
-    brokerCpuPercent: load.brokerCpuPercent,
-    brokerUsPerMessage: cpuMicrosPerMessage(load.brokerCpuPercent, load.ackedPerSec),
-    databaseUsPerMessage: cpuMicrosPerMessage(load.databaseCpuPercent, load.ackedPerSec),
-    generatorCpuPercent: load.generatorCpuPercent,
-    pubackMs: { p50: load.latencyMs.p50, p99: load.latencyMs.p99 },
-  }
-}
 
 const settings = readSettings()
 const rates = (process.env.OPEN_LOOP_RATES ?? '3000,6000').split(',').map(Number)
@@ -35,7 +24,7 @@ try {
   const withoutCredentials = devices.map(function noSecret (d) { return { id: d.id, kind: d.kind, secret: 'unused' } })
   const bare: Record<string, unknown>[] = []
   if (process.env.OPEN_LOOP_SKIP_BARE !== '1') {
-    for (const ratePerSec of rates) bare.push(figures(await runBaseline(settings, withoutCredentials, tmp, { ratePerSec, durationSec: settings.durationSec })))
+    for (const ratePerSec of rates) bare.push(loadFigures(await runBaseline(settings, withoutCredentials, tmp, { ratePerSec, durationSec: settings.durationSec })))
   }
   const gateway = await startBenchGateway(settings, devices, tmp, cleanups)
   const runs: LoadRun[] = []
@@ -72,7 +61,7 @@ try {
         topFunctionsUs: summary.topFunctions.map(function line (f) { return `${perMessage(f.percent)} ${f.name}` }),
       }
     }))
-  process.stderr.write(`${JSON.stringify({ rates, bareAedes: bare, gateway: runs.map(function withThreads (run, i) { return { ...figures(run), ...threads[i] } }), profiles }, null, 1)}\n`)
+  process.stderr.write(`${JSON.stringify({ rates, bareAedes: bare, gateway: runs.map(function withThreads (run, i) { return { ...loadFigures(run), ...threads[i] } }), profiles }, null, 1)}\n`)
 } finally {
   await stopInReverse(cleanups, 'cleanup')
   await rm(tmp, { recursive: true, force: true })

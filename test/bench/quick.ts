@@ -7,10 +7,9 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import { join } from 'node:path'
-import { cpuMicrosPerMessage } from './cpu.ts'
 import { summariseCpuProfile, type ProfileSummary, type ProfileWindow } from './cpu-profile.ts'
 import { startBenchGateway, stopBenchGateway } from './gateway.ts'
-import { makeDevices, type LoadRun } from './load-run.ts'
+import { loadFigures, makeDevices } from './load-run.ts'
 import { runAlarmPhase, type AlarmRun } from './phases/alarm-latency.ts'
 import { runBaseline } from './phases/bare-aedes.ts'
 import { runOutagePhase } from './phases/outage.ts'
@@ -19,21 +18,9 @@ import { rssMb, stopInReverse, type Stop } from './processes.ts'
 import { probeFigures } from './results.ts'
 import { REPO_ROOT, readSettings } from './settings.ts'
 
-function figures (load: LoadRun): Record<string, unknown> {
-  return {
-    ackedPerSec: load.ackedPerSec,
-    brokerCpuPercent: load.brokerCpuPercent,
-    brokerUsPerMessage: cpuMicrosPerMessage(load.brokerCpuPercent, load.ackedPerSec),
-    databaseUsPerMessage: cpuMicrosPerMessage(load.databaseCpuPercent, load.ackedPerSec),
-    generatorCpuPercent: load.generatorCpuPercent,
-    machineCpuPercent: load.machineCpuPercent,
-    skipped: load.skipped,
-    pubackMs: load.latencyMs,
-  }
-}
 
 function alarmFigures (run: AlarmRun): Record<string, unknown> {
-  return { askedPerSec: run.ratePerSec, load: figures(run.load), alarmMs: run.probe.all, missing: run.probe.missing, ...probeFigures(run) }
+  return { askedPerSec: run.ratePerSec, load: loadFigures(run.load), alarmMs: run.probe.all, missing: run.probe.missing, ...probeFigures(run) }
 }
 
 /** Main-thread µs per acknowledged message of `window`, by stage. */
@@ -60,8 +47,8 @@ try {
   const exit = await stopBenchGateway(gateway, throughput.logLines, throughput.load.span, settings)
   const profile = exit.profile
   const out = {
-    bareAedes: bare === undefined ? undefined : figures(bare),
-    gateway: { ...figures(throughput.load), rssAfterThroughputMb, stored: throughput.stored.total, acked: throughput.load.acked, drainMs: throughput.drainMs },
+    bareAedes: bare === undefined ? undefined : loadFigures(bare),
+    gateway: { ...loadFigures(throughput.load), rssAfterThroughputMb, stored: throughput.stored.total, acked: throughput.load.acked, drainMs: throughput.drainMs },
     ratio: bare === undefined ? undefined : Math.round((throughput.load.ackedPerSec / bare.ackedPerSec) * 1000) / 1000,
     alarm: alarm === undefined
       ? undefined
@@ -71,7 +58,7 @@ try {
           quarter: alarmFigures(alarm.quarter),
           openLoop: alarm.openLoop === undefined ? undefined : { maximumPerSec: alarm.openLoop.maximumPerSec, half: alarmFigures(alarm.openLoop.half), quarter: alarmFigures(alarm.openLoop.quarter) },
         },
-    outage: outage === undefined ? undefined : { ...outage, load: figures(outage.load) },
+    outage: outage === undefined ? undefined : { ...outage, load: loadFigures(outage.load) },
     stagesUs: profile === undefined ? undefined : await stagesOf(profile.file, throughput.load.span, throughput.load.ackedInWindow),
     alarmHalfStagesUs: profile === undefined || alarm === undefined ? undefined : await stagesOf(profile.file, alarm.half.load.span, alarm.half.load.ackedInWindow),
     topFunctions: profile?.summary.topFunctions.map(function line (f) { return `${f.percent}% ${f.name}` }),
