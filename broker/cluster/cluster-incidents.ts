@@ -7,12 +7,14 @@
 // incident to its own crews (retained while open, updates coalesced like a single node's). With the
 // data key, `ackedBy` is sealed in the bucket and opened as entries are read.
 import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { SEVERITY_RANK } from '../../devices/define-rule.ts'
 import type { FieldCipher } from '../crypto/field-cipher.ts'
 import { openStoredIncident, sealStoredIncident } from '../crypto/sealed-incident.ts'
 import { isGatewayError } from '../errors.ts'
+import { backoffDelayMs } from '../influx/writer.ts'
 import { formatIncidentAckTopic } from '../mqtt/topics.ts'
 import type { AlarmEvent, AlarmRecord } from '../alarms/alarm.ts'
 import { storedIncidentSchema, type Incident, type StoredIncident } from '../alarms/incident-record.ts'
@@ -26,6 +28,12 @@ import { INCIDENTS_BUCKET } from './names.ts'
 
 /** Tries of one change: each conflict means another node changed the incident meanwhile. */
 const MAX_ATTEMPTS = 10
+/**
+ * Wait after a lost try, with full jitter: nodes that clear their members of one incident at once
+ * otherwise retry in step, and one could lose every try (a lost clear leaves the incident open).
+ */
+const RETRY_INITIAL_MS = 2
+const RETRY_MAX_MS = 200
 /** Bound on reading the bucket at start. */
 const LOAD_TIMEOUT_MS = 20_000
 
@@ -191,6 +199,7 @@ export async function startClusterIncidents (options: ClusterIncidentsOptions): 
         onEntry({ key, operation: 'PUT', revision, string () { return text } })
         return next
       }
+      if (attempt < MAX_ATTEMPTS) await sleep(backoffDelayMs(attempt, RETRY_INITIAL_MS, RETRY_MAX_MS))
     }
     log.warn({ key, attempts: MAX_ATTEMPTS }, 'incident not changed: other nodes kept changing it')
     return undefined
