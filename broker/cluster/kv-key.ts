@@ -1,6 +1,6 @@
-// KV keys from names the gateway does not control (device ids, node names): a key's tokens are
-// split on `.` and may not be empty, and ids may contain dots anywhere. base64url keeps every id
-// distinct and valid.
+// KV keys: made from names the gateway does not control (device ids, node names), where a key's
+// tokens are split on `.` and may not be empty and ids may contain dots anywhere (base64url keeps
+// every id distinct and valid); and listed, the keys a bucket holds.
 import { jetstreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 
