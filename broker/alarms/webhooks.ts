@@ -3,7 +3,7 @@
 // unreachable receiver costs at most `maxQueued` messages of memory (the oldest are dropped, logged).
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '../log.ts'
-import { backoffDelayMs } from '../influx/writer.ts'
+import { backoffDelayMs } from '../backoff.ts'
 import type { AlarmEvent } from './alarm.ts'
 
 export interface WebhookOptions {

@@ -7,6 +7,7 @@ import type { Quarantine } from './quarantine.ts'
 import { linesOf, type Lines } from '../spool/batch.ts'
 import { SinkError, type Sink } from './sink.ts'
 import type { Spool } from '../spool/spool.ts'
+import { backoffDelayMs } from '../backoff.ts'
 import { pauseUnlessStopped } from '../pause.ts'
 
 /** Metric hooks, so the caller wires prom-client without this module importing it. Must not throw. */
@@ -60,12 +61,6 @@ export interface Writer {
 }
 
 type Health = 'unknown' | 'connected' | 'unreachable' | 'unauthorized'
-
-/** Full jitter (AWS architecture blog, "Exponential Backoff And Jitter"): uniform in [0, min(cap, base·2^n)]. */
-export function backoffDelayMs (failures: number, initialMs: number, maxMs: number, random = Math.random): number {
-  const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(failures, 30))
-  return Math.floor(random() * ceiling)
-}
 
 export function createWriter (options: WriterOptions): Writer {
   const settings = Object.freeze({

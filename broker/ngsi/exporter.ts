@@ -5,7 +5,7 @@
 // With a send guard (cluster mode) each upsert sends what the guard claims and what changed meanwhile again.
 import type { Logger } from '../log.ts'
 import type { Quarantine } from '../influx/quarantine.ts'
-import { backoffDelayMs } from '../influx/writer.ts'
+import { backoffDelayMs } from '../backoff.ts'
 import type { SpoolFeed } from '../spool/spool.ts'
 import type { NgsiClient, UpsertOutcome } from './client.ts'
 import { entityUpdateOf, type LocationOf } from './entities.ts'

@@ -49,7 +49,7 @@ export function batchOfBody (body: Buffer, lineCount: number, records: number, b
 
 /** `lines` (none of which holds '\n') with their bytes made on first use. */
 export function linesOf (lines: readonly string[]): Lines {
-  return new LazyLines(lines.length, 0, 0, lines, undefined)
+  return batchOfLines(lines, 0, 0)
 }
 
 /** A batch of `lines`, none of which holds '\n'. */

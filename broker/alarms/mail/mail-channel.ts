@@ -5,7 +5,7 @@
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '../../log.ts'
-import { backoffDelayMs } from '../../influx/writer.ts'
+import { backoffDelayMs } from '../../backoff.ts'
 import type { AlarmEvent } from '../alarm.ts'
 import { composeMail, type MailLinks, type MailRequest } from './mail-message.ts'
 import { openMailQueue, type QueuedMail } from './mail-queue.ts'
