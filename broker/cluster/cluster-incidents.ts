@@ -3,7 +3,9 @@
 // compare-and-set (kv-cas.ts), so two nodes that see a storm at once make one incident. Every node
 // sees every alarm change (its own and, from the alarms bucket, the others'), counts the raises of
 // each group, and the node whose own raise reaches the threshold opens the incident; each node adds
-// its own member alarms and marks them cleared. Every node follows the bucket and publishes each
+// its own member alarms and marks them cleared: also a clear that came before the incident reached
+// the node, and one that lost every compare-and-set try to other nodes' changes (retried later),
+// since a member never marked cleared would keep the incident open. Every node follows the bucket and publishes each
 // incident to its own crews (retained while open, updates coalesced like a single node's). With the
 // data key, `ackedBy` is sealed in the bucket and opened as entries are read.
 import { randomUUID } from 'node:crypto'
@@ -34,6 +36,14 @@ const MAX_ATTEMPTS = 10
  */
 const RETRY_INITIAL_MS = 2
 const RETRY_MAX_MS = 200
+/** After a marking of clears lost every try: the next attempt, jittered by up to as much again. */
+const CLEARS_RETRY_MS = 1000
+/**
+ * How long, and how many, of this node's own clears are kept: another node may have put the alarm
+ * into an incident (it saw the raise, not yet the clear) that reaches this node only later.
+ */
+const OWN_CLEARS_KEEP_MS = 10 * 60_000
+const OWN_CLEARS_MAX = 50_000
 /** Bound on reading the bucket at start. */
 const LOAD_TIMEOUT_MS = 20_000
 
@@ -161,6 +171,7 @@ export async function startClusterIncidents (options: ClusterIncidentsOptions): 
     openIds.set(stored.incident.id, entry.key)
     publish(entry.key)
     joinOwnRaises(entry.key, stored)
+    queueOwnClears(entry.key)
   }
 
   /** Alarm ids this node asked to add to an incident. */
@@ -176,33 +187,41 @@ export async function startClusterIncidents (options: ClusterIncidentsOptions): 
     for (const r of missing) joining.add(r.alarmId)
     const id = stored.incident.id
     ownChain = ownChain.then(async function join () {
-      await change(key, function withMissing (current) {
+      const { isContended } = await change(key, function withMissing (current) {
         if (current?.incident.id !== id || current.incident.state === 'closed') return undefined
         let next: StoredIncident | undefined
         for (const r of missing) next = withMember(next ?? current, { id: r.alarmId, deviceId: r.deviceId, severity: r.severity }, Date.now()) ?? next
         return next
       })
-    }).catch(function notJoined (err: unknown) { log.error({ err, incidentId: id }, 'incident not changed') })
+      // Joined, or not to join any more; a lost join is tried again with the incident's next entry.
+      if (isContended) for (const r of missing) joining.delete(r.alarmId)
+    }).catch(function notJoined (err: unknown) {
+      for (const r of missing) joining.delete(r.alarmId)
+      log.error({ err, incidentId: id }, 'incident not changed')
+    })
   }
 
-  /** Changes one incident key by compare-and-set; `mutate` returns undefined to leave it. The written entry, if any. */
-  async function change (key: string, mutate: (current: StoredIncident | undefined) => StoredIncident | undefined): Promise<StoredIncident | undefined> {
+  /**
+   * Changes one incident key by compare-and-set; `mutate` returns undefined to leave it. The written
+   * entry, if any; `isContended` when every try lost to another node's change.
+   */
+  async function change (key: string, mutate: (current: StoredIncident | undefined) => StoredIncident | undefined): Promise<{ written: StoredIncident | undefined, isContended: boolean }> {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const latest = await keys.readLatest(key)
       let current: StoredIncident | undefined
       if (latest?.value !== undefined) current = storedOf(key, Buffer.from(latest.value).toString('utf8'))
       const next = mutate(current)
-      if (next === undefined) return undefined
+      if (next === undefined) return { written: undefined, isContended: false }
       const text = JSON.stringify(sealStoredIncident(next, options.cipher))
       const revision = await keys.compareAndSet(key, text, latest?.revision ?? 0)
       if (revision !== undefined) {
         onEntry({ key, operation: 'PUT', revision, string () { return text } })
-        return next
+        return { written: next, isContended: false }
       }
       if (attempt < MAX_ATTEMPTS) await sleep(backoffDelayMs(attempt, RETRY_INITIAL_MS, RETRY_MAX_MS))
     }
     log.warn({ key, attempts: MAX_ATTEMPTS }, 'incident not changed: other nodes kept changing it')
-    return undefined
+    return { written: undefined, isContended: true }
   }
 
   function withMember (stored: StoredIncident, alarm: Pick<AlarmRecord, 'id' | 'deviceId' | 'severity'>, nowMs: number): StoredIncident | undefined {
@@ -226,7 +245,7 @@ export async function startClusterIncidents (options: ClusterIncidentsOptions): 
     const isStorm = rules.enabled && devices.size >= incidentThreshold(rules, options.groupSize(group))
     if (openAt(key) === undefined && !isStorm) return
     let opened: Incident | undefined
-    const written = await change(key, function openOrJoin (current) {
+    const { written } = await change(key, function openOrJoin (current) {
       opened = undefined
       if (current !== undefined && current.incident.state !== 'closed') return withMember(current, alarm, nowMs)
       if (!isStorm) return undefined
@@ -245,20 +264,76 @@ export async function startClusterIncidents (options: ClusterIncidentsOptions): 
     }
   }
 
-  async function onOwnClear (alarm: AlarmRecord, nowMs: number): Promise<void> {
-    for (const [id, key] of openIds) {
-      const stored = mirror.get(key)
-      if (stored === undefined || !stored.incident.members.some(function member (m) { return m.alarmId === alarm.id })) continue
-      const written = await change(key, function markCleared (current) {
-        if (current?.incident.id !== id || current.incident.state === 'closed' || current.cleared.includes(alarm.id)) return undefined
-        const cleared = [...current.cleared, alarm.id]
-        const isDone = current.incident.members.every(function gone (m) { return cleared.includes(m.alarmId) })
-        const at = new Date(nowMs).toISOString()
-        return { cleared, incident: isDone ? { ...current.incident, state: 'closed', closedAt: at, updatedAt: at } : current.incident }
-      })
-      if (written?.incident.state === 'closed') log.info({ deviceId: alarm.deviceId, alarmId: alarm.id, incidentId: id, members: written.incident.members.length, reason: 'members_cleared' }, 'incident closed')
-      return
+  /** This node's own clears, alarm id → when (oldest first). */
+  const ownClears = new Map<string, number>()
+  /** Keys whose marking of clears is queued on ownChain and has not started yet. */
+  const clearsQueued = new Set<string>()
+  /** Keys whose marking lost every try, to be marked again. */
+  const clearsToRetry = new Set<string>()
+  let clearsRetryTimer: NodeJS.Timeout | undefined
+  let isClosing = false
+
+  function noteOwnClear (alarmId: string, nowMs: number): void {
+    ownClears.set(alarmId, nowMs)
+    for (const [id, atMs] of ownClears) {
+      if (atMs >= nowMs - OWN_CLEARS_KEEP_MS && ownClears.size <= OWN_CLEARS_MAX) break
+      ownClears.delete(id)
     }
+  }
+
+  /** Members of an incident this node cleared that the entry does not have as cleared yet. */
+  function unmarkedOwnClears (stored: StoredIncident): string[] {
+    const marked = new Set(stored.cleared)
+    return stored.incident.members
+      .filter(function clearedHere (m) { return ownClears.has(m.alarmId) && !marked.has(m.alarmId) })
+      .map(function idOf (m) { return m.alarmId })
+  }
+
+  /** Queues one marking of this node's clears in the open incident at `key`, when it has any unmarked. */
+  function queueOwnClears (key: string): void {
+    if (isClosing || clearsQueued.has(key)) return
+    const stored = openAt(key)
+    if (stored === undefined || unmarkedOwnClears(stored).length === 0) return
+    clearsQueued.add(key)
+    ownChain = ownChain.then(function markClears () { return markOwnClears(key) })
+      .catch(function notChanged (err: unknown) {
+        log.error({ err, incidentId: mirror.get(key)?.incident.id }, 'incident not changed; its cleared members are marked again shortly')
+        retryOwnClearsLater(key)
+      })
+  }
+
+  /** Marks every own clear of the incident at `key` in one change; closes it when no member is left open. */
+  async function markOwnClears (key: string): Promise<void> {
+    // Clears noted from here on queue another marking.
+    clearsQueued.delete(key)
+    let marked: string[] = []
+    const { written, isContended } = await change(key, function markCleared (current) {
+      if (current === undefined || current.incident.state === 'closed') return undefined
+      marked = unmarkedOwnClears(current)
+      if (marked.length === 0) return undefined
+      const cleared = [...current.cleared, ...marked]
+      const clearedIds = new Set(cleared)
+      const isDone = current.incident.members.every(function gone (m) { return clearedIds.has(m.alarmId) })
+      const at = new Date().toISOString()
+      return { cleared, incident: isDone ? { ...current.incident, state: 'closed', closedAt: at, updatedAt: at } : current.incident }
+    })
+    if (isContended) retryOwnClearsLater(key)
+    if (written?.incident.state === 'closed') {
+      const last = written.incident.members.find(function markedNow (m) { return m.alarmId === marked.at(-1) })
+      log.info({ deviceId: last?.deviceId, alarmId: last?.alarmId, incidentId: written.incident.id, members: written.incident.members.length, reason: 'members_cleared' }, 'incident closed')
+    }
+  }
+
+  function retryOwnClearsLater (key: string): void {
+    clearsToRetry.add(key)
+    if (clearsRetryTimer !== undefined || isClosing) return
+    clearsRetryTimer = setTimeout(function retryClears () {
+      clearsRetryTimer = undefined
+      const retried = [...clearsToRetry]
+      clearsToRetry.clear()
+      for (const retriedKey of retried) queueOwnClears(retriedKey)
+    }, CLEARS_RETRY_MS + Math.random() * CLEARS_RETRY_MS)
+    clearsRetryTimer.unref()
   }
 
   const follower = followBucket({ kv, jsm, name: INCIDENTS_BUCKET }, onEntry, log)
@@ -304,8 +379,8 @@ export async function startClusterIncidents (options: ClusterIncidentsOptions): 
           else if (left.length !== raises.length) recent.set(key, left)
         }
         if (!isOwn) return
-        ownChain = ownChain.then(function markCleared () { return onOwnClear(alarm, nowMs) })
-          .catch(function notChanged (err: unknown) { log.error({ err, deviceId: alarm.deviceId, alarmId: alarm.id }, 'incident not changed') })
+        noteOwnClear(alarm.id, nowMs)
+        for (const key of openIds.values()) queueOwnClears(key)
       }
     },
     shouldPush (event) {
@@ -324,7 +399,7 @@ export async function startClusterIncidents (options: ClusterIncidentsOptions): 
       const outcomes = await Promise.all(members.map(function ackMember (m) {
         return options.acknowledgeMember(crew, { id: m.alarmId, deviceId: m.deviceId, type: stored.incident.type } as AlarmRecord, note)
       }))
-      const written = await change(key, function acknowledged (current) {
+      const { written } = await change(key, function acknowledged (current) {
         if (current?.incident.id !== incidentId || current.incident.state === 'closed') return undefined
         return { cleared: current.cleared, incident: { ...current.incident, state: 'acknowledged', ackedBy: crew, updatedAt: new Date(nowMs).toISOString() } }
       })
@@ -346,6 +421,8 @@ export async function startClusterIncidents (options: ClusterIncidentsOptions): 
       return Promise.resolve()
     },
     async close () {
+      isClosing = true
+      clearTimeout(clearsRetryTimer)
       follower.stop()
       await ownChain
       for (const state of published.values()) clearTimeout(state.timer)
