@@ -8,6 +8,7 @@ import { connect, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import mqttPacket from 'mqtt-packet'
+import { sourceAddressOf } from './source-address.ts'
 
 export interface ConnectProbeSpec {
   port: number
@@ -44,9 +45,9 @@ function main (): void {
   }, spec.maxSec * 1000).unref()
 
   /** One device: CONNECT, wait for CONNACK 0; resolves with the socket when held. */
-  function connectOne (device: { id: string; secret: string }): Promise<Socket | undefined> {
+  function connectOne (device: { id: string; secret: string }, index: number): Promise<Socket | undefined> {
     return new Promise(function attempt (resolve) {
-      const socket = connect(spec.port, '127.0.0.1')
+      const socket = connect({ port: spec.port, host: '127.0.0.1', localAddress: sourceAddressOf(index) })
       let isSettled = false
       function settle (isHeld: boolean, reason?: string): void {
         if (isSettled) return
@@ -84,9 +85,10 @@ function main (): void {
     const errorsBefore = Object.values(errors).reduce(function add (a, b) { return a + b }, 0)
     async function worker (): Promise<void> {
       while (next < target) {
-        const device = spec.devices[next++]
+        const index = next++
+        const device = spec.devices[index]
         if (device === undefined) break
-        const socket = await connectOne(device)
+        const socket = await connectOne(device, index)
         if (socket !== undefined) sockets.push(socket)
       }
     }

@@ -13,6 +13,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import mqttPacket from 'mqtt-packet'
 import { createLatencyRecorder } from '../../simulators/load/latency.ts'
+import { sourceAddressOf } from './source-address.ts'
 
 export interface StormProbeSpec {
   port: number
@@ -68,6 +69,7 @@ type Phase = 'held' | 'backoff' | 'tcp' | 'connack' | 'puback' | 'acked'
 interface Device {
   readonly id: string
   readonly connectPacket: Buffer
+  readonly sourceAddress: string
   phase: Phase
   socket: Socket | undefined
   closedAt: number
@@ -98,7 +100,8 @@ function main (): void {
   const spec = JSON.parse(readFileSync(specFile, 'utf8')) as StormProbeSpec
   let cpuStart = process.cpuUsage()
   const loopDelay = monitorEventLoopDelay({ resolution: 10 })
-  let stormAt = now()
+  /** From `started` on, the window the runner measures the gateway's CPU in. */
+  let cpuSinceAt = now()
   let isStorm = false
   let closedByRestart = 0
   let closedBeforeStorm = 0
@@ -120,9 +123,10 @@ function main (): void {
   // Clean session: a telemetry device keeps its own unacknowledged reading and sends it again, and
   // the gateway keeps MQTT sessions in memory only, so a persistent one would not survive the
   // restart anyway; the repository's device simulator connects with clean = true too.
-  const devices: Device[] = spec.devices.map(function toDevice (d) {
+  const devices: Device[] = spec.devices.map(function toDevice (d, index) {
     return {
       id: d.id,
+      sourceAddress: sourceAddressOf(index),
       connectPacket: mqttPacket.generate({
         cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: spec.keepaliveSec,
         clientId: d.id, username: d.id, password: Buffer.from(d.secret),
@@ -180,7 +184,7 @@ function main (): void {
     const at = now()
     if (device.firstAttemptAt === 0) device.firstAttemptAt = at
     device.phase = 'tcp'
-    const socket = connect(spec.port, '127.0.0.1')
+    const socket = connect({ port: spec.port, host: '127.0.0.1', localAddress: device.sourceAddress })
     device.socket = socket
     socket.setNoDelay(true)
     let isOver = false
@@ -264,7 +268,7 @@ function main (): void {
     let next = 0
     function holdOne (device: Device): Promise<void> {
       return new Promise(function open (resolve) {
-        const socket = connect(spec.port, '127.0.0.1')
+        const socket = connect({ port: spec.port, host: '127.0.0.1', localAddress: device.sourceAddress })
         socket.setNoDelay(true)
         let isHeld = false
         const timer = setTimeout(function noConnack () { countError('held: attempt timeout'); socket.destroy() }, spec.attemptTimeoutMs)
@@ -332,7 +336,7 @@ function main (): void {
       firstConnackAt,
       lastConnackAt,
       lastPubackAt,
-      cpuPercent: Math.round(((cpu.user + cpu.system) / 1000 / (t - stormAt)) * 1000) / 10,
+      cpuPercent: Math.round(((cpu.user + cpu.system) / 1000 / (t - cpuSinceAt)) * 1000) / 10,
       loopDelayMs: { p99: Math.round(loopDelay.percentile(99) / 1e6), max: Math.round(loopDelay.max / 1e6) },
     }
   }
@@ -344,10 +348,10 @@ function main (): void {
     if (command === 'connect') void connectAll()
     else if (command === 'storm') {
       isStorm = true
-      stormAt = now()
-      cpuStart = process.cpuUsage()
       loopDelay.enable()
     } else if (command === 'started') {
+      cpuSinceAt = now()
+      cpuStart = process.cpuUsage()
       loopDelay.reset()
     }
     else if (command === 'report') emit(report())
