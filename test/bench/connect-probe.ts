@@ -1,6 +1,6 @@
 // Connection holder for `npm run bench`'s connections figure, in its own process: authenticated
 // device connections (raw TCP + an MQTT 3.1.1 CONNECT from mqtt-packet, so the client side stays
-// small) held open, no traffic. Enters: a JSON spec file (argv[2]); stdin lines `connect <total>`
+// small; spread over loopback source addresses, source-address.ts) held open, no traffic. Enters: a JSON spec file (argv[2]); stdin lines `connect <total>`
 // (open more until <total> are held) and `stop`. Leaves: JSON lines on stdout — {type:'ready'},
 // {type:'held', held, ms, errors} after each `connect`. Exits on `stop`, stdin end or maxSec.
 import { readFileSync } from 'node:fs'

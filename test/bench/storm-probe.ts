@@ -1,6 +1,7 @@
-// Reconnect-storm devices for `npm run bench`, in their own process: lamp posts on raw TCP with
-// MQTT 3.1.1 packets from mqtt-packet. First they connect and hold (no traffic); when a held
-// connection closes (the gateway restarts) each reconnects as field firmware does — first attempt
+// Reconnect-storm devices for `npm run bench`, in their own process: lamp posts on raw TCP, spread
+// over loopback source addresses (source-address.ts), with MQTT 3.1.1 packets from mqtt-packet.
+// First they connect and hold (no traffic); when a held connection closes (the gateway restarts)
+// each reconnects as field firmware does — first attempt
 // after a random delay, then backoff with jitter — and once connected publishes one QoS 1 reading
 // and waits for its PUBACK, keeping the connection afterwards.
 // Enters: a JSON spec file (argv[2]); stdin lines `connect` (connect and hold every device),
