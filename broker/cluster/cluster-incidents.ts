@@ -3,11 +3,11 @@
 // compare-and-set (kv-cas.ts), so two nodes that see a storm at once make one incident. Every node
 // sees every alarm change (its own and, from the alarms bucket, the others'), counts the raises of
 // each group, and the node whose own raise reaches the threshold opens the incident; each node adds
-// its own member alarms and marks them cleared: also a clear that came before the incident reached
-// the node, and one that lost every compare-and-set try to other nodes' changes (retried later),
-// since a member never marked cleared would keep the incident open. Every node follows the bucket and publishes each
-// incident to its own crews (retained while open, updates coalesced like a single node's). With the
-// data key, `ackedBy` is sealed in the bucket and opened as entries are read.
+// its own member alarms and marks them cleared, also a clear that came before the incident reached
+// the node, and one that lost every compare-and-set try or met NATS down (retried later): a member
+// never marked cleared would keep the incident open. Every node follows the bucket and publishes
+// each incident to its own crews (retained while open, updates coalesced like a single node's).
+// With the data key, `ackedBy` is sealed in the bucket and opened as entries are read.
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
@@ -270,6 +270,8 @@ export async function startClusterIncidents (options: ClusterIncidentsOptions): 
   const clearsQueued = new Set<string>()
   /** Keys whose marking lost every try, to be marked again. */
   const clearsToRetry = new Set<string>()
+  /** Keys whose last marking failed with an error, logged once until one succeeds. */
+  const failingKeys = new Set<string>()
   let clearsRetryTimer: NodeJS.Timeout | undefined
   let isClosing = false
 
@@ -295,11 +297,15 @@ export async function startClusterIncidents (options: ClusterIncidentsOptions): 
     const stored = openAt(key)
     if (stored === undefined || unmarkedOwnClears(stored).length === 0) return
     clearsQueued.add(key)
-    ownChain = ownChain.then(function markClears () { return markOwnClears(key) })
-      .catch(function notChanged (err: unknown) {
-        log.error({ err, incidentId: mirror.get(key)?.incident.id }, 'incident not changed; its cleared members are marked again shortly')
-        retryOwnClearsLater(key)
-      })
+    ownChain = ownChain.then(async function markClears () {
+      await markOwnClears(key)
+      failingKeys.delete(key)
+    }).catch(function notChanged (err: unknown) {
+      // Once per streak of failures (NATS unavailable): the retries go on quietly.
+      if (!failingKeys.has(key)) log.error({ err, incidentId: mirror.get(key)?.incident.id }, 'incident not changed; its cleared members are marked again shortly')
+      failingKeys.add(key)
+      retryOwnClearsLater(key)
+    })
   }
 
   /** Marks every own clear of the incident at `key` in one change; closes it when no member is left open. */

@@ -1,8 +1,9 @@
 // An incident's members are marked cleared by the node whose alarms they are, whatever the timing,
 // on a real nats-server: a clear that came before the incident reached the node (another node put
 // the alarm in it, having seen the raise but not yet the clear), and a clear whose compare-and-set
-// tries all lost while other writers kept changing the incident. A member never marked cleared
-// would keep the incident open for good.
+// tries all lost while other writers kept changing the incident, and a clear made while NATS was
+// down. A member never marked cleared would keep the incident open for good.
+import { setTimeout as sleep } from 'node:timers/promises'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { pino } from 'pino'
@@ -29,8 +30,9 @@ const nodes: ClusterIncidents[] = []
 
 beforeAll(async () => {
   cluster = await startNatsCluster({ nodes: 1 })
-  nc = await connect({ servers: [...cluster.urls] })
-  otherNc = await connect({ servers: [...cluster.urls] })
+  // Both ride out the server's restart in the last test.
+  nc = await connect({ servers: [...cluster.urls], maxReconnectAttempts: -1, reconnectTimeWait: 100 })
+  otherNc = await connect({ servers: [...cluster.urls], maxReconnectAttempts: -1, reconnectTimeWait: 100 })
 }, 60_000)
 afterEach(async () => {
   await Promise.all(nodes.splice(0).map((n) => n.close()))
@@ -139,3 +141,19 @@ it('marks a clear whose every try lost while other writers kept changing the inc
   expect(closed!.cleared).toEqual(['alarm-lp-w-1'])
   await eventually(() => node.list().find((i) => i.id === 'incident-west')?.state, (s) => s === 'closed', { what: 'the incident closed at this node', timeoutMs: 10_000 })
 }, 30_000)
+
+// Last: it stops the server the other tests share.
+it('marks a clear made while NATS was down, once it is back', async () => {
+  const node = await startNode()
+  node.observe(event('raised', alarm('south', 'lp-s-1', 'active')), true)
+  await openedElsewhere('south', ['lp-s-1'])
+  await eventually(() => node.list().find((i) => i.id === 'incident-south')?.state, (s) => s === 'open', { what: 'the incident at this node', timeoutMs: 10_000 })
+  const server = cluster!.servers[0]!
+  await server.stop()
+  node.observe(event('cleared', alarm('south', 'lp-s-1', 'cleared')), true)
+  // Longer than a JetStream request waits (5 s): the marking fails rather than waiting it out.
+  await sleep(7000)
+  await server.start()
+  const closed = await eventually(() => storedAt('south').catch(() => undefined), (s) => s?.incident.state === 'closed', { what: 'the incident closed in the bucket', timeoutMs: 30_000 })
+  expect(closed!.cleared).toEqual(['alarm-lp-s-1'])
+}, 60_000)
