@@ -95,6 +95,15 @@ async function storedAt (district: string): Promise<StoredIncident | undefined> 
   return latest?.value === undefined ? undefined : storedIncidentSchema.parse(JSON.parse(Buffer.from(latest.value).toString('utf8')))
 }
 
+/** A node whose own raise of `deviceId` is the one member of an incident another node opened, seen by the node. */
+async function nodeWithOwnMemberIn (district: string, deviceId: string): Promise<ClusterIncidents> {
+  const node = await startNode()
+  node.observe(event('raised', alarm(district, deviceId, 'active')), true)
+  await openedElsewhere(district, [deviceId])
+  await eventually(() => node.list().find((i) => i.id === `incident-${district}`)?.state, (s) => s === 'open', { what: 'the incident at this node', timeoutMs: 10_000 })
+  return node
+}
+
 it('marks a clear that came before the incident holding it reached this node', async () => {
   const node = await startNode()
   const devices = ['lp-e-1', 'lp-e-2']
@@ -113,10 +122,7 @@ it('marks a clear that came before the incident holding it reached this node', a
 }, 30_000)
 
 it('marks a clear whose every try lost while other writers kept changing the incident, once they stop', async () => {
-  const node = await startNode()
-  node.observe(event('raised', alarm('west', 'lp-w-1', 'active')), true)
-  await openedElsewhere('west', ['lp-w-1'])
-  await eventually(() => node.list().find((i) => i.id === 'incident-west')?.state, (s) => s === 'open', { what: 'the incident at this node', timeoutMs: 10_000 })
+  const node = await nodeWithOwnMemberIn('west', 'lp-w-1')
 
   // Four writers rewrite the incident as it is, each with 20 compare-and-sets in flight on the
   // revisions after the one it read (so none undoes a clear: once one lands, the rest of that round
@@ -133,7 +139,7 @@ it('marks a clear whose every try lost while other writers kept changing the inc
     }
   }
   const writers = Promise.all([rewrite(), rewrite(), rewrite(), rewrite()])
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  await sleep(200)
   node.observe(event('cleared', alarm('west', 'lp-w-1', 'cleared')), true)
   await writers
   expect(writes).toBeGreaterThan(100)
@@ -144,10 +150,7 @@ it('marks a clear whose every try lost while other writers kept changing the inc
 
 // Last: it stops the server the other tests share.
 it('marks a clear made while NATS was down, once it is back', async () => {
-  const node = await startNode()
-  node.observe(event('raised', alarm('south', 'lp-s-1', 'active')), true)
-  await openedElsewhere('south', ['lp-s-1'])
-  await eventually(() => node.list().find((i) => i.id === 'incident-south')?.state, (s) => s === 'open', { what: 'the incident at this node', timeoutMs: 10_000 })
+  const node = await nodeWithOwnMemberIn('south', 'lp-s-1')
   const server = cluster!.servers[0]!
   await server.stop()
   node.observe(event('cleared', alarm('south', 'lp-s-1', 'cleared')), true)
