@@ -2,7 +2,10 @@
 // 127.0.0.1, each with its own temp store dir and free client, cluster and monitoring ports.
 // startNatsCluster() resolves once every node sees the same JetStream meta leader; a node can be
 // stopped and started again on the same dir and ports; close() kills every node and removes its dir.
+// useNatsConnections() gives a test file one node and connections to it.
 import { join } from 'node:path'
+import { connect, type NatsConnection } from '@nats-io/transport-node'
+import { afterAll, beforeAll } from 'vitest'
 import { natsServerArgs, waitForMetaLeader as waitForMonitors } from '../../simulators/local-nats.ts'
 import { restartablePort } from './ports.ts'
 import { launchServer, makeTempDir, requireBinary, startRestartable, type RestartableServer, type ServerProcess } from './server-process.ts'
@@ -119,4 +122,22 @@ async function startOnPorts (options: NatsClusterOptions, ports: readonly NodePo
 /** Waits until the running nodes agree on a JetStream meta leader (see simulators/local-nats.ts). */
 async function waitForMetaLeader (nodes: readonly NatsNode[], size: number, timeoutMs: number): Promise<void> {
   await waitForMonitors(nodes.filter((node) => node.isRunning).map((node) => node.monitorUrl), size, timeoutMs)
+}
+
+/**
+ * A one-node nats-server for the tests of one file, with `count` connections to it: started before
+ * the file's tests, closed after them. The array is filled once they start.
+ */
+export function useNatsConnections (count: number): NatsConnection[] {
+  const connections: NatsConnection[] = []
+  let cluster: NatsCluster | undefined
+  beforeAll(async () => {
+    cluster = await startNatsCluster({ nodes: 1 })
+    for (let i = 0; i < count; i++) connections.push(await connect({ servers: [...cluster.urls] }))
+  }, 60_000)
+  afterAll(async () => {
+    await Promise.all(connections.map((c) => c.close()))
+    await cluster?.close()
+  })
+  return connections
 }

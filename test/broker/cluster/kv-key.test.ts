@@ -3,22 +3,12 @@
 // key twice, or waited for seconds); deleted keys stay listed with their marker. And kvKeyOf /
 // nameOfKvKey round-trip names with dots and UTF-8.
 import { Kvm } from '@nats-io/kv'
-import { connect, type NatsConnection } from '@nats-io/transport-node'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { bucketKeys, kvKeyOf, nameOfKvKey } from '../../../broker/cluster/kv-key.ts'
-import { startNatsCluster, type NatsCluster } from '../../helpers/nats.ts'
+import { useNatsConnections } from '../../helpers/nats.ts'
 
-let cluster: NatsCluster | undefined
-const connections: NatsConnection[] = []
+const connections = useNatsConnections(2)
 
-beforeAll(async () => {
-  cluster = await startNatsCluster({ nodes: 1 })
-  for (let i = 0; i < 2; i++) connections.push(await connect({ servers: [...cluster.urls] }))
-}, 60_000)
-afterAll(async () => {
-  await Promise.all(connections.map((c) => c.close()))
-  await cluster?.close()
-})
 
 it('round-trips names that are not valid key tokens', () => {
   for (const name of ['gw-a', 'lp.north.1', 'Straße-7', '.']) expect(nameOfKvKey(kvKeyOf(name))).toBe(name)

@@ -2,32 +2,22 @@
 // gateway nodes) and the CLI's admin view share one bucket. A window added on one node is seen by
 // the other (onChange); the CLI's end reaches both, once; an entry that does not validate counts
 // as absent; a gate on the other node reports the end.
-import { connect, type NatsConnection } from '@nats-io/transport-node'
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest'
+import { afterEach, beforeEach, expect, it } from 'vitest'
 import { kvMaintenanceAdmin, openMaintenanceBucket, type MaintenanceBucket } from '../../../broker/cluster/maintenance-bucket.ts'
 import { openKvMaintenanceStore } from '../../../broker/cluster/maintenance-kv-store.ts'
 import { createLogger } from '../../../broker/log.ts'
 import { startMaintenanceGate } from '../../../broker/maintenance/gate.ts'
 import { planWindow, type MaintenanceStore } from '../../../broker/maintenance/store.ts'
 import type { MaintenanceWindow } from '../../../broker/maintenance/window.ts'
-import { startNatsCluster, type NatsCluster } from '../../helpers/nats.ts'
+import { useNatsConnections } from '../../helpers/nats.ts'
 
 const log = createLogger('silent')
 const HOUR = 3_600_000
-let cluster: NatsCluster | undefined
-const connections: NatsConnection[] = []
+const connections = useNatsConnections(3)
 let bucketCount = 0
 let bucketName: string
 const stores: MaintenanceStore[] = []
 
-beforeAll(async () => {
-  cluster = await startNatsCluster({ nodes: 1 })
-  for (let i = 0; i < 3; i++) connections.push(await connect({ servers: [...cluster.urls] }))
-}, 60_000)
-afterAll(async () => {
-  await Promise.all(connections.map((c) => c.close()))
-  await cluster?.close()
-})
 beforeEach(() => { bucketName = `maintenance-test-${++bucketCount}` })
 afterEach(async () => {
   for (const store of stores.splice(0)) await store.close()

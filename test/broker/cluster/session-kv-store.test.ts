@@ -4,30 +4,20 @@
 // the other node; the store stays within its maximum count; an entry that does not
 // validate counts as absent. (Last-used times are written by compare-and-set on the revision last
 // seen, so one racing a removal fails instead of bringing the record back.)
-import { connect, type NatsConnection } from '@nats-io/transport-node'
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest'
+import { afterEach, beforeEach, expect, it } from 'vitest'
 import { kvSessionAdmin, openSessionBucket, type SessionBucket } from '../../../broker/cluster/session-bucket.ts'
 import { openKvSessionStore } from '../../../broker/cluster/session-kv-store.ts'
 import { createLogger } from '../../../broker/log.ts'
 import { hashToken, newSessionId, newToken, secretFingerprint, type SessionRecord } from '../../../broker/sessions/record.ts'
 import type { SessionStore } from '../../../broker/sessions/store.ts'
-import { startNatsCluster, type NatsCluster } from '../../helpers/nats.ts'
+import { useNatsConnections } from '../../helpers/nats.ts'
 
 const log = createLogger('silent')
-let cluster: NatsCluster | undefined
-const connections: NatsConnection[] = []
+const connections = useNatsConnections(3)
 let bucketCount = 0
 let bucketName: string
 const stores: SessionStore[] = []
 
-beforeAll(async () => {
-  cluster = await startNatsCluster({ nodes: 1 })
-  for (let i = 0; i < 3; i++) connections.push(await connect({ servers: [...cluster.urls] }))
-}, 60_000)
-afterAll(async () => {
-  await Promise.all(connections.map((c) => c.close()))
-  await cluster?.close()
-})
 beforeEach(() => { bucketName = `sessions-test-${++bucketCount}` })
 afterEach(async () => {
   for (const store of stores.splice(0)) await store.close()
