@@ -293,7 +293,8 @@ export async function startClusterIncidents (options: ClusterIncidentsOptions): 
 
   /** Queues one marking of this node's clears in the open incident at `key`, when it has any unmarked. */
   function queueOwnClears (key: string): void {
-    if (isClosing || clearsQueued.has(key)) return
+    // Every incident entry comes through here; most nodes hold no recent clears of their own.
+    if (isClosing || ownClears.size === 0 || clearsQueued.has(key)) return
     const stored = openAt(key)
     if (stored === undefined || unmarkedOwnClears(stored).length === 0) return
     clearsQueued.add(key)
